@@ -1,0 +1,28 @@
+# Every third-party dependency is found here, once, from Debian bookworm's packages
+# (packaging/install-deps.sh installs them). Layers link the imported targets below.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3.0 REQUIRED)
+find_package(absl REQUIRED)
+
+# Debian ships pkg-config files for protobuf and gRPC; SealpoolProto.cmake uses these.
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf>=3.21)
+pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++>=1.51)
+find_program(SEALPOOL_PROTOC protoc REQUIRED)
+find_program(SEALPOOL_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+find_package(RocksDB REQUIRED CONFIG)
+find_package(spdlog REQUIRED)
+find_package(tomlplusplus REQUIRED)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+
+if(SEALPOOL_BUILD_TESTS)
+  find_package(Catch2 2 REQUIRED)
+  include(Catch)
+endif()
+if(SEALPOOL_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
