@@ -1,0 +1,32 @@
+// Every magic number and format version of storage/'s on-disk formats, in one place.
+//
+// DO NOT EDIT an existing value: files on disk carry them. A new format or version adds a line
+// here, a golden-bytes test and a section in docs/format.md.
+#ifndef SEALPOOL_STORAGE_FORMAT_MAGIC_H_
+#define SEALPOOL_STORAGE_FORMAT_MAGIC_H_
+
+#include <array>
+#include <cstdint>
+
+namespace sealpool::storage::magic {
+
+// Container files (storage/container_format.h, docs/format.md "Container files").
+// The first 8 bytes of every container file: ASCII "SPCNTR" then "\r\n", which a text-mode
+// transfer would mangle (the PNG trick).
+inline constexpr std::array<uint8_t, 8> kContainerFileMagic = {'S', 'P', 'C',  'N',
+                                                               'T', 'R', '\r', '\n'};
+// The container format versions this binary reads; it writes the newest.
+inline constexpr uint16_t kContainerFormatV1 = 1;
+inline constexpr uint16_t kContainerFormatNewest = kContainerFormatV1;
+// The first 4 bytes of every record, little-endian u32 0x31525053: ASCII "SPR1". The scanner
+// resynchronises on it after corruption.
+inline constexpr uint32_t kContainerRecordMagic = 0x31525053;
+// Record types (u8).
+inline constexpr uint8_t kContainerRecordTypeSealedSegment = 1;
+// Compression algorithms of a sealed segment (u8).
+inline constexpr uint8_t kCompressionRaw = 0;
+inline constexpr uint8_t kCompressionZstd = 1;
+
+}  // namespace sealpool::storage::magic
+
+#endif  // SEALPOOL_STORAGE_FORMAT_MAGIC_H_
