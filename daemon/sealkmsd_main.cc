@@ -1,0 +1,206 @@
+// sealkmsd: the key service of a sealpool primary server. Holds root keys in key groups (the
+// built-in encrypted key store) and wraps and unwraps storage servers' KEKs over mTLS gRPC.
+// Runs in the foreground (systemd Type=notify), logs to stderr with spdlog, stops cleanly on
+// SIGTERM or SIGINT. See docs/kms.md.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/kms_config.h"
+#include "daemon/passphrase_source.h"
+#include "kms/access_policy.h"
+#include "kms/audit_log.h"
+#include "kms/key_store.h"
+#include "kms/server.h"
+#include "kms/status_util.h"
+#include "spdlog/spdlog.h"
+
+namespace sealpool::daemon {
+
+using kms::Annotate;
+using kms::Cat;
+namespace {
+
+// Exit codes (docs/kms.md, "sealkmsd").
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;  // the store, the network or TLS failed
+constexpr int kExitConfig = 2;   // bad command line or config
+
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(Cat("cannot read ", what, " ", path.string()));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<crypto::SecretBytes> ReadPassphrase(const KmsConfig& config) {
+  if (!config.passphrase_file.empty()) return ReadPassphraseFile(config.passphrase_file);
+  return ReadPassphraseCredential(config.passphrase_credential);
+}
+
+absl::Status WritePortFile(const std::filesystem::path& path, int port) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return absl::InternalError(Cat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(Cat("cannot rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+int InitStore(const KmsConfig& config) {
+  absl::StatusOr<crypto::SecretBytes> passphrase = ReadPassphrase(config);
+  if (!passphrase.ok()) {
+    spdlog::error("{}", passphrase.status().ToString());
+    return kExitConfig;
+  }
+  crypto::ScryptParams params{uint64_t{1} << config.scrypt_log2_n, 8, 1};
+  absl::StatusOr<std::unique_ptr<kms::KeyStore>> store =
+      kms::KeyStore::Create(config.store_path, passphrase->span(), params);
+  if (!store.ok()) {
+    spdlog::error("cannot create key store: {}", store.status().ToString());
+    return kExitRuntime;
+  }
+  spdlog::info(
+      "created empty key store {} (scrypt N=2^{}, r=8, p=1); back it up together with "
+      "its passphrase",
+      config.store_path.string(), config.scrypt_log2_n);
+  return kExitOk;
+}
+
+int Serve(const KmsConfig& config) {
+  absl::StatusOr<std::unique_ptr<kms::KeyStore>> store;
+  {
+    absl::StatusOr<crypto::SecretBytes> passphrase = ReadPassphrase(config);
+    if (!passphrase.ok()) {
+      spdlog::error("{}", passphrase.status().ToString());
+      return kExitConfig;
+    }
+    store = kms::KeyStore::Open(config.store_path, passphrase->span());
+  }  // The passphrase is wiped here; only the derived store key stays, in locked memory.
+  if (!store.ok()) {
+    spdlog::error("cannot open key store: {}", store.status().ToString());
+    if (store.status().code() == absl::StatusCode::kNotFound) {
+      spdlog::error("create a new, empty one with: sealkmsd --config <file> --init-store");
+    }
+    return kExitRuntime;
+  }
+  absl::StatusOr<std::unique_ptr<kms::AuditLog>> audit = kms::AuditLog::Open(config.audit_log);
+  if (!audit.ok()) {
+    spdlog::error("{}", audit.status().ToString());
+    return kExitRuntime;
+  }
+  absl::StatusOr<kms::AccessPolicy> policy =
+      kms::AccessPolicy::Create(config.storage_servers, config.admins);
+  if (!policy.ok()) {
+    spdlog::error("{}", policy.status().ToString());
+    return kExitConfig;
+  }
+  kms::ServerOptions options;
+  options.listen_address = config.listen;
+  for (auto [path, out, what] : {std::tuple{&config.ca_file, &options.ca_pem, "CA certificate"},
+                                 std::tuple{&config.cert_file, &options.cert_pem, "certificate"},
+                                 std::tuple{&config.key_file, &options.key_pem, "private key"}}) {
+    absl::StatusOr<std::string> text = ReadTextFile(*path, what);
+    if (!text.ok()) {
+      spdlog::error("{}", text.status().ToString());
+      return kExitConfig;
+    }
+    *out = *std::move(text);
+  }
+
+  // Signals are taken synchronously by this thread; every thread gRPC starts inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<kms::KmsServer>> server =
+      kms::KmsServer::Start(options, store->get(), &*policy, audit->get());
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    return kExitRuntime;
+  }
+  int port = (*server)->port();
+  if (!config.port_file.empty()) {
+    if (absl::Status s = WritePortFile(config.port_file, port); !s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return kExitRuntime;
+    }
+  }
+  spdlog::info(
+      "sealkmsd listening on {} (port {}), key store {}, {} storage server(s), {} "
+      "admin(s)",
+      config.listen, port, config.store_path.string(), config.storage_servers.size(),
+      config.admins.size());
+  sd_notifyf(0, "READY=1\nSTATUS=serving on port %d", port);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  sd_notify(0, "STOPPING=1");
+  // Key operations take milliseconds; a second is ample for running calls to finish (gRPC
+  // waits out the grace period while idle clients stay connected, so keep it short).
+  (*server)->Shutdown(std::chrono::seconds(1));
+  (*server)->Wait();
+  spdlog::info("sealkmsd stopped");
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "sealkmsd: the sealpool key service. Holds root keys in key groups in an encrypted key\n"
+      "store and wraps/unwraps storage servers' KEKs over mTLS gRPC. Runs in the foreground.\n"
+      "The key-store passphrase comes from store.passphrase_file or the systemd credential\n"
+      "store.passphrase_credential, never from the command line.\n\n"
+      "Exit codes: 0 clean stop, 1 runtime failure (store, TLS, network), 2 usage/config error.\n"
+      "See docs/kms.md."};
+  std::string config_path;
+  bool init_store = false;
+  bool check_config = false;
+  app.add_option("-c,--config", config_path, "TOML config file (see packaging/sealkmsd.toml)")
+      ->required();
+  app.add_flag("--init-store", init_store,
+               "create a new, empty key store at store.path with the configured passphrase, "
+               "then exit (refuses to overwrite an existing store)");
+  app.add_flag("--check-config", check_config, "parse the config, report problems, and exit");
+  app.set_version_flag("--version", "sealkmsd 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitConfig;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ sealkmsd: %v");
+  absl::StatusOr<KmsConfig> config = LoadKmsConfig(config_path);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().ToString());
+    return kExitConfig;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  if (check_config) {
+    std::printf("config %s is valid\n", config_path.c_str());
+    return kExitOk;
+  }
+  if (init_store) return InitStore(*config);
+  return Serve(*config);
+}
+
+}  // namespace
+}  // namespace sealpool::daemon
+
+int main(int argc, char** argv) { return sealpool::daemon::Main(argc, argv); }

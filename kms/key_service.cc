@@ -1,0 +1,161 @@
+#include "kms/key_service.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kms/grpc_status.h"
+#include "kms/names.h"
+#include "kms/peer_identity.h"
+#include "kms/proto_convert.h"
+#include "kms/status_util.h"
+
+namespace sealpool::kms {
+namespace {
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+absl::StatusOr<std::vector<KekUsageEntry>> UsagesFromProto(
+    const google::protobuf::RepeatedPtrField<v1::KekUsage>& in) {
+  if (in.size() > kMaxUsagesPerCall) {
+    return absl::InvalidArgumentError(
+        Cat("a call lists at most ", kMaxUsagesPerCall, " KEKs, not ", in.size()));
+  }
+  std::vector<KekUsageEntry> out;
+  out.reserve(static_cast<size_t>(in.size()));
+  for (const v1::KekUsage& u : in) out.push_back(KekUsageEntry{u.kek_id(), u.root_key_id()});
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<const StorageClient*> KeyServiceImpl::Authorize(
+    grpc::ServerContext* context, const google::protobuf::Message& request,
+    std::string_view pool_id, std::string_view key_group, std::string* cn) {
+  SEALPOOL_ASSIGN_OR_RETURN(PeerIdentity peer, PeerIdentityFromAuthContext(*context->auth_context()));
+  *cn = peer.common_name;
+  SEALPOOL_ASSIGN_OR_RETURN(const StorageClient* client, policy_->AuthorizeStorage(peer));
+  SEALPOOL_RETURN_IF_ERROR(RejectUnknownFields(request));
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", key_group));
+  SEALPOOL_RETURN_IF_ERROR(policy_->AuthorizeGroup(*client, pool_id, key_group));
+  return client;
+}
+
+grpc::Status KeyServiceImpl::WrapKey(grpc::ServerContext* context,
+                                     const v1::WrapKeyRequest* request,
+                                     v1::WrapKeyResponse* response) {
+  std::string cn;
+  std::string root_key_id;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(
+        WrapResult r, backend_->Wrap({request->pool_id(), request->key_group(), request->kek_id()},
+                                     Bytes(request->secret())));
+    root_key_id = r.root_key_id;
+    response->set_root_key_id(r.root_key_id);
+    response->set_wrapped(r.wrapped.data(), r.wrapped.size());
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, "wrap", request->pool_id(), request->key_group(),
+                root_key_id, request->kek_id(), s})
+      .IgnoreError();  // An audit write failure must not fail the key operation it records.
+  return ToGrpcStatus(s);
+}
+
+grpc::Status KeyServiceImpl::UnwrapKey(grpc::ServerContext* context,
+                                       const v1::UnwrapKeyRequest* request,
+                                       v1::UnwrapKeyResponse* response) {
+  std::string cn;
+  std::string root_key_id;
+  bool rewrap = request->purpose() == v1::UNWRAP_PURPOSE_REWRAP;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    if (request->purpose() != v1::UNWRAP_PURPOSE_UNSPECIFIED && !rewrap) {
+      return absl::InvalidArgumentError(
+          Cat("unknown unwrap purpose ", static_cast<int>(request->purpose())));
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(UnwrapResult r, backend_->Unwrap({request->pool_id(), request->key_group(),
+                                                           request->kek_id()},
+                                                          Bytes(request->wrapped()), rewrap));
+    root_key_id = r.root_key_id;
+    // The secret leaves locked memory here: protobuf and gRPC buffers are out of our reach.
+    response->set_secret(r.secret.span().data(), r.secret.size());
+    response->set_root_key_id(r.root_key_id);
+    response->set_root_key_state(ToProto(r.root_key_state));
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, rewrap ? "unwrap-for-rewrap" : "unwrap", request->pool_id(),
+                request->key_group(), root_key_id, request->kek_id(), s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+grpc::Status KeyServiceImpl::GetActiveKey(grpc::ServerContext* context,
+                                          const v1::GetActiveKeyRequest* request,
+                                          v1::GetActiveKeyResponse* response) {
+  std::string cn;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(GroupView g, backend_->GetGroup(request->key_group()));
+    response->set_root_key_id(g.active_root_key_id);
+    response->set_state(g.active_root_key_id.empty() ? v1::GROUP_STATE_NO_ACTIVE_KEY
+                                                     : v1::GROUP_STATE_READY);
+    return absl::OkStatus();
+  }();
+  return ToGrpcStatus(s);  // A read of public state: not audited.
+}
+
+grpc::Status KeyServiceImpl::RegisterUsage(grpc::ServerContext* context,
+                                           const v1::RegisterUsageRequest* request,
+                                           v1::RegisterUsageResponse* /*response*/) {
+  std::string cn;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekUsageEntry> usages, UsagesFromProto(request->usages()));
+    return backend_->RegisterUsage(request->pool_id(), request->key_group(), usages);
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, Cat("register-usage:", request->usages_size()),
+                request->pool_id(), request->key_group(), "", "", s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+grpc::Status KeyServiceImpl::ReconcileUsage(grpc::ServerContext* context,
+                                            const v1::ReconcileUsageRequest* request,
+                                            v1::ReconcileUsageResponse* response) {
+  std::string cn;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekUsageEntry> usages, UsagesFromProto(request->usages()));
+    SEALPOOL_ASSIGN_OR_RETURN(ReconcileResult r, backend_->ReconcileUsage(request->pool_id(),
+                                                                     request->key_group(), usages));
+    for (const KekUsageStatus& u : r.usages) {
+      v1::KekUsageStatus* out = response->add_usages();
+      out->set_kek_id(u.kek_id);
+      out->set_root_key_id(u.root_key_id);
+      out->set_root_key_state(ToProto(u.root_key_state));
+      out->set_rewrap_needed(u.rewrap_needed);
+    }
+    response->set_added(r.added);
+    response->set_removed(r.removed);
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, Cat("reconcile-usage:", request->usages_size()),
+                request->pool_id(), request->key_group(), "", "", s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+}  // namespace sealpool::kms

@@ -1,0 +1,136 @@
+// kmscmd against a real sealkmsd: every admin command, human and JSON output, exit codes.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "test/kms/kms_test_env.h"
+#include "tools/kmscmd/exit_codes.h"
+#include "tools/kmscmd/output.h"
+
+namespace sealpool::test {
+namespace {
+
+class KmscmdFixture {
+ public:
+  KmscmdFixture() : kms_(dir_.path()) { kms_.Start(); }
+
+  // Runs kmscmd as `cert` with `args`; output (stdout+stderr) in out_.
+  int Run(std::vector<std::string> args, const std::string& cert = "admin") {
+    std::vector<std::string> argv = {KMSCMD_PATH,
+                                     "--server",
+                                     kms_.address(),
+                                     "--ca",
+                                     (kms_.dir() / "ca.crt").string(),
+                                     "--cert",
+                                     (kms_.dir() / (cert + ".crt")).string(),
+                                     "--key",
+                                     (kms_.dir() / (cert + ".key")).string(),
+                                     "--timeout",
+                                     "2"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, &out_);
+  }
+  const std::string& out() const { return out_; }
+  // The "id" of the first key in `kmscmd --json key list`.
+  std::string FirstKeyId() {
+    REQUIRE(Run({"--json", "key", "list"}) == 0);
+    size_t at = out_.find("\"id\":\"");
+    REQUIRE(at != std::string::npos);
+    return out_.substr(at + 6, out_.find('"', at + 6) - at - 6);
+  }
+
+ protected:
+  TempDir dir_;
+  Sealkmsd kms_;
+  std::string out_;
+};
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd manages groups and keys through their life cycle",
+                 "[tools][kmscmd]") {
+  REQUIRE(Run({"group", "create", "kg-a"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("created key group kg-a"));
+  CHECK(Run({"group", "create", "kg-a"}) == tools::kExitRefused);
+  CHECK_THAT(out(), Catch::Contains("ALREADY_EXISTS"));
+  REQUIRE(Run({"key", "create", "kg-a"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("prelive"));
+  std::string id = FirstKeyId();
+  CHECK(Run({"key", "deprecate", id}) == tools::kExitRefused);
+  CHECK_THAT(out(), Catch::Contains("only adjacent moves"));
+  REQUIRE(Run({"key", "activate", id}) == tools::kExitOk);
+  REQUIRE(Run({"group", "list"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("GROUP"));
+  CHECK_THAT(out(), Catch::Contains("ready"));
+  CHECK_THAT(out(), Catch::Contains(id));
+  REQUIRE(Run({"--json", "group", "list"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::StartsWith("{\"groups\":[{\"name\":\"kg-a\""));
+  CHECK(Run({"key", "delete", id}) == tools::kExitRefused);
+  REQUIRE(Run({"key", "deactivate", id}) == tools::kExitOk);
+  REQUIRE(Run({"key", "set-state", id, "deprecated"}) == tools::kExitOk);
+  REQUIRE(Run({"key", "terminate", id}) == tools::kExitOk);
+  REQUIRE(Run({"key", "list", "--group", "kg-a"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("terminated"));
+  REQUIRE(Run({"key", "delete", id}) == tools::kExitOk);
+  CHECK(Run({"key", "delete", id}) == tools::kExitNotFound);
+  CHECK(Run({"key", "list", "--group", "nope"}) == tools::kExitNotFound);
+}
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd shows usage, shreds with confirmation, tails the audit",
+                 "[tools][kmscmd]") {
+  std::string root = kms_.CreateActiveGroup("kg-a");
+  auto client = kms_.Client("pool-a", "pool-a");
+  REQUIRE(client->Wrap("kg-a", "kek-7", std::vector<uint8_t>(32, 1)).ok());
+  REQUIRE(Run({"usage", "--group", "kg-a"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("pool-a"));
+  CHECK_THAT(out(), Catch::Contains("kek-7"));
+  CHECK_THAT(out(), Catch::Contains(root));
+  CHECK(Run({"group", "shred", "kg-a", "--confirm", "kg-b"}) == tools::kExitRefused);
+  CHECK(Run({"group", "shred", "kg-a"}) == tools::kExitUsage);  // --confirm is required
+  REQUIRE(Run({"group", "shred", "kg-a", "--confirm", "kg-a"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("destroyed 1 root key(s), dropped 1 KEK registration(s)"));
+  REQUIRE(Run({"audit", "tail", "-n", "3"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("\"op\":\"shred-group\""));
+  REQUIRE(Run({"--json", "audit", "tail", "-n", "1"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::StartsWith("{\"lines\":["));
+}
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd changes the passphrase", "[tools][kmscmd]") {
+  kms_.CreateActiveGroup("kg-a");
+  WriteFileOrDie(kms_.dir() / "new-pass", "brand new passphrase\n", 0600);
+  REQUIRE(Run({"passphrase", "change", "--new-passphrase-file",
+               (kms_.dir() / "new-pass").string()}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("update sealkmsd's passphrase file"));
+  REQUIRE(kms_.Stop() == 0);
+  std::string log;
+  CHECK(RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string()}, &log) == 1);
+  CHECK_THAT(log, Catch::Contains("wrong passphrase"));
+  WriteFileOrDie(kms_.passphrase_path(), "brand new passphrase\n", 0600);
+  kms_.Start();
+  REQUIRE(Run({"key", "list"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::Contains("active"));
+}
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd exit codes tell denied, unreachable and usage apart",
+                 "[tools][kmscmd]") {
+  CHECK(Run({"group", "list"}, "pool-a") == tools::kExitDenied);
+  CHECK_THAT(out(), Catch::Contains("PERMISSION_DENIED"));
+  CHECK(Run({"frobnicate"}) == tools::kExitUsage);
+  CHECK(Run({"key", "set-state", "rk-x", "sideways"}) == tools::kExitUsage);
+  CHECK(Run({"group", "create", "bad name"}) == tools::kExitUsage);
+  REQUIRE(kms_.Stop() == 0);
+  CHECK(Run({"group", "list"}) == tools::kExitUnavailable);
+  CHECK_THAT(out(), Catch::Contains("is sealkmsd running"));
+  std::string help;
+  CHECK(RunCommand({KMSCMD_PATH, "--help"}, &help) == 0);
+  CHECK_THAT(help, Catch::Contains("Exit codes"));
+}
+
+TEST_CASE("kmscmd tables align their columns", "[tools][kmscmd]") {
+  CHECK(tools::FormatTable({"A", "BB"}, {{"long", "x"}, {"s", "yy"}}) ==
+        "A     BB\nlong  x\ns     yy\n");
+  CHECK(tools::FormatUnixTime(0) == "1970-01-01 00:00:00Z");
+  CHECK(tools::ParseKeyState("compromised") == kms::v1::KEY_STATE_COMPROMISED);
+  CHECK(tools::ParseKeyState("nope") == kms::v1::KEY_STATE_UNSPECIFIED);
+}
+
+}  // namespace
+}  // namespace sealpool::test

@@ -1,0 +1,374 @@
+// kmscmd: administration of sealkmsd over mTLS with an admin certificate (OU=admin). Key
+// groups, root keys and their states, the usage registry, the audit log and the key-store
+// passphrase. Human output by default, --json for scripts; exit codes in exit_codes.h and
+// docs/kms.md.
+#include <fcntl.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "google/protobuf/util/json_util.h"
+#include "sealpool/kms/v1/admin.grpc.pb.h"
+#include "tools/kmscmd/exit_codes.h"
+#include "tools/kmscmd/output.h"
+
+namespace sealpool::tools {
+namespace {
+
+namespace v1 = kms::v1;
+
+struct Connection {
+  std::string server = "localhost:7443";
+  std::string server_name;
+  std::string ca = "/etc/sealpool/kms/ca.crt";
+  std::string cert = "/etc/sealpool/kms/admin.crt";
+  std::string key = "/etc/sealpool/kms/admin.key";
+  double timeout_seconds = 10;
+  bool json = false;
+};
+
+bool ReadFile(const std::string& path, std::string* out, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + path;
+    return false;
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+class Admin {
+ public:
+  explicit Admin(const Connection& c) : conn_(c) {}
+
+  // Connects lazily; returns an exit code on failure (after printing why).
+  int Connect() {
+    grpc::SslCredentialsOptions ssl;
+    std::string error;
+    if (!ReadFile(conn_.ca, &ssl.pem_root_certs, &error) ||
+        !ReadFile(conn_.cert, &ssl.pem_cert_chain, &error) ||
+        !ReadFile(conn_.key, &ssl.pem_private_key, &error)) {
+      std::fprintf(stderr, "kmscmd: %s (set --ca, --cert and --key)\n", error.c_str());
+      return kExitUsage;
+    }
+    grpc::ChannelArguments args;
+    if (!conn_.server_name.empty()) args.SetSslTargetNameOverride(conn_.server_name);
+    stub_ = v1::KeyAdmin::NewStub(
+        grpc::CreateCustomChannel(conn_.server, grpc::SslCredentials(ssl), args));
+    return kExitOk;
+  }
+
+  // Runs one RPC with the timeout and prints `response` (JSON or `human`); returns the exit
+  // code.
+  template <typename Response>
+  int Call(const std::function<grpc::Status(grpc::ClientContext*, Response*)>& rpc,
+           const std::function<std::string(const Response&)>& human) {
+    if (int rc = Connect(); rc != kExitOk) return rc;
+    grpc::ClientContext context;
+    context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(conn_.timeout_seconds * 1000)));
+    Response response;
+    grpc::Status status = rpc(&context, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "kmscmd: %s: %s\n", CodeName(status.error_code()),
+                   status.error_message().c_str());
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        std::fprintf(stderr,
+                     "kmscmd: is sealkmsd running at %s, and do --ca/--cert/--key "
+                     "match its CA?\n",
+                     conn_.server.c_str());
+      }
+      return ExitCodeFor(status.error_code());
+    }
+    if (conn_.json) {
+      std::string json;
+      google::protobuf::util::JsonPrintOptions options;
+      options.always_print_primitive_fields = true;
+      options.preserve_proto_field_names = true;
+      if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
+        std::fprintf(stderr, "kmscmd: cannot print the answer as JSON\n");
+        return kExitError;
+      }
+      std::printf("%s\n", json.c_str());
+    } else {
+      std::fputs(human(response).c_str(), stdout);
+    }
+    return kExitOk;
+  }
+
+  v1::KeyAdmin::Stub* stub() { return stub_.get(); }
+
+ private:
+  static const char* CodeName(grpc::StatusCode code) {
+    static const char* const kNames[] = {"OK",
+                                         "CANCELLED",
+                                         "UNKNOWN",
+                                         "INVALID_ARGUMENT",
+                                         "DEADLINE_EXCEEDED",
+                                         "NOT_FOUND",
+                                         "ALREADY_EXISTS",
+                                         "PERMISSION_DENIED",
+                                         "RESOURCE_EXHAUSTED",
+                                         "FAILED_PRECONDITION",
+                                         "ABORTED",
+                                         "OUT_OF_RANGE",
+                                         "UNIMPLEMENTED",
+                                         "INTERNAL",
+                                         "UNAVAILABLE",
+                                         "DATA_LOSS",
+                                         "UNAUTHENTICATED"};
+    auto i = static_cast<size_t>(code);
+    return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+  }
+
+  const Connection& conn_;
+  std::unique_ptr<v1::KeyAdmin::Stub> stub_;
+};
+
+// Reads a passphrase from `path` ("-": stdin) without its trailing newline.
+bool ReadPassphrase(const std::string& path, std::string* out) {
+  std::string error;
+  if (path == "-") {
+    std::getline(std::cin, *out);
+  } else if (!ReadFile(path, out, &error)) {
+    std::fprintf(stderr, "kmscmd: %s\n", error.c_str());
+    return false;
+  }
+  while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
+  if (out->empty()) {
+    std::fprintf(stderr, "kmscmd: the new passphrase is empty\n");
+    return false;
+  }
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "kmscmd: administer sealkmsd (key groups, root keys and their states, usage, audit log,\n"
+      "key-store passphrase) over mTLS with an admin certificate.\n\n"
+      "Exit codes: 0 ok, 1 other error, 2 usage or invalid argument, 3 not found,\n"
+      "4 refused by a key-state rule or already exists, 5 permission denied,\n"
+      "6 sealkmsd unreachable. See docs/kms.md."};
+  app.require_subcommand(1);
+  Connection conn;
+  app.set_config("--config", "", "file with the options below as key = value (TOML)");
+  app.add_option("-s,--server", conn.server, "sealkmsd address host:port")->capture_default_str();
+  app.add_option("--server-name", conn.server_name,
+                 "name to verify in sealkmsd's certificate (default: the host of --server)");
+  app.add_option("--ca", conn.ca, "CA certificate (PEM)")->capture_default_str();
+  app.add_option("--cert", conn.cert, "admin client certificate (PEM)")->capture_default_str();
+  app.add_option("--key", conn.key, "its private key (PEM)")->capture_default_str();
+  app.add_option("--timeout", conn.timeout_seconds, "seconds to wait for sealkmsd")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_flag("--json", conn.json, "print the answer as JSON");
+
+  Admin admin(conn);
+  int rc = kExitOk;
+  std::string arg1, arg2, confirm, passphrase_file, state_name;
+  uint32_t lines = 20;
+
+  auto* group = app.add_subcommand("group", "key groups")->require_subcommand(1);
+  auto* group_create = group->add_subcommand("create", "create a key group (it has no keys)");
+  group_create->add_option("name", arg1, "group name")->required();
+  group_create->callback([&] {
+    rc = admin.Call<v1::KeyGroupInfo>(
+        [&](grpc::ClientContext* c, v1::KeyGroupInfo* r) {
+          v1::CreateGroupRequest q;
+          q.set_name(arg1);
+          return admin.stub()->CreateGroup(c, q, r);
+        },
+        [](const v1::KeyGroupInfo& g) { return "created key group " + g.name() + "\n"; });
+  });
+  group->add_subcommand("list", "list key groups")->callback([&] {
+    rc = admin.Call<v1::ListGroupsResponse>(
+        [&](grpc::ClientContext* c, v1::ListGroupsResponse* r) {
+          return admin.stub()->ListGroups(c, v1::ListGroupsRequest(), r);
+        },
+        FormatGroups);
+  });
+  auto* group_shred = group->add_subcommand(
+      "shred",
+      "destroy every root key of a group, in use or not, and the group itself: all "
+      "data of every pool using it becomes unreadable");
+  group_shred->add_option("name", arg1, "group name")->required();
+  group_shred->add_option("--confirm", confirm, "repeat the group name to confirm")->required();
+  group_shred->callback([&] {
+    rc = admin.Call<v1::ShredGroupResponse>(
+        [&](grpc::ClientContext* c, v1::ShredGroupResponse* r) {
+          v1::ShredGroupRequest q;
+          q.set_key_group(arg1);
+          q.set_confirm(confirm);
+          return admin.stub()->ShredGroup(c, q, r);
+        },
+        [&](const v1::ShredGroupResponse& r) {
+          return "shredded key group " + arg1 + ": destroyed " +
+                 std::to_string(r.destroyed_keys()) + " root key(s), dropped " +
+                 std::to_string(r.dropped_registrations()) + " KEK registration(s)\n";
+        });
+  });
+
+  auto* key = app.add_subcommand("key", "root keys")->require_subcommand(1);
+  auto* key_create = key->add_subcommand("create", "create a prelive root key in a group");
+  key_create->add_option("group", arg1, "key group")->required();
+  key_create->callback([&] {
+    rc = admin.Call<v1::RootKeyInfo>(
+        [&](grpc::ClientContext* c, v1::RootKeyInfo* r) {
+          v1::CreateKeyRequest q;
+          q.set_key_group(arg1);
+          return admin.stub()->CreateKey(c, q, r);
+        },
+        FormatKey);
+  });
+  auto* key_list = key->add_subcommand("list", "list root keys");
+  key_list->add_option("-g,--group", arg1, "only this key group");
+  key_list->callback([&] {
+    rc = admin.Call<v1::ListKeysResponse>(
+        [&](grpc::ClientContext* c, v1::ListKeysResponse* r) {
+          v1::ListKeysRequest q;
+          q.set_key_group(arg1);
+          return admin.stub()->ListKeys(c, q, r);
+        },
+        FormatKeys);
+  });
+  auto set_state = [&](const std::string& state) {
+    rc = admin.Call<v1::RootKeyInfo>(
+        [&](grpc::ClientContext* c, v1::RootKeyInfo* r) {
+          v1::SetKeyStateRequest q;
+          q.set_root_key_id(arg1);
+          q.set_state(ParseKeyState(state));
+          return admin.stub()->SetKeyState(c, q, r);
+        },
+        FormatKey);
+  };
+  struct Move {
+    const char* name;
+    const char* state;
+    const char* help;
+  };
+  for (const Move& m :
+       {Move{"activate", "active",
+             "make a prelive or inactive key the group's active key (the "
+             "previous active key becomes inactive)"},
+        Move{"deactivate", "inactive",
+             "make the active key inactive (the group then wraps nothing)"},
+        Move{"deprecate", "deprecated", "retire an inactive key that wraps no registered KEK"},
+        Move{"terminate", "terminated",
+             "destroy a deprecated or compromised key's material (refused "
+             "while it wraps a registered KEK)"},
+        Move{"compromise", "compromised", "mark a key as leaked: it unwraps only to re-wrap"}}) {
+    auto* sub = key->add_subcommand(m.name, m.help);
+    sub->add_option("id", arg1, "root key id")->required();
+    std::string target = m.state;
+    sub->callback([&, target] { set_state(target); });
+  }
+  auto* key_set = key->add_subcommand("set-state", "move a key to an adjacent state by name");
+  key_set->add_option("id", arg1, "root key id")->required();
+  key_set
+      ->add_option("state", state_name, "prelive|active|inactive|deprecated|terminated|compromised")
+      ->required();
+  key_set->callback([&] { set_state(state_name); });
+  auto* key_delete =
+      key->add_subcommand("delete", "delete a prelive or terminated key that wraps no KEK");
+  key_delete->add_option("id", arg1, "root key id")->required();
+  key_delete->callback([&] {
+    rc = admin.Call<v1::DeleteKeyResponse>(
+        [&](grpc::ClientContext* c, v1::DeleteKeyResponse* r) {
+          v1::DeleteKeyRequest q;
+          q.set_root_key_id(arg1);
+          return admin.stub()->DeleteKey(c, q, r);
+        },
+        [&](const v1::DeleteKeyResponse&) { return "deleted root key " + arg1 + "\n"; });
+  });
+
+  auto* usage = app.add_subcommand("usage", "which pools' KEKs are wrapped under which keys");
+  usage->add_option("-g,--group", arg1, "only this key group");
+  usage->add_option("-k,--key", arg2, "only this root key");
+  usage->callback([&] {
+    rc = admin.Call<v1::ListUsageResponse>(
+        [&](grpc::ClientContext* c, v1::ListUsageResponse* r) {
+          v1::ListUsageRequest q;
+          q.set_key_group(arg1);
+          q.set_root_key_id(arg2);
+          return admin.stub()->ListUsage(c, q, r);
+        },
+        FormatUsage);
+  });
+
+  auto* audit = app.add_subcommand("audit", "the audit log")->require_subcommand(1);
+  auto* audit_tail = audit->add_subcommand("tail", "print the last audit lines (JSON lines)");
+  audit_tail->add_option("-n,--lines", lines, "how many (1..1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  audit_tail->callback([&] {
+    rc = admin.Call<v1::TailAuditResponse>(
+        [&](grpc::ClientContext* c, v1::TailAuditResponse* r) {
+          v1::TailAuditRequest q;
+          q.set_lines(lines);
+          return admin.stub()->TailAudit(c, q, r);
+        },
+        [](const v1::TailAuditResponse& r) {
+          std::string out;
+          for (const std::string& l : r.lines()) out += l + "\n";
+          return out;
+        });
+  });
+
+  auto* passphrase =
+      app.add_subcommand("passphrase", "the key-store passphrase")->require_subcommand(1);
+  auto* change = passphrase->add_subcommand(
+      "change",
+      "re-encrypt the key store under a new passphrase (atomically); then update "
+      "sealkmsd's passphrase file or credential before its next start");
+  change
+      ->add_option("--new-passphrase-file", passphrase_file,
+                   "file holding the new passphrase (\"-\": read one line from stdin)")
+      ->required();
+  change->callback([&] {
+    std::string secret;
+    if (!ReadPassphrase(passphrase_file, &secret)) {
+      rc = kExitUsage;
+      return;
+    }
+    rc = admin.Call<v1::ChangePassphraseResponse>(
+        [&](grpc::ClientContext* c, v1::ChangePassphraseResponse* r) {
+          v1::ChangePassphraseRequest q;
+          q.set_new_passphrase(secret);
+          return admin.stub()->ChangePassphrase(c, q, r);
+        },
+        [](const v1::ChangePassphraseResponse&) {
+          return std::string(
+              "key store re-encrypted under the new passphrase; update sealkmsd's passphrase "
+              "file or credential now, and take a new backup of the key store\n");
+        });
+    std::fill(secret.begin(), secret.end(), '\0');
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace sealpool::tools
+
+int main(int argc, char** argv) { return sealpool::tools::Main(argc, argv); }
