@@ -1,83 +1,21 @@
-// The built-in backend's state rules, wrapping, usage registry and persistence, in process
-// (the same rules are exercised over gRPC by kms_e2e_test.cc).
+// The built-in backend's state rules, wrapping and usage registry, in process (the same rules
+// are exercised over gRPC by key_service_test.cc and admin_service_test.cc). The store file
+// itself is tested by key_store_file_test.cc.
 #include "kms/key_store.h"
 
-#include <sys/stat.h>
-
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "kms/wrapped_key_format.h"
 #include "test/kms/kms_test_env.h"
 #include "test/test_util.h"
 
 namespace sealpool::kms {
 namespace {
 
-using test::ReadFileOrDie;
+using test::StoreFixture;
 using S = RootKeyState;
-
-constexpr crypto::ScryptParams kFastScrypt{1u << 10, 8, 1};
-
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-class StoreFixture {
- public:
-  StoreFixture() : path_(dir_.path() / "keystore") {
-    auto store = KeyStore::Create(path_, Bytes("old passphrase"), kFastScrypt);
-    REQUIRE(store.ok());
-    store_ = *std::move(store);
-  }
-
-  KeyStore& store() { return *store_; }
-  const std::filesystem::path& path() const { return path_; }
-
-  // A group with one active key; returns the key id.
-  std::string ActiveGroup(const std::string& group) {
-    REQUIRE(store_->CreateGroup(group).ok());
-    auto key = store_->CreateKey(group);
-    REQUIRE(key.ok());
-    REQUIRE(store_->SetKeyState(key->id, S::kActive).ok());
-    return key->id;
-  }
-  // Moves `id` along `states`, requiring each move to succeed.
-  void Walk(const std::string& id, std::initializer_list<S> states) {
-    for (S s : states) {
-      auto r = store_->SetKeyState(id, s);
-      INFO(RootKeyStateName(s) << ": " << r.status().ToString());
-      REQUIRE(r.ok());
-    }
-  }
-  S StateOf(const std::string& id) {
-    auto keys = store_->ListKeys("");
-    REQUIRE(keys.ok());
-    for (const auto& k : *keys) {
-      if (k.id == id) return k.state;
-    }
-    FAIL("no key " << id);
-    return S::kPrelive;
-  }
-  void Close() { store_.reset(); }
-  absl::StatusOr<std::unique_ptr<KeyStore>> Reopen(std::string_view passphrase) {
-    store_.reset();
-    return KeyStore::Open(path_, Bytes(passphrase));
-  }
-  void ReopenOrDie(std::string_view passphrase) {
-    auto s = Reopen(passphrase);
-    REQUIRE(s.ok());
-    store_ = *std::move(s);
-  }
-
- private:
-  test::TempDir dir_;
-  std::filesystem::path path_;
-  std::unique_ptr<KeyStore> store_;
-};
 
 const std::vector<uint8_t> kKek = test::PseudoRandomBytes(32, 7);
 const WrapContext kCtx{"pool-a", "g", "kek-1"};
@@ -286,118 +224,6 @@ TEST_CASE_METHOD(StoreFixture, "shredding a group in use destroys its keys and r
   ReopenOrDie("old passphrase");
   CHECK(store().ListGroups().size() == 1);
   CHECK(store().ShredGroup("g").status().code() == absl::StatusCode::kNotFound);
-}
-
-TEST_CASE_METHOD(StoreFixture, "names and sizes are validated", "[kms][key_store]") {
-  CHECK(store().CreateGroup("").status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(store().CreateGroup(std::string(65, 'a')).status().code() ==
-        absl::StatusCode::kInvalidArgument);
-  CHECK(store().CreateGroup("a/b").status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(store().CreateGroup(std::string("a\0b", 3)).status().code() ==
-        absl::StatusCode::kInvalidArgument);
-  ActiveGroup("g");
-  CHECK(store().CreateGroup("g").status().code() == absl::StatusCode::kAlreadyExists);
-  std::vector<uint8_t> small(15), big(65);
-  CHECK(store().Wrap(kCtx, small).status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(store().Wrap(kCtx, big).status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(store().Wrap({"pool a", "g", "k"}, kKek).status().code() ==
-        absl::StatusCode::kInvalidArgument);
-  CHECK(store().CreateKey("missing").status().code() == absl::StatusCode::kNotFound);
-  CHECK(store().SetKeyState("rk-missing", S::kActive).status().code() ==
-        absl::StatusCode::kNotFound);
-}
-
-TEST_CASE_METHOD(StoreFixture, "the store persists across reopen and wraps the same",
-                 "[kms][key_store]") {
-  std::string id = ActiveGroup("g");
-  auto wrapped = store().Wrap(kCtx, kKek);
-  REQUIRE(wrapped.ok());
-  ReopenOrDie("old passphrase");
-  auto r = store().Unwrap(kCtx, wrapped->wrapped, false);
-  REQUIRE(r.ok());
-  CHECK(r->root_key_id == id);
-  CHECK(store().ListUsage("", "").size() == 1);
-  struct stat st {};
-  REQUIRE(::stat(path().c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0600);
-}
-
-TEST_CASE_METHOD(StoreFixture, "a wrong passphrase is refused and the file is untouched",
-                 "[kms][key_store]") {
-  ActiveGroup("g");
-  Close();
-  std::string before = ReadFileOrDie(path());
-  auto r = Reopen("wrong passphrase");
-  CHECK(r.status().code() == absl::StatusCode::kPermissionDenied);
-  CHECK_THAT(std::string(r.status().message()), Catch::Contains("wrong passphrase"));
-  CHECK(ReadFileOrDie(path()) == before);
-}
-
-TEST_CASE_METHOD(StoreFixture, "a truncated or corrupt store is data loss, untouched",
-                 "[kms][key_store]") {
-  ActiveGroup("g");
-  Close();
-  std::string good = ReadFileOrDie(path());
-  auto expect = [&](const std::string& content, absl::StatusCode code, const char* what) {
-    test::WriteFileOrDie(path(), content, 0600);
-    auto r = Reopen("old passphrase");
-    INFO(what << ": " << r.status().ToString());
-    CHECK(r.status().code() == code);
-    CHECK(ReadFileOrDie(path()) == content);
-  };
-  expect(good.substr(0, good.size() - 1), absl::StatusCode::kDataLoss, "truncated by one");
-  expect(good.substr(0, 100), absl::StatusCode::kDataLoss, "truncated in the header");
-  expect("", absl::StatusCode::kDataLoss, "empty");
-  expect(good + "x", absl::StatusCode::kDataLoss, "extended");
-  std::string flipped = good;
-  flipped[good.size() - 5] ^= 0x40;
-  expect(flipped, absl::StatusCode::kDataLoss, "flipped payload byte");
-  std::string magic = good;
-  magic[0] = 'X';
-  expect(magic, absl::StatusCode::kDataLoss, "bad magic");
-  std::string newer = good;
-  newer[8] = 2;  // format version 2
-  expect(newer, absl::StatusCode::kFailedPrecondition, "newer version");
-  test::WriteFileOrDie(path(), good, 0600);
-  ReopenOrDie("old passphrase");
-}
-
-TEST_CASE_METHOD(StoreFixture, "a store readable by others or already open is refused",
-                 "[kms][key_store]") {
-  CHECK(KeyStore::Open(path(), Bytes("old passphrase")).status().code() ==
-        absl::StatusCode::kFailedPrecondition);  // locked by this fixture's store
-  Close();
-  std::filesystem::permissions(path(), std::filesystem::perms::owner_read |
-                                           std::filesystem::perms::owner_write |
-                                           std::filesystem::perms::others_read);
-  CHECK(Reopen("old passphrase").status().code() == absl::StatusCode::kFailedPrecondition);
-  std::filesystem::permissions(
-      path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  ReopenOrDie("old passphrase");
-  CHECK(KeyStore::Create(path(), Bytes("x"), kFastScrypt).status().code() ==
-        absl::StatusCode::kFailedPrecondition);  // locked
-}
-
-TEST_CASE_METHOD(StoreFixture, "changing the passphrase re-encrypts the store",
-                 "[kms][key_store]") {
-  std::string id = ActiveGroup("g");
-  REQUIRE(store().ChangePassphrase(Bytes("new passphrase")).ok());
-  CHECK(store().CreateKey("g").ok());  // later saves use the new passphrase too
-  CHECK(Reopen("old passphrase").status().code() == absl::StatusCode::kPermissionDenied);
-  ReopenOrDie("new passphrase");
-  CHECK(store().ListKeys("g")->size() == 2);
-  CHECK(store().ChangePassphrase(Bytes("")).code() == absl::StatusCode::kInvalidArgument);
-}
-
-TEST_CASE("creating a store never overwrites one", "[kms][key_store]") {
-  test::TempDir dir;
-  auto path = dir.path() / "keystore";
-  test::WriteFileOrDie(path, "precious", 0600);
-  CHECK(KeyStore::Create(path, Bytes("p"), kFastScrypt).status().code() ==
-        absl::StatusCode::kAlreadyExists);
-  CHECK(ReadFileOrDie(path) == "precious");
-  CHECK(KeyStore::Open(dir.path() / "missing", Bytes("p")).status().code() ==
-        absl::StatusCode::kNotFound);
 }
 
 }  // namespace

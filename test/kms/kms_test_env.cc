@@ -310,4 +310,55 @@ std::string Sealkmsd::CreateActiveGroup(const std::string& group) const {
   return id;
 }
 
+std::vector<uint8_t> Vec(const crypto::SecretBytes& s) {
+  return std::vector<uint8_t>(s.span().begin(), s.span().end());
+}
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+StoreFixture::StoreFixture() : path_(dir_.path() / "keystore") {
+  auto store = kms::KeyStore::Create(path_, Bytes("old passphrase"), kFastScrypt);
+  REQUIRE(store.ok());
+  store_ = *std::move(store);
+}
+
+std::string StoreFixture::ActiveGroup(const std::string& group) {
+  REQUIRE(store_->CreateGroup(group).ok());
+  auto key = store_->CreateKey(group);
+  REQUIRE(key.ok());
+  REQUIRE(store_->SetKeyState(key->id, kms::RootKeyState::kActive).ok());
+  return key->id;
+}
+
+void StoreFixture::Walk(const std::string& id, std::initializer_list<kms::RootKeyState> states) {
+  for (kms::RootKeyState s : states) {
+    auto r = store_->SetKeyState(id, s);
+    INFO(kms::RootKeyStateName(s) << ": " << r.status().ToString());
+    REQUIRE(r.ok());
+  }
+}
+
+kms::RootKeyState StoreFixture::StateOf(const std::string& id) {
+  auto keys = store_->ListKeys("");
+  REQUIRE(keys.ok());
+  for (const auto& k : *keys) {
+    if (k.id == id) return k.state;
+  }
+  FAIL("no key " << id);
+  return kms::RootKeyState::kPrelive;
+}
+
+absl::StatusOr<std::unique_ptr<kms::KeyStore>> StoreFixture::Reopen(std::string_view passphrase) {
+  store_.reset();
+  return kms::KeyStore::Open(path_, Bytes(passphrase));
+}
+
+void StoreFixture::ReopenOrDie(std::string_view passphrase) {
+  auto s = Reopen(passphrase);
+  REQUIRE(s.ok());
+  store_ = *std::move(s);
+}
+
 }  // namespace sealpool::test

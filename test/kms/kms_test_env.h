@@ -1,20 +1,29 @@
-// Test environment for end-to-end tests of sealkmsd: a temp dir with certificates made by
-// packaging/make-certs.sh, a config, an initialized key store, and a real sealkmsd process on
-// a loopback port chosen by the kernel (port 0, read back from the port file).
+// Test environment of the kms tests. For the in-process key store tests: a fresh key store in a
+// temp dir (StoreFixture). For end-to-end tests of sealkmsd: a temp dir with certificates made
+// by packaging/make-certs.sh, a config, an initialized key store, and a real sealkmsd process
+// on a loopback port chosen by the kernel (port 0, read back from the port file).
 #ifndef SEALPOOL_TEST_KMS_KMS_TEST_ENV_H_
 #define SEALPOOL_TEST_KMS_KMS_TEST_ENV_H_
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "crypto/passphrase_kdf.h"
+#include "crypto/secure_memory.h"
 #include "kms/client.h"
+#include "kms/key_store.h"
+#include "kms/root_key_state.h"
 #include "test/test_util.h"
 #include "sealpool/kms/v1/admin.grpc.pb.h"
 #include "sealpool/kms/v1/key_service.grpc.pb.h"
@@ -86,6 +95,50 @@ class Sealkmsd {
 
 // A deadline `d` from now, for ClientContext::set_deadline.
 std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d);
+
+// A started sealkmsd in a fresh temp dir, for end-to-end test cases.
+class KmsFixture {
+ public:
+  KmsFixture() : kms_(dir_.path()) { kms_.Start(); }
+  Sealkmsd& kms() { return kms_; }
+
+ protected:
+  TempDir dir_;
+  Sealkmsd kms_;
+};
+
+// The bytes of an unwrapped secret, to compare with what was wrapped.
+std::vector<uint8_t> Vec(const crypto::SecretBytes& s);
+
+// scrypt parameters cheap enough for tests that create many stores.
+inline constexpr crypto::ScryptParams kFastScrypt{1u << 10, 8, 1};
+
+// The bytes of `s` (a passphrase).
+std::span<const uint8_t> Bytes(std::string_view s);
+
+// A key store created in a fresh temp dir with the passphrase "old passphrase", opened in
+// process (no sealkmsd).
+class StoreFixture {
+ public:
+  StoreFixture();
+
+  kms::KeyStore& store() { return *store_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // A group with one active key; returns the key id.
+  std::string ActiveGroup(const std::string& group);
+  // Moves `id` along `states`, requiring each move to succeed.
+  void Walk(const std::string& id, std::initializer_list<kms::RootKeyState> states);
+  kms::RootKeyState StateOf(const std::string& id);
+  void Close() { store_.reset(); }
+  absl::StatusOr<std::unique_ptr<kms::KeyStore>> Reopen(std::string_view passphrase);
+  void ReopenOrDie(std::string_view passphrase);
+
+ private:
+  TempDir dir_;
+  std::filesystem::path path_;
+  std::unique_ptr<kms::KeyStore> store_;
+};
 
 }  // namespace sealpool::test
 
