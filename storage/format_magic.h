@@ -27,6 +27,16 @@ inline constexpr uint8_t kContainerRecordTypeSealedSegment = 1;
 inline constexpr uint8_t kCompressionRaw = 0;
 inline constexpr uint8_t kCompressionZstd = 1;
 
+// Segment sealing (storage/segment_codec.h, docs/format.md "Segment sealing: associated data").
+// The version of the associated-data byte string bound to every sealed segment's GCM tag; it is
+// the first field of that string, so a segment sealed under another layout never authenticates.
+inline constexpr uint16_t kSegmentAadV1 = 1;
+inline constexpr uint16_t kSegmentAadNewest = kSegmentAadV1;
+
+// Container store (storage/container_store.h): a container file's name is its id as 16
+// lower-case hex digits followed by this suffix.
+inline constexpr char kContainerFileSuffix[] = ".spc";
+
 }  // namespace sealpool::storage::magic
 
 #endif  // SEALPOOL_STORAGE_FORMAT_MAGIC_H_
