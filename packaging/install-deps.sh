@@ -15,6 +15,8 @@ PACKAGES=(
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
+  # peers measured side by side by test/bench/pool_bench (skipped there when absent)
+  restic borgbackup
 )
 
 missing=()
