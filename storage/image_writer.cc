@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "crypto/secure_memory.h"
 #include "storage/chunk_stream.h"
 #include "storage/pool.h"
 #include "storage/pool_internal.h"
@@ -67,7 +68,8 @@ class ImageWriterImpl final : public ImageWriter {
         job_seq_(job_seq),
         stream_(std::move(stream)),
         recipe_digest_(std::move(recipe)),
-        content_digest_(std::move(content)) {}
+        content_digest_(std::move(content)),
+        max_seals_in_flight_(std::max(2, 2 * pool->seal_workers->threads())) {}
 
   ~ImageWriterImpl() override { Abort(); }
 
@@ -113,12 +115,19 @@ class ImageWriterImpl final : public ImageWriter {
   void Abort() override {
     if (done_) return;
     done_ = true;
+    WaitForSeals(0).IgnoreError();  // the jobs refer to this writer
     ReleaseExtents();
     // Own segments that nobody committed or holds: dead bytes in their container.
     Finish();
   }
 
-  const WriteStats& stats() const override { return stats_; }
+  const WriteStats& stats() const override {
+    absl::MutexLock lock(&seal_mu_);
+    stats_.new_segments = sealed_.new_segments;
+    stats_.new_plain_bytes = sealed_.new_plain_bytes;
+    stats_.new_stored_bytes = sealed_.new_stored_bytes;
+    return stats_;
+  }
 
  private:
   struct Extent {
@@ -171,6 +180,8 @@ class ImageWriterImpl final : public ImageWriter {
   }
 
   absl::Status OnSegment(const StreamSegment& seg) {
+    // Bounds the seals in flight (memory) and surfaces a failed one before going on.
+    SEALPOOL_RETURN_IF_ERROR(WaitForSeals(max_seals_in_flight_ - 1));
     Extent ext{seg.offset, static_cast<uint32_t>(seg.data.size()), crypto::SegmentId(),
                seg.fingerprint, nullptr};
     Stripe& st = p_->StripeOf(seg.fingerprint);
@@ -217,17 +228,28 @@ class ImageWriterImpl final : public ImageWriter {
       ++st.pins[{group_no_, ext.id.value()}];
     }
     if (mine != nullptr) {
-      absl::Status s = SealAndAppend(seg, *mine);
-      if (!s.ok()) {
-        absl::MutexLock lock(&st.mu);
-        mine->state = State::kFailed;
-        mine->error = s;
-        auto it = st.inflight.find(key);
-        if (it != st.inflight.end() && it->second == mine) st.inflight.erase(it);
-        auto pin = st.pins.find({group_no_, ext.id.value()});
-        if (pin != st.pins.end() && --pin->second == 0) st.pins.erase(pin);
-        return s;
+      // Sealed on a worker while this thread chunks on. The extent holds the entry; its pin is
+      // released with the extent (Release), also if sealing fails.
+      auto plaintext = std::make_shared<std::vector<uint8_t>>(seg.data.begin(), seg.data.end());
+      {
+        absl::MutexLock lock(&seal_mu_);
+        ++seals_in_flight_;
       }
+      p_->seal_workers->Submit([this, plaintext, mine, fp = seg.fingerprint] {
+        absl::Status s = SealAndAppend(*plaintext, fp, *mine);
+        crypto::Wipe(*plaintext);
+        if (!s.ok()) {
+          Stripe& stripe = p_->StripeOf(fp);
+          absl::MutexLock lock(&stripe.mu);
+          mine->state = State::kFailed;
+          mine->error = s;
+          auto it = stripe.inflight.find({group_no_, fp});
+          if (it != stripe.inflight.end() && it->second == mine) stripe.inflight.erase(it);
+        }
+        absl::MutexLock lock(&seal_mu_);
+        if (!s.ok() && seal_error_.ok()) seal_error_ = s;
+        --seals_in_flight_;
+      });
     }
     ++stats_.segments;
     stats_.logical_bytes += seg.data.size();
@@ -244,12 +266,26 @@ class ImageWriterImpl final : public ImageWriter {
     return absl::OkStatus();
   }
 
-  absl::Status SealAndAppend(const StreamSegment& seg, InflightSegment& in) {
+  // Waits until at most `limit` seals of this writer are running; the first sealing error.
+  absl::Status WaitForSeals(int limit) {
+    absl::MutexLock lock(&seal_mu_);
+    struct Arg {
+      ImageWriterImpl* w;
+      int limit;
+    } arg{this, limit};
+    seal_mu_.Await(absl::Condition(
+        +[](Arg* a) ABSL_NO_THREAD_SAFETY_ANALYSIS { return a->w->seals_in_flight_ <= a->limit; },
+        &arg));
+    return seal_error_;
+  }
+
+  absl::Status SealAndAppend(std::span<const uint8_t> data, const crypto::Fingerprint& fingerprint,
+                             InflightSegment& in) {
     // Counted from before the DEK is wrapped: a re-wrap drops an old KEK only when no record
     // wrapped under it can still be on its way (Impl::NoUncommittedRecords).
     p_->NoteSealStart();
     absl::StatusOr<EncodedSegment> encoded =
-        EncodeSegment(group_id_, in.id, seg.fingerprint, seg.data, p_->options.codec);
+        EncodeSegment(group_id_, in.id, fingerprint, data, p_->options.codec);
     absl::StatusOr<KeyDictionary::WrappedDekResult> wrapped =
         encoded.ok() ? p_->keys->WrapDek(group_no_, encoded->dek) : encoded.status();
     if (!wrapped.ok()) {
@@ -270,11 +306,14 @@ class ImageWriterImpl final : public ImageWriter {
     record.compression = encoded->compression;
     record.kek_id = wrapped->kek_id;
     record.wrapped_dek = wrapped->wrapped;
-    record.fingerprint = seg.fingerprint;
-    ++stats_.new_segments;
-    stats_.new_plain_bytes += seg.data.size();
-    stats_.new_stored_bytes += where->location.length;
-    Stripe& st = p_->StripeOf(seg.fingerprint);
+    record.fingerprint = fingerprint;
+    {
+      absl::MutexLock lock(&seal_mu_);
+      ++sealed_.new_segments;
+      sealed_.new_plain_bytes += data.size();
+      sealed_.new_stored_bytes += where->location.length;
+    }
+    Stripe& st = p_->StripeOf(fingerprint);
     absl::MutexLock lock(&st.mu);
     in.record = record;
     in.where = *where;
@@ -284,6 +323,8 @@ class ImageWriterImpl final : public ImageWriter {
 
   // Writes the pending extents (and, with `image`, the image record: the commit).
   absl::Status WriteBatch(const ImageRecord* image) {
+    // Every segment this writer seals must be in its container before the batch claims it.
+    SEALPOOL_RETURN_IF_ERROR(WaitForSeals(0));
     absl::MutexLock commit(&p_->commit_mu);
     // Claim every referenced segment that no batch has committed yet.
     std::vector<std::shared_ptr<InflightSegment>> claimed;
@@ -370,8 +411,14 @@ class ImageWriterImpl final : public ImageWriter {
   crypto::ImageDigestStream content_digest_;
   std::vector<Extent> pending_;  // extents not yet in a written batch
   uint64_t extent_count_ = 0;
-  WriteStats stats_;
+  mutable WriteStats stats_;  // the writer thread's figures; stats() adds the seals'
   bool done_ = false;
+  // Sealing on the pool's workers.
+  const int max_seals_in_flight_;
+  mutable absl::Mutex seal_mu_;
+  int seals_in_flight_ ABSL_GUARDED_BY(seal_mu_) = 0;
+  absl::Status seal_error_ ABSL_GUARDED_BY(seal_mu_);
+  WriteStats sealed_ ABSL_GUARDED_BY(seal_mu_);
   absl::Status error_;
 };
 

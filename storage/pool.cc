@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -76,6 +77,41 @@ absl::Status IdAllocator::EnsureAtLeast(uint64_t floor) {
   next_ = floor;
   if (reserved_end_ < floor) reserved_end_ = floor;
   return absl::OkStatus();
+}
+
+// ---- SealWorkers --------------------------------------------------------------------------
+
+SealWorkers::SealWorkers(int threads) {
+  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { Run(); });
+}
+
+SealWorkers::~SealWorkers() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+void SealWorkers::Submit(std::function<void()> job) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(job));
+}
+
+void SealWorkers::Run() {
+  while (true) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](SealWorkers* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->stop_ || !w->queue_.empty(); },
+          this));
+      if (queue_.empty()) return;  // stopping and drained
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    job();
+  }
 }
 
 // ---- pending records ---------------------------------------------------------------------
@@ -341,6 +377,7 @@ Pool::Pool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pool::~Pool() {
   if (impl_ == nullptr) return;
   // Close containers (synced) before the catalog; the lock goes last.
+  impl_->seal_workers.reset();  // idle: every writer has ended before its pool
   if (impl_->containers != nullptr) impl_->containers->SealOpenContainers().IgnoreError();
   impl_->containers.reset();
   impl_->keys.reset();
@@ -454,6 +491,11 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
             return catalog->Write(batch);
           },
           impl->options.keys));
+  {
+    int threads = impl->options.seal_threads;
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    impl->seal_workers = std::make_unique<SealWorkers>(threads);
+  }
   if (!create) {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> backups,
                               catalog->Get(Cf::kMeta, kBackupTakenKey));

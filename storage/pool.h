@@ -68,6 +68,9 @@ struct PoolOptions {
   size_t commit_every_extents = 1024;
   // Delete queue: recipe extents (or segments) handled per batch.
   size_t delete_batch = 4096;
+  // Threads that compress, seal and append new segments for every writer (the writer's own
+  // thread chunks and fingerprints meanwhile). 0: one per core.
+  int seal_threads = 0;
   // Compaction picks containers whose live bytes are below this share of their size.
   double compaction_live_threshold = 0.5;
   std::function<absl::Time()> clock = absl::Now;

@@ -14,6 +14,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <set>
@@ -54,6 +58,24 @@ class IdAllocator {
   absl::Mutex mu_;
   uint64_t next_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t reserved_end_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+// A small fixed pool of threads running sealing jobs (image_writer.cc). Jobs never wait for a
+// writer, so a writer waiting for its jobs (or for another writer's in-flight segment) always
+// makes progress.
+class SealWorkers {
+ public:
+  explicit SealWorkers(int threads);
+  ~SealWorkers();  // runs what is queued, then joins
+  void Submit(std::function<void()> job) ABSL_LOCKS_EXCLUDED(mu_);
+  int threads() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
 };
 
 // A new segment on its way into the pool, shared by every writer that meets its fingerprint
@@ -117,6 +139,7 @@ struct Pool::Impl {
   std::unique_ptr<IdAllocator> container_ids;
   std::unique_ptr<IdAllocator> image_ids;
   std::unique_ptr<IdAllocator> delete_seq;
+  std::unique_ptr<SealWorkers> seal_workers;
 
   std::array<Stripe, kStripes> stripes;
 
