@@ -206,7 +206,7 @@ TEST_CASE("pool: an aborted write leaves nothing visible and the queue gives eve
   CHECK(f.WriteImage("gone", Unique(8, 1000)).ok());
 }
 
-TEST_CASE("pool: delete, queue and compaction reclaim space; shared segments stay") {
+TEST_CASE("pool: delete, queue and compaction reclaim space and shared segments stay") {
   PoolFixture f;
   const std::vector<uint8_t> shared = Unique(9, 1u << 20);
   std::vector<uint8_t> a = shared;
@@ -279,7 +279,7 @@ TEST_CASE("pool: delete, queue and compaction reclaim space; shared segments sta
   CHECK(scrub->ok());
 }
 
-TEST_CASE("pool: KEKs rotate by count; re-wrap moves every DEK to the active KEK and drops the rest") {
+TEST_CASE("pool: KEKs rotate by count and re-wrap moves every DEK to the active KEK and drops the rest") {
   PoolOptions options = SmallPoolOptions();
   options.keys.kek_max_deks = 20;
   options.keys.dek_count_checkpoint = 5;
