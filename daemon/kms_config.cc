@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kms/names.h"
 #include "kms/status_util.h"
 
 namespace sealpool::daemon {
@@ -71,6 +72,59 @@ const toml::table* SubTable(const toml::table& root, std::string_view name, absl
   return t;
 }
 
+absl::Status ParseKmip(const toml::table& t, const std::filesystem::path& base, KmipConfig* k) {
+  SEALPOOL_RETURN_IF_ERROR(CheckKeys(t, "kmip.",
+                                     {"server", "server_name", "ca", "cert", "key", "state",
+                                      "timeout_seconds", "allow_export", "key_groups"}));
+  k->enabled = true;
+  std::string server;
+  SEALPOOL_RETURN_IF_ERROR(GetString(t, "kmip.", "server", &server));
+  SEALPOOL_RETURN_IF_ERROR(GetString(t, "kmip.", "server_name", &k->server_name));
+  SEALPOOL_RETURN_IF_ERROR(GetPath(t, "kmip.", "ca", base, &k->ca_file));
+  SEALPOOL_RETURN_IF_ERROR(GetPath(t, "kmip.", "cert", base, &k->cert_file));
+  SEALPOOL_RETURN_IF_ERROR(GetPath(t, "kmip.", "key", base, &k->key_file));
+  SEALPOOL_RETURN_IF_ERROR(GetPath(t, "kmip.", "state", base, &k->state_path));
+  SEALPOOL_RETURN_IF_ERROR(GetStringArray(t, "kmip.", "key_groups", &k->key_groups));
+  if (const toml::node* n = t.get("timeout_seconds")) {
+    const auto* v = n->as_integer();
+    if (v == nullptr || v->get() < 1 || v->get() > 300) {
+      return Bad("kmip.timeout_seconds", "must be an integer in [1, 300]");
+    }
+    k->timeout_seconds = static_cast<uint32_t>(v->get());
+  }
+  if (const toml::node* n = t.get("allow_export")) {
+    const auto* v = n->as_boolean();
+    if (v == nullptr) return Bad("kmip.allow_export", "must be true or false");
+    k->allow_export = v->get();
+  }
+  size_t colon = server.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0) {
+    return Bad("kmip.server", "is required, as \"host:port\" (KMIP's port is usually 5696)");
+  }
+  std::string port_text = server.substr(colon + 1);
+  for (char ch : port_text) {
+    if (ch < '0' || ch > '9' || port > 65535) return Bad("kmip.server", "has a bad port");
+    port = port * 10 + (ch - '0');
+  }
+  if (port_text.empty() || port <= 0 || port > 65535) return Bad("kmip.server", "has a bad port");
+  k->host = server.substr(0, colon);
+  if (k->host.size() > 2 && k->host.front() == '[' && k->host.back() == ']') {
+    k->host = k->host.substr(1, k->host.size() - 2);  // [IPv6]:port
+  }
+  k->port = port;
+  if (k->ca_file.empty() || k->cert_file.empty() || k->key_file.empty()) {
+    return Bad("kmip.ca/cert/key", "all three are required (KMIP over mutual TLS only)");
+  }
+  if (k->state_path.empty()) return Bad("kmip.state", "is required");
+  for (const std::string& g : k->key_groups) {
+    if (absl::Status v = kms::ValidateName("key group", g); !v.ok()) {
+      return Bad("kmip.key_groups", kms::StdView(v.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<KmsConfig> ParseKmsConfig(std::string_view text,
@@ -83,7 +137,8 @@ absl::StatusOr<KmsConfig> ParseKmsConfig(std::string_view text,
         Cat("config line ", e.source().begin.line, ": ", e.description()));
   }
   KmsConfig c;
-  SEALPOOL_RETURN_IF_ERROR(CheckKeys(root, "", {"server", "store", "log", "storage_server", "admins"}));
+  SEALPOOL_RETURN_IF_ERROR(
+      CheckKeys(root, "", {"server", "store", "log", "storage_server", "admins", "kmip"}));
   absl::Status s;
   if (const toml::table* t = SubTable(root, "server", &s)) {
     SEALPOOL_RETURN_IF_ERROR(CheckKeys(*t, "server.", {"listen", "ca", "cert", "key", "port_file"}));
@@ -137,6 +192,11 @@ absl::StatusOr<KmsConfig> ParseKmsConfig(std::string_view text,
       c.storage_servers.push_back(std::move(client));
     }
   }
+
+  if (const toml::table* t = SubTable(root, "kmip", &s)) {
+    SEALPOOL_RETURN_IF_ERROR(ParseKmip(*t, base_dir, &c.kmip));
+  }
+  SEALPOOL_RETURN_IF_ERROR(s);
 
   if (c.ca_file.empty() || c.cert_file.empty() || c.key_file.empty()) {
     return Bad("server.ca/cert/key", "all three are required (sealkmsd speaks mTLS only)");

@@ -15,6 +15,22 @@
 
 namespace sealpool::daemon {
 
+// [kmip]: an external KMS spoken to over KMIP, for the key groups listed (docs/kms.md, "KMIP
+// backend"). Absent: every group is in the built-in store.
+struct KmipConfig {
+  bool enabled = false;
+  std::string host;  // from server = "host:port"
+  int port = 5696;
+  std::string server_name;  // the name the KMS certificate must carry; host when empty
+  std::filesystem::path ca_file;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  std::filesystem::path state_path;  // local state: groups, sealpool key states, usage registry
+  uint32_t timeout_seconds = 10;     // per KMIP call
+  bool allow_export = false;         // wrap/unwrap by Get + local AES-GCM instead of Encrypt/Decrypt
+  std::set<std::string> key_groups;
+};
+
 struct KmsConfig {
   // [server]
   std::string listen = "127.0.0.1:7443";
@@ -33,6 +49,8 @@ struct KmsConfig {
   // [[storage_server]] and [admins]
   std::vector<kms::StorageClient> storage_servers;
   std::set<std::string> admins;
+  // [kmip]
+  KmipConfig kmip;
 };
 
 // Parses the config in `text`; relative paths are resolved against `base_dir`.

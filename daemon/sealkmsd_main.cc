@@ -18,7 +18,10 @@
 #include "daemon/passphrase_source.h"
 #include "kms/access_policy.h"
 #include "kms/audit_log.h"
+#include "kms/backend_router.h"
 #include "kms/key_store.h"
+#include "kms/kmip/kmip_client.h"
+#include "kms/kmip_backend.h"
 #include "kms/server.h"
 #include "kms/status_util.h"
 #include "spdlog/spdlog.h"
@@ -61,7 +64,29 @@ absl::Status WritePortFile(const std::filesystem::path& path, int port) {
   return absl::OkStatus();
 }
 
+// Creates the KMIP state file if [kmip] is configured and it is missing; whether it did.
+absl::StatusOr<bool> InitKmipState(const KmsConfig& config) {
+  if (!config.kmip.enabled || std::filesystem::exists(config.kmip.state_path)) return false;
+  SEALPOOL_RETURN_IF_ERROR(kms::KmipBackend::CreateState(config.kmip.state_path));
+  spdlog::info("created empty KMIP state file {}; back it up with the key store",
+               config.kmip.state_path.string());
+  return true;
+}
+
 int InitStore(const KmsConfig& config) {
+  // With a store already there, --init-store only adds a missing KMIP state file.
+  if (std::filesystem::exists(config.store_path)) {
+    absl::StatusOr<bool> created = InitKmipState(config);
+    if (!created.ok()) {
+      spdlog::error("cannot create the KMIP state file: {}", created.status().ToString());
+      return kExitRuntime;
+    }
+    if (*created) return kExitOk;
+  }
+  if (absl::StatusOr<bool> created = InitKmipState(config); !created.ok()) {
+    spdlog::error("cannot create the KMIP state file: {}", created.status().ToString());
+    return kExitRuntime;
+  }
   absl::StatusOr<crypto::SecretBytes> passphrase = ReadPassphrase(config);
   if (!passphrase.ok()) {
     spdlog::error("{}", passphrase.status().ToString());
@@ -109,6 +134,59 @@ int Serve(const KmsConfig& config) {
     spdlog::error("{}", policy.status().ToString());
     return kExitConfig;
   }
+  // [kmip]: the second backend, for the groups listed.
+  std::unique_ptr<kms::KmipBackend> kmip;
+  if (config.kmip.enabled) {
+    kms::kmip::KmipClientOptions ko;
+    ko.host = config.kmip.host;
+    ko.port = config.kmip.port;
+    ko.server_name = config.kmip.server_name;
+    ko.call_deadline = absl::Seconds(config.kmip.timeout_seconds);
+    for (auto [path, out, what] :
+         {std::tuple{&config.kmip.ca_file, &ko.ca_pem, "KMIP CA certificate"},
+          std::tuple{&config.kmip.cert_file, &ko.cert_pem, "KMIP client certificate"},
+          std::tuple{&config.kmip.key_file, &ko.key_pem, "KMIP client key"}}) {
+      absl::StatusOr<std::string> text = ReadTextFile(*path, what);
+      if (!text.ok()) {
+        spdlog::error("{}", text.status().ToString());
+        return kExitConfig;
+      }
+      *out = *std::move(text);
+    }
+    absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> client = kms::kmip::KmipClient::Create(ko);
+    if (!client.ok()) {
+      spdlog::error("{}", client.status().ToString());
+      return kExitConfig;
+    }
+    absl::StatusOr<kms::kmip::ProtocolVersion> version = (*client)->Version();
+    if (version.ok()) {
+      spdlog::info("KMIP server {}:{} reachable, KMIP {}", ko.host, ko.port,
+                   kms::kmip::VersionString(*version));
+    } else {
+      // Built-in groups keep working; KMIP calls fail (bounded) until the KMS answers.
+      spdlog::warn("KMIP server {}:{} not usable now: {}", ko.host, ko.port, version.status().ToString());
+    }
+    absl::StatusOr<std::unique_ptr<kms::KmipBackend>> backend = kms::KmipBackend::Open(
+        {config.kmip.state_path, config.kmip.allow_export}, *std::move(client));
+    if (!backend.ok()) {
+      spdlog::error("cannot open the KMIP state: {}", backend.status().ToString());
+      if (backend.status().code() == absl::StatusCode::kNotFound) {
+        spdlog::error("create it with: sealkmsd --config <file> --init-store");
+      }
+      return kExitRuntime;
+    }
+    kmip = *std::move(backend);
+    spdlog::info("KMIP backend for key group(s): {}{}",
+                 config.kmip.key_groups.empty() ? "(none)" : "",
+                 [&] {
+                   std::string out;
+                   for (const std::string& g : config.kmip.key_groups) out += (out.empty() ? "" : ", ") + g;
+                   return out;
+                 }());
+    if (config.kmip.allow_export) spdlog::warn("kmip.allow_export is on: root keys are fetched with Get");
+  }
+  kms::BackendRouter router(store->get(), kmip.get(), config.kmip.key_groups);
+
   kms::ServerOptions options;
   options.listen_address = config.listen;
   for (auto [path, out, what] : {std::tuple{&config.ca_file, &options.ca_pem, "CA certificate"},
@@ -130,7 +208,7 @@ int Serve(const KmsConfig& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<kms::KmsServer>> server =
-      kms::KmsServer::Start(options, store->get(), &*policy, audit->get());
+      kms::KmsServer::Start(options, &router, &*policy, audit->get());
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
     return kExitRuntime;

@@ -63,7 +63,7 @@ absl::StatusOr<WrappedKey> WrappedKey::Decode(std::span<const uint8_t> blob) {
   if (r.remaining() != 0) {
     return absl::InvalidArgumentError(Cat("wrapped key has ", r.remaining(), " trailing bytes"));
   }
-  if (key.backend != kBackendBuiltin) {
+  if (key.backend != kBackendBuiltin && key.backend != kBackendKmip) {
     return absl::InvalidArgumentError(Cat("wrapped key names unknown backend ", key.backend));
   }
   if (id_len == 0) return absl::InvalidArgumentError("wrapped key has an empty root key id");

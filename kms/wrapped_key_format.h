@@ -29,6 +29,9 @@ namespace sealpool::kms {
 inline constexpr std::array<uint8_t, 4> kWrappedKeyMagic = {'S', 'P', 'W', 'K'};
 inline constexpr uint8_t kWrappedKeyVersion = 1;
 inline constexpr uint8_t kBackendBuiltin = 1;
+// Wrapped by a KMIP server's Encrypt (AES-256-GCM, same nonce/tag/AAD layout); the root key id
+// is "kmip-<KMIP unique identifier>" (kms/kmip_backend.h).
+inline constexpr uint8_t kBackendKmip = 2;
 inline constexpr std::string_view kWrapAadLabel = "sealpool.kms.wrap.v1";
 inline constexpr size_t kWrapNonceSize = 12;
 inline constexpr size_t kWrapTagSize = 16;

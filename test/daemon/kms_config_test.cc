@@ -1,7 +1,9 @@
 #include "daemon/kms_config.h"
 
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
+#include <tuple>
 
 namespace sealpool::daemon {
 namespace {
@@ -81,6 +83,59 @@ TEST_CASE("config mistakes are named", "[daemon][config]") {
   r = ParseKmsConfig("[server\nlisten=", "/");
   CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(r.status().message()), Catch::Contains("line"));
+}
+
+const char* kKmip = R"(
+[kmip]
+server = "kmip.example.com:5696"
+server_name = "kmip.example.com"
+ca = "kmip/ca.crt"
+cert = "kmip/sealkmsd.crt"
+key = "kmip/sealkmsd.key"
+state = "kmip-state"
+timeout_seconds = 5
+allow_export = true
+key_groups = ["kg-1"]
+)";
+
+TEST_CASE("a [kmip] table chooses the KMIP backend for its key groups", "[daemon][config]") {
+  auto plain = ParseKmsConfig(kValid, "/etc/sealpool");
+  REQUIRE(plain.ok());
+  CHECK(!plain->kmip.enabled);
+  CHECK(!plain->kmip.allow_export);
+  auto c = ParseKmsConfig(std::string(kValid) + kKmip, "/etc/sealpool");
+  INFO(c.status().ToString());
+  REQUIRE(c.ok());
+  CHECK(c->kmip.enabled);
+  CHECK(c->kmip.host == "kmip.example.com");
+  CHECK(c->kmip.port == 5696);
+  CHECK(c->kmip.ca_file == "/etc/sealpool/kmip/ca.crt");
+  CHECK(c->kmip.state_path == "/etc/sealpool/kmip-state");
+  CHECK(c->kmip.timeout_seconds == 5);
+  CHECK(c->kmip.allow_export);
+  CHECK(c->kmip.key_groups == std::set<std::string>{"kg-1"});
+  auto v6 = ParseKmsConfig(Replace(std::string(kValid) + kKmip, "kmip.example.com:5696", "[::1]:5696"), "/");
+  REQUIRE(v6.ok());
+  CHECK(v6->kmip.host == "::1");
+}
+
+TEST_CASE("[kmip] mistakes are named", "[daemon][config]") {
+  const std::string all = std::string(kValid) + kKmip;
+  for (auto [from, to, key] : {
+           std::tuple{"server = \"kmip.example.com:5696\"", "server = \"kmip.example.com\"", "kmip.server"},
+           std::tuple{"server = \"kmip.example.com:5696\"", "server = \"h:99999\"", "kmip.server"},
+           std::tuple{"state = \"kmip-state\"", "", "kmip.state"},
+           std::tuple{"cert = \"kmip/sealkmsd.crt\"", "", "kmip.ca/cert/key"},
+           std::tuple{"timeout_seconds = 5", "timeout_seconds = 0", "kmip.timeout_seconds"},
+           std::tuple{"allow_export = true", "allow_export = \"yes\"", "kmip.allow_export"},
+           std::tuple{"key_groups = [\"kg-1\"]", "key_groups = [\"kg 1\"]", "kmip.key_groups"},
+           std::tuple{"allow_export = true", "allow_exprot = true", "kmip.allow_exprot"},
+       }) {
+    auto r = ParseKmsConfig(Replace(all, from, to), "/");
+    INFO(to);
+    CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(r.status().message()), Catch::Contains(key));
+  }
 }
 
 TEST_CASE("a missing config file is not found", "[daemon][config]") {

@@ -145,7 +145,7 @@ std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
 
 namespace {
 
-void WriteConfig(const std::filesystem::path& dir, int port) {
+void WriteConfig(const std::filesystem::path& dir, int port, const std::string& extra = "") {
   std::ostringstream c;
   c << "[server]\n"
     << "listen = \"127.0.0.1:" << port << "\"\n"
@@ -158,7 +158,8 @@ void WriteConfig(const std::filesystem::path& dir, int port) {
     << "key_groups = [\"kg-a\", \"kg-shared\"]\n"
     << "[[storage_server]]\ncn = \"pool-b\"\npool_id = \"pool-b\"\n"
     << "key_groups = [\"kg-b\", \"kg-shared\"]\n"
-    << "[[storage_server]]\ncn = \"expired\"\npool_id = \"pool-x\"\nkey_groups = [\"kg-a\"]\n";
+    << "[[storage_server]]\ncn = \"expired\"\npool_id = \"pool-x\"\nkey_groups = [\"kg-a\"]\n"
+    << extra;
   WriteFileOrDie(dir / "sealkmsd.toml", c.str(), 0644);
 }
 
@@ -179,7 +180,7 @@ Sealkmsd::~Sealkmsd() {
 
 void Sealkmsd::Start() {
   REQUIRE(!running());
-  WriteConfig(dir_, port_);  // the same port again after a restart
+  WriteConfig(dir_, port_, extra_config_);  // the same port again after a restart
   std::filesystem::remove(dir_ / "port");
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -210,6 +211,11 @@ void Sealkmsd::Start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   FAIL("sealkmsd did not become ready: " << ReadFileOrDie(dir_ / "sealkmsd.log"));
+}
+
+void Sealkmsd::SetExtraConfig(std::string text) {
+  extra_config_ = std::move(text);
+  WriteConfig(dir_, port_, extra_config_);
 }
 
 int Sealkmsd::Stop() {

@@ -57,6 +57,8 @@ class Sealkmsd {
 
   // Starts the daemon and waits (polling, up to 20 s) until it answers an admin call.
   void Start();
+  // Appends `text` (TOML tables, e.g. [kmip]) to the config, now and on every Start.
+  void SetExtraConfig(std::string text);
   // SIGTERM and wait; returns the exit status.
   int Stop();
   // SIGKILL and wait.
@@ -91,6 +93,7 @@ class Sealkmsd {
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string extra_config_;
 };
 
 // A deadline `d` from now, for ClientContext::set_deadline.

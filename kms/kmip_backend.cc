@@ -1,0 +1,488 @@
+#include "kms/kmip_backend.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "crypto/aead.h"
+#include "crypto/keys.h"
+#include "crypto/random.h"
+#include "kms/names.h"
+#include "kms/status_util.h"
+#include "kms/wrapped_key_format.h"
+
+namespace sealpool::kms {
+namespace {
+
+using kmip::RevocationReason;
+
+int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
+
+uint32_t CountUsage(const KeyStoreContents& c, std::string_view root_key_id) {
+  uint32_t n = 0;
+  for (const auto& [key, root] : c.usage) {
+    if (root == root_key_id) ++n;
+  }
+  return n;
+}
+
+const StoredRootKey* ActiveKey(const KeyStoreContents& c, std::string_view group) {
+  for (const auto& [id, k] : c.keys) {
+    if (k.group == group && k.state == RootKeyState::kActive) return &k;
+  }
+  return nullptr;
+}
+
+RootKeyView ToView(const KeyStoreContents& c, const StoredRootKey& k) {
+  return RootKeyView{
+      k.id, k.group, k.state, k.created_unix, k.state_changed_unix, CountUsage(c, k.id)};
+}
+
+GroupView ToView(const KeyStoreContents& c, const StoredGroup& g) {
+  GroupView v{g.name, g.created_unix, "", 0, 0};
+  for (const auto& [id, k] : c.keys) {
+    if (k.group != g.name) continue;
+    ++v.key_count;
+    if (k.state == RootKeyState::kActive) v.active_root_key_id = k.id;
+  }
+  for (const auto& [key, root] : c.usage) {
+    if (std::get<1>(key) == g.name) ++v.registered_keks;
+  }
+  return v;
+}
+
+absl::Status FindGroup(const KeyStoreContents& c, std::string_view name) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
+  if (!c.groups.contains(std::string(name))) {
+    return absl::NotFoundError(Cat("key group \"", name, "\" does not exist in the KMIP backend"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredRootKey*> FindKey(KeyStoreContents& c, std::string_view id) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", id));
+  auto it = c.keys.find(std::string(id));
+  if (it == c.keys.end()) return absl::NotFoundError(Cat("root key \"", id, "\" does not exist"));
+  return &it->second;
+}
+
+absl::Status ValidateContext(const WrapContext& ctx) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", ctx.pool_id));
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", ctx.key_group));
+  return ValidateName("KEK id", ctx.kek_id);
+}
+
+absl::Status ValidateUsages(const KeyStoreContents& c, std::string_view group,
+                            std::span<const KekUsageEntry> usages) {
+  std::set<std::string_view> seen;
+  for (const KekUsageEntry& u : usages) {
+    SEALPOOL_RETURN_IF_ERROR(ValidateName("KEK id", u.kek_id));
+    SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", u.root_key_id));
+    if (!seen.insert(u.kek_id).second) {
+      return absl::InvalidArgumentError(Cat("KEK \"", u.kek_id, "\" is listed twice"));
+    }
+    auto it = c.keys.find(u.root_key_id);
+    if (it == c.keys.end() || it->second.group != group) {
+      return absl::NotFoundError(
+          Cat("root key \"", u.root_key_id, "\" does not exist in key group \"", group, "\""));
+    }
+    if (it->second.state == RootKeyState::kTerminated ||
+        it->second.state == RootKeyState::kPrelive) {
+      return absl::FailedPreconditionError(
+          Cat("KEK \"", u.kek_id, "\" cannot be wrapped under root key \"", u.root_key_id,
+              "\", which is ", RootKeyStateName(it->second.state)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KmsError(const absl::Status& s, std::string_view what) {
+  return Annotate(s, Cat("KMS (KMIP) ", what));
+}
+
+}  // namespace
+
+std::string_view KmipUidOf(std::string_view id) {
+  if (id.size() <= kKmipKeyIdPrefix.size() ||
+      id.substr(0, kKmipKeyIdPrefix.size()) != kKmipKeyIdPrefix) {
+    return {};
+  }
+  return id.substr(kKmipKeyIdPrefix.size());
+}
+
+KmipBackend::KmipBackend(const KmipBackendOptions& options,
+                         std::unique_ptr<kmip::KmipClient> client,
+                         std::unique_ptr<KmipStateFile> file, KeyStoreContents contents)
+    : options_(options),
+      client_(std::move(client)),
+      file_(std::move(file)),
+      contents_(std::move(contents)) {}
+
+absl::StatusOr<std::unique_ptr<KmipBackend>> KmipBackend::Open(
+    const KmipBackendOptions& options, std::unique_ptr<kmip::KmipClient> client) {
+  if (client == nullptr) return absl::InvalidArgumentError("KMIP backend without a client");
+  SEALPOOL_ASSIGN_OR_RETURN(auto opened, KmipStateFile::Open(options.state_path));
+  return std::unique_ptr<KmipBackend>(new KmipBackend(
+      options, std::move(client), std::move(opened.first), std::move(opened.second)));
+}
+
+absl::Status KmipBackend::CreateState(const std::filesystem::path& path) {
+  return KmipStateFile::Create(path).status();
+}
+
+absl::Status KmipBackend::Mutate(const std::function<absl::Status(KeyStoreContents&)>& change) {
+  absl::MutexLock lock(&mu_);
+  KeyStoreContents next = contents_;
+  SEALPOOL_RETURN_IF_ERROR(change(next));
+  ++next.generation;
+  SEALPOOL_RETURN_IF_ERROR(file_->Save(next));
+  contents_ = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GroupView> KmipBackend::CreateGroup(std::string_view name) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
+  GroupView view;
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
+    if (c.groups.contains(std::string(name))) {
+      return absl::AlreadyExistsError(Cat("key group \"", name, "\" already exists"));
+    }
+    StoredGroup g{std::string(name), NowUnix()};
+    view = ToView(c, g);
+    c.groups.emplace(g.name, g);
+    return absl::OkStatus();
+  }));
+  return view;
+}
+
+std::vector<GroupView> KmipBackend::ListGroups() {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<GroupView> out;
+  for (const auto& [name, g] : contents_.groups) out.push_back(ToView(contents_, g));
+  return out;
+}
+
+absl::StatusOr<GroupView> KmipBackend::GetGroup(std::string_view name) {
+  absl::ReaderMutexLock lock(&mu_);
+  SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, name));
+  return ToView(contents_, contents_.groups.at(std::string(name)));
+}
+
+absl::Status KmipBackend::KmsDestroy(const StoredRootKey& key) {
+  std::string_view uid = KmipUidOf(key.id);
+  switch (key.state) {
+    case RootKeyState::kTerminated:
+      return absl::OkStatus();
+    case RootKeyState::kActive:
+    case RootKeyState::kInactive: {
+      absl::Status s = client_->Revoke(uid, RevocationReason::kCessationOfOperation);
+      if (!s.ok() && s.code() != absl::StatusCode::kNotFound)
+        return KmsError(s, Cat("Revoke of ", key.id));
+      break;
+    }
+    default:
+      break;
+  }
+  absl::Status s = client_->Destroy(uid);
+  if (!s.ok() && s.code() != absl::StatusCode::kNotFound)
+    return KmsError(s, Cat("Destroy of ", key.id));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
+  ShredResult result;
+  absl::Status kms_failure;
+  absl::Status s = Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, name));
+    // Destroy in the KMS key by key; a failure keeps the keys destroyed so far recorded as
+    // terminated (saved), and the group, so the shred can be repeated.
+    for (auto& [id, k] : c.keys) {
+      if (k.group != name) continue;
+      kms_failure = KmsDestroy(k);
+      if (!kms_failure.ok()) return absl::OkStatus();
+      k.state = RootKeyState::kTerminated;
+      k.state_changed_unix = NowUnix();
+    }
+    std::erase_if(c.keys, [&](const auto& kv) {
+      if (kv.second.group != name) return false;
+      ++result.destroyed_keys;
+      return true;
+    });
+    std::erase_if(c.usage, [&](const auto& kv) {
+      if (std::get<1>(kv.first) != name) return false;
+      ++result.dropped_registrations;
+      return true;
+    });
+    c.groups.erase(std::string(name));
+    return absl::OkStatus();
+  });
+  SEALPOOL_RETURN_IF_ERROR(s);
+  SEALPOOL_RETURN_IF_ERROR(kms_failure);
+  return result;
+}
+
+absl::StatusOr<RootKeyView> KmipBackend::CreateKey(std::string_view group) {
+  RootKeyView view;
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
+    absl::StatusOr<std::string> uid = client_->CreateAesKey(Cat("sealpool:", group), group);
+    if (!uid.ok()) return KmsError(uid.status(), "Create");
+    std::string id = Cat(kKmipKeyIdPrefix, *uid);
+    if (absl::Status s = ValidateName("root key id", id); !s.ok()) {
+      return absl::InternalError(Cat("the KMS named its new key \"", *uid,
+                                     "\", which does not make a usable root key id (", s.message(),
+                                     ")"));
+    }
+    if (c.keys.contains(id)) {
+      return absl::InternalError(Cat("the KMS reused Unique Identifier \"", *uid, "\""));
+    }
+    int64_t now = NowUnix();
+    StoredRootKey k{id, std::string(group), RootKeyState::kPrelive, now, now, nullptr};
+    view = ToView(c, k);
+    c.keys.emplace(id, std::move(k));
+    return absl::OkStatus();
+  }));
+  return view;
+}
+
+absl::StatusOr<std::vector<RootKeyView>> KmipBackend::ListKeys(std::string_view group) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (!group.empty()) SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, group));
+  std::vector<RootKeyView> out;
+  for (const auto& [id, k] : contents_.keys) {
+    if (group.empty() || k.group == group) out.push_back(ToView(contents_, k));
+  }
+  return out;
+}
+
+absl::Status KmipBackend::KmsTransition(const StoredRootKey& key, RootKeyState to) {
+  std::string_view uid = KmipUidOf(key.id);
+  switch (to) {
+    case RootKeyState::kActive:
+      if (key.state == RootKeyState::kPrelive) return KmsError(client_->Activate(uid), "Activate");
+      return absl::OkStatus();  // inactive → active: still Active in the KMS
+    case RootKeyState::kInactive:
+      return absl::OkStatus();  // stays Active in the KMS so that it still decrypts
+    case RootKeyState::kDeprecated:
+      return KmsError(client_->Revoke(uid, RevocationReason::kCessationOfOperation), "Revoke");
+    case RootKeyState::kCompromised:
+      return KmsError(client_->Revoke(uid, RevocationReason::kKeyCompromise, NowUnix()), "Revoke");
+    case RootKeyState::kTerminated:
+      return KmsDestroy(key);
+    case RootKeyState::kPrelive:
+      break;
+  }
+  return absl::InternalError("no KMS transition into prelive");
+}
+
+absl::StatusOr<RootKeyView> KmipBackend::SetKeyState(std::string_view id, RootKeyState state) {
+  RootKeyView view;
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_ASSIGN_OR_RETURN(StoredRootKey * k, FindKey(c, id));
+    SEALPOOL_RETURN_IF_ERROR(CheckTransition(k->state, state));
+    if (RequiresNoUsage(state)) {
+      if (uint32_t n = CountUsage(c, k->id); n != 0) {
+        return absl::FailedPreconditionError(
+            Cat("root key \"", id, "\" still wraps ", n,
+                " registered KEK(s); re-wrap them under the active key (keydictutil --rewrap) "
+                "before making it ",
+                RootKeyStateName(state)));
+      }
+    }
+    SEALPOOL_RETURN_IF_ERROR(KmsTransition(*k, state));
+    int64_t now = NowUnix();
+    if (state == RootKeyState::kActive) {
+      for (auto& [other_id, other] : c.keys) {
+        if (other.group == k->group && other.state == RootKeyState::kActive) {
+          other.state = RootKeyState::kInactive;
+          other.state_changed_unix = now;
+        }
+      }
+    }
+    k->state = state;
+    k->state_changed_unix = now;
+    view = ToView(c, *k);
+    return absl::OkStatus();
+  }));
+  return view;
+}
+
+absl::Status KmipBackend::DeleteKey(std::string_view id) {
+  return Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_ASSIGN_OR_RETURN(StoredRootKey * k, FindKey(c, id));
+    SEALPOOL_RETURN_IF_ERROR(CheckCanDelete(k->state));
+    if (uint32_t n = CountUsage(c, k->id); n != 0) {
+      return absl::FailedPreconditionError(
+          Cat("root key \"", id, "\" still wraps ", n, " registered KEK(s)"));
+    }
+    SEALPOOL_RETURN_IF_ERROR(KmsDestroy(*k));  // a prelive key is destroyed in the KMS too
+    c.keys.erase(std::string(id));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<WrapResult> KmipBackend::Wrap(const WrapContext& ctx,
+                                             std::span<const uint8_t> secret) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateContext(ctx));
+  if (secret.size() < kMinSecretSize || secret.size() > kMaxSecretSize) {
+    return absl::InvalidArgumentError(Cat("a secret to wrap is ", kMinSecretSize, "..",
+                                          kMaxSecretSize, " bytes, not ", secret.size()));
+  }
+  WrapResult result;
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, ctx.key_group));
+    const StoredRootKey* active = ActiveKey(c, ctx.key_group);
+    if (active == nullptr) {
+      return absl::FailedPreconditionError(Cat("key group \"", ctx.key_group,
+                                               "\" has no active root key; it wraps nothing until "
+                                               "one is activated (kmscmd key activate)"));
+    }
+    WrappedKey blob;
+    blob.backend = kBackendKmip;
+    blob.root_key_id = active->id;
+    std::vector<uint8_t> aad = WrapAssociatedData(ctx.pool_id, ctx.key_group, ctx.kek_id, blob);
+    std::string_view uid = KmipUidOf(active->id);
+    if (options_.allow_export) {
+      absl::StatusOr<crypto::SecretBytes> raw = client_->Get(uid);
+      if (!raw.ok()) return KmsError(raw.status(), "Get (export)");
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::RootKey key, crypto::RootKey::FromBytes(raw->span()));
+      blob.ciphertext.resize(secret.size());
+      crypto::GcmNonce nonce{};
+      crypto::GcmTag tag{};
+      SEALPOOL_RETURN_IF_ERROR(crypto::Seal(key, aad, secret, blob.ciphertext, &nonce, &tag));
+      blob.nonce = nonce;
+      blob.tag = tag;
+    } else {
+      SEALPOOL_RETURN_IF_ERROR(crypto::RandomBytes(blob.nonce));
+      absl::StatusOr<kmip::EncryptResult> e = client_->Encrypt(uid, secret, blob.nonce, aad);
+      if (!e.ok()) return KmsError(e.status(), Cat("Encrypt under ", active->id));
+      if (e->ciphertext.size() != secret.size() || e->tag.size() != kWrapTagSize) {
+        return absl::InternalError("the KMS returned a ciphertext or tag of the wrong size");
+      }
+      blob.ciphertext = std::move(e->ciphertext);
+      std::copy(e->tag.begin(), e->tag.end(), blob.tag.begin());
+    }
+    result.root_key_id = active->id;
+    result.wrapped = blob.Encode();
+    c.usage[UsageKey(std::string(ctx.pool_id), std::string(ctx.key_group),
+                     std::string(ctx.kek_id))] = active->id;
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<UnwrapResult> KmipBackend::Unwrap(const WrapContext& ctx,
+                                                 std::span<const uint8_t> wrapped,
+                                                 bool for_rewrap) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateContext(ctx));
+  SEALPOOL_ASSIGN_OR_RETURN(WrappedKey blob, WrappedKey::Decode(wrapped));
+  if (blob.backend != kBackendKmip) {
+    return absl::InvalidArgumentError("the wrapped key was not made by the KMIP backend");
+  }
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id in the wrapped key", blob.root_key_id));
+  // The KMS call runs under the shared lock: a concurrent state change waits for it.
+  absl::ReaderMutexLock lock(&mu_);
+  SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, ctx.key_group));
+  auto it = contents_.keys.find(blob.root_key_id);
+  if (it == contents_.keys.end() || it->second.group != ctx.key_group) {
+    return absl::NotFoundError(Cat("the wrapped key names root key \"", blob.root_key_id,
+                                   "\", which is not in key group \"", ctx.key_group, "\""));
+  }
+  const StoredRootKey& key = it->second;
+  SEALPOOL_RETURN_IF_ERROR(
+      Annotate(CheckCanUnwrap(key.state, for_rewrap), Cat("root key \"", key.id, "\"")));
+  std::vector<uint8_t> aad = WrapAssociatedData(ctx.pool_id, ctx.key_group, ctx.kek_id, blob);
+  std::string_view uid = KmipUidOf(key.id);
+  const std::string refused = Cat("wrapped key for KEK \"", ctx.kek_id, "\" of pool \"",
+                                  ctx.pool_id, "\", key group \"", ctx.key_group,
+                                  "\" does not authenticate (altered, or wrapped for another pool, "
+                                  "group or KEK)");
+  if (options_.allow_export) {
+    absl::StatusOr<crypto::SecretBytes> raw = client_->Get(uid);
+    if (!raw.ok()) return KmsError(raw.status(), "Get (export)");
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::RootKey root, crypto::RootKey::FromBytes(raw->span()));
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::SecretBytes secret,
+                              crypto::SecretBytes::Allocate(blob.ciphertext.size()));
+    if (!crypto::Open(root, blob.nonce, aad, blob.ciphertext, blob.tag, secret.mutable_span())
+             .ok()) {
+      return absl::DataLossError(refused);
+    }
+    return UnwrapResult{std::move(secret), key.id, key.state};
+  }
+  absl::StatusOr<crypto::SecretBytes> secret =
+      client_->Decrypt(uid, blob.ciphertext, blob.nonce, aad, blob.tag);
+  if (!secret.ok()) {
+    if (secret.status().code() == absl::StatusCode::kDataLoss) {
+      return absl::DataLossError(Cat(refused, "; ", secret.status().message()));
+    }
+    return KmsError(secret.status(), Cat("Decrypt under ", key.id));
+  }
+  return UnwrapResult{*std::move(secret), key.id, key.state};
+}
+
+absl::Status KmipBackend::RegisterUsage(std::string_view pool_id, std::string_view group,
+                                        std::span<const KekUsageEntry> usages) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
+  return Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
+    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
+    for (const KekUsageEntry& u : usages) {
+      c.usage[UsageKey(std::string(pool_id), std::string(group), u.kek_id)] = u.root_key_id;
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ReconcileResult> KmipBackend::ReconcileUsage(std::string_view pool_id,
+                                                            std::string_view group,
+                                                            std::span<const KekUsageEntry> usages) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
+  ReconcileResult result;
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
+    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
+    std::map<std::string, std::string> wanted;
+    for (const KekUsageEntry& u : usages) wanted[u.kek_id] = u.root_key_id;
+    std::erase_if(c.usage, [&](const auto& kv) {
+      const auto& [p, g, kek] = kv.first;
+      if (p != pool_id || g != group) return false;
+      auto it = wanted.find(kek);
+      if (it != wanted.end() && it->second == kv.second) return false;
+      if (it == wanted.end()) ++result.removed;
+      return true;
+    });
+    const StoredRootKey* active = ActiveKey(c, group);
+    for (const auto& [kek, root] : wanted) {
+      auto [it, inserted] =
+          c.usage.emplace(UsageKey(std::string(pool_id), std::string(group), kek), root);
+      if (inserted) ++result.added;
+      const StoredRootKey& k = c.keys.at(root);
+      result.usages.push_back(
+          KekUsageStatus{kek, root, k.state, active == nullptr || active->id != root});
+    }
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+std::vector<UsageView> KmipBackend::ListUsage(std::string_view group,
+                                              std::string_view root_key_id) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<UsageView> out;
+  for (const auto& [key, root] : contents_.usage) {
+    const auto& [pool, g, kek] = key;
+    if (!group.empty() && g != group) continue;
+    if (!root_key_id.empty() && root != root_key_id) continue;
+    out.push_back(UsageView{pool, g, kek, root});
+  }
+  return out;
+}
+
+absl::Status KmipBackend::ChangePassphrase(std::span<const uint8_t>) {
+  return absl::UnimplementedError(
+      "the KMIP backend has no passphrase (its root keys are in the KMS)");
+}
+
+}  // namespace sealpool::kms

@@ -1,0 +1,58 @@
+// The KMIP backend's local state: its key groups, the sealpool state of each root key (KMIP
+// cannot tell `active` from `inactive`: both are Active in the KMS), and its usage registry.
+// No key material: root keys live in the KMS. Reuses KeyStoreContents with null material.
+//
+// Text file, mode 0600, one record per line, names validated ([A-Za-z0-9._:-]), ending with a
+// SHA-256 of the lines before it, so a damaged or hand-edited file is refused (DataLoss):
+//
+//   sealpool-kmip-state 1
+//   generation <n>
+//   group <name> <created unix>
+//   key <id> <group> <state number> <created unix> <changed unix>
+//   usage <pool> <group> <KEK id> <root key id>
+//   sha256 <hex>
+//
+// Saved like the key store: <path>.tmp written and fsynced, renamed, directory fsynced; an
+// exclusive flock on <path>.lock for the object's lifetime (a second sealkmsd is refused).
+// Not thread-safe: KmipBackend serializes calls.
+#ifndef SEALPOOL_KMS_KMIP_STATE_FILE_H_
+#define SEALPOOL_KMS_KMIP_STATE_FILE_H_
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "kms/key_store_contents.h"
+
+namespace sealpool::kms {
+
+class KmipStateFile {
+ public:
+  ~KmipStateFile();
+  KmipStateFile(const KmipStateFile&) = delete;
+  KmipStateFile& operator=(const KmipStateFile&) = delete;
+
+  // A new empty state file; AlreadyExists if one is there.
+  static absl::StatusOr<std::unique_ptr<KmipStateFile>> Create(const std::filesystem::path& path);
+  // NotFound (no file), DataLoss (damaged), FailedPrecondition (locked, newer version, mode).
+  static absl::StatusOr<std::pair<std::unique_ptr<KmipStateFile>, KeyStoreContents>> Open(
+      const std::filesystem::path& path);
+  absl::Status Save(const KeyStoreContents& contents);
+
+  // The text of `contents` (for tests) and its parser.
+  static std::string Encode(const KeyStoreContents& contents);
+  static absl::StatusOr<KeyStoreContents> Decode(std::string_view text);
+
+ private:
+  KmipStateFile(std::filesystem::path path, int lock_fd)
+      : path_(std::move(path)), lock_fd_(lock_fd) {}
+
+  const std::filesystem::path path_;
+  const int lock_fd_;
+};
+
+}  // namespace sealpool::kms
+
+#endif  // SEALPOOL_KMS_KMIP_STATE_FILE_H_

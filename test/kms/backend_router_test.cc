@@ -1,0 +1,280 @@
+// sealkmsd with a KMIP backend chosen per key group, end to end: real sealkmsd and PyKMIP
+// processes, kmscmd for administration, kms::KmsClient as a storage server. Skipped (code 77)
+// only where python3-pykmip is missing.
+#include "kms/backend_router.h"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "kms/kmip_backend.h"
+#include "kms/wrapped_key_format.h"
+#include "test/kms/kmip/pykmip_server.h"
+#include "test/kms/kms_test_env.h"
+
+namespace sealpool::test {
+namespace {
+
+// kmscmd exit codes (tools/kmscmd/exit_codes.h).
+constexpr int kOk = 0;
+constexpr int kRefused = 4;
+constexpr int kUnavailable = 6;
+
+class KmipKmsFixture {
+ public:
+  explicit KmipKmsFixture(std::vector<std::string> kmip_groups = {"kg-a"}) : kms_(dir_.path()) {
+    RequirePyKmip();
+    kmip_.Start();
+    groups_ = std::move(kmip_groups);
+  }
+
+  // Configures [kmip] (client identity `cert` from kmip dir `sub`), creates the state file.
+  void ConfigureKmip(const std::string& cert = "sealkmsd", const std::string& sub = "") {
+    std::filesystem::path d = sub.empty() ? kmip_.dir() : kmip_.dir() / sub;
+    std::ostringstream c;
+    c << "[kmip]\nserver = \"127.0.0.1:" << kmip_.port() << "\"\n"
+      << "ca = \"" << (kmip_.dir() / "ca.crt").string() << "\"\n"
+      << "cert = \"" << (d / (cert + ".crt")).string() << "\"\n"
+      << "key = \"" << (d / (cert + ".key")).string() << "\"\n"
+      << "state = \"kmip-state\"\ntimeout_seconds = 1\nkey_groups = [";
+    for (size_t i = 0; i < groups_.size(); ++i) c << (i ? ", " : "") << "\"" << groups_[i] << "\"";
+    c << "]\n";
+    kms_.SetExtraConfig(c.str());
+    std::string out;
+    int rc =
+        RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string(), "--init-store"}, &out);
+    INFO(out);
+    REQUIRE(rc == 0);
+  }
+
+  int Kmscmd(std::vector<std::string> args) {
+    std::vector<std::string> argv = {KMSCMD_PATH,
+                                     "--server",
+                                     kms_.address(),
+                                     "--ca",
+                                     (kms_.dir() / "ca.crt").string(),
+                                     "--cert",
+                                     (kms_.dir() / "admin.crt").string(),
+                                     "--key",
+                                     (kms_.dir() / "admin.key").string(),
+                                     "--timeout",
+                                     "5"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, &out_);
+  }
+  // `kmscmd --json key create G`: the new key's id.
+  std::string CreateKey(const std::string& group) {
+    REQUIRE(Kmscmd({"--json", "key", "create", group}) == kOk);
+    size_t at = out_.find("\"id\":\"");
+    REQUIRE(at != std::string::npos);
+    return out_.substr(at + 6, out_.find('"', at + 6) - at - 6);
+  }
+  std::optional<kms::kmip::ObjectState> KmsState(const std::string& id) {
+    auto a = kmip_.Client()->GetAttributes(kms::KmipUidOf(id));
+    if (!a.ok()) return std::nullopt;
+    return a->state;
+  }
+
+ protected:
+  // Destroyed bottom-up: sealkmsd stops before PyKMIP, which then exits at once.
+  PyKmipServer kmip_;
+  TempDir dir_;
+  Sealkmsd kms_;
+  std::vector<std::string> groups_;
+  std::string out_;
+};
+
+using kms::kmip::ObjectState;
+const std::vector<uint8_t> kKek = PseudoRandomBytes(32, 5);
+
+TEST_CASE_METHOD(KmipKmsFixture, "sealkmsd KMIP group: the whole key life cycle through kmscmd",
+                 "[kmip][pykmip][e2e]") {
+  ConfigureKmip();
+  kms_.Start();
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  REQUIRE(Kmscmd({"group", "create", "kg-b"}) == kOk);  // a built-in group beside it
+  std::string k1 = CreateKey("kg-a");
+  CHECK(k1.rfind("kmip-", 0) == 0);
+  CHECK(CreateKey("kg-b").rfind("rk-", 0) == 0);
+  CHECK(KmsState(k1) == ObjectState::kPreActive);
+  REQUIRE(Kmscmd({"key", "activate", k1}) == kOk);
+  CHECK(KmsState(k1) == ObjectState::kActive);
+
+  auto client = kms_.Client("pool-a", "pool-a", absl::Seconds(5));
+  auto w1 = client->Wrap("kg-a", "kek-1", kKek);
+  INFO(w1.status().ToString());
+  REQUIRE(w1.ok());
+  CHECK(w1->root_key_id == k1);
+  auto u1 = client->Unwrap("kg-a", "kek-1", w1->blob);
+  REQUIRE(u1.ok());
+  CHECK(Vec(*u1) == kKek);
+
+  std::string k2 = CreateKey("kg-a");
+  REQUIRE(Kmscmd({"key", "activate", k2}) == kOk);
+  REQUIRE(Kmscmd({"--json", "key", "list", "--group", "kg-a"}) == kOk);
+  CHECK_THAT(out_, Catch::Contains("KEY_STATE_INACTIVE"));
+  CHECK(KmsState(k1) == ObjectState::kActive);          // inactive in sealpool, Active in the KMS
+  CHECK(Kmscmd({"key", "deprecate", k1}) == kRefused);  // still wraps kek-1
+  auto w2 = client->Wrap("kg-a", "kek-1", kKek);        // re-wrap under k2
+  REQUIRE(w2.ok());
+  REQUIRE(Kmscmd({"key", "deprecate", k1}) == kOk);
+  CHECK(KmsState(k1) == ObjectState::kDeactivated);
+  REQUIRE(Kmscmd({"key", "terminate", k1}) == kOk);
+  CHECK(!KmsState(k1).has_value());  // Revoke then Destroy: gone from the KMS
+  REQUIRE(Kmscmd({"key", "delete", k1}) == kOk);
+  REQUIRE(Kmscmd({"key", "compromise", k2}) == kOk);
+  CHECK(KmsState(k2) == ObjectState::kCompromised);
+  CHECK(!client->Wrap("kg-a", "kek-2", kKek).ok());
+  REQUIRE(Kmscmd({"group", "shred", "kg-a", "--confirm", "kg-a"}) == kOk);
+  CHECK(!KmsState(k2).has_value());
+  REQUIRE(Kmscmd({"group", "list"}) == kOk);
+  CHECK_THAT(out_, !Catch::Contains("kg-a"));
+  CHECK_THAT(out_, Catch::Contains("kg-b"));
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd KMIP group: KMS stopped mid-run fails bounded and recovers",
+                 "[kmip][pykmip][e2e]") {
+  ConfigureKmip();
+  kms_.Start();
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  std::string k = CreateKey("kg-a");
+  REQUIRE(Kmscmd({"key", "activate", k}) == kOk);
+  auto client = kms_.Client("pool-a", "pool-a", absl::Seconds(3));
+  auto w = client->Wrap("kg-a", "kek-1", kKek);
+  REQUIRE(w.ok());
+  REQUIRE(client->Unwrap("kg-a", "kek-1", w->blob).ok());
+
+  kmip_.Kill();
+  auto start = std::chrono::steady_clock::now();
+  auto failed = client->Wrap("kg-a", "kek-2", kKek);
+  auto took = std::chrono::steady_clock::now() - start;
+  INFO(failed.status().ToString());
+  REQUIRE(!failed.ok());
+  CHECK((failed.status().code() == absl::StatusCode::kUnavailable ||
+         failed.status().code() == absl::StatusCode::kDeadlineExceeded));
+  CHECK(took < std::chrono::seconds(5));
+  auto cached = client->Unwrap("kg-a", "kek-1", w->blob);  // ingest goes on with cached KEKs
+  REQUIRE(cached.ok());
+  CHECK(Vec(*cached) == kKek);
+  CHECK(Kmscmd({"key", "list"}) == kOk);  // administration of recorded state still answers
+  CHECK(Kmscmd({"key", "create", "kg-a"}) == kUnavailable);
+
+  kmip_.Start();  // same port, same database
+  auto again = client->Wrap("kg-a", "kek-2", kKek);
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  auto fresh = kms_.Client("pool-a", "pool-a");
+  auto u = fresh->Unwrap("kg-a", "kek-2", again->blob);
+  REQUIRE(u.ok());
+  CHECK(Vec(*u) == kKek);
+}
+
+TEST_CASE_METHOD(KmipKmsFixture, "sealkmsd KMIP group: a client certificate the KMS does not trust",
+                 "[kmip][pykmip][e2e]") {
+  kmip_.MakeForeignCerts();
+  ConfigureKmip("sealkmsd", "foreign");
+  kms_.Start();  // starts anyway (built-in groups keep working) and logs the KMS problem
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  CHECK(Kmscmd({"key", "create", "kg-a"}) == kUnavailable);
+  CHECK_THAT(out_, Catch::Contains("handshake"));
+  REQUIRE(Kmscmd({"group", "create", "kg-b"}) == kOk);
+  CHECK(Kmscmd({"key", "create", "kg-b"}) == kOk);
+  CHECK_THAT(ReadFileOrDie(kms_.dir() / "sealkmsd.log"), Catch::Contains("not usable now"));
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd moves a key group from the built-in store to KMIP, resumably",
+                 "[kmip][pykmip][e2e]") {
+  // Before: kg-a is a built-in group with five wrapped secrets (four KEKs, the fingerprint key).
+  kms_.Start();
+  std::string old_key = kms_.CreateActiveGroup("kg-a");
+  const std::vector<std::string> keks = {"kek-1", "kek-2", "kek-3", "kek-4", "fingerprint"};
+  std::map<std::string, std::vector<uint8_t>> blobs;
+  std::map<std::string, std::vector<uint8_t>> secrets;
+  {
+    auto client = kms_.Client("pool-a", "pool-a");
+    for (size_t i = 0; i < keks.size(); ++i) {
+      secrets[keks[i]] = PseudoRandomBytes(32, 100 + i);
+      auto w = client->Wrap("kg-a", keks[i], secrets[keks[i]]);
+      REQUIRE(w.ok());
+      blobs[keks[i]] = w->blob;
+    }
+  }
+  REQUIRE(kms_.Stop() == 0);
+
+  // The move: kg-a listed under [kmip], its KMIP side created, a KMIP key activated.
+  ConfigureKmip();
+  kms_.Start();
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  std::string new_key = CreateKey("kg-a");
+  REQUIRE(new_key.rfind("kmip-", 0) == 0);
+  REQUIRE(Kmscmd({"key", "activate", new_key}) == kOk);
+  REQUIRE(Kmscmd({"--json", "key", "list", "--group", "kg-a"}) == kOk);
+  CHECK_THAT(out_, Catch::Contains(old_key));
+
+  auto usage_of = [&](kms::KmsClient& c) {
+    std::vector<kms::KekUsageEntry> entries;
+    for (const auto& [kek, blob] : blobs) {
+      auto parsed = kms::WrappedKey::Decode(blob);
+      REQUIRE(parsed.ok());
+      entries.push_back({kek, parsed->root_key_id});
+    }
+    auto r = c.Reconcile("kg-a", entries);
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    std::set<std::string> pending;
+    for (const auto& u : r->usages) {
+      if (u.rewrap_needed) pending.insert(u.kek_id);
+    }
+    return pending;
+  };
+  auto rewrap = [&](kms::KmsClient& c, const std::string& kek) {
+    auto plain = c.UnwrapForRewrap("kg-a", kek, blobs[kek]);
+    REQUIRE(plain.ok());
+    auto w = c.Wrap("kg-a", kek, plain->span());
+    REQUIRE(w.ok());
+    CHECK(w->root_key_id == new_key);
+    blobs[kek] = w->blob;
+  };
+  {
+    auto pool = kms_.Client("pool-a", "pool-a");
+    CHECK(usage_of(*pool).size() == keks.size());
+    rewrap(*pool, "kek-1");
+    rewrap(*pool, "fingerprint");
+  }  // the pool stops half-way
+  REQUIRE(kms_.Stop() == 0);
+  kms_.Start();
+  auto pool = kms_.Client("pool-a", "pool-a");
+  auto pending = usage_of(*pool);
+  CHECK(pending == std::set<std::string>{"kek-2", "kek-3", "kek-4"});
+  // Not yet re-wrapped KEKs still open under the (now inactive) built-in key.
+  auto still = pool->Unwrap("kg-a", "kek-3", blobs["kek-3"]);
+  REQUIRE(still.ok());
+  CHECK(Vec(*still) == secrets["kek-3"]);
+  CHECK(Kmscmd({"key", "deprecate", old_key}) == kRefused);
+  for (const std::string& kek : pending) rewrap(*pool, kek);
+  CHECK(usage_of(*pool).empty());
+
+  // After: every KEK opens from its new blob, through the KMS, by a fresh client.
+  auto fresh = kms_.Client("pool-a", "pool-a");
+  for (const std::string& kek : keks) {
+    auto u = fresh->Unwrap("kg-a", kek, blobs[kek]);
+    INFO(kek << ": " << u.status().ToString());
+    REQUIRE(u.ok());
+    CHECK(Vec(*u) == secrets[kek]);
+    CHECK(kms::WrappedKey::Decode(blobs[kek])->backend == kms::kBackendKmip);
+  }
+  REQUIRE(Kmscmd({"usage", "--key", old_key}) == kOk);
+  CHECK_THAT(out_, !Catch::Contains("kek-"));
+  REQUIRE(Kmscmd({"key", "deprecate", old_key}) == kOk);
+  REQUIRE(Kmscmd({"key", "terminate", old_key}) == kOk);
+  REQUIRE(Kmscmd({"key", "delete", old_key}) == kOk);
+  auto after = fresh->Unwrap("kg-a", "kek-4", blobs["kek-4"]);
+  REQUIRE(after.ok());
+}
+
+}  // namespace
+}  // namespace sealpool::test

@@ -1,0 +1,79 @@
+// The KMIP backend's local state file: round trip, damage and version checks, atomic saves,
+// exclusive lock.
+#include "kms/kmip_state_file.h"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "test/kms/kms_test_env.h"
+
+namespace sealpool::kms {
+namespace {
+
+KeyStoreContents Sample() {
+  KeyStoreContents c;
+  c.generation = 7;
+  c.groups["kg-a"] = StoredGroup{"kg-a", 1700000000};
+  c.keys["kmip-12"] =
+      StoredRootKey{"kmip-12", "kg-a", RootKeyState::kInactive, 1700000001, 1700000002, nullptr};
+  c.keys["kmip-13"] =
+      StoredRootKey{"kmip-13", "kg-a", RootKeyState::kActive, 1700000003, 1700000004, nullptr};
+  c.usage[UsageKey("pool-a", "kg-a", "kek-1")] = "kmip-12";
+  return c;
+}
+
+TEST_CASE("KMIP state file round-trips its contents", "[kmip]") {
+  std::string text = KmipStateFile::Encode(Sample());
+  auto c = KmipStateFile::Decode(text);
+  REQUIRE(c.ok());
+  CHECK(c->generation == 7);
+  CHECK(c->groups.size() == 1);
+  REQUIRE(c->keys.size() == 2);
+  CHECK(c->keys.at("kmip-12").state == RootKeyState::kInactive);
+  CHECK(c->keys.at("kmip-13").state_changed_unix == 1700000004);
+  CHECK(c->keys.at("kmip-13").material == nullptr);
+  CHECK(c->usage.at(UsageKey("pool-a", "kg-a", "kek-1")) == "kmip-12");
+  CHECK(KmipStateFile::Encode(*c) == text);
+}
+
+TEST_CASE("KMIP state file refuses damage, edits and newer versions", "[kmip]") {
+  std::string text = KmipStateFile::Encode(Sample());
+  std::string edited = text;
+  edited[edited.find(" 3 ") + 1] = '2';  // inactive → active by hand
+  CHECK(KmipStateFile::Decode(edited).status().code() == absl::StatusCode::kDataLoss);
+  CHECK(KmipStateFile::Decode(text.substr(0, text.size() - 10)).status().code() ==
+        absl::StatusCode::kDataLoss);
+  CHECK(KmipStateFile::Decode("").status().code() == absl::StatusCode::kDataLoss);
+  CHECK(KmipStateFile::Decode("garbage").status().code() == absl::StatusCode::kDataLoss);
+  std::string newer = text;
+  newer.replace(newer.find(" 1\n"), 3, " 2\n");
+  auto n = KmipStateFile::Decode(newer);
+  CHECK(n.status().code() == absl::StatusCode::kDataLoss);  // checksum covers the version too
+}
+
+TEST_CASE("KMIP state file saves atomically, is 0600 and locked while open", "[kmip]") {
+  test::TempDir dir;
+  auto path = dir.path() / "kmip-state";
+  {
+    auto f = KmipStateFile::Create(path);
+    REQUIRE(f.ok());
+    CHECK(KmipStateFile::Create(path).status().code() == absl::StatusCode::kAlreadyExists);
+    REQUIRE((*f)->Save(Sample()).ok());
+    CHECK(KmipStateFile::Open(path).status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(!std::filesystem::exists(dir.path() / "kmip-state.tmp"));
+  }
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto opened = KmipStateFile::Open(path);
+  REQUIRE(opened.ok());
+  CHECK(opened->second.keys.size() == 2);
+  opened->first.reset();
+  chmod(path.c_str(), 0644);
+  CHECK(KmipStateFile::Open(path).status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(KmipStateFile::Open(dir.path() / "none").status().code() == absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace sealpool::kms
