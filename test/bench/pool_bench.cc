@@ -5,6 +5,7 @@
 // figure). Prints markdown tables and writes every figure to --json_out.
 //
 //   pool_bench [--tree DIR]... [--corpus_mib N] [--dir DIR] [--json_out FILE] [--no_peers]
+//              [--zstd_level N]   (the pool's zstd level; default: the pool's default)
 //              [--keep] [--smoke] [--memory] [--memory_segments N]
 //
 //   --tree DIR        a file tree for the corpus (repeatable; default /usr/include then
@@ -660,6 +661,7 @@ struct Config {
   bool smoke = false;
   bool memory_only = false;
   uint64_t memory_segments = uint64_t{1} << 18;
+  int zstd_level = 0;  // 0: the pool's default
 };
 
 Config ParseArgs(int argc, char** argv) {
@@ -688,11 +690,13 @@ Config ParseArgs(int argc, char** argv) {
       c.memory_only = true;
     } else if (a == "--memory_segments") {
       c.memory_segments = std::stoull(value());
+    } else if (a == "--zstd_level") {
+      c.zstd_level = std::stoi(value());
     } else {
       std::fprintf(stderr,
                    "usage: pool_bench [--tree DIR]... [--corpus_mib N] [--dir DIR] "
                    "[--json_out FILE] [--no_peers] [--keep] [--smoke] [--memory] "
-                   "[--memory_segments N]\n");
+                   "[--memory_segments N] [--zstd_level N]\n");
       std::exit(2);
     }
   }
@@ -757,7 +761,8 @@ int main(int argc, char** argv) {
   json.Num("corpus.gen1_bytes", static_cast<double>(gen1.size()));
   json.Num("corpus.gen2_bytes", static_cast<double>(gen2.size()));
 
-  const PoolOptions options;  // the defaults: what sealpoold runs with
+  PoolOptions options;  // the defaults (what sealpoold runs with), but for --zstd_level
+  if (cfg.zstd_level != 0) options.codec.zstd_level = cfg.zstd_level;
   std::printf("pool: %s, zstd level %d, %zu MiB catalog block cache, in %s\n",
               options.chunker.ToString().c_str(), options.codec.zstd_level,
               options.catalog.block_cache_bytes >> 20, root.c_str());
