@@ -662,8 +662,19 @@ absl::StatusOr<PoolStats> Pool::Stats() const {
     }
   }
   s.space_reclaimable = s.space_allocated > s.space_used ? s.space_allocated - s.space_used : 0;
+  absl::flat_hash_set<uint64_t> writing;
+  {
+    absl::MutexLock lock(&p.meta_mu);
+    writing = p.active_images;
+  }
   SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
-      Cf::kDeleteQueue, "", [&](std::string_view, std::string_view) -> absl::StatusOr<bool> {
+      Cf::kDeleteQueue, "", [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        // The held job of an image being written is not a pending delete.
+        absl::StatusOr<DeleteJob> job = DecodeDeleteJob(value);
+        if (job.ok() && job->kind == DeleteJob::Kind::kImageReferences &&
+            writing.contains(job->image_id)) {
+          return true;
+        }
         ++s.pending_delete_jobs;
         return true;
       }));

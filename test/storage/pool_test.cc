@@ -192,7 +192,13 @@ TEST_CASE("pool: an aborted write leaves nothing visible and the queue gives eve
     auto w = f.pool().BeginImage(Req(kTestLsu, "gone"));
     REQUIRE(w.ok());
     REQUIRE((*w)->Write(Unique(7, 3u << 20)).ok());  // several batches
+    auto writing = f.pool().Stats();
+    REQUIRE(writing.ok());
+    CHECK(writing->pending_delete_jobs == 0);  // a write in progress is not a pending delete
   }  // destroyed without Commit
+  auto aborted = f.pool().Stats();
+  REQUIRE(aborted.ok());
+  CHECK(aborted->pending_delete_jobs == 1);
   CHECK(absl::IsNotFound(f.pool().StatImage(kTestLsu, "gone").status()));
   auto q = f.pool().ProcessDeleteQueue();
   REQUIRE(q.ok());
