@@ -53,7 +53,7 @@ enum class Cf : uint8_t {
   kImages,        // "images": image records and the (LSU, name) -> image id index
   kRecipes,       // "recipes": (image id, logical offset) -> extent
   kDeleteQueue,   // "delete_queue": sequence -> delete job
-  kSessions,      // "sessions": (write session, key group, segment id) -> "" (provisional segments)
+  kSessions,      // "sessions": reserved, always empty in version 1 (docs/format.md)
   kContainers,    // "containers": container id -> container record
   kCounters,      // "counters": int64 counters, updated by merge (refcounts, usage, totals)
 };

@@ -169,8 +169,8 @@ std::string EncodeDeleteJob(const DeleteJob& job);
 absl::StatusOr<DeleteJob> DecodeDeleteJob(std::string_view value);
 
 // ---- Cf::kSessions: key = u64 BE session + u32 BE group + u64 BE segment id; value empty ------
-// A segment committed by a write session whose image is not yet committed: reclaimed if the
-// session ends without its image (crash, cancel).
+// Reserved: version 1 creates the family and never writes it (unfinished writes are held delete
+// jobs instead, docs/format.md). The layout is kept for a later version.
 std::string SessionSegmentKey(uint64_t session_id, uint32_t group_no, crypto::SegmentId id);
 std::string SessionPrefix(uint64_t session_id);
 absl::Status DecodeSessionSegmentKey(std::string_view key, uint64_t* session_id,
