@@ -157,6 +157,12 @@ absl::StatusOr<DeleteQueueReport> Pool::ProcessDeleteQueue(uint64_t max_jobs) {
         ++busy;
         continue;
       }
+      // The scan saw the job before a writer committed its image (the commit deletes the held
+      // job, then the writer leaves active_images): look again now that it is not held, or the
+      // queue would drop the references of a committed image.
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> still,
+                                p.catalog->Get(Cf::kDeleteQueue, DeleteQueueKey(seq)));
+      if (!still.has_value()) continue;
       // A long recipe takes several batches; stay on this job until it is done.
       do {
         SEALPOOL_ASSIGN_OR_RETURN(finished, DropImageReferences(p, seq, job, &report));

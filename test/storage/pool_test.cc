@@ -212,6 +212,34 @@ TEST_CASE("pool: an aborted write leaves nothing visible and the queue gives eve
   CHECK(f.WriteImage("gone", Unique(8, 1000)).ok());
 }
 
+TEST_CASE("pool: the delete queue running during commits never takes a committed image's references") {
+  PoolFixture f;
+  std::atomic<bool> stop{false};
+  absl::Status queue_status;
+  std::thread queue([&] {
+    while (!stop.load() && queue_status.ok()) queue_status = f.pool().ProcessDeleteQueue().status();
+  });
+  std::vector<std::vector<uint8_t>> contents;
+  absl::Status write_status;
+  for (int i = 0; i < 300 && write_status.ok(); ++i) {
+    contents.push_back(Unique(1000 + static_cast<uint64_t>(i), 3000 + static_cast<size_t>(i)));
+    write_status = f.WriteImage("q" + std::to_string(i), contents.back()).status();
+  }
+  stop.store(true);
+  queue.join();
+  INFO(write_status);
+  REQUIRE(write_status.ok());
+  INFO(queue_status);
+  REQUIRE(queue_status.ok());
+  REQUIRE(f.pool().ProcessDeleteQueue().ok());
+  for (size_t i = 0; i < contents.size(); ++i) {
+    auto got = f.ReadAll("q" + std::to_string(i));
+    INFO("image q" << i << ": " << got.status());
+    REQUIRE(got.ok());
+    CHECK(*got == contents[i]);
+  }
+}
+
 TEST_CASE("pool: delete, queue and compaction reclaim space and shared segments stay") {
   PoolFixture f;
   const std::vector<uint8_t> shared = Unique(9, 1u << 20);
