@@ -15,8 +15,9 @@ constexpr size_t kMaxGroupNameLength = 64;
 
 std::string KekKeyId(uint32_t kek_id) { return base::Cat("kek-", kek_id); }
 
-// The key service's name rule (docs/kms.md): 1..64 characters of [A-Za-z0-9._:-].
-absl::Status ValidateGroupName(std::string_view name) {
+}  // namespace
+
+absl::Status KeyDictionary::ValidateGroupName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= kMaxGroupNameLength;
   for (char c : name) {
     const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -27,6 +28,8 @@ absl::Status ValidateGroupName(std::string_view name) {
   return absl::InvalidArgumentError(
       "key group name must be 1..64 characters of [A-Za-z0-9._:-]");
 }
+
+namespace {
 
 bool Transient(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);

@@ -97,6 +97,10 @@ class KeyDictionary {
                                                                 KeyDictionaryOptions options = {});
   ~KeyDictionary();
   KeyDictionary(const KeyDictionary&) = delete;
+
+  // The key service's name rule (docs/kms.md): 1..64 characters of [A-Za-z0-9._:-];
+  // InvalidArgument otherwise. CreateGroup and LoadGroup apply it; callers check first.
+  static absl::Status ValidateGroupName(std::string_view name);
   KeyDictionary& operator=(const KeyDictionary&) = delete;
 
   // A new key group: generates its fingerprint key and KEK 1, wraps both via the provider,

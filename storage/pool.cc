@@ -532,6 +532,8 @@ std::string Pool::pool_id_hex() const {
 
 absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("key group name", name));
+  // The key service's narrower rule too, before a group number is taken.
+  SEALPOOL_RETURN_IF_ERROR(KeyDictionary::ValidateGroupName(name));
   SEALPOOL_RETURN_IF_ERROR(ValidateName("KMS backend name", kms_backend));
   Impl& p = *impl_;
   absl::MutexLock maintenance(&p.maintenance_mu);  // one admin change at a time

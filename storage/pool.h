@@ -224,6 +224,9 @@ class Pool {
   ~Pool();
 
   // ---- key groups and LSUs ----
+  // A key group's name follows the key service's rule (1..64 of [A-Za-z0-9._:-]); a refused
+  // name is InvalidArgument and takes no group number. A KMS failure after the number is taken
+  // burns it (its keys may exist in the KMS): numbers are never reused.
   absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin");
   absl::Status CreateLsu(std::string_view name, std::string_view key_group,
                          bool allow_client_delete = true);

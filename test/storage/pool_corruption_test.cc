@@ -517,6 +517,27 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
     longlabel.labels["k"] = std::string(kMaxLabelLength + 1, 'v');
     CHECK(code(pool.BeginImage(longlabel).status()) == C::kInvalidArgument);
     unchanged();
+    // Names the pool takes but the key service does not (docs/kms.md) are refused before a
+    // key group number is used up: the next group gets the number it would have had.
+    auto groups_before = pool.ListKeyGroups();
+    REQUIRE(groups_before.ok());
+    uint32_t last_no = 0;
+    for (const auto& g : *groups_before) last_no = std::max(last_no, g.group_no);
+    for (const std::string& name : {std::string("kg with space"), std::string("kg/slash"),
+                                    std::string(65, 'g'), std::string("k\xc3\xa9")}) {
+      INFO("key group name " << name);
+      CHECK(code(pool.CreateKeyGroup(name)) == C::kInvalidArgument);
+    }
+    REQUIRE(f.kms().Activate(f.kms().AddRootKey("kg-after-refusals")).ok());
+    const absl::Status created = pool.CreateKeyGroup("kg-after-refusals");
+    INFO(created);
+    REQUIRE(created.ok());
+    auto groups_after = pool.ListKeyGroups();
+    REQUIRE(groups_after.ok());
+    REQUIRE(groups_after->size() == groups_before->size() + 1);
+    for (const auto& g : *groups_after) {
+      if (g.name == "kg-after-refusals") CHECK(g.group_no == last_no + 1);
+    }
     // The boundary: 255 bytes of multi-byte UTF-8 is a good name.
     std::string longest;
     while (longest.size() + 2 <= kMaxNameLength) longest += "\xc3\xa9";
