@@ -296,7 +296,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& dir,
     rocksdb::ColumnFamilyOptions cf_options;
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     cf_options.write_buffer_size = options.write_buffer_bytes;
-    cf_options.optimize_filters_for_hits = false;
+    // The fingerprint index answers misses (new data) from its filter at every level. Segment
+    // records and counters are looked up by keys that exist (recipes, refcounts): their
+    // bottommost level, ~90% of the keys, needs no filter (RocksDB's optimize_filters_for_hits).
+    cf_options.optimize_filters_for_hits = cf != Cf::kFingerprints;
     if (cf == Cf::kCounters) cf_options.merge_operator = merge_operator;
     descriptors.emplace_back(std::string(kCfNames[i]), cf_options);
   }
