@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -22,6 +24,7 @@
 #include "kms/key_store.h"
 #include "kms/kmip/kmip_client.h"
 #include "kms/kmip_backend.h"
+#include "kms/kmip_state_file.h"
 #include "kms/server.h"
 #include "kms/status_util.h"
 #include "spdlog/spdlog.h"
@@ -64,6 +67,13 @@ absl::Status WritePortFile(const std::filesystem::path& path, int port) {
   return absl::OkStatus();
 }
 
+// "a, b", or "(none)".
+std::string JoinGroups(const std::set<std::string>& groups) {
+  std::string out;
+  for (const std::string& g : groups) out += (out.empty() ? "" : ", ") + g;
+  return out.empty() ? "(none)" : out;
+}
+
 // Creates the KMIP state file if [kmip] is configured and it is missing; whether it did.
 absl::StatusOr<bool> InitKmipState(const KmsConfig& config) {
   if (!config.kmip.enabled || std::filesystem::exists(config.kmip.state_path)) return false;
@@ -71,6 +81,129 @@ absl::StatusOr<bool> InitKmipState(const KmsConfig& config) {
   spdlog::info("created empty KMIP state file {}; back it up with the key store",
                config.kmip.state_path.string());
   return true;
+}
+
+// The KMIP client of [kmip] (certificates read; does not connect).
+absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> MakeKmipClient(const KmipConfig& kmip) {
+  kms::kmip::KmipClientOptions ko;
+  ko.host = kmip.host;
+  ko.port = kmip.port;
+  ko.server_name = kmip.server_name;
+  ko.call_deadline = absl::Seconds(kmip.timeout_seconds);
+  for (auto [path, out, what] :
+       {std::tuple{&kmip.ca_file, &ko.ca_pem, "KMIP CA certificate"},
+        std::tuple{&kmip.cert_file, &ko.cert_pem, "KMIP client certificate"},
+        std::tuple{&kmip.key_file, &ko.key_pem, "KMIP client key"}}) {
+    SEALPOOL_ASSIGN_OR_RETURN(*out, ReadTextFile(*path, what));
+  }
+  return kms::kmip::KmipClient::Create(ko);
+}
+
+// --rebuild-kmip-state: a lost KMIP state file rebuilt from the KMS (docs/kms.md, "The state
+// file"). Offline: the state file's lock keeps a running sealkmsd out, and it never overwrites.
+int RebuildKmipState(const KmsConfig& config) {
+  if (!config.kmip.enabled) {
+    spdlog::error(
+        "--rebuild-kmip-state: the config has no [kmip] section; there is nothing to "
+        "rebuild");
+    return kExitConfig;
+  }
+  const std::string path = config.kmip.state_path.string();
+  absl::StatusOr<std::unique_ptr<kms::KmipStateFile>> reserved =
+      kms::KmipStateFile::Reserve(config.kmip.state_path);
+  if (!reserved.ok()) {
+    const absl::StatusCode code = reserved.status().code();
+    if (code != absl::StatusCode::kAlreadyExists && code != absl::StatusCode::kFailedPrecondition) {
+      spdlog::error("--rebuild-kmip-state: {}", reserved.status().ToString());
+      return kExitRuntime;
+    }
+    spdlog::error("--rebuild-kmip-state refused: {}", reserved.status().ToString());
+    if (code == absl::StatusCode::kAlreadyExists) {
+      spdlog::error(
+          "it never overwrites a state file. If you really mean to replace {} with one rebuilt "
+          "from the KMS, stop sealkmsd and move the file away first (mv {} {}.old)",
+          path, path, path);
+    } else {
+      spdlog::error(
+          "another process holds the KMIP state file: is sealkmsd running with this config? "
+          "Stop it first (systemctl stop sealkmsd)");
+    }
+    return kExitConfig;
+  }
+  absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> client = MakeKmipClient(config.kmip);
+  if (!client.ok()) {
+    spdlog::error("{}", client.status().ToString());
+    return kExitConfig;
+  }
+  absl::StatusOr<std::unique_ptr<kms::AuditLog>> audit = kms::AuditLog::Open(config.audit_log);
+  if (!audit.ok()) {
+    spdlog::error("{}", audit.status().ToString());
+    return kExitRuntime;
+  }
+  // Audited like an admin call: names, ids and the result only.
+  auto record = [&](std::string_view group, std::string_view root_key, const absl::Status& result) {
+    absl::Status s =
+        (*audit)->Record({"local", "admin", "rebuild-kmip-state", "", group, root_key, "", result});
+    if (!s.ok()) spdlog::error("cannot write the audit log: {}", s.ToString());
+  };
+  spdlog::info("rebuilding KMIP state {} from KMIP server {}:{} for key group(s): {}", path,
+               config.kmip.host, config.kmip.port, JoinGroups(config.kmip.key_groups));
+  absl::StatusOr<kms::KmipRebuildReport> report =
+      kms::KmipBackend::RebuildState(**reserved, **client, config.kmip.key_groups);
+  if (!report.ok()) {
+    spdlog::error("cannot rebuild the KMIP state from the KMS: {}", report.status().ToString());
+    record("", "", report.status());
+    spdlog::error("nothing was written; {} still does not exist", path);
+    return kExitRuntime;
+  }
+
+  std::vector<std::array<std::string, 5>> rows = {
+      {"GROUP", "KEY ID", "KMIP STATE", "SEALPOOL STATE", "NOTE"}};
+  size_t taken = 0;
+  for (const kms::KmipRebuiltKey& k : report->keys) {
+    if (k.state.has_value()) ++taken;
+    rows.push_back(
+        {k.group, k.id, k.kms_state,
+         k.state.has_value() ? std::string(kms::RootKeyStateName(*k.state)) : "(not recorded)",
+         k.note});
+  }
+  std::array<size_t, 4> width{};
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::printf(
+      "Rebuilt KMIP state file %s (mode 0600) from the KMS: %zu key group(s), %zu key(s) "
+      "recorded, %zu skipped.\n\n",
+      path.c_str(), report->contents.groups.size(), taken, report->keys.size() - taken);
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i < width.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    std::printf("%s\n", line.c_str());
+  }
+  if (report->keys.empty()) std::printf("(the KMS lists no key in these groups)\n");
+  std::printf("\n");
+  for (const std::string& w : report->warnings) std::printf("WARNING: %s.\n", w.c_str());
+  std::printf(
+      "The usage registry starts empty: each pool re-registers its KEKs with its next Reconcile "
+      "(when its sealpoold starts). Until every pool using these groups has reconciled, do not "
+      "deprecate, terminate or delete a KMIP key.\n"
+      "Check which key of each group is active with `kmscmd key list` (activate the right one "
+      "with `kmscmd key activate` if needed), then take a backup of %s with the key store.\n",
+      path.c_str());
+  std::fflush(stdout);
+  for (const auto& [name, group] : report->contents.groups) {
+    std::string active = "(none)";
+    for (const auto& [id, key] : report->contents.keys) {
+      if (key.group == name && key.state == kms::RootKeyState::kActive) active = id;
+    }
+    spdlog::info("KMIP state rebuilt: key group {}, active root key {}", name, active);
+    record(name, active == "(none)" ? "" : active, absl::OkStatus());
+  }
+  return kExitOk;
 }
 
 int InitStore(const KmsConfig& config) {
@@ -137,34 +270,19 @@ int Serve(const KmsConfig& config) {
   // [kmip]: the second backend, for the groups listed.
   std::unique_ptr<kms::KmipBackend> kmip;
   if (config.kmip.enabled) {
-    kms::kmip::KmipClientOptions ko;
-    ko.host = config.kmip.host;
-    ko.port = config.kmip.port;
-    ko.server_name = config.kmip.server_name;
-    ko.call_deadline = absl::Seconds(config.kmip.timeout_seconds);
-    for (auto [path, out, what] :
-         {std::tuple{&config.kmip.ca_file, &ko.ca_pem, "KMIP CA certificate"},
-          std::tuple{&config.kmip.cert_file, &ko.cert_pem, "KMIP client certificate"},
-          std::tuple{&config.kmip.key_file, &ko.key_pem, "KMIP client key"}}) {
-      absl::StatusOr<std::string> text = ReadTextFile(*path, what);
-      if (!text.ok()) {
-        spdlog::error("{}", text.status().ToString());
-        return kExitConfig;
-      }
-      *out = *std::move(text);
-    }
-    absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> client = kms::kmip::KmipClient::Create(ko);
+    absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> client = MakeKmipClient(config.kmip);
     if (!client.ok()) {
       spdlog::error("{}", client.status().ToString());
       return kExitConfig;
     }
     absl::StatusOr<kms::kmip::ProtocolVersion> version = (*client)->Version();
     if (version.ok()) {
-      spdlog::info("KMIP server {}:{} reachable, KMIP {}", ko.host, ko.port,
+      spdlog::info("KMIP server {}:{} reachable, KMIP {}", config.kmip.host, config.kmip.port,
                    kms::kmip::VersionString(*version));
     } else {
       // Built-in groups keep working; KMIP calls fail (bounded) until the KMS answers.
-      spdlog::warn("KMIP server {}:{} not usable now: {}", ko.host, ko.port, version.status().ToString());
+      spdlog::warn("KMIP server {}:{} not usable now: {}", config.kmip.host, config.kmip.port,
+                   version.status().ToString());
     }
     absl::StatusOr<std::unique_ptr<kms::KmipBackend>> backend = kms::KmipBackend::Open(
         {config.kmip.state_path, config.kmip.allow_export}, *std::move(client));
@@ -176,14 +294,9 @@ int Serve(const KmsConfig& config) {
       return kExitRuntime;
     }
     kmip = *std::move(backend);
-    spdlog::info("KMIP backend for key group(s): {}{}",
-                 config.kmip.key_groups.empty() ? "(none)" : "",
-                 [&] {
-                   std::string out;
-                   for (const std::string& g : config.kmip.key_groups) out += (out.empty() ? "" : ", ") + g;
-                   return out;
-                 }());
-    if (config.kmip.allow_export) spdlog::warn("kmip.allow_export is on: root keys are fetched with Get");
+    spdlog::info("KMIP backend for key group(s): {}", JoinGroups(config.kmip.key_groups));
+    if (config.kmip.allow_export)
+      spdlog::warn("kmip.allow_export is on: root keys are fetched with Get");
   }
   kms::BackendRouter router(store->get(), kmip.get(), config.kmip.key_groups);
 
@@ -245,17 +358,27 @@ int Main(int argc, char** argv) {
       "store and wraps/unwraps storage servers' KEKs over mTLS gRPC. Runs in the foreground.\n"
       "The key-store passphrase comes from store.passphrase_file or the systemd credential\n"
       "store.passphrase_credential, never from the command line.\n\n"
-      "Exit codes: 0 clean stop, 1 runtime failure (store, TLS, network), 2 usage/config error.\n"
+      "Exit codes: 0 clean stop (or done), 1 runtime failure (store, TLS, network, KMS),\n"
+      "2 usage/config error, or --rebuild-kmip-state refused (no [kmip], the state file\n"
+      "exists, or a running sealkmsd holds it).\n"
       "See docs/kms.md."};
   std::string config_path;
   bool init_store = false;
   bool check_config = false;
+  bool rebuild_kmip_state = false;
   app.add_option("-c,--config", config_path, "TOML config file (see packaging/sealkmsd.toml)")
       ->required();
-  app.add_flag("--init-store", init_store,
-               "create a new, empty key store at store.path with the configured passphrase, "
-               "then exit (refuses to overwrite an existing store)");
+  CLI::Option* init_opt =
+      app.add_flag("--init-store", init_store,
+                   "create a new, empty key store at store.path with the configured passphrase, "
+                   "then exit (refuses to overwrite an existing store)");
   app.add_flag("--check-config", check_config, "parse the config, report problems, and exit");
+  app.add_flag("--rebuild-kmip-state", rebuild_kmip_state,
+               "recovery of a lost [kmip].state file, with sealkmsd stopped: find the keys of "
+               "kmip.key_groups in the KMS (Locate by Object Group, Get Attributes), write a new "
+               "state file (usage registry empty) and print the keys found, then exit. Refuses "
+               "if the state file exists (never overwrites) or a sealkmsd is running")
+      ->excludes(init_opt);
   app.set_version_flag("--version", "sealkmsd 0.1.0");
   try {
     app.parse(argc, argv);
@@ -275,6 +398,7 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (init_store) return InitStore(*config);
+  if (rebuild_kmip_state) return RebuildKmipState(*config);
   return Serve(*config);
 }
 

@@ -1,10 +1,13 @@
 #include "kms/kmip_backend.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "crypto/aead.h"
 #include "crypto/keys.h"
@@ -102,7 +105,192 @@ absl::Status KmsError(const absl::Status& s, std::string_view what) {
   return Annotate(s, Cat("KMS (KMIP) ", what));
 }
 
+// `s` with every character outside [A-Za-z0-9._:-] shown as '?', for the rebuild report
+// (Unique Identifiers and names come from the KMS).
+std::string Printable(std::string_view s) {
+  std::string out(s.substr(0, 200));
+  for (char& ch : out) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == ':' || ch == '-';
+    if (!ok) ch = '?';
+  }
+  if (s.size() > out.size()) out += "...";
+  return out;
+}
+
+// Orders Unique Identifiers: as numbers when both are decimal (PyKMIP counts 1, 2, ...), else
+// as text.
+bool UidLess(std::string_view a, std::string_view b) {
+  auto decimal = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (decimal(a) && decimal(b)) {
+    a.remove_prefix(std::min(a.find_first_not_of('0'), a.size()));
+    b.remove_prefix(std::min(b.find_first_not_of('0'), b.size()));
+    if (a.size() != b.size()) return a.size() < b.size();
+  }
+  return a < b;
+}
+
 }  // namespace
+
+KmipRebuildReport PlanKmipStateRebuild(const std::set<std::string>& groups,
+                                       const std::vector<KmipFoundKey>& found, int64_t now_unix) {
+  KmipRebuildReport r;
+  KeyStoreContents& c = r.contents;
+  c.generation = 1;
+  for (const std::string& g : groups) c.groups.emplace(g, StoredGroup{g, now_unix});
+  // The Active keys of each group: (index in r.keys, the key).
+  std::map<std::string, std::vector<std::pair<size_t, const KmipFoundKey*>>> active;
+  std::map<std::string, int64_t> first_created;
+  for (const KmipFoundKey& f : found) {
+    const kmip::KeyAttributes& a = f.attributes;
+    KmipRebuiltKey k{f.group, Cat(kKmipKeyIdPrefix, Printable(f.uid)), "", std::nullopt, ""};
+    auto skip = [&](std::string_view why) {
+      k.note = Cat("skipped: ", why);
+      r.keys.push_back(std::move(k));
+    };
+    if (!f.status.ok()) {
+      bool gone = f.status.code() == absl::StatusCode::kNotFound;
+      k.kms_state = gone ? "not found" : "unreadable";
+      skip(gone ? "gone from the KMS (destroyed)"
+                : Cat("its attributes cannot be read (",
+                      StdView(absl::CHexEscape(f.status.message())), ")"));
+      continue;
+    }
+    k.kms_state = a.state.has_value() ? std::string(kmip::ObjectStateName(*a.state)) : "no State";
+    const std::string id = Cat(kKmipKeyIdPrefix, f.uid);
+    const std::string name = Cat("sealpool:", f.group);
+    if (!groups.contains(f.group)) {
+      skip("not a KMIP key group of this sealkmsd");
+    } else if (!ValidateName("root key id", id).ok()) {
+      skip("its Unique Identifier does not make a valid root key id");
+    } else if (std::find(a.names.begin(), a.names.end(), name) == a.names.end()) {
+      skip(Cat("no Name \"", name, "\" (not sealpool's)"));
+    } else if (std::find(a.object_groups.begin(), a.object_groups.end(), f.group) ==
+               a.object_groups.end()) {
+      skip(Cat("no Object Group \"", f.group, "\""));
+    } else if (a.algorithm != kmip::kAlgorithmAes || a.length != 256) {
+      skip("not an AES-256 key");
+    } else if (auto taken = c.keys.find(id); taken != c.keys.end()) {
+      skip(Cat("already taken for key group \"", taken->second.group, "\""));
+    } else if (!a.state.has_value()) {
+      skip("the KMS sent no State");
+    } else {
+      StoredRootKey stored;
+      stored.id = id;
+      stored.group = f.group;
+      stored.created_unix = a.initial_date.value_or(now_unix);
+      std::optional<int64_t> changed;
+      switch (*a.state) {
+        case kmip::ObjectState::kPreActive:
+          stored.state = RootKeyState::kPrelive;
+          changed = a.initial_date;
+          break;
+        case kmip::ObjectState::kActive:
+          stored.state = RootKeyState::kInactive;  // until one Active key is chosen below
+          changed = a.activation_date;
+          active[f.group].emplace_back(r.keys.size(), &f);
+          break;
+        case kmip::ObjectState::kDeactivated:
+          stored.state = RootKeyState::kDeprecated;
+          changed = a.deactivation_date;
+          break;
+        case kmip::ObjectState::kCompromised:
+          stored.state = RootKeyState::kCompromised;
+          changed = a.compromise_date;
+          break;
+        case kmip::ObjectState::kDestroyed:
+        case kmip::ObjectState::kDestroyedCompromised:
+          skip("destroyed in the KMS (a terminated key is not recorded)");
+          continue;
+      }
+      stored.state_changed_unix = changed.value_or(now_unix);
+      k.state = stored.state;
+      auto [first, inserted] = first_created.emplace(f.group, stored.created_unix);
+      if (!inserted) first->second = std::min(first->second, stored.created_unix);
+      c.keys.emplace(id, std::move(stored));
+      r.keys.push_back(std::move(k));
+    }
+  }
+  for (const auto& [g, created] : first_created) c.groups.at(g).created_unix = created;
+
+  // One Active key per group wraps: the latest activated, else the latest created.
+  for (auto& [g, candidates] : active) {
+    auto rank = [](const KmipFoundKey* f) {
+      return std::make_tuple(f->attributes.activation_date.value_or(-1),
+                             f->attributes.initial_date.value_or(-1));
+    };
+    std::sort(candidates.begin(), candidates.end(), [&](const auto& x, const auto& y) {
+      if (rank(x.second) != rank(y.second)) return rank(x.second) > rank(y.second);
+      return UidLess(y.second->uid, x.second->uid);
+    });
+    const KmipFoundKey* best = candidates[0].second;
+    KmipRebuiltKey& chosen = r.keys[candidates[0].first];
+    c.keys.at(chosen.id).state = RootKeyState::kActive;
+    chosen.state = RootKeyState::kActive;
+    const bool tie = candidates.size() > 1 && rank(candidates[1].second) == rank(best);
+    const bool by_activation = best->attributes.activation_date.has_value() &&
+                               (candidates.size() == 1 ||
+                                std::get<0>(rank(candidates[1].second)) != std::get<0>(rank(best)));
+    if (candidates.size() == 1) {
+      chosen.note = "the only Active key";
+    } else if (tie) {
+      chosen.note = "guessed: the dates tie, highest Unique Identifier";
+      r.warnings.push_back(
+          Cat("key group \"", g, "\": ", candidates.size(),
+              " Active keys and their dates do not tell which was activated last; ", chosen.id,
+              " (the highest Unique Identifier) is recorded as active. Check it and activate the "
+              "right one with kmscmd key activate if needed"));
+    } else if (by_activation) {
+      chosen.note = "the latest Activation Date";
+    } else {
+      chosen.note = "the latest Initial Date";
+      r.warnings.push_back(
+          Cat("key group \"", g, "\": the KMS gives no Activation Date that tells its ",
+              candidates.size(), " Active keys apart; ", chosen.id,
+              " (created last) is recorded as active. Wrong if an older key was re-activated: "
+              "check it and activate the right one with kmscmd key activate if needed"));
+    }
+    for (size_t i = 1; i < candidates.size(); ++i) {
+      r.keys[candidates[i].first].note = "Active but not the latest: inactive (still unwraps)";
+    }
+  }
+  return r;
+}
+
+absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(KmipStateFile& reserved,
+                                                            kmip::KmipClient& client,
+                                                            const std::set<std::string>& groups,
+                                                            int32_t max_keys_per_group) {
+  std::vector<KmipFoundKey> found;
+  for (const std::string& g : groups) {
+    SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", g));
+    absl::StatusOr<std::vector<std::string>> uids = client.Locate(g, max_keys_per_group);
+    if (!uids.ok()) return KmsError(uids.status(), Cat("Locate of key group \"", g, "\""));
+    if (uids->size() >= static_cast<size_t>(max_keys_per_group)) {
+      return absl::FailedPreconditionError(
+          Cat("KMS (KMIP) Locate of key group \"", g, "\" listed ", uids->size(),
+              " keys, as many as one Locate returns: some could be missing"));
+    }
+    for (const std::string& uid : *uids) {
+      KmipFoundKey f{g, uid, absl::OkStatus(), {}};
+      absl::StatusOr<kmip::KeyAttributes> attrs = client.GetAttributes(uid);
+      if (attrs.ok()) {
+        f.attributes = *std::move(attrs);
+      } else if (attrs.status().code() == absl::StatusCode::kNotFound ||
+                 attrs.status().code() == absl::StatusCode::kPermissionDenied) {
+        f.status = attrs.status();
+      } else {
+        return KmsError(attrs.status(), Cat("GetAttributes of ", Printable(uid)));
+      }
+      found.push_back(std::move(f));
+    }
+  }
+  KmipRebuildReport report = PlanKmipStateRebuild(groups, found, NowUnix());
+  SEALPOOL_RETURN_IF_ERROR(reserved.Save(report.contents));
+  return report;
+}
 
 std::string_view KmipUidOf(std::string_view id) {
   if (id.size() <= kKmipKeyIdPrefix.size() ||

@@ -14,7 +14,8 @@
 //     Compromise) → Compromised; terminated = Revoke (if still Active) then Destroy.
 //   - The groups, sealpool states and the usage registry are kept in a local state file
 //     (kmip_state_file.h); a change calls the KMS first and saves after, so a refused KMS call
-//     changes nothing.
+//     changes nothing. A lost state file is rebuilt from the KMS by RebuildState (Locate by
+//     Object Group, GetAttributes), all but the usage registry.
 //
 // Thread-safe. `mu_` is held exclusively by every change, KMS call included (the KMIP client
 // has one connection anyway), and shared by Unwrap (with its KMS Decrypt) and the listings.
@@ -27,6 +28,10 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -44,6 +49,46 @@ struct KmipBackendOptions {
   bool allow_export = false;
 };
 
+// ---- Rebuilding a lost state file from the KMS (sealkmsd --rebuild-kmip-state). ----
+
+// A key found by Locate in a group, with what GetAttributes said of it.
+struct KmipFoundKey {
+  std::string group;  // the group whose Object Group Locate found it under
+  std::string uid;    // its KMIP Unique Identifier
+  // OK, or why its attributes could not be read (NotFound: destroyed since the Locate;
+  // PermissionDenied: another owner's).
+  absl::Status status;
+  kmip::KeyAttributes attributes;
+};
+
+// One key of the rebuild, taken or skipped.
+struct KmipRebuiltKey {
+  std::string group;
+  std::string id;         // "kmip-<uid>"
+  std::string kms_state;  // the KMIP state name, or "not found" / "unreadable" / "no State"
+  std::optional<RootKeyState> state;  // the sealpool state recorded; nullopt: skipped
+  std::string note;                   // why skipped, or how an Active key was classed
+};
+
+struct KmipRebuildReport {
+  KeyStoreContents contents;          // what the state file holds (usage registry empty)
+  std::vector<KmipRebuiltKey> keys;   // by group, then as the KMS listed them
+  std::vector<std::string> warnings;  // for the operator (a guessed active key, ...)
+};
+
+// The state rebuilt from `found` for the key groups `groups` (docs/kms.md, "Rebuilding a lost
+// state file"); `now_unix` stands in for times the KMS does not give. Pure, for tests:
+//   - taken: Name "sealpool:<group>" and Object Group "<group>", AES, length 256, a valid id,
+//     not taken for another group already; everything else is listed as skipped;
+//   - Pre-Active → prelive, Deactivated → deprecated, Compromised → compromised, Destroyed (or
+//     not found) → not recorded;
+//   - Active: the key with the latest Activation Date is active (ties and missing dates:
+//     the latest Initial Date, then the highest Unique Identifier, with a warning), every
+//     other Active key inactive;
+//   - every group of `groups` is recorded, with or without keys; the usage registry is empty.
+KmipRebuildReport PlanKmipStateRebuild(const std::set<std::string>& groups,
+                                       const std::vector<KmipFoundKey>& found, int64_t now_unix);
+
 class KmipBackend final : public KeyBackend {
  public:
   // Opens the state file (errors of KmipStateFile::Open). Does not contact the KMS.
@@ -51,6 +96,15 @@ class KmipBackend final : public KeyBackend {
       const KmipBackendOptions& options, std::unique_ptr<kmip::KmipClient> client);
   // Creates an empty state file (AlreadyExists if there is one).
   static absl::Status CreateState(const std::filesystem::path& path);
+  // Rebuilds a lost state file from the KMS: Locate by Object Group and GetAttributes for
+  // each group of `groups`, PlanKmipStateRebuild, then saves into `reserved` (from
+  // KmipStateFile::Reserve, so no file is overwritten and no sealkmsd runs meanwhile). A KMS
+  // error (unreachable, refused) returns it and writes nothing. A group with more keys than
+  // one Locate lists (`max_keys_per_group`) is refused: some could be missed.
+  static absl::StatusOr<KmipRebuildReport> RebuildState(KmipStateFile& reserved,
+                                                        kmip::KmipClient& client,
+                                                        const std::set<std::string>& groups,
+                                                        int32_t max_keys_per_group = 10000);
 
   absl::StatusOr<GroupView> CreateGroup(std::string_view name) override;
   std::vector<GroupView> ListGroups() override;

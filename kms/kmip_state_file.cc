@@ -217,6 +217,22 @@ absl::StatusOr<std::unique_ptr<KmipStateFile>> KmipStateFile::Create(
   return f;
 }
 
+absl::StatusOr<std::unique_ptr<KmipStateFile>> KmipStateFile::Reserve(
+    const std::filesystem::path& path) {
+  SEALPOOL_ASSIGN_OR_RETURN(int lock_fd, LockFile(path));
+  std::unique_ptr<KmipStateFile> f(new KmipStateFile(path, lock_fd));
+  std::error_code ec;
+  std::filesystem::file_status st = std::filesystem::symlink_status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::InternalError(
+        Cat("cannot check KMIP state file ", path.string(), ": ", ec.message()));
+  }
+  if (std::filesystem::exists(st)) {
+    return absl::AlreadyExistsError(Cat("KMIP state file ", path.string(), " already exists"));
+  }
+  return f;
+}
+
 absl::StatusOr<std::pair<std::unique_ptr<KmipStateFile>, KeyStoreContents>> KmipStateFile::Open(
     const std::filesystem::path& path) {
   SEALPOOL_ASSIGN_OR_RETURN(int lock_fd, LockFile(path));

@@ -36,10 +36,15 @@ class KmipStateFile {
 
   // A new empty state file; AlreadyExists if one is there.
   static absl::StatusOr<std::unique_ptr<KmipStateFile>> Create(const std::filesystem::path& path);
+  // Takes the lock of a state file that does not exist yet and writes nothing: the first Save
+  // creates it (--rebuild-kmip-state fills it from the KMS). FailedPrecondition if another
+  // process holds the lock (a running sealkmsd), then AlreadyExists if the file is there.
+  static absl::StatusOr<std::unique_ptr<KmipStateFile>> Reserve(const std::filesystem::path& path);
   // NotFound (no file), DataLoss (damaged), FailedPrecondition (locked, newer version, mode).
   static absl::StatusOr<std::pair<std::unique_ptr<KmipStateFile>, KeyStoreContents>> Open(
       const std::filesystem::path& path);
   absl::Status Save(const KeyStoreContents& contents);
+  const std::filesystem::path& path() const { return path_; }
 
   // The text of `contents` (for tests) and its parser.
   static std::string Encode(const KeyStoreContents& contents);

@@ -483,10 +483,7 @@ absl::StatusOr<std::vector<std::string>> KmipClient::Locate(std::string_view gro
 
 absl::StatusOr<KeyAttributes> KmipClient::GetAttributes(std::string_view uid) {
   SEALPOOL_ASSIGN_OR_RETURN(
-      Response r,
-      Call(Operation::kGetAttributes,
-           GetAttributesPayload(uid, {"State", "Object Group", "Name", "Cryptographic Algorithm",
-                                      "Cryptographic Length"})));
+      Response r, Call(Operation::kGetAttributes, GetAttributesPayload(uid, KeyAttributeNames())));
   return ParseGetAttributes(r);
 }
 

@@ -60,6 +60,7 @@ class KmipClient {
   absl::StatusOr<std::string> CreateAesKey(std::string_view name, std::string_view group);
   absl::Status Activate(std::string_view uid);
   absl::StatusOr<std::vector<std::string>> Locate(std::string_view group, int32_t max_items = 1000);
+  // The attributes of KeyAttributeNames() (those the server has).
   absl::StatusOr<KeyAttributes> GetAttributes(std::string_view uid);
   absl::StatusOr<crypto::SecretBytes> Get(std::string_view uid);
   absl::Status Revoke(std::string_view uid, RevocationReason reason, int64_t compromise_unix = 0);

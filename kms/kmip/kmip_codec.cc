@@ -448,11 +448,22 @@ absl::StatusOr<KeyAttributes> ParseGetAttributes(const Response& r) {
       }
       return absl::OkStatus();
     };
+    // A single-valued attribute: present once, of type `t`.
+    auto once = [&](bool seen, Type t) -> absl::Status {
+      SEALPOOL_RETURN_IF_ERROR(want(t));
+      if (seen) return af.Bad(Cat("attribute ", n, " appears more than once"));
+      return absl::OkStatus();
+    };
+    auto date = [&](std::optional<int64_t>* field) -> absl::Status {
+      SEALPOOL_RETURN_IF_ERROR(once(field->has_value(), Type::kDateTime));
+      if (value->number < 0) return af.Bad(Cat("attribute ", n, " is before 1970"));
+      *field = value->number;
+      return absl::OkStatus();
+    };
     if (n == "State") {
-      SEALPOOL_RETURN_IF_ERROR(want(Type::kEnumeration));
+      SEALPOOL_RETURN_IF_ERROR(once(out.state.has_value(), Type::kEnumeration));
       if (value->number < 1 || value->number > 6)
         return af.Bad(Cat("unknown State ", value->number));
-      if (out.state.has_value()) return af.Bad("State appears more than once");
       out.state = static_cast<ObjectState>(value->number);
     } else if (n == "Object Group") {
       SEALPOOL_RETURN_IF_ERROR(want(Type::kTextString));
@@ -464,15 +475,36 @@ absl::StatusOr<KeyAttributes> ParseGetAttributes(const Response& r) {
                                 nf.One(tag::kNameValue, Type::kTextString, "Name Value", true));
       out.names.emplace_back(nv->text());
     } else if (n == "Cryptographic Algorithm") {
-      SEALPOOL_RETURN_IF_ERROR(want(Type::kEnumeration));
+      SEALPOOL_RETURN_IF_ERROR(once(out.algorithm.has_value(), Type::kEnumeration));
       out.algorithm = static_cast<uint32_t>(value->number);
     } else if (n == "Cryptographic Length") {
-      SEALPOOL_RETURN_IF_ERROR(want(Type::kInteger));
+      SEALPOOL_RETURN_IF_ERROR(once(out.length.has_value(), Type::kInteger));
       out.length = static_cast<int32_t>(value->number);
+    } else if (n == "Initial Date") {
+      SEALPOOL_RETURN_IF_ERROR(date(&out.initial_date));
+    } else if (n == "Activation Date") {
+      SEALPOOL_RETURN_IF_ERROR(date(&out.activation_date));
+    } else if (n == "Deactivation Date") {
+      SEALPOOL_RETURN_IF_ERROR(date(&out.deactivation_date));
+    } else if (n == "Compromise Date") {
+      SEALPOOL_RETURN_IF_ERROR(date(&out.compromise_date));
     }
     // Other attributes: not asked for, skipped.
   }
   return out;
+}
+
+const std::vector<std::string>& KeyAttributeNames() {
+  static const std::vector<std::string> kNames = {"State",
+                                                  "Object Group",
+                                                  "Name",
+                                                  "Cryptographic Algorithm",
+                                                  "Cryptographic Length",
+                                                  "Initial Date",
+                                                  "Activation Date",
+                                                  "Deactivation Date",
+                                                  "Compromise Date"};
+  return kNames;
 }
 
 absl::StatusOr<EncryptResult> ParseEncrypt(const Response& r) {

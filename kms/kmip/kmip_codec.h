@@ -184,14 +184,26 @@ absl::StatusOr<std::vector<std::string>> ParseLocate(const Response& r);
 // The Raw key material of a Get response for an AES-256 key (32 bytes, in locked memory).
 absl::StatusOr<crypto::SecretBytes> ParseGetKey(const Response& r);
 
+// The attributes of a GetAttributes response sealpool reads; absent ones were not sent (a
+// server may leave out what it does not track: PyKMIP 0.10 sends no Activation, Deactivation
+// or Compromise Date). Single-valued attributes (State, the algorithm, the length, the dates)
+// sent twice, any attribute of the wrong type, a Name without a Name Value, an unknown State
+// and a negative date are refused; attributes not listed here are skipped.
 struct KeyAttributes {
   std::optional<ObjectState> state;
   std::vector<std::string> object_groups;
   std::vector<std::string> names;
   std::optional<uint32_t> algorithm;
   std::optional<int32_t> length;
+  // Date-Times, Unix seconds.
+  std::optional<int64_t> initial_date;
+  std::optional<int64_t> activation_date;
+  std::optional<int64_t> deactivation_date;
+  std::optional<int64_t> compromise_date;
 };
 absl::StatusOr<KeyAttributes> ParseGetAttributes(const Response& r);
+// The attribute names KmipClient::GetAttributes asks for: the fields of KeyAttributes.
+const std::vector<std::string>& KeyAttributeNames();
 
 struct EncryptResult {
   std::vector<uint8_t> ciphertext;

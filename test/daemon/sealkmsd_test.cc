@@ -14,6 +14,7 @@ TEST_CASE("sealkmsd --help explains itself and exits 0", "[daemon][sealkmsd]") {
   CHECK(RunCommand({SEALKMSD_PATH, "--help"}, &out) == 0);
   CHECK_THAT(out, Catch::Contains("--config"));
   CHECK_THAT(out, Catch::Contains("--init-store"));
+  CHECK_THAT(out, Catch::Contains("--rebuild-kmip-state"));
   CHECK_THAT(out, Catch::Contains("never from the command line"));
   CHECK_THAT(out, Catch::Contains("Exit codes"));
 }
@@ -41,6 +42,22 @@ TEST_CASE("sealkmsd stops cleanly on SIGTERM and --init-store never overwrites",
   kms.Start();
   CHECK(kms.Stop() == 0);
   CHECK_THAT(ReadFileOrDie(kms.dir() / "sealkmsd.log"), Catch::Contains("sealkmsd stopped"));
+}
+
+TEST_CASE("sealkmsd --rebuild-kmip-state without [kmip] is refused with exit code 2",
+          "[daemon][sealkmsd]") {
+  TempDir dir;
+  Sealkmsd kms(dir.path());
+  std::string out;
+  CHECK(RunCommand({SEALKMSD_PATH, "--config", kms.config_path().string(), "--rebuild-kmip-state"},
+                   &out) == 2);
+  CHECK_THAT(out, Catch::Contains("no [kmip] section"));
+  // One step at a time.
+  CHECK(RunCommand({SEALKMSD_PATH, "--config", kms.config_path().string(), "--init-store",
+                    "--rebuild-kmip-state"},
+                   &out) == 2);
+  CHECK_THAT(out, Catch::Contains("excludes"));
+  CHECK(!std::filesystem::exists(dir.path() / "kmip-state"));
 }
 
 }  // namespace

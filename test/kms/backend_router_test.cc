@@ -3,6 +3,8 @@
 // only where python3-pykmip is missing.
 #include "kms/backend_router.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
@@ -274,6 +276,109 @@ TEST_CASE_METHOD(KmipKmsFixture,
   REQUIRE(Kmscmd({"key", "delete", old_key}) == kOk);
   auto after = fresh->Unwrap("kg-a", "kek-4", blobs["kek-4"]);
   REQUIRE(after.ok());
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd --rebuild-kmip-state recovers a lost KMIP state file from the KMS",
+                 "[kmip][pykmip][e2e][rebuild]") {
+  ConfigureKmip();
+  kms_.Start();
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  std::string k1 = CreateKey("kg-a");
+  REQUIRE(Kmscmd({"key", "activate", k1}) == kOk);
+  std::vector<uint8_t> blob1, blob2;
+  const std::vector<uint8_t> kek2 = PseudoRandomBytes(32, 6);
+  {
+    auto client = kms_.Client("pool-a", "pool-a", absl::Seconds(5));
+    auto w1 = client->Wrap("kg-a", "kek-1", kKek);
+    REQUIRE(w1.ok());
+    blob1 = w1->blob;
+    std::string k2 = CreateKey("kg-a");
+    REQUIRE(Kmscmd({"key", "activate", k2}) == kOk);  // k1 turns inactive
+    auto w2 = client->Wrap("kg-a", "kek-2", kek2);
+    REQUIRE(w2.ok());
+    REQUIRE(w2->root_key_id == k2);
+    blob2 = w2->blob;
+  }
+  std::string k2 = kms::WrappedKey::Decode(blob2)->root_key_id;
+  std::string k3 = CreateKey("kg-a");  // prelive
+  const std::filesystem::path state = kms_.dir() / "kmip-state";
+  const std::vector<std::string> rebuild = {SEALKMSD_PATH, "--config", kms_.config_path().string(),
+                                            "--rebuild-kmip-state"};
+  std::string out;
+
+  // While sealkmsd runs, and then with the state file in place: refused, nothing changes.
+  std::string before = ReadFileOrDie(state);
+  CHECK(RunCommand(rebuild, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("Stop it first"));
+  REQUIRE(kms_.Stop() == 0);
+  CHECK(RunCommand(rebuild, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("already exists"));
+  CHECK_THAT(out, Catch::Contains("move the file away first"));
+  CHECK(ReadFileOrDie(state) == before);
+
+  // The state file is lost. With the KMS down the rebuild fails cleanly and writes nothing.
+  std::filesystem::remove(state);
+  kmip_.Stop();
+  CHECK(RunCommand(rebuild, &out) == 1);
+  CHECK_THAT(out, Catch::Contains("cannot rebuild the KMIP state"));
+  CHECK_THAT(out, Catch::Contains("nothing was written"));
+  CHECK(!std::filesystem::exists(state));
+  CHECK(!std::filesystem::exists(state.string() + ".tmp"));
+  kmip_.Start();  // same port, same database
+
+  int rc = RunCommand(rebuild, &out);
+  INFO(out);
+  REQUIRE(rc == 0);
+  // The table: group, key id, KMIP state, sealpool state.
+  auto row = [&](const std::string& id) {
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("kg-a ", 0) == 0 && line.find(" " + id + " ") != std::string::npos) {
+        return line;
+      }
+    }
+    FAIL("no row for " << id);
+    return std::string();
+  };
+  CHECK_THAT(row(k1), Catch::Matches(".*  Active +inactive( .*)?"));
+  CHECK_THAT(row(k2), Catch::Matches(".*  Active +active( .*)?"));
+  CHECK_THAT(row(k3), Catch::Matches(".*  Pre-Active +prelive( .*)?"));
+  CHECK_THAT(out, Catch::Contains("kmscmd key list"));
+  CHECK_THAT(out, Catch::Contains("backup"));
+  CHECK_THAT(out, Catch::Contains("usage registry starts empty"));
+  struct stat st {};
+  REQUIRE(stat(state.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  // Audited, without key material.
+  std::string audit = ReadFileOrDie(kms_.audit_path());
+  CHECK_THAT(audit, Catch::Contains("\"op\":\"rebuild-kmip-state\""));
+  CHECK_THAT(audit, Catch::Contains(k2));
+  CHECK_THAT(audit, !Catch::Contains(ToHex(kKek)));
+
+  // sealkmsd serves from the rebuilt file: both KEKs open, new wraps go to the same key.
+  kms_.Start();
+  auto client = kms_.Client("pool-a", "pool-a", absl::Seconds(5));
+  auto u1 = client->Unwrap("kg-a", "kek-1", blob1);  // under the inactive key
+  INFO(u1.status().ToString());
+  REQUIRE(u1.ok());
+  CHECK(Vec(*u1) == kKek);
+  auto u2 = client->Unwrap("kg-a", "kek-2", blob2);
+  REQUIRE(u2.ok());
+  CHECK(Vec(*u2) == kek2);
+  auto w3 = client->Wrap("kg-a", "kek-3", kKek);
+  REQUIRE(w3.ok());
+  CHECK(w3->root_key_id == k2);
+  REQUIRE(Kmscmd({"--json", "key", "list", "--group", "kg-a"}) == kOk);
+  CHECK_THAT(out_, Catch::Contains("KEY_STATE_INACTIVE"));
+  CHECK_THAT(out_, Catch::Contains("KEY_STATE_PRELIVE"));
+  // The registry refills as pools reconcile.
+  auto r = client->Reconcile(
+      "kg-a", std::vector<kms::KekUsageEntry>{{"kek-1", k1}, {"kek-2", k2}, {"kek-3", k2}});
+  REQUIRE(r.ok());
+  REQUIRE(Kmscmd({"usage", "--group", "kg-a"}) == kOk);
+  CHECK_THAT(out_, Catch::Contains("kek-1"));
+  CHECK(Kmscmd({"key", "deprecate", k1}) == kRefused);  // kek-1 still under it
 }
 
 }  // namespace

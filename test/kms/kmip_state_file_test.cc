@@ -75,5 +75,41 @@ TEST_CASE("KMIP state file saves atomically, is 0600 and locked while open", "[k
   CHECK(KmipStateFile::Open(dir.path() / "none").status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("KMIP state file reserved for a rebuild: locked, written only by its first save",
+          "[kmip]") {
+  test::TempDir dir;
+  auto path = dir.path() / "kmip-state";
+  {
+    auto reserved = KmipStateFile::Reserve(path);
+    REQUIRE(reserved.ok());
+    CHECK(!std::filesystem::exists(path));  // nothing written yet
+    // Another reservation, an --init-store or a sealkmsd meanwhile: refused by the lock.
+    CHECK(KmipStateFile::Reserve(path).status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(KmipStateFile::Create(path).status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(KmipStateFile::Open(path).status().code() == absl::StatusCode::kFailedPrecondition);
+    REQUIRE((*reserved)->Save(Sample()).ok());
+    CHECK((*reserved)->path() == path);
+  }
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  std::string before = test::ReadFileOrDie(path);
+  // Never over an existing file, even a dangling symlink.
+  auto again = KmipStateFile::Reserve(path);
+  CHECK(again.status().code() == absl::StatusCode::kAlreadyExists);
+  CHECK_THAT(std::string(again.status().message()), Catch::Contains("already exists"));
+  CHECK(test::ReadFileOrDie(path) == before);
+  std::filesystem::create_symlink(dir.path() / "nowhere", dir.path() / "link");
+  CHECK(KmipStateFile::Reserve(dir.path() / "link").status().code() ==
+        absl::StatusCode::kAlreadyExists);
+  auto opened = KmipStateFile::Open(path);
+  REQUIRE(opened.ok());
+  CHECK(opened->second.keys.size() == 2);
+  // A locked file is reported as in use before its existence.
+  auto locked = KmipStateFile::Reserve(path);
+  CHECK(locked.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(locked.status().message()), Catch::Contains("in use"));
+}
+
 }  // namespace
 }  // namespace sealpool::kms

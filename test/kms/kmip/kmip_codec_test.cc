@@ -53,6 +53,12 @@ std::vector<uint8_t> SuccessResponse(Operation op, std::vector<Item> payload,
                                       Item::Struct(tag::kResponsePayload, std::move(payload))})}));
 }
 
+// A GetAttributes Attribute structure.
+Item Attribute(std::string_view name, Item value) {
+  value.tag = tag::kAttributeValue;
+  return Item::Struct(tag::kAttribute, {Item::Text(tag::kAttributeName, name), std::move(value)});
+}
+
 std::vector<uint8_t> FailureResponse(Operation op, uint32_t reason, std::string_view message) {
   return Enc(Item::Struct(
       tag::kResponseMessage,
@@ -355,6 +361,143 @@ TEST_CASE("KMIP GetAttributes, Locate, DiscoverVersions and Query responses pars
   REQUIRE(qr.ok());
   CHECK(qr->operations == std::vector<uint32_t>{0x1F, 0x20});
   CHECK(qr->vendor == "PyKMIP");
+}
+
+TEST_CASE("KMIP GetAttributes asks for and parses the dates of a key", "[kmip]") {
+  // The request lists every attribute KeyAttributes holds, in order, after the identifier.
+  Item req = GetAttributesPayload("7", KeyAttributeNames());
+  REQUIRE(req.children.size() == KeyAttributeNames().size() + 1);
+  CHECK(req.children[0].tag == tag::kUniqueIdentifier);
+  std::vector<std::string> asked;
+  for (size_t i = 1; i < req.children.size(); ++i) {
+    CHECK(req.children[i].tag == tag::kAttributeName);
+    asked.emplace_back(req.children[i].text());
+  }
+  CHECK(asked == std::vector<std::string>{"State", "Object Group", "Name",
+                                          "Cryptographic Algorithm", "Cryptographic Length",
+                                          "Initial Date", "Activation Date", "Deactivation Date",
+                                          "Compromise Date"});
+  REQUIRE(EncodeRequest({1, 4}, Operation::kGetAttributes, req).ok());
+
+  auto raw = SuccessResponse(
+      Operation::kGetAttributes,
+      {Item::Text(tag::kUniqueIdentifier, "7"), Attribute("State", Item::Enum(0, 3)),
+       Attribute("Cryptographic Algorithm", Item::Enum(0, kAlgorithmAes)),
+       Attribute("Initial Date", Item::DateTime(0, 1700000000)),
+       Attribute("Activation Date", Item::DateTime(0, 1700000100)),
+       Attribute("Deactivation Date", Item::DateTime(0, 1700000200)),
+       Attribute("Compromise Date", Item::DateTime(0, 0)),
+       Attribute("Last Change Date", Item::DateTime(0, 1700000300))});
+  auto a = ParseGetAttributes(*DecodeResponse(raw, Operation::kGetAttributes));
+  INFO(a.status().ToString());
+  REQUIRE(a.ok());
+  CHECK(a->state == ObjectState::kDeactivated);
+  CHECK(a->algorithm == kAlgorithmAes);
+  CHECK(a->initial_date == 1700000000);
+  CHECK(a->activation_date == 1700000100);
+  CHECK(a->deactivation_date == 1700000200);
+  CHECK(a->compromise_date == 0);
+  CHECK(!a->length.has_value());
+
+  // A server that does not track a date leaves it out (PyKMIP 0.10: only Initial Date).
+  auto sparse = SuccessResponse(Operation::kGetAttributes,
+                                {Item::Text(tag::kUniqueIdentifier, "7"),
+                                 Attribute("Initial Date", Item::DateTime(0, 1700000000))});
+  auto s = ParseGetAttributes(*DecodeResponse(sparse, Operation::kGetAttributes));
+  REQUIRE(s.ok());
+  CHECK(s->initial_date == 1700000000);
+  CHECK(!s->activation_date.has_value());
+  CHECK(!s->state.has_value());
+}
+
+TEST_CASE("KMIP GetAttributes: malformed or wrongly typed attributes are refused", "[kmip]") {
+  struct Case {
+    std::string what;
+    std::vector<Item> attrs;
+    std::string message;
+  };
+  const Item name = Item::Struct(
+      0, {Item::Text(tag::kNameValue, "sealpool:kg-a"), Item::Enum(tag::kNameType, 1)});
+  std::vector<Case> cases;
+  cases.push_back({"a date as an Integer",
+                   {Attribute("Activation Date", Item::Int(0, 5))},
+                   "Activation Date is a Integer, not a Date-Time"});
+  cases.push_back({"a date as a Long Integer",
+                   {Attribute("Initial Date", Item::Long(0, 1700000000))},
+                   "Initial Date is a Long Integer, not a Date-Time"});
+  cases.push_back({"a date as a Text String",
+                   {Attribute("Deactivation Date", Item::Text(0, "2024-01-01"))},
+                   "Deactivation Date is a Text String"});
+  cases.push_back({"a date twice",
+                   {Attribute("Activation Date", Item::DateTime(0, 1)),
+                    Attribute("Activation Date", Item::DateTime(0, 2))},
+                   "Activation Date appears more than once"});
+  cases.push_back({"a date before 1970",
+                   {Attribute("Compromise Date", Item::DateTime(0, -1))},
+                   "Compromise Date is before 1970"});
+  cases.push_back({"State twice",
+                   {Attribute("State", Item::Enum(0, 1)), Attribute("State", Item::Enum(0, 2))},
+                   "State appears more than once"});
+  cases.push_back({"an unknown State", {Attribute("State", Item::Enum(0, 7))}, "unknown State 7"});
+  cases.push_back({"State as an Integer",
+                   {Attribute("State", Item::Int(0, 2))},
+                   "State is a Integer, not a Enumeration"});
+  cases.push_back({"the length twice",
+                   {Attribute("Cryptographic Length", Item::Int(0, 256)),
+                    Attribute("Cryptographic Length", Item::Int(0, 128))},
+                   "Cryptographic Length appears more than once"});
+  cases.push_back({"the algorithm as an Integer",
+                   {Attribute("Cryptographic Algorithm", Item::Int(0, 3))},
+                   "Cryptographic Algorithm is a Integer"});
+  cases.push_back({"the algorithm twice",
+                   {Attribute("Cryptographic Algorithm", Item::Enum(0, 3)),
+                    Attribute("Cryptographic Algorithm", Item::Enum(0, 3))},
+                   "Cryptographic Algorithm appears more than once"});
+  cases.push_back({"Object Group as a Byte String",
+                   {Attribute("Object Group", Item::Bytes(0, kTag))},
+                   "Object Group is a Byte String"});
+  cases.push_back({"Name as a Text String",
+                   {Attribute("Name", Item::Text(0, "sealpool:kg-a"))},
+                   "Name is a Text String, not a Structure"});
+  cases.push_back({"a Name without Name Value",
+                   {Attribute("Name", Item::Struct(0, {Item::Enum(tag::kNameType, 1)}))},
+                   "Name Value is missing"});
+  cases.push_back({"an attribute without a value",
+                   {Item::Struct(tag::kAttribute, {Item::Text(tag::kAttributeName, "State")})},
+                   "has no value"});
+  cases.push_back({"an Attribute Name as an Integer",
+                   {Item::Struct(tag::kAttribute, {Item::Int(tag::kAttributeName, 1),
+                                                   Item::Enum(tag::kAttributeValue, 2)})},
+                   "Attribute Name is a Integer"});
+  cases.push_back({"an Attribute that is not a Structure",
+                   {Item::Text(tag::kAttribute, "State")},
+                   "Attribute is a Text String"});
+  for (const Case& c : cases) {
+    INFO(c.what);
+    std::vector<Item> payload = {Item::Text(tag::kUniqueIdentifier, "7"), Attribute("Name", name)};
+    payload.insert(payload.end(), c.attrs.begin(), c.attrs.end());
+    auto r = DecodeResponse(SuccessResponse(Operation::kGetAttributes, payload),
+                            Operation::kGetAttributes);
+    REQUIRE(r.ok());
+    auto a = ParseGetAttributes(*r);
+    INFO(a.status().ToString());
+    REQUIRE(a.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(a.status().message()), Catch::Contains(c.message));
+  }
+  // No payload at all.
+  auto empty = Enc(Item::Struct(
+      tag::kResponseMessage,
+      {Item::Struct(
+           tag::kResponseHeader,
+           {Item::Struct(tag::kProtocolVersion, {Item::Int(tag::kProtocolVersionMajor, 1),
+                                                 Item::Int(tag::kProtocolVersionMinor, 4)}),
+            Item::DateTime(tag::kTimeStamp, 1), Item::Int(tag::kBatchCount, 1)}),
+       Item::Struct(tag::kBatchItem,
+                    {Item::Enum(tag::kOperation, static_cast<uint32_t>(Operation::kGetAttributes)),
+                     Item::Enum(tag::kResultStatus, 0)})}));
+  auto r = DecodeResponse(empty, Operation::kGetAttributes);
+  REQUIRE(r.ok());
+  CHECK(ParseGetAttributes(*r).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("KMIP pseudo-random garbage never decodes into a crash", "[kmip]") {
