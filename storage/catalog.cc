@@ -60,18 +60,27 @@ bool DecodeI64(std::string_view in, int64_t* value) {
 
 // Adds int64 LE operands (two's complement, wrapping). A value or operand that is not exactly
 // 8 bytes fails the merge, which RocksDB reports to the reader as Corruption.
+// What a counter becomes when a merge meets a value that is not 8 bytes: never a number (it is
+// not 8 bytes long), and sticky (merging into it gives it again). GetCounter reports it as
+// DataLoss naming the key. The merge itself must not fail: RocksDB runs merges in flushes and
+// compactions too, where a failed merge is a background error that stops every later write of
+// the whole catalog (tested: "a counter value of the wrong size is data loss naming the key").
+constexpr std::string_view kCorruptCounter = "sealpool:corrupt-counter";
+static_assert(kCorruptCounter.size() != 8);
+
 class AddInt64Operator final : public rocksdb::AssociativeMergeOperator {
  public:
   bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing_value,
              const rocksdb::Slice& value, std::string* new_value,
              rocksdb::Logger* /*logger*/) const override {
     int64_t base = 0;
-    if (existing_value != nullptr &&
-        !DecodeI64(std::string_view(existing_value->data(), existing_value->size()), &base)) {
-      return false;
-    }
     int64_t delta = 0;
-    if (!DecodeI64(std::string_view(value.data(), value.size()), &delta)) return false;
+    if ((existing_value != nullptr &&
+         !DecodeI64(std::string_view(existing_value->data(), existing_value->size()), &base)) ||
+        !DecodeI64(std::string_view(value.data(), value.size()), &delta)) {
+      new_value->assign(kCorruptCounter);
+      return true;
+    }
     EncodeI64(static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(delta)),
               new_value);
     return true;
@@ -358,9 +367,12 @@ absl::StatusOr<int64_t> Catalog::GetCounter(std::string_view key) const {
   if (!value.has_value()) return int64_t{0};
   int64_t counter = 0;
   if (!DecodeI64(*value, &counter)) {
+    const std::string what = *value == kCorruptCounter
+                                 ? std::string("an addition met a value of the wrong size")
+                                 : base::Cat(value->size(), " bytes, expected 8");
     return absl::DataLossError(base::Cat("catalog ", dir_, ": counter ",
-                                            absl::BytesToHexString(base::AbslView(key)), " corrupt: ",
-                                            value->size(), " bytes, expected 8"));
+                                         absl::BytesToHexString(base::AbslView(key)),
+                                         " corrupt: ", what));
   }
   return counter;
 }
