@@ -4,24 +4,12 @@
 // restic and BorgBackup when installed ("skipped: not installed" otherwise; never a made-up
 // figure). Prints markdown tables and writes every figure to --json_out.
 //
-//   pool_bench [--tree DIR]... [--corpus_mib N] [--dir DIR] [--json_out FILE] [--no_peers]
-//              [--zstd_level N]   (the pool's zstd level; default: the pool's default)
-//              [--keep] [--smoke] [--memory] [--memory_segments N]
-//
-//   --tree DIR        a file tree for the corpus (repeatable; default /usr/include then
-//                     /usr/share/doc), read in order until the stream reaches --corpus_mib
-//   --corpus_mib N    size cap of generation 1 (default 256)
-//   --dir DIR         where the pool and the peers' repositories go (a fresh subdirectory is
-//                     made and removed at the end unless --keep; default /tmp)
-//   --no_peers        do not run restic / borg
-//   --smoke           a tiny corpus (4 MiB of /usr/include), no peers, a tiny memory run: checks
-//                     that every restore is bit-exact in a few seconds (ctest pool_bench_smoke)
-//   --memory          only the memory-per-segment figure: --memory_segments (default 2^18)
-//                     unique segments with the smallest chunker params Validate allows
+//   pool_bench --help   (every flag, its default and range; docs/perf.md has the same text)
 //
 // Corpus: test/bench/bench_corpus.h (the builder of dedup_ratio). Every restore (ours and the
 // peers') is compared with the input byte for byte while it streams; a mismatch is an error
 // (exit 1), so the benchmark cannot measure a broken pipeline.
+#include <CLI/CLI.hpp>
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -666,40 +654,54 @@ struct Config {
 
 Config ParseArgs(int argc, char** argv) {
   Config c;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--tree") {
-      c.trees.emplace_back(value());
-    } else if (a == "--corpus_mib") {
-      c.corpus_mib = std::stoul(value());
-    } else if (a == "--dir") {
-      c.dir = value();
-    } else if (a == "--json_out") {
-      c.json_out = value();
-    } else if (a == "--no_peers") {
-      c.peers = false;
-    } else if (a == "--keep") {
-      c.keep = true;
-    } else if (a == "--smoke") {
-      c.smoke = true;
-    } else if (a == "--memory") {
-      c.memory_only = true;
-    } else if (a == "--memory_segments") {
-      c.memory_segments = std::stoull(value());
-    } else if (a == "--zstd_level") {
-      c.zstd_level = std::stoi(value());
-    } else {
-      std::fprintf(stderr,
-                   "usage: pool_bench [--tree DIR]... [--corpus_mib N] [--dir DIR] "
-                   "[--json_out FILE] [--no_peers] [--keep] [--smoke] [--memory] "
-                   "[--memory_segments N] [--zstd_level N]\n");
-      std::exit(2);
-    }
+  std::vector<std::string> trees;
+  std::string dir = c.dir.string();
+  CLI::App app{
+      "pool_bench: in-process ingest and restore of the pool (storage/pool.h) on a\n"
+      "two-generation backup corpus (a real file tree as tar, then a few percent of its files\n"
+      "edited, shifted, removed and added), every stage of the data path measured alone on the\n"
+      "same bytes, and the peers measured in the same run on the same tar streams: OpenSSL\n"
+      "SHA-256, restic and BorgBackup when installed (\"skipped: not installed\" otherwise).\n"
+      "Every restore is compared with the input byte for byte; a mismatch exits 1.\n"
+      "Prints markdown tables (figures as ratios to the peers) and writes every figure to\n"
+      "--json_out. Exit codes: 0 done, 1 a failure or a restore that is not bit-exact,\n"
+      "2 usage error. See docs/perf.md."};
+  app.add_option("--tree", trees,
+                 "a file tree for the corpus (repeatable; default /usr/include then "
+                 "/usr/share/doc), read in order until generation 1 reaches --corpus_mib")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--corpus_mib", c.corpus_mib, "size cap of generation 1, MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.add_option("--dir", dir,
+                 "where the pool and the peers' repositories go (a fresh subdirectory, removed "
+                 "at the end unless --keep)")
+      ->capture_default_str()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--json_out", c.json_out, "write every figure as JSON to this file");
+  app.add_flag("--no_peers", [&c](int64_t) { c.peers = false; }, "do not run restic / borg");
+  app.add_flag("--keep", c.keep, "keep the pool and repositories after the run");
+  app.add_flag("--smoke", c.smoke,
+               "a tiny corpus (4 MiB of /usr/include), no peers, a tiny memory run: checks "
+               "that every restore is bit-exact in a few seconds (ctest pool_bench_smoke)");
+  app.add_flag("--memory", c.memory_only,
+               "only the memory-per-segment figure: --memory_segments unique segments with the "
+               "smallest chunker params Validate allows");
+  app.add_option("--memory_segments", c.memory_segments, "segments for --memory")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  app.add_option("--zstd_level", c.zstd_level,
+                 "the pool's zstd level (0: the pool's default; negative: zstd's fast levels)")
+      ->capture_default_str()
+      ->check(CLI::Range(-131072, 22));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    std::exit(rc == 0 ? 0 : 2);
   }
+  c.trees.assign(trees.begin(), trees.end());
+  c.dir = dir;
   if (c.smoke) {
     if (c.trees.empty()) c.trees = {"/usr/include"};
     c.corpus_mib = 4;
