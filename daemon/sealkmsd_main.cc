@@ -11,11 +11,14 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "daemon/kms_config.h"
 #include "daemon/passphrase_source.h"
 #include "kms/access_policy.h"
@@ -148,8 +151,12 @@ int RebuildKmipState(const KmsConfig& config) {
   };
   spdlog::info("rebuilding KMIP state {} from KMIP server {}:{} for key group(s): {}", path,
                config.kmip.host, config.kmip.port, JoinGroups(config.kmip.key_groups));
-  absl::StatusOr<kms::KmipRebuildReport> report =
-      kms::KmipBackend::RebuildState(**reserved, **client, config.kmip.key_groups);
+  std::map<std::string, std::set<std::string>> pools_by_group;
+  for (const kms::StorageClient& s : config.storage_servers) {
+    for (const std::string& g : s.key_groups) pools_by_group[g].insert(s.pool_id);
+  }
+  absl::StatusOr<kms::KmipRebuildReport> report = kms::KmipBackend::RebuildState(
+      **reserved, **client, config.kmip.key_groups, pools_by_group);
   if (!report.ok()) {
     spdlog::error("cannot rebuild the KMIP state from the KMS: {}", report.status().ToString());
     record("", "", report.status());
@@ -187,10 +194,16 @@ int RebuildKmipState(const KmsConfig& config) {
   if (report->keys.empty()) std::printf("(the KMS lists no key in these groups)\n");
   std::printf("\n");
   for (const std::string& w : report->warnings) std::printf("WARNING: %s.\n", w.c_str());
+  std::set<std::string> waiting;
+  for (const auto& [usage, root] : report->contents.usage) waiting.insert(std::get<0>(usage));
   std::printf(
-      "The usage registry starts empty: each pool re-registers its KEKs with its next Reconcile "
-      "(when its sealpoold starts). Until every pool using these groups has reconciled, do not "
-      "deprecate, terminate or delete a KMIP key.\n"
+      "The KMS cannot tell which KEKs each key wraps. Until a pool's next Reconcile (when its "
+      "sealpoold starts) replaces them with its real KEKs, the usage registry holds a "
+      "placeholder (KEK \"rebuilt:N\") for each pool allowed a group and each of the group's "
+      "keys but prelive ones, so deprecating, terminating or deleting those keys is refused "
+      "(`kmscmd usage` shows what is left). Pools to reconcile: %s.\n",
+      waiting.empty() ? "none" : absl::StrJoin(waiting, ", ").c_str());
+  std::printf(
       "Check which key of each group is active with `kmscmd key list` (activate the right one "
       "with `kmscmd key activate` if needed), then take a backup of %s with the key store.\n",
       path.c_str());
@@ -376,7 +389,8 @@ int Main(int argc, char** argv) {
   app.add_flag("--rebuild-kmip-state", rebuild_kmip_state,
                "recovery of a lost [kmip].state file, with sealkmsd stopped: find the keys of "
                "kmip.key_groups in the KMS (Locate by Object Group, Get Attributes), write a new "
-               "state file (usage registry empty) and print the keys found, then exit. Refuses "
+               "state file (usage: a placeholder per allowed pool until it reconciles) and print "
+               "the keys found, then exit. Refuses "
                "if the state file exists (never overwrites) or a sealkmsd is running")
       ->excludes(init_opt);
   app.set_version_flag("--version", "sealkmsd 0.1.0");

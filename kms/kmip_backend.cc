@@ -105,6 +105,9 @@ absl::Status KmsError(const absl::Status& s, std::string_view what) {
   return Annotate(s, Cat("KMS (KMIP) ", what));
 }
 
+// KEK ids of the usage placeholders a rebuild records ("rebuilt:1", ...).
+constexpr std::string_view kRebuiltKekPrefix = "rebuilt:";
+
 // `s` with every character outside [A-Za-z0-9._:-] shown as '?', for the rebuild report
 // (Unique Identifiers and names come from the KMS).
 std::string Printable(std::string_view s) {
@@ -134,8 +137,9 @@ bool UidLess(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-KmipRebuildReport PlanKmipStateRebuild(const std::set<std::string>& groups,
-                                       const std::vector<KmipFoundKey>& found, int64_t now_unix) {
+KmipRebuildReport PlanKmipStateRebuild(
+    const std::set<std::string>& groups, const std::vector<KmipFoundKey>& found, int64_t now_unix,
+    const std::map<std::string, std::set<std::string>>& pools_by_group) {
   KmipRebuildReport r;
   KeyStoreContents& c = r.contents;
   c.generation = 1;
@@ -256,13 +260,28 @@ KmipRebuildReport PlanKmipStateRebuild(const std::set<std::string>& groups,
       r.keys[candidates[i].first].note = "Active but not the latest: inactive (still unwraps)";
     }
   }
+
+  // Placeholders for the usage the KMS cannot tell: every pool allowed a group may have KEKs
+  // under any of its keys but a prelive one, until its next Reconcile says which.
+  for (const auto& [group, pools] : pools_by_group) {
+    if (!groups.contains(group)) continue;
+    size_t n = 0;
+    for (const auto& [id, key] : c.keys) {
+      if (key.group != group || key.state == RootKeyState::kPrelive) continue;
+      ++n;
+      for (const std::string& pool : pools) {
+        if (!ValidateName("pool id", pool).ok()) continue;
+        c.usage[UsageKey(pool, group, Cat(kRebuiltKekPrefix, n))] = id;
+      }
+    }
+  }
   return r;
 }
 
-absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(KmipStateFile& reserved,
-                                                            kmip::KmipClient& client,
-                                                            const std::set<std::string>& groups,
-                                                            int32_t max_keys_per_group) {
+absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(
+    KmipStateFile& reserved, kmip::KmipClient& client, const std::set<std::string>& groups,
+    const std::map<std::string, std::set<std::string>>& pools_by_group,
+    int32_t max_keys_per_group) {
   std::vector<KmipFoundKey> found;
   for (const std::string& g : groups) {
     SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", g));
@@ -287,7 +306,7 @@ absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(KmipStateFile& reser
       found.push_back(std::move(f));
     }
   }
-  KmipRebuildReport report = PlanKmipStateRebuild(groups, found, NowUnix());
+  KmipRebuildReport report = PlanKmipStateRebuild(groups, found, NowUnix(), pools_by_group);
   SEALPOOL_RETURN_IF_ERROR(reserved.Save(report.contents));
   return report;
 }

@@ -27,6 +27,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -71,7 +72,7 @@ struct KmipRebuiltKey {
 };
 
 struct KmipRebuildReport {
-  KeyStoreContents contents;          // what the state file holds (usage registry empty)
+  KeyStoreContents contents;          // what the state file holds (usage: placeholders only)
   std::vector<KmipRebuiltKey> keys;   // by group, then as the KMS listed them
   std::vector<std::string> warnings;  // for the operator (a guessed active key, ...)
 };
@@ -85,9 +86,15 @@ struct KmipRebuildReport {
 //   - Active: the key with the latest Activation Date is active (ties and missing dates:
 //     the latest Initial Date, then the highest Unique Identifier, with a warning), every
 //     other Active key inactive;
-//   - every group of `groups` is recorded, with or without keys; the usage registry is empty.
-KmipRebuildReport PlanKmipStateRebuild(const std::set<std::string>& groups,
-                                       const std::vector<KmipFoundKey>& found, int64_t now_unix);
+//   - every group of `groups` is recorded, with or without keys;
+//   - the usage registry cannot be read back from the KMS. So that nothing may deprecate,
+//     terminate or delete a key that still wraps a KEK before the pools have told, it holds a
+//     placeholder per (pool allowed the group in `pools_by_group`, recorded key other than
+//     prelive): KEK id "rebuilt:<n>" → that key. A pool's next Reconcile of the group replaces
+//     its placeholders with its real KEKs.
+KmipRebuildReport PlanKmipStateRebuild(
+    const std::set<std::string>& groups, const std::vector<KmipFoundKey>& found, int64_t now_unix,
+    const std::map<std::string, std::set<std::string>>& pools_by_group = {});
 
 class KmipBackend final : public KeyBackend {
  public:
@@ -101,10 +108,12 @@ class KmipBackend final : public KeyBackend {
   // KmipStateFile::Reserve, so no file is overwritten and no sealkmsd runs meanwhile). A KMS
   // error (unreachable, refused) returns it and writes nothing. A group with more keys than
   // one Locate lists (`max_keys_per_group`) is refused: some could be missed.
-  static absl::StatusOr<KmipRebuildReport> RebuildState(KmipStateFile& reserved,
-                                                        kmip::KmipClient& client,
-                                                        const std::set<std::string>& groups,
-                                                        int32_t max_keys_per_group = 10000);
+  // `pools_by_group`: the pools allowed each group (sealkmsd's [[storage_server]] tables),
+  // for the placeholders of PlanKmipStateRebuild.
+  static absl::StatusOr<KmipRebuildReport> RebuildState(
+      KmipStateFile& reserved, kmip::KmipClient& client, const std::set<std::string>& groups,
+      const std::map<std::string, std::set<std::string>>& pools_by_group,
+      int32_t max_keys_per_group = 10000);
 
   absl::StatusOr<GroupView> CreateGroup(std::string_view name) override;
   std::vector<GroupView> ListGroups() override;

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "absl/time/clock.h"
 #include "kms/kmip_state_file.h"
@@ -273,7 +274,9 @@ TEST_CASE_METHOD(KmipFixture,
     auto reserved = KmipStateFile::Reserve(state_path());
     REQUIRE(reserved.ok());
     auto client = server_->Client();
-    auto report = KmipBackend::RebuildState(**reserved, *client, {"kg-a", "kg-b"});
+    // pool-a may use kg-a (and kg-c, not rebuilt); no pool is allowed kg-b.
+    auto report = KmipBackend::RebuildState(**reserved, *client, {"kg-a", "kg-b"},
+                                            {{"kg-a", {"pool-a"}}, {"kg-c", {"pool-a"}}});
     INFO(report.status().ToString());
     REQUIRE(report.ok());
     std::map<std::string, const KmipRebuiltKey*> by_id;
@@ -287,7 +290,15 @@ TEST_CASE_METHOD(KmipFixture,
     CHECK(by_id.at(old_key)->kms_state == "Active");
     CHECK(by_id.at(new_key)->state == RootKeyState::kActive);
     CHECK(by_id.at(kg_b_key)->group == "kg-b");
-    CHECK(report->contents.usage.empty());
+    // Placeholders: pool-a may have KEKs under every kg-a key but the prelive one.
+    std::set<std::string> held;
+    for (const auto& [usage, root] : report->contents.usage) {
+      CHECK(std::get<0>(usage) == "pool-a");
+      CHECK(std::get<1>(usage) == "kg-a");
+      CHECK_THAT(std::get<2>(usage), Catch::StartsWith("rebuilt:"));
+      held.insert(root);
+    }
+    CHECK(held == std::set<std::string>{deprecated, old_key, compromised, new_key});
     for (const std::string& w : report->warnings) UNSCOPED_INFO("warning: " << w);
   }
   struct stat st {};
@@ -311,7 +322,26 @@ TEST_CASE_METHOD(KmipFixture,
   CHECK(groups == std::vector<std::string>{"kg-a", "kg-b"});
   CHECK(b->GetGroup("kg-a")->active_root_key_id == new_key);
   CHECK(b->GetGroup("kg-b")->active_root_key_id == kg_b_key);
-  CHECK(b->ListUsage("", "").empty());  // pools re-register with their next Reconcile
+  CHECK(b->ListUsage("", "").size() == 4);
+
+  // Until pool-a reconciles, no key it may still use can be deprecated, terminated or deleted.
+  CHECK(b->SetKeyState(old_key, RootKeyState::kDeprecated).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(b->SetKeyState(compromised, RootKeyState::kTerminated).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(b->SetKeyState(deprecated, RootKeyState::kTerminated).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  // pool-a's Reconcile replaces its placeholders with its real KEKs: old_key still wraps
+  // kek-old (refused), the deprecated and compromised keys wrap nothing of pool-a's any more.
+  const std::vector<KekUsageEntry> real = {{std::string(kOldCtx.kek_id), old_key},
+                                           {std::string(kCtx.kek_id), new_key}};
+  auto reconciled = b->ReconcileUsage("pool-a", "kg-a", real);
+  INFO(reconciled.status().ToString());
+  REQUIRE(reconciled.ok());
+  CHECK(b->ListUsage("", "").size() == 2);
+  CHECK(b->SetKeyState(old_key, RootKeyState::kDeprecated).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(b->SetKeyState(deprecated, RootKeyState::kTerminated).ok());
 
   // The inactive key still opens what it wrapped; new wraps go to the same active key.
   auto u_old = b->Unwrap(kOldCtx, old_blob, false);
@@ -352,7 +382,7 @@ TEST_CASE_METHOD(KmipFixture, "KMIP backend: a rebuild with the KMS down fails a
   auto reserved = KmipStateFile::Reserve(state_path());
   REQUIRE(reserved.ok());
   auto client = server_->Client("sealkmsd", "", absl::Seconds(2));
-  auto report = KmipBackend::RebuildState(**reserved, *client, {"kg-a"});
+  auto report = KmipBackend::RebuildState(**reserved, *client, {"kg-a"}, {});
   INFO(report.status().ToString());
   CHECK(report.status().code() == absl::StatusCode::kUnavailable);
   CHECK_THAT(std::string(report.status().message()), Catch::Contains("Locate"));

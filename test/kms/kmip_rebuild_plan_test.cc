@@ -3,6 +3,8 @@
 // Active ones, and the times. The same against PyKMIP: kmip_backend_test.cc and
 // backend_router_test.cc.
 #include <catch2/catch.hpp>
+#include <map>
+#include <set>
 
 #include "kms/kmip_backend.h"
 #include "kms/kmip_state_file.h"
@@ -88,7 +90,7 @@ TEST_CASE("KMIP rebuild maps every KMIP state and records the KMS's times", "[km
   REQUIRE(r.contents.groups.size() == 2);
   CHECK(r.contents.groups.at("kg-a").created_unix == 1000);
   CHECK(r.contents.groups.at("kg-empty").created_unix == kNow);
-  CHECK(r.contents.usage.empty());
+  CHECK(r.contents.usage.empty());  // no pool was named
   CHECK(r.warnings.empty());
 
   // What the state file would hold reads back the same.
@@ -248,6 +250,39 @@ TEST_CASE("KMIP rebuild: the latest activated Active key is active, the others i
     // kmip-3 and kmip-15 were activated last (2003); kmip-3 was created later.
     CHECK(Recorded(r, "kmip-3") == RootKeyState::kActive);
   }
+}
+
+
+TEST_CASE("KMIP rebuild holds each allowed pool's keys with placeholders until it reconciles",
+          "[kmip][rebuild]") {
+  std::vector<KmipFoundKey> found = {Key("kg-a", "1", ObjectState::kPreActive, 1000),
+                                     Key("kg-a", "2", ObjectState::kActive, 1100),
+                                     Key("kg-a", "3", ObjectState::kActive, 1200),
+                                     Key("kg-a", "4", ObjectState::kDeactivated, 1300),
+                                     Key("kg-a", "5", ObjectState::kCompromised, 1400),
+                                     Key("kg-b", "6", ObjectState::kActive, 1500)};
+  const std::map<std::string, std::set<std::string>> pools = {
+      {"kg-a", {"pool-1", "pool-2"}},
+      {"kg-b", {"pool-2"}},
+      {"kg-other", {"pool-3"}},      // not a group being rebuilt
+      {"kg-empty", {"pool-1"}}};     // rebuilt, no key
+  auto r = PlanKmipStateRebuild({"kg-a", "kg-b", "kg-empty"}, found, kNow, pools);
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> held;  // (pool, group)
+  for (const auto& [usage, root] : r.contents.usage) {
+    const auto& [pool, group, kek] = usage;
+    CHECK_THAT(kek, Catch::StartsWith("rebuilt:"));
+    held[{pool, group}].insert(root);
+  }
+  const std::set<std::string> kg_a = {"kmip-2", "kmip-3", "kmip-4", "kmip-5"};  // not prelive
+  CHECK(held.size() == 3);
+  CHECK(held[{"pool-1", "kg-a"}] == kg_a);
+  CHECK(held[{"pool-2", "kg-a"}] == kg_a);
+  CHECK(held[{"pool-2", "kg-b"}] == std::set<std::string>{"kmip-6"});
+  CHECK(r.contents.usage.size() == 9);
+  // The state file keeps them.
+  auto back = KmipStateFile::Decode(KmipStateFile::Encode(r.contents));
+  REQUIRE(back.ok());
+  CHECK(back->usage == r.contents.usage);
 }
 
 }  // namespace
