@@ -6,10 +6,12 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "kms/wrapped_key_format.h"
+#include "test/kms/kmip/pykmip_server.h"
 #include "storage/pool.h"
 #include "test/kms/kms_test_env.h"
 #include "test/test_util.h"
@@ -269,6 +271,78 @@ TEST_CASE_METHOD(PoolKeysFixture,
   auto active = keys.provider->ActiveRootKeyId(kGroup);
   REQUIRE(active.ok());
   CHECK(*active == wrapped->root_key_id);
+}
+
+TEST_CASE_METHOD(PoolKeysFixture,
+                 "a pool's key group moves from the built-in store to KMIP: the pool re-wraps "
+                 "and reads everything without the old key",
+                 "[daemon][pool_keys][kmip][pykmip][e2e]") {
+  RequirePyKmip();
+  PyKmipServer kmip;
+  kmip.Start();
+  const std::string builtin_key = kms_.CreateActiveGroup(kGroup);
+  const std::vector<uint8_t> img1 = PseudoRandomBytes(2 << 20, 7);
+  {
+    Keys keys = KeysOf("pool-a");
+    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
+    REQUIRE(pool.ok());
+    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
+    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
+    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
+  }
+
+  // The move (docs/kms.md "Moving a key group from the built-in store to KMIP"): kg-a listed
+  // under [kmip], its KMIP side created, a KMIP root key activated.
+  REQUIRE(kms_.Stop() == 0);
+  std::ostringstream c;
+  c << "[kmip]\nserver = \"127.0.0.1:" << kmip.port() << "\"\n"
+    << "ca = \"" << (kmip.dir() / "ca.crt").string() << "\"\n"
+    << "cert = \"" << (kmip.dir() / "sealkmsd.crt").string() << "\"\n"
+    << "key = \"" << (kmip.dir() / "sealkmsd.key").string() << "\"\n"
+    << "state = \"kmip-state\"\ntimeout_seconds = 5\nkey_groups = [\"" << kGroup << "\"]\n";
+  kms_.SetExtraConfig(c.str());
+  std::string out;
+  const int init =
+      RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string(), "--init-store"}, &out);
+  INFO(out);
+  REQUIRE(init == 0);
+  kms_.Start();
+  const std::string kmip_key = kms_.CreateActiveGroup(kGroup);
+  REQUIRE(kmip_key.rfind("kmip-", 0) == 0);
+
+  Keys keys = KeysOf("pool-a");
+  auto pool = Pool::Open(pool_dir(), keys.provider.get(), Options());
+  REQUIRE(pool.ok());
+  CHECK(KekRootKeys(**pool, kGroup) == std::set<std::string>{builtin_key});
+  CHECK(ReadAll(**pool, kLsu, "img1").bytes == img1);  // the built-in key, inactive, unwraps
+  auto rewrapped = (*pool)->RewrapGroupKeys(kGroup);
+  INFO(rewrapped.status());
+  REQUIRE(rewrapped.ok());
+  CHECK(*rewrapped > 0);
+  CHECK(KekRootKeys(**pool, kGroup) == std::set<std::string>{kmip_key});
+  const std::vector<uint8_t> img2 = PseudoRandomBytes(1 << 20, 8);
+  REQUIRE(Write(**pool, kLsu, "img2", img2).ok());
+  pool->reset();
+
+  // The built-in key leaked: compromised, it unwraps nothing for the pool, which needs only
+  // the KMIP key now (every unwrap below is a KMIP Decrypt: the cache is empty).
+  REQUIRE(kms_.SetState(builtin_key, kms::v1::KEY_STATE_COMPROMISED).ok());
+  Keys fresh = KeysOf("pool-a");
+  auto reopened = Pool::Open(pool_dir(), fresh.provider.get(), Options());
+  REQUIRE(reopened.ok());
+  for (auto [name, bytes] : {std::pair{"img1", &img1}, std::pair{"img2", &img2}}) {
+    const Read back = ReadAll(**reopened, kLsu, name);
+    INFO(name << ": " << back.status);
+    REQUIRE(back.status.ok());
+    CHECK(back.bytes == *bytes);
+  }
+  auto verify = (*reopened)->Verify();
+  REQUIRE(verify.ok());
+  CHECK(verify->ok());
+  reopened->reset();
+  fresh = {};
+  keys = {};
+  REQUIRE(kms_.Stop() == 0);  // before PyKMIP, which waits for connected clients
 }
 
 }  // namespace
