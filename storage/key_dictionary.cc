@@ -656,6 +656,19 @@ absl::StatusOr<std::vector<KekInfo>> KeyDictionary::ListKeks(uint32_t group_no) 
   return out;
 }
 
+absl::StatusOr<std::vector<WrappedKeyRef>> KeyDictionary::ListWrappedKeys(
+    uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::ReaderMutexLock lock(&group->mu);
+  std::vector<WrappedKeyRef> out;
+  out.reserve(group->keks.size() + 1);
+  out.push_back({std::string(kFingerprintKeyId), group->fpk_record.wrapped.root_key_id});
+  for (const auto& [id, entry] : group->keks) {
+    out.push_back({KekKeyId(id), entry.wrapped.root_key_id});
+  }
+  return out;
+}
+
 void KeyDictionary::ForgetUnwrapped(uint32_t group_no) {
   absl::StatusOr<std::shared_ptr<Group>> group = FindGroup(group_no);
   if (!group.ok()) return;

@@ -86,6 +86,14 @@ struct KekInfo {
   bool unwrapped = false;  // held in memory now
 };
 
+// A secret the key service wraps for a group: its key id there ("fpk", "kek-<n>") and the root
+// key that wraps it now. The list a pool reconciles with the key service.
+struct WrappedKeyRef {
+  std::string key_id;
+  std::string root_key_id;
+  friend bool operator==(const WrappedKeyRef&, const WrappedKeyRef&) = default;
+};
+
 class KeyDictionary {
  public:
   // InvalidArgument for a null provider, writer, deleter or clock, an empty pool id, or a zero
@@ -146,6 +154,9 @@ class KeyDictionary {
   // KEK, NotFound for an unknown one.
   absl::Status DropKek(uint32_t group_no, uint32_t kek_id);
   absl::StatusOr<std::vector<KekInfo>> ListKeks(uint32_t group_no) const;
+  // The fingerprint key, then every KEK (inactive ones included), as the key service knows
+  // them. NotFound for an unknown group.
+  absl::StatusOr<std::vector<WrappedKeyRef>> ListWrappedKeys(uint32_t group_no) const;
   // Drops the group's unwrapped keys from memory (wiped once no call uses them any more).
   void ForgetUnwrapped(uint32_t group_no);
 

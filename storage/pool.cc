@@ -619,6 +619,12 @@ absl::StatusOr<std::vector<KeyGroupInfo>> Pool::ListKeyGroups() const {
   return out;
 }
 
+absl::StatusOr<std::vector<WrappedKeyRef>> Pool::ListWrappedKeys(
+    std::string_view key_group) const {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->ListWrappedKeys(group_no);
+}
+
 absl::StatusOr<std::vector<LsuInfo>> Pool::ListLsus() const {
   std::vector<LsuInfo> out;
   absl::MutexLock lock(&impl_->meta_mu);

@@ -231,6 +231,10 @@ class Pool {
   absl::Status CreateLsu(std::string_view name, std::string_view key_group,
                          bool allow_client_delete = true);
   absl::StatusOr<std::vector<KeyGroupInfo>> ListKeyGroups() const;
+  // What the key service wraps for `key_group` ("fpk" and every "kek-<n>", with the root key
+  // of each): the list sealpoold reconciles with sealkmsd at start and after a re-wrap, which
+  // is what lets an old root key be deprecated. NotFound for an unknown group.
+  absl::StatusOr<std::vector<WrappedKeyRef>> ListWrappedKeys(std::string_view key_group) const;
   absl::StatusOr<std::vector<LsuInfo>> ListLsus() const;
 
   // ---- images ----

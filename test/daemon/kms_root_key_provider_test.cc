@@ -197,11 +197,35 @@ TEST_CASE_METHOD(PoolKeysFixture,
 
   const std::string rk2 = kms_.CreateKey(kGroup);
   REQUIRE(kms_.SetState(rk2, kms::v1::KEY_STATE_ACTIVE).ok());  // rk1 turns inactive
+  // sealkmsd has the pool's fingerprint key and KEK registered under rk1: it stays.
+  CHECK(kms_.SetState(rk1, kms::v1::KEY_STATE_DEPRECATED).code() ==
+        StatusCode::kFailedPrecondition);
   auto rewrapped = (*pool)->RewrapGroupKeys(kGroup);
   INFO(rewrapped.status());
   REQUIRE(rewrapped.ok());
   CHECK(*rewrapped > 0);
   CHECK(KekRootKeys(**pool, kGroup) == std::set<std::string>{rk2});
+
+  // The pool's Reconcile (what sealpoold does at start and after a re-wrap) agrees: every key
+  // it holds is under rk2, nothing needs re-wrapping.
+  auto held = (*pool)->ListWrappedKeys(kGroup);
+  REQUIRE(held.ok());
+  std::vector<kms::KekUsageEntry> usage;
+  for (const storage::WrappedKeyRef& ref : *held) {
+    CHECK(ref.root_key_id == rk2);
+    usage.push_back({ref.key_id, ref.root_key_id});
+  }
+  CHECK(usage.front().kek_id == "fpk");
+  auto reconciled = keys.client->Reconcile(kGroup, usage);
+  INFO(reconciled.status());
+  REQUIRE(reconciled.ok());
+  CHECK(reconciled->usages.size() == usage.size());
+  for (const auto& u : reconciled->usages) CHECK(!u.rewrap_needed);
+  // Each re-wrap registered its key under rk2 in sealkmsd, so rk1 wraps nothing registered
+  // any more and may be deprecated (before the re-wrap it was refused, above).
+  const absl::Status deprecated = kms_.SetState(rk1, kms::v1::KEY_STATE_DEPRECATED);
+  INFO(deprecated);
+  REQUIRE(deprecated.ok());
   pool->reset();
 
   // rk1 leaked: compromised, it unwraps nothing for the pool any more. The pool needs only rk2.

@@ -541,6 +541,14 @@ TEST_CASE("key dictionary: root-key rotation and resumable RewrapGroupKeys") {
   CHECK(f.catalog.Fpk(1).wrapped.root_key_id == new_root);
   CHECK(f.catalog.Kek(1, 1).wrapped.root_key_id == old_root);
   CHECK(f.catalog.Kek(1, 3).wrapped.root_key_id == old_root);
+  // What the pool would reconcile with the key service now: the half-way state exactly.
+  auto half = dict->ListWrappedKeys(1);
+  REQUIRE(half.ok());
+  CHECK(*half == std::vector<WrappedKeyRef>{{"fpk", new_root},
+                                            {"kek-1", old_root},
+                                            {"kek-2", old_root},
+                                            {"kek-3", old_root}});
+  CHECK(dict->ListWrappedKeys(2).status().code() == absl::StatusCode::kNotFound);
 
   f.provider.SetAvailable(true);
   auto resumed = dict->RewrapGroupKeys(1);
@@ -559,6 +567,10 @@ TEST_CASE("key dictionary: root-key rotation and resumable RewrapGroupKeys") {
   auto keks = dict->ListKeks(1);
   REQUIRE(keks.ok());
   for (const KekInfo& info : *keks) CHECK(info.root_key_id == new_root);
+  auto all = dict->ListWrappedKeys(1);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 4);
+  for (const WrappedKeyRef& ref : *all) CHECK(ref.root_key_id == new_root);
 
   // The old root key is gone for good: every DEK still unwraps, here and after a restart.
   REQUIRE_OK(f.provider.Destroy(old_root));
