@@ -1,7 +1,5 @@
-// The two-generation backup corpus of test/bench: the builder of dedup_ratio.cc (same stream
-// layout, same edit PRNG and rates) with the tree list and the size cap as parameters, for
-// pool_bench. dedup_ratio.cc still carries its own copy (128 MiB of one tree, paths relative to
-// it; here paths are absolute so that several trees can share one stream).
+// The two-generation backup corpus of test/bench, shared by dedup_ratio (128 MiB of one tree,
+// paths relative to it) and pool_bench (several trees in one stream, absolute paths).
 //
 // Generation 1: the regular files of each tree (in order; within a tree in sorted path order) as
 // one tar-like stream, each file behind a 512-byte header (path, size, mtime) and padded to 512
@@ -72,10 +70,11 @@ inline bool ReadWholeFile(const std::filesystem::path& path, Bytes* out) {
   return static_cast<bool>(in.read(reinterpret_cast<char*>(out->data()), size));
 }
 
-// Appends the regular files under each of `roots` (paths prefixed by the root) until their tar
-// stream would pass `cap` bytes. Unreadable files are left out. False if no root can be walked.
+// Appends the regular files under each of `roots` (paths absolute, or relative to their root
+// with `relative_paths`) until their tar stream would pass `cap` bytes. Unreadable files are
+// left out. False if no root can be walked.
 inline bool ReadCorpusTrees(const std::vector<std::filesystem::path>& roots, size_t cap,
-                            std::vector<CorpusFile>* files) {
+                            std::vector<CorpusFile>* files, bool relative_paths = false) {
   size_t stream = 0;
   bool any = false;
   for (const auto& root : roots) {
@@ -95,7 +94,7 @@ inline bool ReadCorpusTrees(const std::vector<std::filesystem::path>& roots, siz
     for (const auto& path : paths) {
       CorpusFile file;
       if (!ReadWholeFile(path, &file.data)) continue;
-      file.path = path.string();
+      file.path = relative_paths ? path.lexically_relative(root).string() : path.string();
       const size_t padded = (file.data.size() + kTarBlock - 1) / kTarBlock * kTarBlock;
       if (stream + kTarBlock + padded > cap) return true;
       stream += kTarBlock + padded;

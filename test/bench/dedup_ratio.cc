@@ -29,145 +29,19 @@
 #include <vector>
 
 #include "storage/chunker.h"
+#include "test/bench/bench_corpus.h"
 #include "storage/chunker_format.h"
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using sealpool::bench::Bytes;
 using Digest = std::array<uint8_t, 32>;
 
 constexpr size_t kCorpusCap = size_t{128} << 20;
 constexpr size_t kFixedBlock = size_t{128} << 10;
-constexpr size_t kTarBlock = 512;
 
-struct File {
-  std::string path;
-  Bytes data;
-  uint64_t mtime = 1'700'000'000;
-};
-
-// SplitMix64: the edits are the same on every run and machine.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    state_ += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  size_t Below(size_t n) { return n == 0 ? 0 : static_cast<size_t>(Next() % n); }
-  Bytes RandomBytes(size_t n) {
-    Bytes out(n);
-    for (uint8_t& b : out) b = static_cast<uint8_t>(Next());
-    return out;
-  }
-
- private:
-  uint64_t state_;
-};
-
-// The whole file, or false when it cannot be read.
-bool ReadFile(const std::filesystem::path& path, Bytes* out) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return false;
-  const std::streamoff size = in.tellg();
-  if (size < 0) return false;
-  out->resize(static_cast<size_t>(size));
-  in.seekg(0);
-  return static_cast<bool>(in.read(reinterpret_cast<char*>(out->data()), size));
-}
-
-// The regular files under `root` in sorted path order, until their tar stream reaches the cap.
-bool ReadTree(const std::filesystem::path& root, std::vector<File>* files) {
-  std::error_code ec;
-  std::vector<std::filesystem::path> paths;
-  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) paths.push_back(it->path());
-  }
-  if (ec) {
-    std::fprintf(stderr, "dedup_ratio: cannot walk %s: %s\n", root.c_str(), ec.message().c_str());
-    return false;
-  }
-  std::sort(paths.begin(), paths.end());
-  size_t stream = 0;
-  for (const auto& path : paths) {
-    File file;
-    if (!ReadFile(path, &file.data)) continue;  // unreadable: left out of the corpus on purpose
-    file.path = path.lexically_relative(root).string();
-    const size_t padded = (file.data.size() + kTarBlock - 1) / kTarBlock * kTarBlock;
-    if (stream + kTarBlock + padded > kCorpusCap) break;
-    stream += kTarBlock + padded;
-    files->push_back(std::move(file));
-  }
-  return true;
-}
-
-Bytes TarStream(const std::vector<File>& files) {
-  Bytes out;
-  for (const File& file : files) {
-    char header[kTarBlock] = {};
-    std::snprintf(header, sizeof header, "%.400s", file.path.c_str());
-    std::snprintf(header + 400, 100, "size=%zu mtime=%llu mode=0644", file.data.size(),
-                  static_cast<unsigned long long>(file.mtime));
-    out.insert(out.end(), header, header + kTarBlock);
-    out.insert(out.end(), file.data.begin(), file.data.end());
-    out.resize((out.size() + kTarBlock - 1) / kTarBlock * kTarBlock, 0);
-  }
-  return out;
-}
-
-struct EditCounts {
-  int overwritten = 0;
-  int inserted = 0;
-  int deleted = 0;
-  int removed = 0;
-  int added = 0;
-};
-
-std::vector<File> EditGeneration(const std::vector<File>& gen1, EditCounts* counts) {
-  Rng rng(20240601);
-  std::vector<File> gen2;
-  for (const File& original : gen1) {
-    const size_t r = rng.Below(1000);
-    File file = original;
-    if (r < 20 && !file.data.empty()) {  // overwrite up to 64 bytes in place
-      const size_t at = rng.Below(file.data.size());
-      const size_t n = std::min<size_t>(1 + rng.Below(64), file.data.size() - at);
-      Bytes fresh = rng.RandomBytes(n);
-      std::copy(fresh.begin(), fresh.end(), file.data.begin() + static_cast<ptrdiff_t>(at));
-      ++file.mtime;
-      ++counts->overwritten;
-    } else if (r < 30) {  // insert 1..100 bytes
-      const size_t at = rng.Below(file.data.size() + 1);
-      Bytes fresh = rng.RandomBytes(1 + rng.Below(100));
-      file.data.insert(file.data.begin() + static_cast<ptrdiff_t>(at), fresh.begin(), fresh.end());
-      ++file.mtime;
-      ++counts->inserted;
-    } else if (r < 40 && !file.data.empty()) {  // delete 1..100 bytes
-      const size_t at = rng.Below(file.data.size());
-      const size_t n = std::min<size_t>(1 + rng.Below(100), file.data.size() - at);
-      file.data.erase(file.data.begin() + static_cast<ptrdiff_t>(at),
-                      file.data.begin() + static_cast<ptrdiff_t>(at + n));
-      ++file.mtime;
-      ++counts->deleted;
-    } else if (r < 45) {
-      ++counts->removed;
-      continue;
-    }
-    gen2.push_back(std::move(file));
-    if (rng.Below(1000) < 5) {  // a new file next to this one, as large as a random other one
-      File added;
-      added.path = original.path + ".new";
-      added.data = rng.RandomBytes(gen1[rng.Below(gen1.size())].data.size());
-      gen2.push_back(std::move(added));
-      ++counts->added;
-    }
-  }
-  return gen2;
-}
+using sealpool::bench::CorpusFile;
+using sealpool::bench::EditCounts;
 
 Digest Sha256(std::span<const uint8_t> data) {
   Digest digest;
@@ -256,15 +130,18 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::vector<File> files;
-  if (!ReadTree(tree, &files)) return 1;
+  std::vector<CorpusFile> files;
+  if (!sealpool::bench::ReadCorpusTrees({tree}, kCorpusCap, &files, /*relative_paths=*/true)) {
+    return 1;
+  }
   if (files.empty()) {
     std::fprintf(stderr, "dedup_ratio: no regular files under %s\n", tree.c_str());
     return 1;
   }
   EditCounts edits;
-  const Bytes gen1 = TarStream(files);
-  const Bytes gen2 = TarStream(EditGeneration(files, &edits));
+  const Bytes gen1 = sealpool::bench::CorpusTarStream(files);
+  const Bytes gen2 =
+      sealpool::bench::CorpusTarStream(sealpool::bench::EditCorpusGeneration(files, &edits));
   if (!generations_out.empty()) {
     for (const auto& [suffix, data] : {std::pair{".gen1", &gen1}, std::pair{".gen2", &gen2}}) {
       std::ofstream out(generations_out + suffix, std::ios::binary);
