@@ -1,6 +1,7 @@
 // Chunker: the cut rule of chunker format version 1 (against a plain re-statement of it and a
 // pinned golden), streaming, size rules, locality, and every vector path against the portable
-// one, bit for bit.
+// one, bit for bit: storage/chunker_avx2.cc ("avx2: ..." cases) and storage/chunker_avx512.cc
+// ("avx512: ..." cases), each skipped where the CPU lacks the instructions.
 #include "storage/chunker.h"
 
 #include <sys/mman.h>

@@ -2,6 +2,25 @@
 // writers, delete queue, compaction under load, KEK rotation and re-wrap, root-key rotation,
 // purge, catalog backup and restore, fingerprint index rebuild, statistics.
 // Crash and corruption proofs: pool_crash_test.cc, pool_corruption_test.cc.
+//
+// The pool's parts have no public API of their own (they are Pool::Impl's); they are tested
+// through storage/pool.h, here and in the crash and corruption proofs:
+//   storage/image_writer.cc  "an image reads back whole and by any range", "the same new
+//                            segments on four streams at once are stored once", "an aborted
+//                            write leaves nothing visible ...", "a name is taken once ..."
+//   storage/image_reader.cc  "an image reads back whole and by any range", the reads of every
+//                            case; damage: pool_corruption_test.cc
+//   storage/delete_queue.cc  "the delete queue running during commits never takes a committed
+//                            image's references", "delete, queue and compaction reclaim space
+//                            ...", "retention and client deletes"
+//   storage/compactor.cc     "delete, queue and compaction reclaim space ..." (with a live
+//                            reader and writer), "a backup taken before a compaction still
+//                            restores every image"; SIGKILLs during it: pool_crash_test.cc
+//   storage/rewrap.cc        "KEKs rotate by count and re-wrap moves every DEK ...", "after a
+//                            root-key rotation and RewrapGroupKeys the old root key can go",
+//                            "a purge makes a deleted image unreadable ..."
+//   storage/pool_scan.cc     "the fingerprint index is rebuilt from the containers"; Scrub
+//                            without keys: pool_corruption_test.cc
 #include "storage/pool.h"
 
 #include <atomic>
