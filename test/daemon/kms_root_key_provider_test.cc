@@ -92,6 +92,17 @@ class PoolKeysFixture : public KmsFixture {
     return k;
   }
   std::string pool_dir() const { return (dir_.path() / "pool").string(); }
+
+  // A new pool in pool_dir() on `keys`, with key group kGroup, LSU kLsu and `img1` in it.
+  std::unique_ptr<Pool> NewPool(const Keys& keys, const std::vector<uint8_t>& img1) {
+    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
+    INFO(pool.status());
+    REQUIRE(pool.ok());
+    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
+    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
+    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
+    return *std::move(pool);
+  }
 };
 
 TEST_CASE_METHOD(PoolKeysFixture,
@@ -101,13 +112,8 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const std::vector<uint8_t> img1 = PseudoRandomBytes(3 << 20, 1);
   {
     Keys keys = KeysOf("pool-a");
-    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
-    INFO(pool.status());
-    REQUIRE(pool.ok());
-    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
-    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
-    CHECK(KekRootKeys(**pool, kGroup) == std::set<std::string>{rk1});
+    auto pool = NewPool(keys, img1);
+    CHECK(KekRootKeys(*pool, kGroup) == std::set<std::string>{rk1});
   }
   // sealkmsd registered the pool's KEK under the group's root key.
   std::string out;
@@ -140,11 +146,7 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const std::vector<uint8_t> img2 = PseudoRandomBytes(1 << 20, 3);
   {
     Keys keys = KeysOf("pool-a");
-    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
-    REQUIRE(pool.ok());
-    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
-    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
+    NewPool(keys, img1);
   }
   Keys keys = KeysOf("pool-a");
   auto pool = Pool::Open(pool_dir(), keys.provider.get(), Options());
@@ -189,26 +191,22 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const std::string rk1 = kms_.CreateActiveGroup(kGroup);
   const std::vector<uint8_t> img1 = PseudoRandomBytes(2 << 20, 4);
   Keys keys = KeysOf("pool-a");
-  auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
-  REQUIRE(pool.ok());
-  REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-  REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
-  REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
+  std::unique_ptr<Pool> pool = NewPool(keys, img1);
 
   const std::string rk2 = kms_.CreateKey(kGroup);
   REQUIRE(kms_.SetState(rk2, kms::v1::KEY_STATE_ACTIVE).ok());  // rk1 turns inactive
   // sealkmsd has the pool's fingerprint key and KEK registered under rk1: it stays.
   CHECK(kms_.SetState(rk1, kms::v1::KEY_STATE_DEPRECATED).code() ==
         StatusCode::kFailedPrecondition);
-  auto rewrapped = (*pool)->RewrapGroupKeys(kGroup);
+  auto rewrapped = pool->RewrapGroupKeys(kGroup);
   INFO(rewrapped.status());
   REQUIRE(rewrapped.ok());
   CHECK(*rewrapped > 0);
-  CHECK(KekRootKeys(**pool, kGroup) == std::set<std::string>{rk2});
+  CHECK(KekRootKeys(*pool, kGroup) == std::set<std::string>{rk2});
 
   // The pool's Reconcile (what sealpoold does at start and after a re-wrap) agrees: every key
   // it holds is under rk2, nothing needs re-wrapping.
-  auto held = (*pool)->ListWrappedKeys(kGroup);
+  auto held = pool->ListWrappedKeys(kGroup);
   REQUIRE(held.ok());
   std::vector<kms::KekUsageEntry> usage;
   for (const storage::WrappedKeyRef& ref : *held) {
@@ -226,7 +224,7 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const absl::Status deprecated = kms_.SetState(rk1, kms::v1::KEY_STATE_DEPRECATED);
   INFO(deprecated);
   REQUIRE(deprecated.ok());
-  pool->reset();
+  pool.reset();
 
   // rk1 leaked: compromised, it unwraps nothing for the pool any more. The pool needs only rk2.
   REQUIRE(kms_.SetState(rk1, kms::v1::KEY_STATE_COMPROMISED).ok());
@@ -251,14 +249,10 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const std::vector<uint8_t> img1 = PseudoRandomBytes(1 << 20, 5);
   {
     Keys keys = KeysOf("pool-a");
-    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
-    REQUIRE(pool.ok());
-    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
-    REQUIRE((*pool)->CreateKeyGroup(kShared).ok());
-    REQUIRE((*pool)->CreateLsu("lsu-shared", kShared).ok());
-    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
-    REQUIRE(Write(**pool, "lsu-shared", "img1", img1).ok());
+    auto pool = NewPool(keys, img1);
+    REQUIRE(pool->CreateKeyGroup(kShared).ok());
+    REQUIRE(pool->CreateLsu("lsu-shared", kShared).ok());
+    REQUIRE(Write(*pool, "lsu-shared", "img1", img1).ok());
   }
   // pool-b's identity opening pool-a's directory: kg-a is not pool-b's, and kg-shared's keys
   // are bound to pool-a. No byte comes out either way.
@@ -308,11 +302,7 @@ TEST_CASE_METHOD(PoolKeysFixture,
   const std::vector<uint8_t> img1 = PseudoRandomBytes(2 << 20, 7);
   {
     Keys keys = KeysOf("pool-a");
-    auto pool = Pool::Create(pool_dir(), keys.provider.get(), Options());
-    REQUIRE(pool.ok());
-    REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
-    REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
+    NewPool(keys, img1);
   }
 
   // The move (docs/kms.md "Moving a key group from the built-in store to KMIP"): kg-a listed
