@@ -8,95 +8,13 @@
 #include "absl/time/clock.h"
 #include "crypto/aead.h"
 #include "crypto/random.h"
+#include "kms/key_registry.h"
 #include "kms/names.h"
 #include "kms/status_util.h"
 #include "kms/wrapped_key_format.h"
 
 namespace sealpool::kms {
 namespace {
-
-int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
-
-uint32_t CountUsage(const KeyStoreContents& c, std::string_view root_key_id) {
-  uint32_t n = 0;
-  for (const auto& [key, root] : c.usage) {
-    if (root == root_key_id) ++n;
-  }
-  return n;
-}
-
-const StoredRootKey* ActiveKey(const KeyStoreContents& c, std::string_view group) {
-  for (const auto& [id, k] : c.keys) {
-    if (k.group == group && k.state == RootKeyState::kActive) return &k;
-  }
-  return nullptr;
-}
-
-RootKeyView ToView(const KeyStoreContents& c, const StoredRootKey& k) {
-  return RootKeyView{
-      k.id, k.group, k.state, k.created_unix, k.state_changed_unix, CountUsage(c, k.id)};
-}
-
-GroupView ToView(const KeyStoreContents& c, const StoredGroup& g) {
-  GroupView v{g.name, g.created_unix, "", 0, 0};
-  for (const auto& [id, k] : c.keys) {
-    if (k.group != g.name) continue;
-    ++v.key_count;
-    if (k.state == RootKeyState::kActive) v.active_root_key_id = k.id;
-  }
-  for (const auto& [key, root] : c.usage) {
-    if (std::get<1>(key) == g.name) ++v.registered_keks;
-  }
-  return v;
-}
-
-absl::StatusOr<const StoredGroup*> FindGroup(const KeyStoreContents& c, std::string_view name) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
-  auto it = c.groups.find(std::string(name));
-  if (it == c.groups.end()) {
-    return absl::NotFoundError(Cat("key group \"", name, "\" does not exist"));
-  }
-  return &it->second;
-}
-
-absl::StatusOr<StoredRootKey*> FindKey(KeyStoreContents& c, std::string_view id) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", id));
-  auto it = c.keys.find(std::string(id));
-  if (it == c.keys.end()) {
-    return absl::NotFoundError(Cat("root key \"", id, "\" does not exist"));
-  }
-  return &it->second;
-}
-
-absl::Status ValidateContext(const WrapContext& ctx) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", ctx.pool_id));
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", ctx.key_group));
-  return ValidateName("KEK id", ctx.kek_id);
-}
-
-absl::Status ValidateUsages(const KeyStoreContents& c, std::string_view group,
-                            std::span<const KekUsageEntry> usages) {
-  std::set<std::string_view> seen;
-  for (const KekUsageEntry& u : usages) {
-    SEALPOOL_RETURN_IF_ERROR(ValidateName("KEK id", u.kek_id));
-    SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", u.root_key_id));
-    if (!seen.insert(u.kek_id).second) {
-      return absl::InvalidArgumentError(Cat("KEK \"", u.kek_id, "\" is listed twice"));
-    }
-    auto it = c.keys.find(u.root_key_id);
-    if (it == c.keys.end() || it->second.group != group) {
-      return absl::NotFoundError(
-          Cat("root key \"", u.root_key_id, "\" does not exist in key group \"", group, "\""));
-    }
-    if (it->second.state == RootKeyState::kTerminated ||
-        it->second.state == RootKeyState::kPrelive) {
-      return absl::FailedPreconditionError(
-          Cat("KEK \"", u.kek_id, "\" cannot be wrapped under root key \"", u.root_key_id,
-              "\", which is ", RootKeyStateName(it->second.state)));
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> NewKeyId(const KeyStoreContents& c) {
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -142,15 +60,9 @@ absl::Status KeyStore::Mutate(const std::function<absl::Status(KeyStoreContents&
 }
 
 absl::StatusOr<GroupView> KeyStore::CreateGroup(std::string_view name) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
   GroupView view;
-  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    if (c.groups.contains(std::string(name))) {
-      return absl::AlreadyExistsError(Cat("key group \"", name, "\" already exists"));
-    }
-    StoredGroup g{std::string(name), NowUnix()};
-    view = ToView(c, g);
-    c.groups.emplace(g.name, g);
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(view, AddGroup(c, name));
     return absl::OkStatus();
   }));
   return view;
@@ -326,44 +238,15 @@ absl::StatusOr<UnwrapResult> KeyStore::Unwrap(const WrapContext& ctx,
 
 absl::Status KeyStore::RegisterUsage(std::string_view pool_id, std::string_view group,
                                      std::span<const KekUsageEntry> usages) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
-  return Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
-    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
-    for (const KekUsageEntry& u : usages) {
-      c.usage[UsageKey(std::string(pool_id), std::string(group), u.kek_id)] = u.root_key_id;
-    }
-    return absl::OkStatus();
-  });
+  return Mutate([&](KeyStoreContents& c) { return AddUsages(c, pool_id, group, usages); });
 }
 
 absl::StatusOr<ReconcileResult> KeyStore::ReconcileUsage(std::string_view pool_id,
                                                          std::string_view group,
                                                          std::span<const KekUsageEntry> usages) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
   ReconcileResult result;
-  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
-    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
-    std::map<std::string, std::string> wanted;
-    for (const KekUsageEntry& u : usages) wanted[u.kek_id] = u.root_key_id;
-    std::erase_if(c.usage, [&](const auto& kv) {
-      const auto& [p, g, kek] = kv.first;
-      if (p != pool_id || g != group) return false;
-      auto it = wanted.find(kek);
-      if (it != wanted.end() && it->second == kv.second) return false;
-      if (it == wanted.end()) ++result.removed;
-      return true;
-    });
-    const StoredRootKey* active = ActiveKey(c, group);
-    for (const auto& [kek, root] : wanted) {
-      auto [it, inserted] =
-          c.usage.emplace(UsageKey(std::string(pool_id), std::string(group), kek), root);
-      if (inserted) ++result.added;
-      const StoredRootKey& k = c.keys.at(root);
-      result.usages.push_back(
-          KekUsageStatus{kek, root, k.state, active == nullptr || active->id != root});
-    }
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(result, ReconcileUsages(c, pool_id, group, usages));
     return absl::OkStatus();
   }));
   return result;
@@ -371,14 +254,7 @@ absl::StatusOr<ReconcileResult> KeyStore::ReconcileUsage(std::string_view pool_i
 
 std::vector<UsageView> KeyStore::ListUsage(std::string_view group, std::string_view root_key_id) {
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<UsageView> out;
-  for (const auto& [key, root] : contents_.usage) {
-    const auto& [pool, g, kek] = key;
-    if (!group.empty() && g != group) continue;
-    if (!root_key_id.empty() && root != root_key_id) continue;
-    out.push_back(UsageView{pool, g, kek, root});
-  }
-  return out;
+  return ListUsages(contents_, group, root_key_id);
 }
 
 absl::Status KeyStore::ChangePassphrase(std::span<const uint8_t> new_passphrase) {

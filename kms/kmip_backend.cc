@@ -12,6 +12,7 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "crypto/random.h"
+#include "kms/key_registry.h"
 #include "kms/names.h"
 #include "kms/status_util.h"
 #include "kms/wrapped_key_format.h"
@@ -20,86 +21,6 @@ namespace sealpool::kms {
 namespace {
 
 using kmip::RevocationReason;
-
-int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
-
-uint32_t CountUsage(const KeyStoreContents& c, std::string_view root_key_id) {
-  uint32_t n = 0;
-  for (const auto& [key, root] : c.usage) {
-    if (root == root_key_id) ++n;
-  }
-  return n;
-}
-
-const StoredRootKey* ActiveKey(const KeyStoreContents& c, std::string_view group) {
-  for (const auto& [id, k] : c.keys) {
-    if (k.group == group && k.state == RootKeyState::kActive) return &k;
-  }
-  return nullptr;
-}
-
-RootKeyView ToView(const KeyStoreContents& c, const StoredRootKey& k) {
-  return RootKeyView{
-      k.id, k.group, k.state, k.created_unix, k.state_changed_unix, CountUsage(c, k.id)};
-}
-
-GroupView ToView(const KeyStoreContents& c, const StoredGroup& g) {
-  GroupView v{g.name, g.created_unix, "", 0, 0};
-  for (const auto& [id, k] : c.keys) {
-    if (k.group != g.name) continue;
-    ++v.key_count;
-    if (k.state == RootKeyState::kActive) v.active_root_key_id = k.id;
-  }
-  for (const auto& [key, root] : c.usage) {
-    if (std::get<1>(key) == g.name) ++v.registered_keks;
-  }
-  return v;
-}
-
-absl::Status FindGroup(const KeyStoreContents& c, std::string_view name) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
-  if (!c.groups.contains(std::string(name))) {
-    return absl::NotFoundError(Cat("key group \"", name, "\" does not exist in the KMIP backend"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<StoredRootKey*> FindKey(KeyStoreContents& c, std::string_view id) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", id));
-  auto it = c.keys.find(std::string(id));
-  if (it == c.keys.end()) return absl::NotFoundError(Cat("root key \"", id, "\" does not exist"));
-  return &it->second;
-}
-
-absl::Status ValidateContext(const WrapContext& ctx) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", ctx.pool_id));
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", ctx.key_group));
-  return ValidateName("KEK id", ctx.kek_id);
-}
-
-absl::Status ValidateUsages(const KeyStoreContents& c, std::string_view group,
-                            std::span<const KekUsageEntry> usages) {
-  std::set<std::string_view> seen;
-  for (const KekUsageEntry& u : usages) {
-    SEALPOOL_RETURN_IF_ERROR(ValidateName("KEK id", u.kek_id));
-    SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", u.root_key_id));
-    if (!seen.insert(u.kek_id).second) {
-      return absl::InvalidArgumentError(Cat("KEK \"", u.kek_id, "\" is listed twice"));
-    }
-    auto it = c.keys.find(u.root_key_id);
-    if (it == c.keys.end() || it->second.group != group) {
-      return absl::NotFoundError(
-          Cat("root key \"", u.root_key_id, "\" does not exist in key group \"", group, "\""));
-    }
-    if (it->second.state == RootKeyState::kTerminated ||
-        it->second.state == RootKeyState::kPrelive) {
-      return absl::FailedPreconditionError(
-          Cat("KEK \"", u.kek_id, "\" cannot be wrapped under root key \"", u.root_key_id,
-              "\", which is ", RootKeyStateName(it->second.state)));
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status KmsError(const absl::Status& s, std::string_view what) {
   return Annotate(s, Cat("KMS (KMIP) ", what));
@@ -350,15 +271,9 @@ absl::Status KmipBackend::Mutate(const std::function<absl::Status(KeyStoreConten
 }
 
 absl::StatusOr<GroupView> KmipBackend::CreateGroup(std::string_view name) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", name));
   GroupView view;
-  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    if (c.groups.contains(std::string(name))) {
-      return absl::AlreadyExistsError(Cat("key group \"", name, "\" already exists"));
-    }
-    StoredGroup g{std::string(name), NowUnix()};
-    view = ToView(c, g);
-    c.groups.emplace(g.name, g);
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(view, AddGroup(c, name));
     return absl::OkStatus();
   }));
   return view;
@@ -373,8 +288,8 @@ std::vector<GroupView> KmipBackend::ListGroups() {
 
 absl::StatusOr<GroupView> KmipBackend::GetGroup(std::string_view name) {
   absl::ReaderMutexLock lock(&mu_);
-  SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, name));
-  return ToView(contents_, contents_.groups.at(std::string(name)));
+  SEALPOOL_ASSIGN_OR_RETURN(const StoredGroup* g, FindGroup(contents_, name));
+  return ToView(contents_, *g);
 }
 
 absl::Status KmipBackend::KmsDestroy(const StoredRootKey& key) {
@@ -402,7 +317,7 @@ absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
   ShredResult result;
   absl::Status kms_failure;
   absl::Status s = Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, name));
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, name).status());
     // Destroy in the KMS key by key; a failure keeps the keys destroyed so far recorded as
     // terminated (saved), and the group, so the shred can be repeated.
     for (auto& [id, k] : c.keys) {
@@ -433,7 +348,7 @@ absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
 absl::StatusOr<RootKeyView> KmipBackend::CreateKey(std::string_view group) {
   RootKeyView view;
   SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
     absl::StatusOr<std::string> uid = client_->CreateAesKey(Cat("sealpool:", group), group);
     if (!uid.ok()) return KmsError(uid.status(), "Create");
     std::string id = Cat(kKmipKeyIdPrefix, *uid);
@@ -456,7 +371,7 @@ absl::StatusOr<RootKeyView> KmipBackend::CreateKey(std::string_view group) {
 
 absl::StatusOr<std::vector<RootKeyView>> KmipBackend::ListKeys(std::string_view group) {
   absl::ReaderMutexLock lock(&mu_);
-  if (!group.empty()) SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, group));
+  if (!group.empty()) SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, group).status());
   std::vector<RootKeyView> out;
   for (const auto& [id, k] : contents_.keys) {
     if (group.empty() || k.group == group) out.push_back(ToView(contents_, k));
@@ -539,7 +454,7 @@ absl::StatusOr<WrapResult> KmipBackend::Wrap(const WrapContext& ctx,
   }
   WrapResult result;
   SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, ctx.key_group));
+    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, ctx.key_group).status());
     const StoredRootKey* active = ActiveKey(c, ctx.key_group);
     if (active == nullptr) {
       return absl::FailedPreconditionError(Cat("key group \"", ctx.key_group,
@@ -591,7 +506,7 @@ absl::StatusOr<UnwrapResult> KmipBackend::Unwrap(const WrapContext& ctx,
   SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id in the wrapped key", blob.root_key_id));
   // The KMS call runs under the shared lock: a concurrent state change waits for it.
   absl::ReaderMutexLock lock(&mu_);
-  SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, ctx.key_group));
+  SEALPOOL_RETURN_IF_ERROR(FindGroup(contents_, ctx.key_group).status());
   auto it = contents_.keys.find(blob.root_key_id);
   if (it == contents_.keys.end() || it->second.group != ctx.key_group) {
     return absl::NotFoundError(Cat("the wrapped key names root key \"", blob.root_key_id,
@@ -631,44 +546,15 @@ absl::StatusOr<UnwrapResult> KmipBackend::Unwrap(const WrapContext& ctx,
 
 absl::Status KmipBackend::RegisterUsage(std::string_view pool_id, std::string_view group,
                                         std::span<const KekUsageEntry> usages) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
-  return Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
-    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
-    for (const KekUsageEntry& u : usages) {
-      c.usage[UsageKey(std::string(pool_id), std::string(group), u.kek_id)] = u.root_key_id;
-    }
-    return absl::OkStatus();
-  });
+  return Mutate([&](KeyStoreContents& c) { return AddUsages(c, pool_id, group, usages); });
 }
 
 absl::StatusOr<ReconcileResult> KmipBackend::ReconcileUsage(std::string_view pool_id,
                                                             std::string_view group,
                                                             std::span<const KekUsageEntry> usages) {
-  SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
   ReconcileResult result;
-  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
-    SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group));
-    SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
-    std::map<std::string, std::string> wanted;
-    for (const KekUsageEntry& u : usages) wanted[u.kek_id] = u.root_key_id;
-    std::erase_if(c.usage, [&](const auto& kv) {
-      const auto& [p, g, kek] = kv.first;
-      if (p != pool_id || g != group) return false;
-      auto it = wanted.find(kek);
-      if (it != wanted.end() && it->second == kv.second) return false;
-      if (it == wanted.end()) ++result.removed;
-      return true;
-    });
-    const StoredRootKey* active = ActiveKey(c, group);
-    for (const auto& [kek, root] : wanted) {
-      auto [it, inserted] =
-          c.usage.emplace(UsageKey(std::string(pool_id), std::string(group), kek), root);
-      if (inserted) ++result.added;
-      const StoredRootKey& k = c.keys.at(root);
-      result.usages.push_back(
-          KekUsageStatus{kek, root, k.state, active == nullptr || active->id != root});
-    }
+  SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(result, ReconcileUsages(c, pool_id, group, usages));
     return absl::OkStatus();
   }));
   return result;
@@ -677,14 +563,7 @@ absl::StatusOr<ReconcileResult> KmipBackend::ReconcileUsage(std::string_view poo
 std::vector<UsageView> KmipBackend::ListUsage(std::string_view group,
                                               std::string_view root_key_id) {
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<UsageView> out;
-  for (const auto& [key, root] : contents_.usage) {
-    const auto& [pool, g, kek] = key;
-    if (!group.empty() && g != group) continue;
-    if (!root_key_id.empty() && root != root_key_id) continue;
-    out.push_back(UsageView{pool, g, kek, root});
-  }
-  return out;
+  return ListUsages(contents_, group, root_key_id);
 }
 
 absl::Status KmipBackend::ChangePassphrase(std::span<const uint8_t>) {
