@@ -286,6 +286,19 @@ TEST_CASE_METHOD(PoolKeysFixture,
   CHECK_THAT(std::string(bad.status().message()), Catch::Contains("rk-someone-else"));
   CHECK(keys.provider->UnwrapForRewrap(kGroup, "kek-test", altered).status().code() ==
         StatusCode::kDataLoss);
+  // A blob cut short, emptied or grown: refused, and the good one still opens.
+  for (size_t keep : {size_t{0}, size_t{1}, wrapped->blob.size() / 2, wrapped->blob.size() - 1}) {
+    storage::WrappedKey cut = *wrapped;
+    cut.blob.resize(keep);
+    INFO("blob cut to " << keep << " bytes");
+    const absl::StatusCode got = keys.provider->Unwrap(kGroup, "kek-test", cut).status().code();
+    CHECK((got == StatusCode::kDataLoss || got == StatusCode::kInvalidArgument));
+  }
+  storage::WrappedKey grown = *wrapped;
+  grown.blob.push_back(0);
+  const absl::StatusCode got = keys.provider->Unwrap(kGroup, "kek-test", grown).status().code();
+  CHECK((got == StatusCode::kDataLoss || got == StatusCode::kInvalidArgument));
+  CHECK(keys.provider->Unwrap(kGroup, "kek-test", *wrapped).ok());
   auto active = keys.provider->ActiveRootKeyId(kGroup);
   REQUIRE(active.ok());
   CHECK(*active == wrapped->root_key_id);

@@ -609,6 +609,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
     CHECK(code(pool.RotateKek("nokg").status()) == C::kNotFound);
     CHECK(code(pool.RewrapDeks("nokg").status()) == C::kNotFound);
     CHECK(code(pool.RewrapGroupKeys("nokg").status()) == C::kNotFound);
+    CHECK(code(pool.ListWrappedKeys("nokg").status()) == C::kNotFound);
     CHECK(code(pool.CreateKeyGroup(kTestKeyGroup)) == C::kAlreadyExists);
     CHECK(code(pool.CreateLsu(kTestLsu, kTestKeyGroup)) == C::kAlreadyExists);
     unchanged();
