@@ -10,7 +10,7 @@ declare -A forbidden=(
   [crypto]='^(storage|kms|daemon|tools|proto)/|grpc|rocksdb'
   [storage]='^(kms|daemon|tools|proto)/|grpc'
   [kms]='^(storage|daemon|tools)/'
-  [tools]='^(storage/(?!chunker|chunk_stream)|kms/|daemon/)'
+  [tools]='^(storage/(?!chunking/)|kms/|daemon/)'
 )
 bad=0
 for layer in "${!forbidden[@]}"; do

@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "storage/chunker.h"
-#include "storage/chunker_format.h"
+#include "storage/chunking/chunker.h"
+#include "storage/chunking/chunker_format.h"
 
 namespace sealpool::storage {
 namespace {

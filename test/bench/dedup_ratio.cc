@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "storage/chunker.h"
+#include "storage/chunking/chunker.h"
 #include "test/bench/bench_corpus.h"
-#include "storage/chunker_format.h"
+#include "storage/chunking/chunker_format.h"
 
 namespace {
 

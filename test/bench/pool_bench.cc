@@ -1,4 +1,4 @@
-// pool_bench: in-process ingest and restore of the pool (storage/pool.h) on a two-generation
+// pool_bench: in-process ingest and restore of the pool (storage/pool/pool.h) on a two-generation
 // backup corpus, each stage of the data path measured alone on the same bytes, and the peers
 // measured in the same run on the same tar streams: OpenSSL SHA-256 (the house baseline),
 // restic and BorgBackup when installed ("skipped: not installed" otherwise; never a made-up
@@ -40,12 +40,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "crypto/keys.h"
-#include "storage/chunk_stream.h"
-#include "storage/chunker_format.h"
-#include "storage/container_format.h"
-#include "storage/in_process_root_key_provider.h"
-#include "storage/pool.h"
-#include "storage/segment_codec.h"
+#include "storage/chunking/chunk_stream.h"
+#include "storage/chunking/chunker_format.h"
+#include "storage/store/container_format.h"
+#include "storage/keydict/in_process_root_key_provider.h"
+#include "storage/pool/pool.h"
+#include "storage/store/segment_codec.h"
 #include "test/bench/bench_corpus.h"
 
 namespace {
@@ -657,7 +657,7 @@ Config ParseArgs(int argc, char** argv) {
   std::vector<std::string> trees;
   std::string dir = c.dir.string();
   CLI::App app{
-      "pool_bench: in-process ingest and restore of the pool (storage/pool.h) on a\n"
+      "pool_bench: in-process ingest and restore of the pool (storage/pool/pool.h) on a\n"
       "two-generation backup corpus (a real file tree as tar, then a few percent of its files\n"
       "edited, shifted, removed and added), every stage of the data path measured alone on the\n"
       "same bytes, and the peers measured in the same run on the same tar streams: OpenSSL\n"

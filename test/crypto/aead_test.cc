@@ -168,7 +168,9 @@ TEMPLATE_TEST_CASE("sealed data opens to the original under the same key and aad
                    size_t{1 << 20} + 3}) {
     const Bytes plaintext = test::PseudoRandomBytes(n, n);
     Sealed s = MustSeal(key, kAad, plaintext);
-    CHECK(s.ciphertext != plaintext);
+    // A keystream byte equals the plaintext byte one time in 256: for inputs shorter than a
+    // block "ciphertext differs" is chance, not a property (it failed a CI run at n = 1).
+    if (n >= 16) CHECK(s.ciphertext != plaintext);
     Bytes out;
     REQUIRE(TryOpen(key, s, kAad, out).ok());
     CHECK(out == plaintext);

@@ -1,0 +1,52 @@
+#include "daemon/sealpoold/kms_root_key_provider.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "kms/wrapped_key_format.h"
+
+namespace sealpool::daemon {
+namespace {
+
+// The catalog keeps the root key id beside each blob (what rotation and re-wrap go by); the
+// blob names its root key too. They must agree, else one of them was altered.
+absl::Status CheckRootKeyId(std::string_view key_group, std::string_view key_id,
+                            const storage::WrappedKey& wrapped) {
+  SEALPOOL_ASSIGN_OR_RETURN(kms::WrappedKey parsed, kms::WrappedKey::Decode(wrapped.blob));
+  if (parsed.root_key_id != wrapped.root_key_id) {
+    return absl::DataLossError(base::Cat("wrapped ", key_id, " of key group ", key_group,
+                                         ": the pool records root key \"", wrapped.root_key_id,
+                                         "\", the blob names \"", parsed.root_key_id, "\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<storage::WrappedKey> KmsRootKeyProvider::Wrap(std::string_view key_group,
+                                                             std::string_view key_id,
+                                                             std::span<const uint8_t> secret) {
+  SEALPOOL_ASSIGN_OR_RETURN(kms::WrappedSecret w, client_->Wrap(key_group, key_id, secret));
+  return storage::WrappedKey{std::move(w.root_key_id), std::move(w.blob)};
+}
+
+absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::Unwrap(
+    std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
+  SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
+  return client_->Unwrap(key_group, key_id, wrapped.blob);
+}
+
+absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::UnwrapForRewrap(
+    std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
+  SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
+  return client_->UnwrapForRewrap(key_group, key_id, wrapped.blob);
+}
+
+absl::StatusOr<std::string> KmsRootKeyProvider::ActiveRootKeyId(std::string_view key_group) {
+  SEALPOOL_ASSIGN_OR_RETURN(kms::ActiveRootKey active, client_->GetActiveRootKey(key_group));
+  return std::move(active.root_key_id);
+}
+
+}  // namespace sealpool::daemon

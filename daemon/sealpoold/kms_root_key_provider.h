@@ -1,0 +1,52 @@
+// The segment store's root-key interface (storage/keydict/root_key_provider.h) over the key-service
+// client (kms/client.h): what sealpoold hands to storage::Pool so that the pool's KEKs and
+// fingerprint keys are wrapped by sealkmsd, whose root keys the pool never sees. It lives in
+// daemon/ because storage/ and kms/ do not depend on each other.
+//
+//   auto client = kms::KmsClient::Create(options);          // mTLS identity of this pool
+//   KmsRootKeyProvider keys(client->get());
+//   auto pool = storage::Pool::Open(dir, &keys, pool_options);
+//
+// Statuses pass through as the client returns them, which are the ones the interface names:
+// FailedPrecondition (no active root key; a root key that may not unwrap), NotFound (unknown
+// root key), DataLoss (damaged blob, or one bound to another pool, group or key id),
+// Unavailable / DeadlineExceeded (sealkmsd unreachable after the client's retries),
+// InvalidArgument; and PermissionDenied for a key group this pool is not allowed.
+//
+// Thread-safe (KmsClient is). The client caches unwrapped secrets in locked memory, so reads
+// and ingest go on with sealkmsd down once the keys they need were unwrapped.
+#ifndef SEALPOOL_DAEMON_SEALPOOLD_KMS_ROOT_KEY_PROVIDER_H_
+#define SEALPOOL_DAEMON_SEALPOOLD_KMS_ROOT_KEY_PROVIDER_H_
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "crypto/secure_memory.h"
+#include "kms/client.h"
+#include "storage/keydict/root_key_provider.h"
+
+namespace sealpool::daemon {
+
+class KmsRootKeyProvider final : public storage::RootKeyProvider {
+ public:
+  // Borrows `client`, which must outlive this provider.
+  explicit KmsRootKeyProvider(kms::KmsClient* client) : client_(client) {}
+
+  absl::StatusOr<storage::WrappedKey> Wrap(std::string_view key_group, std::string_view key_id,
+                                           std::span<const uint8_t> secret) override;
+  absl::StatusOr<crypto::SecretBytes> Unwrap(std::string_view key_group, std::string_view key_id,
+                                             const storage::WrappedKey& wrapped) override;
+  absl::StatusOr<crypto::SecretBytes> UnwrapForRewrap(std::string_view key_group,
+                                                      std::string_view key_id,
+                                                      const storage::WrappedKey& wrapped) override;
+  absl::StatusOr<std::string> ActiveRootKeyId(std::string_view key_group) override;
+
+ private:
+  kms::KmsClient* const client_;
+};
+
+}  // namespace sealpool::daemon
+
+#endif  // SEALPOOL_DAEMON_SEALPOOLD_KMS_ROOT_KEY_PROVIDER_H_

@@ -1,0 +1,224 @@
+// Keys and values of the pool catalog (storage/catalog/catalog.h), version 1. Byte layouts, reasons and
+// the upgrade rule: docs/format.md "Catalog (version 1)". The `keys` family (key dictionary) is
+// storage/keydict/key_dictionary_format.h.
+//
+// Conventions: integers in keys are big-endian (so RocksDB's byte order is numeric order);
+// integers in values are little-endian. Every value starts with a u8 record version. Decoders
+// are strict: a short or overlong value, a bad enum, a length past its bound or a string with a
+// NUL where none may be is DataLoss naming the record kind; a version newer than this binary
+// reads is FailedPrecondition ("written by a newer sealpool"). On error the output is unchanged.
+//
+// Thread safety: plain values and pure functions.
+#ifndef SEALPOOL_STORAGE_CATALOG_CATALOG_RECORDS_H_
+#define SEALPOOL_STORAGE_CATALOG_CATALOG_RECORDS_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "crypto/key_wrap.h"
+#include "crypto/types.h"
+#include "storage/store/container_format.h"
+
+namespace sealpool::storage {
+
+inline constexpr uint8_t kCatalogRecordVersion = 1;
+// The catalog format as a whole (PoolMeta::catalog_format_version).
+inline constexpr uint16_t kCatalogFormatV1 = 1;
+inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV1;
+
+// Bounds every decoder and every public API enforces.
+inline constexpr size_t kMaxNameLength = 255;        // LSU, key group and image names
+inline constexpr size_t kMaxLabels = 64;
+inline constexpr size_t kMaxLabelLength = 1024;      // label key or value
+inline constexpr size_t kDigestSize = 32;
+using Digest = std::array<uint8_t, kDigestSize>;
+
+// ---- Cf::kMeta ------------------------------------------------------------------------------
+
+// Key "pool".
+struct PoolMeta {
+  uint16_t catalog_format_version = kCatalogFormatNewest;
+  Id128 pool_id{};
+  uint64_t created_unix_micros = 0;
+  friend bool operator==(const PoolMeta&, const PoolMeta&) = default;
+};
+std::string PoolMetaKey();
+std::string EncodePoolMeta(const PoolMeta& meta);
+absl::StatusOr<PoolMeta> DecodePoolMeta(std::string_view value);
+
+// Key "kg/" + u32 BE group number.
+struct KeyGroupRecord {
+  uint32_t group_no = 0;
+  std::string name;                 // what the KMS calls the group
+  Id128 group_id{};                 // random; in every container header of the group
+  std::string chunker_params;       // ChunkerParams' 24-byte record (storage/chunking/chunker_format.h)
+  std::string kms_backend;          // "builtin" or a KMIP server name from the config
+  uint64_t created_unix_micros = 0;
+  friend bool operator==(const KeyGroupRecord&, const KeyGroupRecord&) = default;
+};
+std::string KeyGroupKey(uint32_t group_no);
+std::string KeyGroupPrefix();  // "kg/"
+std::string EncodeKeyGroup(const KeyGroupRecord& record);
+absl::StatusOr<KeyGroupRecord> DecodeKeyGroup(std::string_view value);
+
+// Key "lsu/" + name.
+struct LsuRecord {
+  std::string name;
+  uint32_t group_no = 0;
+  bool allow_client_delete = true;  // false: only admins delete (a stolen client cert can't)
+  uint64_t created_unix_micros = 0;
+  friend bool operator==(const LsuRecord&, const LsuRecord&) = default;
+};
+std::string LsuKey(std::string_view name);
+std::string LsuPrefix();  // "lsu/"
+std::string EncodeLsu(const LsuRecord& record);
+absl::StatusOr<LsuRecord> DecodeLsu(std::string_view value);
+
+// Id allocators: key "alloc/" + what ("segment", "container", "image", "session", "delete",
+// "group"); value u64 LE: the first id not yet handed out. Allocation reserves ahead in blocks,
+// so a crash skips ids but never reuses one.
+std::string AllocatorKey(std::string_view what);
+std::string EncodeU64(uint64_t value);
+absl::StatusOr<uint64_t> DecodeU64(std::string_view value, std::string_view what);
+
+// ---- Cf::kFingerprints: key = u32 BE group + 32-byte fingerprint; value = u64 LE segment id --
+std::string FingerprintIndexKey(uint32_t group_no, const crypto::Fingerprint& fingerprint);
+std::string FingerprintIndexPrefix(uint32_t group_no);
+absl::StatusOr<crypto::Fingerprint> DecodeFingerprintIndexKey(std::string_view key,
+                                                             uint32_t* group_no);
+
+// ---- Cf::kSegments: key = u32 BE group + u64 BE segment id --------------------------------
+struct SegmentRecord {
+  uint64_t container_id = 0;
+  uint64_t offset = 0;             // of the record header in the container
+  uint32_t record_length = 0;      // header + stored bytes
+  uint32_t plaintext_length = 0;
+  uint32_t stored_length = 0;
+  Compression compression = Compression::kRaw;
+  uint32_t kek_id = 0;
+  crypto::WrappedDek wrapped_dek{};
+  crypto::Fingerprint fingerprint;
+  friend bool operator==(const SegmentRecord&, const SegmentRecord&) = default;
+};
+std::string SegmentKey(uint32_t group_no, crypto::SegmentId id);
+std::string SegmentPrefix(uint32_t group_no);
+absl::StatusOr<crypto::SegmentId> DecodeSegmentKey(std::string_view key, uint32_t* group_no);
+std::string EncodeSegmentRecord(const SegmentRecord& record);
+absl::StatusOr<SegmentRecord> DecodeSegmentRecord(std::string_view value);
+
+// ---- Cf::kImages ---------------------------------------------------------------------------
+// Key 'I' + u64 BE image id -> ImageRecord. Key 'N' + LSU name + '\0' + image name -> u64 LE id.
+// An image record exists only for a committed image (whole recipe durable).
+struct ImageRecord {
+  uint64_t image_id = 0;
+  std::string lsu;
+  std::string name;
+  uint32_t group_no = 0;
+  uint64_t size = 0;               // logical bytes
+  uint64_t extent_count = 0;       // recipe entries
+  uint64_t created_unix_micros = 0;
+  uint64_t retain_until_unix_micros = 0;  // 0: no retention
+  std::string owner;               // the client identity that wrote it ("" for admins/tests)
+  std::map<std::string, std::string> labels;
+  Digest recipe_digest{};          // keyed digest of the recipe (docs/format.md "Digests")
+  Digest content_digest{};         // keyed digest of the whole content
+  friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
+};
+std::string ImageKey(uint64_t image_id);
+std::string ImagePrefix();  // "I"
+std::string ImageNameKey(std::string_view lsu, std::string_view name);
+std::string ImageNamePrefix(std::string_view lsu);  // 'N' + lsu + '\0'
+std::string EncodeImage(const ImageRecord& record);
+absl::StatusOr<ImageRecord> DecodeImage(std::string_view value);
+
+// ---- Cf::kRecipes: key = u64 BE image id + u64 BE logical offset; value = extent ------------
+struct RecipeExtent {
+  crypto::SegmentId segment_id;
+  uint32_t length = 0;  // plaintext bytes of the segment
+  friend bool operator==(const RecipeExtent&, const RecipeExtent&) = default;
+};
+std::string RecipeKey(uint64_t image_id, uint64_t offset);
+std::string RecipePrefix(uint64_t image_id);
+absl::StatusOr<uint64_t> DecodeRecipeKeyOffset(std::string_view key, uint64_t image_id);
+std::string EncodeRecipeExtent(const RecipeExtent& extent);
+absl::StatusOr<RecipeExtent> DecodeRecipeExtent(std::string_view value);
+
+// ---- Cf::kDeleteQueue: key = u64 BE sequence -------------------------------------------------
+struct DeleteJob {
+  enum class Kind : uint8_t {
+    kImageReferences = 1,  // drop one reference per recipe extent of a deleted image
+    kReclaimSegment = 2,   // erase a segment if it has no reference (and nobody pins it)
+  };
+  Kind kind = Kind::kImageReferences;
+  uint32_t group_no = 0;
+  uint64_t image_id = 0;     // kImageReferences
+  uint64_t next_offset = 0;  // kImageReferences: recipe entries below it are done
+  crypto::SegmentId segment_id;  // kReclaimSegment
+  friend bool operator==(const DeleteJob&, const DeleteJob&) = default;
+};
+std::string DeleteQueueKey(uint64_t sequence);
+absl::StatusOr<uint64_t> DecodeDeleteQueueKey(std::string_view key);
+std::string EncodeDeleteJob(const DeleteJob& job);
+absl::StatusOr<DeleteJob> DecodeDeleteJob(std::string_view value);
+
+// ---- Cf::kSessions: key = u64 BE session + u32 BE group + u64 BE segment id; value empty ------
+// Reserved: version 1 creates the family and never writes it (unfinished writes are held delete
+// jobs instead, docs/format.md). The layout is kept for a later version.
+std::string SessionSegmentKey(uint64_t session_id, uint32_t group_no, crypto::SegmentId id);
+std::string SessionPrefix(uint64_t session_id);
+absl::Status DecodeSessionSegmentKey(std::string_view key, uint64_t* session_id,
+                                     uint32_t* group_no, crypto::SegmentId* id);
+
+// ---- Cf::kContainers: key = u64 BE container id ----------------------------------------------
+struct ContainerRecord {
+  enum class State : uint8_t {
+    kActive = 1,   // may be appended to / holds live records
+    kRetired = 2,  // compacted: every live record copied out; the file may be deleted
+  };
+  uint32_t group_no = 0;
+  State state = State::kActive;
+  uint64_t created_unix_micros = 0;
+  friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
+};
+std::string ContainerKey(uint64_t container_id);
+absl::StatusOr<uint64_t> DecodeContainerKey(std::string_view key);
+std::string EncodeContainer(const ContainerRecord& record);
+absl::StatusOr<ContainerRecord> DecodeContainer(std::string_view value);
+
+// ---- Cf::kCounters (int64, merge-added) -------------------------------------------------------
+// 'R' + u32 BE group + u64 BE segment id: references from committed recipes.
+std::string RefcountKey(uint32_t group_no, crypto::SegmentId id);
+// 'C' + u64 BE container id + field: container usage.
+enum class ContainerField : uint8_t {
+  kWrittenBytes = 'W',  // bytes of records committed into it (live or dead)
+  kLiveBytes = 'L',     // bytes of records still referenced by a segment record
+  kLiveRecords = 'N',
+};
+std::string ContainerCounterKey(uint64_t container_id, ContainerField field);
+std::string ContainerCounterPrefix(uint64_t container_id);
+// 'P' + name: pool totals ("logical_bytes", "images", "segments", "stored_bytes",
+// "pending_delete_jobs", ...).
+std::string PoolCounterKey(std::string_view name);
+// 'K' + u32 BE group + u32 BE KEK id: DEKs currently wrapped under that KEK.
+std::string KekDekCountKey(uint32_t group_no, uint32_t kek_id);
+
+// Names (LSU, key group, image): 1..kMaxNameLength bytes of valid UTF-8 with no control
+// character (< 0x20, 0x7f), no '/' leading, no NUL. InvalidArgument saying what is wrong.
+absl::Status ValidateName(std::string_view what, std::string_view name);
+
+// Big-endian helpers shared with the key dictionary.
+void AppendU32BE(std::string* dst, uint32_t value);
+void AppendU64BE(std::string* dst, uint64_t value);
+uint32_t LoadU32BE(const char* p);
+uint64_t LoadU64BE(const char* p);
+
+}  // namespace sealpool::storage
+
+#endif  // SEALPOOL_STORAGE_CATALOG_CATALOG_RECORDS_H_

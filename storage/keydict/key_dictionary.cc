@@ -1,0 +1,680 @@
+#include "storage/keydict/key_dictionary.h"
+
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "base/status_macros.h"
+#include "base/strings.h"
+
+namespace sealpool::storage {
+namespace {
+
+constexpr std::string_view kFingerprintKeyId = "fpk";
+constexpr size_t kMaxGroupNameLength = 64;
+
+std::string KekKeyId(uint32_t kek_id) { return base::Cat("kek-", kek_id); }
+
+}  // namespace
+
+absl::Status KeyDictionary::ValidateGroupName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxGroupNameLength;
+  for (char c : name) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
+    if (!allowed) ok = false;
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "key group name must be 1..64 characters of [A-Za-z0-9._:-]");
+}
+
+namespace {
+
+bool Transient(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+absl::Time FromMicros(int64_t micros) { return absl::FromUnixMicros(micros); }
+
+}  // namespace
+
+struct KeyDictionary::KekEntry {
+  KekState state = KekState::kActive;
+  int64_t created_unix_micros = 0;
+  uint64_t dek_count = 0;  // DEKs wrapped (or reserved before a restart)
+  uint64_t reserved = 0;   // the dek_count persisted in the record: an upper bound
+  WrappedKey wrapped;
+  std::shared_ptr<const crypto::Kek> kek;  // null until unwrapped
+
+  KekRecord Record(uint32_t kek_id) const {
+    KekRecord rec;
+    rec.kek_id = kek_id;
+    rec.state = state;
+    rec.created_unix_micros = created_unix_micros;
+    rec.dek_count = reserved;
+    rec.wrapped = wrapped;
+    return rec;
+  }
+};
+
+struct KeyDictionary::Group {
+  Group(uint32_t group_no, std::string group_name)
+      : no(group_no),
+        name(std::move(group_name)),
+        label(base::Cat("key group '", name, "' (", no, ")")) {}
+
+  const uint32_t no;
+  const std::string name;
+  const std::string label;  // for messages
+
+  // Held for every record write of the group, and across the KMS calls of rotation and
+  // re-wrap, so records are written one at a time from a consistent state. Persisted fields
+  // (state, created, reserved, wrapped, the fingerprint key record) change only with both
+  // mutexes held.
+  absl::Mutex write_mu ABSL_ACQUIRED_BEFORE(mu);
+  mutable absl::Mutex mu;
+  FingerprintKeyRecord fpk_record ABSL_GUARDED_BY(mu);
+  std::shared_ptr<const crypto::FingerprintKey> fpk ABSL_GUARDED_BY(mu);
+  std::map<uint32_t, KekEntry> keks ABSL_GUARDED_BY(mu);
+  uint32_t active ABSL_GUARDED_BY(mu) = 0;
+  // Set when a due rotation failed because the KMS was unreachable.
+  absl::Time rotation_retry_after ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+};
+
+absl::StatusOr<std::unique_ptr<KeyDictionary>> KeyDictionary::Create(
+    RootKeyProvider* provider, std::string pool_id, KeyRecordWriter writer,
+    KeyRecordDeleter deleter, KeyDictionaryOptions options) {
+  if (provider == nullptr) return absl::InvalidArgumentError("key dictionary: no root key provider");
+  if (pool_id.empty()) return absl::InvalidArgumentError("key dictionary: empty pool id");
+  if (!writer || !deleter) {
+    return absl::InvalidArgumentError("key dictionary: a record writer and deleter are required");
+  }
+  if (!options.clock) return absl::InvalidArgumentError("key dictionary: no clock");
+  if (options.kek_max_deks == 0 || options.dek_count_checkpoint == 0 ||
+      options.kek_max_age <= absl::ZeroDuration() ||
+      options.rotation_retry_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "key dictionary: kek_max_deks, dek_count_checkpoint, kek_max_age and "
+        "rotation_retry_interval must be positive");
+  }
+  return std::unique_ptr<KeyDictionary>(new KeyDictionary(
+      provider, std::move(pool_id), std::move(writer), std::move(deleter), std::move(options)));
+}
+
+KeyDictionary::KeyDictionary(RootKeyProvider* provider, std::string pool_id,
+                             KeyRecordWriter writer, KeyRecordDeleter deleter,
+                             KeyDictionaryOptions options)
+    : provider_(provider),
+      pool_id_(std::move(pool_id)),
+      writer_(std::move(writer)),
+      deleter_(std::move(deleter)),
+      options_(std::move(options)) {}
+
+KeyDictionary::~KeyDictionary() = default;
+
+absl::StatusOr<std::shared_ptr<KeyDictionary::Group>> KeyDictionary::FindGroup(
+    uint32_t group_no) const {
+  absl::ReaderMutexLock lock(&groups_mu_);
+  auto it = groups_.find(group_no);
+  if (it == groups_.end()) {
+    return absl::NotFoundError(base::Cat("key group ", group_no, " is not in the key dictionary"));
+  }
+  return it->second;
+}
+
+bool KeyDictionary::HasGroup(uint32_t group_no) const {
+  absl::ReaderMutexLock lock(&groups_mu_);
+  return groups_.contains(group_no);
+}
+
+absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_name) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateGroupName(group_name));
+  absl::MutexLock create_lock(&create_mu_);
+  {
+    absl::ReaderMutexLock lock(&groups_mu_);
+    if (groups_.contains(group_no)) {
+      return absl::AlreadyExistsError(base::Cat("key group ", group_no, " already exists"));
+    }
+    for (const auto& [no, g] : groups_) {
+      if (g->name == group_name) {
+        return absl::AlreadyExistsError(
+            base::Cat("key group name '", group_name, "' is already used by key group ", no));
+      }
+    }
+  }
+  auto group = std::make_shared<Group>(group_no, std::move(group_name));
+  const int64_t now = absl::ToUnixMicros(options_.clock());
+
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, crypto::FingerprintKey::Generate());
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::Kek kek, crypto::Kek::Generate());
+  absl::StatusOr<WrappedKey> fpk_wrapped =
+      provider_->Wrap(group->name, kFingerprintKeyId, fpk.RevealSecret());
+  if (!fpk_wrapped.ok()) {
+    return base::Annotate(fpk_wrapped.status(),
+                          base::Cat(group->label, ": cannot wrap the new fingerprint key"));
+  }
+  absl::StatusOr<WrappedKey> kek_wrapped = provider_->Wrap(group->name, KekKeyId(1), kek.RevealSecret());
+  if (!kek_wrapped.ok()) {
+    return base::Annotate(kek_wrapped.status(), base::Cat(group->label, ": cannot wrap KEK 1"));
+  }
+
+  FingerprintKeyRecord fpk_record;
+  fpk_record.created_unix_micros = now;
+  fpk_record.wrapped = *std::move(fpk_wrapped);
+  KekEntry entry;
+  entry.state = KekState::kActive;
+  entry.created_unix_micros = now;
+  entry.reserved = options_.dek_count_checkpoint;
+  entry.wrapped = *std::move(kek_wrapped);
+  SEALPOOL_ASSIGN_OR_RETURN(std::string fpk_value, fpk_record.Encode());
+  SEALPOOL_ASSIGN_OR_RETURN(std::string kek_value, entry.Record(1).Encode());
+
+  const std::string fpk_key = FingerprintKeyRecordKey(group_no);
+  SEALPOOL_RETURN_IF_ERROR(base::Annotate(
+      writer_(fpk_key, fpk_value), base::Cat(group->label, ": writing the fingerprint key record")));
+  absl::Status written = writer_(KekRecordKey(group_no, 1), kek_value);
+  if (!written.ok()) {
+    (void)deleter_(fpk_key);  // best effort: the caller sees the write error
+    return base::Annotate(written, base::Cat(group->label, ": writing the record of KEK 1"));
+  }
+
+  entry.kek = std::make_shared<const crypto::Kek>(std::move(kek));
+  {
+    absl::MutexLock lock(&group->mu);
+    group->fpk_record = std::move(fpk_record);
+    group->fpk = std::make_shared<const crypto::FingerprintKey>(std::move(fpk));
+    group->keks.emplace(1, std::move(entry));
+    group->active = 1;
+  }
+  absl::MutexLock lock(&groups_mu_);
+  groups_.emplace(group_no, std::move(group));
+  return absl::OkStatus();
+}
+
+absl::Status KeyDictionary::LoadGroup(
+    uint32_t group_no, std::string group_name,
+    std::span<const std::pair<std::string, std::string>> records) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateGroupName(group_name));
+  absl::MutexLock create_lock(&create_mu_);
+  {
+    absl::ReaderMutexLock lock(&groups_mu_);
+    if (groups_.contains(group_no)) {
+      return absl::AlreadyExistsError(base::Cat("key group ", group_no, " is already loaded"));
+    }
+    for (const auto& [no, g] : groups_) {
+      if (g->name == group_name) {
+        return absl::AlreadyExistsError(
+            base::Cat("key group name '", group_name, "' is already used by key group ", no));
+      }
+    }
+  }
+  auto group = std::make_shared<Group>(group_no, std::move(group_name));
+  const std::string& label = group->label;
+
+  std::optional<FingerprintKeyRecord> fpk_record;
+  std::map<uint32_t, KekEntry> keks;
+  for (const auto& [key, value] : records) {
+    const std::string what = base::Cat(label, ": record ", DescribeKeyRecordKey(key));
+    absl::StatusOr<KeyRecordKey> parsed = DecodeKeyRecordKey(key);
+    if (!parsed.ok()) return base::Annotate(parsed.status(), label);
+    if (parsed->group_no != group_no) {
+      return absl::InvalidArgumentError(
+          base::Cat(what, " belongs to key group ", parsed->group_no));
+    }
+    if (parsed->kind == KeyRecordKind::kFingerprintKey) {
+      if (fpk_record.has_value()) return absl::DataLossError(base::Cat(what, " appears twice"));
+      absl::StatusOr<FingerprintKeyRecord> rec = FingerprintKeyRecord::Decode(value);
+      if (!rec.ok()) return base::Annotate(rec.status(), what);
+      fpk_record = *std::move(rec);
+      continue;
+    }
+    absl::StatusOr<KekRecord> rec = KekRecord::Decode(value);
+    if (!rec.ok()) return base::Annotate(rec.status(), what);
+    if (rec->kek_id != parsed->kek_id) {
+      return absl::DataLossError(
+          base::Cat(what, " holds the record of KEK ", rec->kek_id));
+    }
+    if (keks.contains(rec->kek_id)) return absl::DataLossError(base::Cat(what, " appears twice"));
+    KekEntry entry;
+    entry.state = rec->state;
+    entry.created_unix_micros = rec->created_unix_micros;
+    entry.dek_count = rec->dek_count;
+    entry.reserved = rec->dek_count;
+    entry.wrapped = std::move(rec->wrapped);
+    keks.emplace(rec->kek_id, std::move(entry));
+  }
+  if (!fpk_record.has_value()) {
+    return absl::DataLossError(base::Cat(label, ": the fingerprint key record is missing"));
+  }
+  // The active KEK: the highest active id. A crash during rotation can leave the previous one
+  // marked active too; it is inactive from now on (and written so with its next record write).
+  uint32_t active = 0;
+  bool have_active = false;
+  for (auto it = keks.rbegin(); it != keks.rend(); ++it) {
+    if (it->second.state != KekState::kActive) continue;
+    if (!have_active) {
+      active = it->first;
+      have_active = true;
+    } else {
+      it->second.state = KekState::kInactive;
+    }
+  }
+  if (!have_active) {
+    return absl::DataLossError(base::Cat(label, keks.empty() ? ": no KEK record"
+                                                             : ": no KEK record is active"));
+  }
+  {
+    absl::MutexLock lock(&group->mu);
+    group->fpk_record = *std::move(fpk_record);
+    group->keks = std::move(keks);
+    group->active = active;
+  }
+  absl::MutexLock lock(&groups_mu_);
+  groups_.emplace(group_no, std::move(group));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::Kek>> KeyDictionary::GetKek(Group& group,
+                                                                         uint32_t kek_id) {
+  WrappedKey wrapped;
+  {
+    absl::ReaderMutexLock lock(&group.mu);
+    auto it = group.keks.find(kek_id);
+    if (it == group.keks.end()) {
+      return absl::NotFoundError(base::Cat(group.label, ": no KEK ", kek_id));
+    }
+    if (it->second.kek) return it->second.kek;
+    wrapped = it->second.wrapped;
+  }
+  // The KMS call runs without a lock: other keys of the group stay usable meanwhile.
+  absl::StatusOr<crypto::SecretBytes> secret =
+      provider_->Unwrap(group.name, KekKeyId(kek_id), wrapped);
+  if (!secret.ok()) {
+    return base::Annotate(secret.status(),
+                          base::Cat(group.label, ": KEK ", kek_id,
+                                    " is not in memory and cannot be unwrapped (root key '",
+                                    wrapped.root_key_id, "')"));
+  }
+  absl::StatusOr<crypto::Kek> kek = crypto::Kek::FromBytes(secret->span());
+  if (!kek.ok()) {
+    return absl::DataLossError(
+        base::Cat(group.label, ": KEK ", kek_id, " unwraps to a secret of the wrong size"));
+  }
+  absl::MutexLock lock(&group.mu);
+  auto it = group.keks.find(kek_id);
+  if (it == group.keks.end()) {
+    return absl::NotFoundError(base::Cat(group.label, ": no KEK ", kek_id));
+  }
+  if (!it->second.kek) it->second.kek = std::make_shared<const crypto::Kek>(*std::move(kek));
+  return it->second.kek;
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::FingerprintKey>> KeyDictionary::GetFingerprintKey(
+    Group& group) {
+  WrappedKey wrapped;
+  {
+    absl::ReaderMutexLock lock(&group.mu);
+    if (group.fpk) return group.fpk;
+    wrapped = group.fpk_record.wrapped;
+  }
+  absl::StatusOr<crypto::SecretBytes> secret =
+      provider_->Unwrap(group.name, kFingerprintKeyId, wrapped);
+  if (!secret.ok()) {
+    return base::Annotate(
+        secret.status(),
+        base::Cat(group.label, ": the fingerprint key is not in memory and cannot be unwrapped ",
+                  "(root key '", wrapped.root_key_id, "')"));
+  }
+  absl::StatusOr<crypto::FingerprintKey> fpk = crypto::FingerprintKey::FromBytes(secret->span());
+  if (!fpk.ok()) {
+    return absl::DataLossError(
+        base::Cat(group.label, ": the fingerprint key unwraps to a secret of the wrong size"));
+  }
+  absl::MutexLock lock(&group.mu);
+  if (!group.fpk) group.fpk = std::make_shared<const crypto::FingerprintKey>(*std::move(fpk));
+  return group.fpk;
+}
+
+absl::StatusOr<crypto::FingerprintKey> KeyDictionary::FingerprintKey(uint32_t group_no) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::FingerprintKey> fpk,
+                            GetFingerprintKey(*group));
+  return fpk->Clone();
+}
+
+bool KeyDictionary::RotationDue(const KekEntry& entry, absl::Time now) const {
+  return entry.dek_count >= options_.kek_max_deks ||
+         now - FromMicros(entry.created_unix_micros) >= options_.kek_max_age;
+}
+
+absl::Status KeyDictionary::PersistKek(const Group& group, uint32_t kek_id,
+                                       const KekEntry& entry) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::string value, entry.Record(kek_id).Encode());
+  return base::Annotate(writer_(KekRecordKey(group.no, kek_id), value),
+                        base::Cat(group.label, ": writing the record of KEK ", kek_id));
+}
+
+absl::Status KeyDictionary::Checkpoint(Group& group, uint32_t kek_id) {
+  absl::MutexLock write_lock(&group.write_mu);
+  KekEntry snapshot;
+  {
+    absl::ReaderMutexLock lock(&group.mu);
+    auto it = group.keks.find(kek_id);
+    if (it == group.keks.end()) {
+      return absl::NotFoundError(base::Cat(group.label, ": no KEK ", kek_id));
+    }
+    if (it->second.dek_count < it->second.reserved) return absl::OkStatus();  // done meanwhile
+    snapshot.state = it->second.state;
+    snapshot.created_unix_micros = it->second.created_unix_micros;
+    snapshot.wrapped = it->second.wrapped;
+    // Nobody counts past `reserved`, so dek_count cannot move until `reserved` does.
+    snapshot.reserved = it->second.dek_count + options_.dek_count_checkpoint;
+  }
+  SEALPOOL_RETURN_IF_ERROR(PersistKek(group, kek_id, snapshot));
+  absl::MutexLock lock(&group.mu);
+  group.keks.at(kek_id).reserved = snapshot.reserved;  // DropKek needs write_mu: still there
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> KeyDictionary::Rotate(Group& group, bool only_if_due) {
+  absl::MutexLock write_lock(&group.write_mu);
+  const absl::Time now = options_.clock();
+  uint32_t old_id = 0;
+  uint32_t new_id = 0;
+  KekEntry old_snapshot;
+  {
+    absl::ReaderMutexLock lock(&group.mu);
+    old_id = group.active;
+    const KekEntry& old = group.keks.at(old_id);
+    // Not due any more (another thread rotated), or a failed attempt's retry time not reached.
+    if (only_if_due && (!RotationDue(old, now) || now < group.rotation_retry_after)) {
+      return old_id;
+    }
+    const uint32_t newest = group.keks.rbegin()->first;
+    if (newest == std::numeric_limits<uint32_t>::max()) {
+      return absl::ResourceExhaustedError(base::Cat(group.label, ": KEK ids exhausted"));
+    }
+    new_id = newest + 1;
+    old_snapshot.state = KekState::kInactive;
+    old_snapshot.created_unix_micros = old.created_unix_micros;
+    old_snapshot.reserved = old.reserved;
+    old_snapshot.wrapped = old.wrapped;
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::Kek kek, crypto::Kek::Generate());
+  absl::StatusOr<WrappedKey> wrapped =
+      provider_->Wrap(group.name, KekKeyId(new_id), kek.RevealSecret());
+  if (!wrapped.ok()) {
+    if (only_if_due && Transient(wrapped.status())) {
+      // The KMS is unreachable: WrapDek goes on under the current KEK until the retry time.
+      absl::MutexLock lock(&group.mu);
+      group.rotation_retry_after = now + options_.rotation_retry_interval;
+    }
+    return base::Annotate(wrapped.status(),
+                          base::Cat(group.label, ": cannot wrap the new KEK ", new_id));
+  }
+  KekEntry entry;
+  entry.state = KekState::kActive;
+  entry.created_unix_micros = absl::ToUnixMicros(now);
+  entry.reserved = options_.dek_count_checkpoint;
+  entry.wrapped = *std::move(wrapped);
+  SEALPOOL_RETURN_IF_ERROR(PersistKek(group, new_id, entry));
+  // From here the new KEK is the active one on disk (the highest active id wins at load), so
+  // memory follows even if marking the old record inactive fails.
+  const absl::Status old_written = PersistKek(group, old_id, old_snapshot);
+  entry.kek = std::make_shared<const crypto::Kek>(std::move(kek));
+  {
+    absl::MutexLock lock(&group.mu);
+    group.keks.at(old_id).state = KekState::kInactive;
+    group.keks.emplace(new_id, std::move(entry));
+    group.active = new_id;
+    group.rotation_retry_after = absl::InfinitePast();
+  }
+  SEALPOOL_RETURN_IF_ERROR(old_written);
+  return new_id;
+}
+
+absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& group,
+                                                                         bool rotate,
+                                                                         uint32_t kek_id,
+                                                                         const crypto::Dek& dek) {
+  enum class Need { kNothing, kRotate, kUnwrap, kCheckpoint };
+  for (;;) {
+    const absl::Time now = options_.clock();
+    Need need = Need::kNothing;
+    std::shared_ptr<const crypto::Kek> kek;
+    uint32_t id = kek_id;
+    {
+      absl::MutexLock lock(&group.mu);
+      if (rotate) id = group.active;
+      auto it = group.keks.find(id);
+      if (it == group.keks.end()) {
+        return absl::NotFoundError(base::Cat(group.label, ": no KEK ", id));
+      }
+      KekEntry& entry = it->second;
+      if (rotate && now >= group.rotation_retry_after && RotationDue(entry, now)) {
+        need = Need::kRotate;
+      } else if (!entry.kek) {
+        need = Need::kUnwrap;
+      } else if (entry.dek_count >= entry.reserved) {
+        need = Need::kCheckpoint;
+      } else {
+        ++entry.dek_count;
+        kek = entry.kek;
+      }
+    }
+    switch (need) {
+      case Need::kNothing: {
+        absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*kek, dek);
+        if (!wrapped.ok()) {
+          return base::Annotate(wrapped.status(),
+                                base::Cat(group.label, ": wrapping a DEK under KEK ", id));
+        }
+        return WrappedDekResult{id, *wrapped};
+      }
+      case Need::kRotate: {
+        absl::StatusOr<uint32_t> rotated = Rotate(group, /*only_if_due=*/true);
+        if (!rotated.ok()) {
+          if (!Transient(rotated.status())) return rotated.status();
+          // Unreachable KMS: Rotate set a retry time and the next round wraps under the current
+          // KEK. Any other transient failure (the catalog) is returned rather than retried.
+          absl::MutexLock lock(&group.mu);
+          if (group.rotation_retry_after <= now) return rotated.status();
+        }
+        break;
+      }
+      case Need::kUnwrap:
+        SEALPOOL_RETURN_IF_ERROR(GetKek(group, id).status());
+        break;
+      case Need::kCheckpoint:
+        SEALPOOL_RETURN_IF_ERROR(Checkpoint(group, id));
+        break;
+    }
+  }
+}
+
+absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapDek(uint32_t group_no,
+                                                                       const crypto::Dek& dek) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  return WrapUnder(*group, /*rotate=*/true, 0, dek);
+}
+
+absl::StatusOr<crypto::WrappedDek> KeyDictionary::WrapDekUnder(uint32_t group_no, uint32_t kek_id,
+                                                               const crypto::Dek& dek) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(WrappedDekResult result,
+                            WrapUnder(*group, /*rotate=*/false, kek_id, dek));
+  return result.wrapped;
+}
+
+absl::StatusOr<crypto::Dek> KeyDictionary::UnwrapDek(uint32_t group_no, uint32_t kek_id,
+                                                     std::span<const uint8_t> wrapped) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::Kek> kek, GetKek(*group, kek_id));
+  absl::StatusOr<crypto::Dek> dek = crypto::UnwrapDek(*kek, wrapped);
+  if (!dek.ok()) {
+    return base::Annotate(dek.status(),
+                          base::Cat(group->label, ": unwrapping a DEK under KEK ", kek_id));
+  }
+  return dek;
+}
+
+absl::StatusOr<uint32_t> KeyDictionary::RotateKek(uint32_t group_no) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  return Rotate(*group, /*only_if_due=*/false);
+}
+
+absl::StatusOr<uint32_t> KeyDictionary::RewrapGroupKeys(uint32_t group_no) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  Group& g = *group;
+  absl::MutexLock write_lock(&g.write_mu);
+  absl::StatusOr<std::string> active_root = provider_->ActiveRootKeyId(g.name);
+  if (!active_root.ok()) {
+    return base::Annotate(active_root.status(),
+                          base::Cat(g.label, ": asking for the active root key"));
+  }
+  if (active_root->empty()) {
+    return absl::FailedPreconditionError(
+        base::Cat(g.label, ": the key group has no active root key to re-wrap under"));
+  }
+
+  // Wraps `key_id`'s secret (from memory, or else UnwrapForRewrap of `old`) anew.
+  auto rewrap = [&](std::string_view key_id, std::span<const uint8_t> in_memory,
+                    const WrappedKey& old) -> absl::StatusOr<WrappedKey> {
+    crypto::SecretBytes unwrapped;
+    std::span<const uint8_t> secret = in_memory;
+    if (secret.empty()) {
+      absl::StatusOr<crypto::SecretBytes> s = provider_->UnwrapForRewrap(g.name, key_id, old);
+      if (!s.ok()) {
+        return base::Annotate(s.status(), base::Cat(g.label, ": cannot unwrap ", key_id,
+                                                    " (root key '", old.root_key_id,
+                                                    "') to re-wrap it"));
+      }
+      if (s->size() != crypto::Kek::kSize) {
+        return absl::DataLossError(
+            base::Cat(g.label, ": ", key_id, " unwraps to a secret of the wrong size"));
+      }
+      unwrapped = *std::move(s);
+      secret = unwrapped.span();
+    }
+    absl::StatusOr<WrappedKey> wrapped = provider_->Wrap(g.name, key_id, secret);
+    if (!wrapped.ok()) {
+      return base::Annotate(wrapped.status(), base::Cat(g.label, ": cannot re-wrap ", key_id));
+    }
+    return wrapped;
+  };
+
+  uint32_t rewrapped = 0;
+  // The fingerprint key.
+  {
+    FingerprintKeyRecord rec;
+    std::shared_ptr<const crypto::FingerprintKey> fpk;
+    {
+      absl::ReaderMutexLock lock(&g.mu);
+      rec = g.fpk_record;
+      fpk = g.fpk;
+    }
+    if (rec.wrapped.root_key_id != *active_root) {
+      SEALPOOL_ASSIGN_OR_RETURN(
+          rec.wrapped, rewrap(kFingerprintKeyId,
+                              fpk ? fpk->RevealSecret() : std::span<const uint8_t>(), rec.wrapped));
+      SEALPOOL_ASSIGN_OR_RETURN(std::string value, rec.Encode());
+      SEALPOOL_RETURN_IF_ERROR(
+          base::Annotate(writer_(FingerprintKeyRecordKey(g.no), value),
+                         base::Cat(g.label, ": writing the fingerprint key record")));
+      absl::MutexLock lock(&g.mu);
+      g.fpk_record = std::move(rec);
+      ++rewrapped;
+    }
+  }
+  // Every KEK, oldest first.
+  std::vector<uint32_t> ids;
+  {
+    absl::ReaderMutexLock lock(&g.mu);
+    for (const auto& [id, entry] : g.keks) ids.push_back(id);
+  }
+  for (uint32_t id : ids) {
+    KekEntry snapshot;
+    {
+      absl::ReaderMutexLock lock(&g.mu);
+      const KekEntry& entry = g.keks.at(id);  // DropKek needs write_mu: still there
+      if (entry.wrapped.root_key_id == *active_root) continue;
+      snapshot.state = entry.state;
+      snapshot.created_unix_micros = entry.created_unix_micros;
+      snapshot.reserved = entry.reserved;
+      snapshot.wrapped = entry.wrapped;
+      snapshot.kek = entry.kek;
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(
+        snapshot.wrapped,
+        rewrap(KekKeyId(id), snapshot.kek ? snapshot.kek->RevealSecret() : std::span<const uint8_t>(),
+               snapshot.wrapped));
+    SEALPOOL_RETURN_IF_ERROR(PersistKek(g, id, snapshot));
+    absl::MutexLock lock(&g.mu);
+    g.keks.at(id).wrapped = std::move(snapshot.wrapped);
+    ++rewrapped;
+  }
+  return rewrapped;
+}
+
+absl::Status KeyDictionary::DropKek(uint32_t group_no, uint32_t kek_id) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::MutexLock write_lock(&group->write_mu);
+  {
+    absl::ReaderMutexLock lock(&group->mu);
+    if (!group->keks.contains(kek_id)) {
+      return absl::NotFoundError(base::Cat(group->label, ": no KEK ", kek_id));
+    }
+    if (group->active == kek_id) {
+      return absl::FailedPreconditionError(
+          base::Cat(group->label, ": KEK ", kek_id, " is the active KEK and cannot be dropped"));
+    }
+  }
+  SEALPOOL_RETURN_IF_ERROR(
+      base::Annotate(deleter_(KekRecordKey(group_no, kek_id)),
+                     base::Cat(group->label, ": deleting the record of KEK ", kek_id)));
+  absl::MutexLock lock(&group->mu);
+  group->keks.erase(kek_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<KekInfo>> KeyDictionary::ListKeks(uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::ReaderMutexLock lock(&group->mu);
+  std::vector<KekInfo> out;
+  out.reserve(group->keks.size());
+  for (const auto& [id, entry] : group->keks) {
+    KekInfo info;
+    info.kek_id = id;
+    info.state = entry.state;
+    info.root_key_id = entry.wrapped.root_key_id;
+    info.created = FromMicros(entry.created_unix_micros);
+    info.dek_count = entry.dek_count;
+    info.unwrapped = entry.kek != nullptr;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<WrappedKeyRef>> KeyDictionary::ListWrappedKeys(
+    uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::ReaderMutexLock lock(&group->mu);
+  std::vector<WrappedKeyRef> out;
+  out.reserve(group->keks.size() + 1);
+  out.push_back({std::string(kFingerprintKeyId), group->fpk_record.wrapped.root_key_id});
+  for (const auto& [id, entry] : group->keks) {
+    out.push_back({KekKeyId(id), entry.wrapped.root_key_id});
+  }
+  return out;
+}
+
+void KeyDictionary::ForgetUnwrapped(uint32_t group_no) {
+  absl::StatusOr<std::shared_ptr<Group>> group = FindGroup(group_no);
+  if (!group.ok()) return;
+  absl::MutexLock lock(&(*group)->mu);
+  (*group)->fpk.reset();
+  for (auto& [id, entry] : (*group)->keks) entry.kek.reset();
+}
+
+}  // namespace sealpool::storage

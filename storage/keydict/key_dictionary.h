@@ -1,0 +1,204 @@
+// The key dictionary of the segment store: per key group, the fingerprint key and the KEKs
+// (one active, any number inactive) that wrap the segments' DEKs (DESIGN.md "Keys"). It holds
+// the keys unwrapped in locked memory and their wrapped records in the pool catalog (`keys`
+// column family, layout in storage/keydict/key_dictionary_format.h); the root keys that wrap them stay
+// in the key service, reached through a RootKeyProvider.
+//
+//   SEALPOOL_ASSIGN_OR_RETURN(auto dict, KeyDictionary::Create(provider, pool_id, writer, deleter));
+//   SEALPOOL_RETURN_IF_ERROR(dict->CreateGroup(1, "finance"));     // or LoadGroup at start
+//   SEALPOOL_ASSIGN_OR_RETURN(auto w, dict->WrapDek(1, dek));      // store w.kek_id + w.wrapped
+//   SEALPOOL_ASSIGN_OR_RETURN(Dek d, dict->UnwrapDek(1, w.kek_id, w.wrapped));
+//
+// Key ids at the key service: "fpk" for the fingerprint key, "kek-<n>" for KEK n; the KMS key
+// group is the group's name, which must be unique within the dictionary (so no two pool key
+// groups share a binding).
+//
+// KMS use. LoadGroup never calls the KMS: a key is unwrapped on first use and then kept, so a
+// pool restarted while the KMS is down opens, and keeps working for every key it can already
+// use. WrapDek, UnwrapDek and FingerprintKey call the KMS only to unwrap a key not yet in memory
+// and (WrapDek) to rotate. A rotation that is due while the KMS is unreachable (Unavailable or
+// DeadlineExceeded) does not stop ingest: WrapDek goes on under the current KEK, and tries to
+// rotate again after `rotation_retry_interval`; any other rotation error is returned.
+//
+// Persistence. Every record change goes through `writer` (the pool writes it to the catalog
+// with sync) before it takes effect in memory; the writer and deleter are called for one group
+// at a time, but for different groups concurrently. A KEK's dek_count is persisted as a
+// reservation ahead of use (key_dictionary_format.h), so the count limit holds across crashes;
+// after a restart counting resumes from the reservation. Rotation writes the new active KEK,
+// then the old one as inactive; if a crash leaves two active records, LoadGroup takes the
+// highest id as active (new KEK ids are always above every existing one).
+//
+// Errors: NotFound for an unknown group or KEK; AlreadyExists for a group number or name in
+// use; InvalidArgument for a bad name; FailedPrecondition when the group has no active root key
+// (from the provider) or DropKek names the active KEK; Unavailable/DeadlineExceeded when a key
+// must be unwrapped or created and the KMS cannot be reached; DataLoss when a wrapped DEK does
+// not unwrap or a record is corrupt; the writer's status when persisting fails. Messages name
+// the key group (number and name) and the KEK; they never contain key material.
+//
+// Thread safety: thread-safe. Hot path (WrapDek / UnwrapDek with the key in memory): a short
+// per-group lock, then RFC 5649 outside it.
+#ifndef SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_H_
+#define SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crypto/key_wrap.h"
+#include "crypto/keys.h"
+#include "storage/keydict/key_dictionary_format.h"
+#include "storage/keydict/root_key_provider.h"
+
+namespace sealpool::storage {
+
+struct KeyDictionaryOptions {
+  uint64_t kek_max_deks = uint64_t{1} << 24;          // rotate after this many DEKs wrapped...
+  absl::Duration kek_max_age = absl::Hours(24 * 30);  // ...or this age, whichever comes first
+  uint64_t dek_count_checkpoint = 4096;               // persist the KEK's dek_count every N wraps
+  // After a rotation failed because the KMS was unreachable, WrapDek tries again after this.
+  absl::Duration rotation_retry_interval = absl::Minutes(1);
+  std::function<absl::Time()> clock = absl::Now;  // tests inject time
+};
+
+// Persists one key-dictionary record durably (the pool writes it to the catalog with sync).
+using KeyRecordWriter = std::function<absl::Status(std::string_view key, std::string_view value)>;
+// Deletes one key-dictionary record durably.
+using KeyRecordDeleter = std::function<absl::Status(std::string_view key)>;
+
+struct KekInfo {
+  uint32_t kek_id = 0;
+  KekState state = KekState::kActive;
+  std::string root_key_id;
+  absl::Time created;
+  uint64_t dek_count = 0;  // DEKs wrapped (after a restart: counted from the reservation)
+  bool unwrapped = false;  // held in memory now
+};
+
+// A secret the key service wraps for a group: its key id there ("fpk", "kek-<n>") and the root
+// key that wraps it now. The list a pool reconciles with the key service.
+struct WrappedKeyRef {
+  std::string key_id;
+  std::string root_key_id;
+  friend bool operator==(const WrappedKeyRef&, const WrappedKeyRef&) = default;
+};
+
+class KeyDictionary {
+ public:
+  // InvalidArgument for a null provider, writer, deleter or clock, an empty pool id, or a zero
+  // limit.
+  static absl::StatusOr<std::unique_ptr<KeyDictionary>> Create(RootKeyProvider* provider,
+                                                                std::string pool_id,
+                                                                KeyRecordWriter writer,
+                                                                KeyRecordDeleter deleter,
+                                                                KeyDictionaryOptions options = {});
+  ~KeyDictionary();
+  KeyDictionary(const KeyDictionary&) = delete;
+
+  // The key service's name rule (docs/kms.md): 1..64 characters of [A-Za-z0-9._:-];
+  // InvalidArgument otherwise. CreateGroup and LoadGroup apply it; callers check first.
+  static absl::Status ValidateGroupName(std::string_view name);
+  KeyDictionary& operator=(const KeyDictionary&) = delete;
+
+  // A new key group: generates its fingerprint key and KEK 1, wraps both via the provider,
+  // persists the fingerprint key record, then the KEK record, and keeps both unwrapped. Both
+  // wraps happen before anything is written, so a KMS failure persists nothing; if the second
+  // write fails the first record is deleted (best effort).
+  absl::Status CreateGroup(uint32_t group_no, std::string group_name);
+  // Loads a group's records as read from the catalog (key, value pairs with the group's
+  // prefix, any order). Does not call the KMS. Needs the fingerprint key record and at least
+  // one active KEK; errors name the group and the record.
+  absl::Status LoadGroup(uint32_t group_no, std::string group_name,
+                         std::span<const std::pair<std::string, std::string>> records);
+  bool HasGroup(uint32_t group_no) const;
+
+  // A copy of the group's fingerprint key (unwrapped on first use).
+  absl::StatusOr<crypto::FingerprintKey> FingerprintKey(uint32_t group_no);
+
+  struct WrappedDekResult {
+    uint32_t kek_id;
+    crypto::WrappedDek wrapped;
+  };
+  // Wraps a segment's DEK under the group's active KEK; first rotates when the active KEK
+  // reached kek_max_deks or kek_max_age (see "KMS use" above for an unreachable KMS).
+  absl::StatusOr<WrappedDekResult> WrapDek(uint32_t group_no, const crypto::Dek& dek);
+  // Wraps under a named KEK, active or inactive (re-wrap jobs); counts toward its dek_count,
+  // never rotates.
+  absl::StatusOr<crypto::WrappedDek> WrapDekUnder(uint32_t group_no, uint32_t kek_id,
+                                                  const crypto::Dek& dek);
+  // Any known KEK of the group unwraps. DataLoss if the wrapped DEK does not unwrap; NotFound
+  // for an unknown KEK id.
+  absl::StatusOr<crypto::Dek> UnwrapDek(uint32_t group_no, uint32_t kek_id,
+                                        std::span<const uint8_t> wrapped);
+  // Forces a new active KEK now; returns its id.
+  absl::StatusOr<uint32_t> RotateKek(uint32_t group_no);
+  // Re-wraps every KEK and the fingerprint key of the group under the group's current active
+  // root key, persisting each record as it goes; records already under the active root key are
+  // skipped, so a failed run is simply run again. The secret comes from memory when the key is
+  // unwrapped, otherwise from UnwrapForRewrap (allowed under a compromised root key). Returns
+  // how many records were re-wrapped. FailedPrecondition if the group has no active root key.
+  absl::StatusOr<uint32_t> RewrapGroupKeys(uint32_t group_no);
+  // Forgets an inactive KEK (purge, after every DEK under it was re-wrapped): deletes its
+  // record through the deleter, then drops it from memory. FailedPrecondition for the active
+  // KEK, NotFound for an unknown one.
+  absl::Status DropKek(uint32_t group_no, uint32_t kek_id);
+  absl::StatusOr<std::vector<KekInfo>> ListKeks(uint32_t group_no) const;
+  // The fingerprint key, then every KEK (inactive ones included), as the key service knows
+  // them. NotFound for an unknown group.
+  absl::StatusOr<std::vector<WrappedKeyRef>> ListWrappedKeys(uint32_t group_no) const;
+  // Drops the group's unwrapped keys from memory (wiped once no call uses them any more).
+  void ForgetUnwrapped(uint32_t group_no);
+
+  const std::string& pool_id() const { return pool_id_; }
+
+ private:
+  struct Group;
+  struct KekEntry;
+
+  KeyDictionary(RootKeyProvider* provider, std::string pool_id, KeyRecordWriter writer,
+                KeyRecordDeleter deleter, KeyDictionaryOptions options);
+
+  absl::StatusOr<std::shared_ptr<Group>> FindGroup(uint32_t group_no) const
+      ABSL_LOCKS_EXCLUDED(groups_mu_);
+  // The KEK in memory, unwrapping it first if needed (no lock held during the KMS call).
+  absl::StatusOr<std::shared_ptr<const crypto::Kek>> GetKek(Group& group, uint32_t kek_id);
+  absl::StatusOr<std::shared_ptr<const crypto::FingerprintKey>> GetFingerprintKey(Group& group);
+  // Wraps under `kek_id` after reserving a count (persisting a new reservation if needed).
+  // With `rotate`, kek_id is ignored: the active KEK, rotated first if due.
+  absl::StatusOr<WrappedDekResult> WrapUnder(Group& group, bool rotate, uint32_t kek_id,
+                                             const crypto::Dek& dek);
+  // Persists a reservation of `dek_count_checkpoint` more DEKs for `kek_id`.
+  absl::Status Checkpoint(Group& group, uint32_t kek_id);
+  // Creates, persists and activates a new KEK. `only_if_due` (WrapDek): do nothing if the
+  // active KEK is no longer due (another thread rotated) or a failed attempt's retry time has
+  // not come; if the KMS is unreachable, set the retry time.
+  absl::StatusOr<uint32_t> Rotate(Group& group, bool only_if_due);
+  bool RotationDue(const KekEntry& entry, absl::Time now) const;
+  absl::Status PersistKek(const Group& group, uint32_t kek_id, const KekEntry& entry);
+
+  RootKeyProvider* const provider_;
+  const std::string pool_id_;
+  const KeyRecordWriter writer_;
+  const KeyRecordDeleter deleter_;
+  const KeyDictionaryOptions options_;
+
+  // Serializes CreateGroup and LoadGroup (number and name uniqueness across KMS calls).
+  absl::Mutex create_mu_;
+  mutable absl::Mutex groups_mu_;
+  std::map<uint32_t, std::shared_ptr<Group>> groups_ ABSL_GUARDED_BY(groups_mu_);
+};
+
+}  // namespace sealpool::storage
+
+#endif  // SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_H_

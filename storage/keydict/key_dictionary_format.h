@@ -1,0 +1,103 @@
+// Records of the key dictionary, version 1: what KeyDictionary (storage/keydict/key_dictionary.h)
+// persists in the pool catalog's `keys` column family. Prose and reasons: docs/format.md "Key
+// dictionary records (version 1)".
+//
+// Keys (big-endian, so RocksDB's order is numeric: a group's records are one contiguous range
+// starting with its 4-byte prefix, its KEKs in id order):
+//
+//   KEK record              u32 key group number ‖ 'K' ‖ u32 KEK id      (9 bytes)
+//   fingerprint key record  u32 key group number ‖ 'F'                   (5 bytes)
+//
+// Values (integers little-endian; str16 = u16 length ‖ bytes):
+//
+//   KEK record              u8 version = 1 ‖ u8 kind = 1 ‖ u32 KEK id ‖ u8 state ‖
+//                           i64 created_unix_micros ‖ u64 dek_count ‖
+//                           str16 root key id ‖ str16 wrapped blob
+//   fingerprint key record  u8 version = 1 ‖ u8 kind = 2 ‖ i64 created_unix_micros ‖
+//                           str16 root key id ‖ str16 wrapped blob
+//
+// States: 1 active, 2 inactive. Bounds: root key id 1..kMaxRootKeyIdLength bytes without NUL,
+// blob 1..kMaxWrappedBlobLength bytes, created ≥ 0. No key material is in a record: the blob is
+// the key service's authenticated wrapping, bound to (pool, group, key id).
+//
+// dek_count is a reservation, not an exact count: KeyDictionary persists an upper bound of the
+// DEKs it will wrap under the KEK before it wraps them (every dek_count_checkpoint wraps), so a
+// crash can only over-count and the rotation limit holds across restarts.
+//
+// Decoding is strict: a short or overlong value, a bad kind or state, a length past its bound
+// or a field that contradicts the key is DataLoss naming the record kind; a version newer than
+// this binary reads is FailedPrecondition ("written by a newer sealpool"). Encoding refuses
+// out-of-bounds fields with InvalidArgument, so nothing undecodable is ever written.
+//
+// Thread safety: plain values and pure functions.
+#ifndef SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_FORMAT_H_
+#define SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/keydict/root_key_provider.h"
+
+namespace sealpool::storage {
+
+// Do not edit: part of the format.
+inline constexpr uint8_t kKeyRecordVersion1 = 1;
+inline constexpr uint8_t kKeyRecordVersionNewest = kKeyRecordVersion1;
+inline constexpr uint8_t kKeyRecordKindKek = 1;
+inline constexpr uint8_t kKeyRecordKindFingerprintKey = 2;
+inline constexpr char kKekRecordTag = 'K';
+inline constexpr char kFingerprintKeyRecordTag = 'F';
+inline constexpr size_t kKeyGroupPrefixSize = 4;
+inline constexpr size_t kKekRecordKeySize = 9;
+inline constexpr size_t kFingerprintKeyRecordKeySize = 5;
+inline constexpr size_t kMaxRootKeyIdLength = 128;
+inline constexpr size_t kMaxWrappedBlobLength = 1024;
+
+enum class KekState : uint8_t { kActive = 1, kInactive = 2 };
+std::string_view KekStateName(KekState state);
+
+enum class KeyRecordKind : uint8_t { kKek, kFingerprintKey };
+
+// The 4-byte prefix of every record of `group_no`.
+std::string KeyGroupRecordPrefix(uint32_t group_no);
+std::string KekRecordKey(uint32_t group_no, uint32_t kek_id);
+std::string FingerprintKeyRecordKey(uint32_t group_no);
+
+struct KeyRecordKey {
+  uint32_t group_no = 0;
+  KeyRecordKind kind = KeyRecordKind::kKek;
+  uint32_t kek_id = 0;  // KEK records only
+};
+// DataLoss for a key that is neither layout.
+absl::StatusOr<KeyRecordKey> DecodeKeyRecordKey(std::string_view key);
+// For messages: "KEK 7", "fingerprint key", or the key in hex when it does not decode.
+std::string DescribeKeyRecordKey(std::string_view key);
+
+struct KekRecord {
+  uint32_t kek_id = 0;
+  KekState state = KekState::kActive;
+  int64_t created_unix_micros = 0;
+  uint64_t dek_count = 0;  // reserved upper bound, see above
+  WrappedKey wrapped;
+
+  absl::StatusOr<std::string> Encode() const;
+  static absl::StatusOr<KekRecord> Decode(std::string_view value);
+  friend bool operator==(const KekRecord&, const KekRecord&) = default;
+};
+
+struct FingerprintKeyRecord {
+  int64_t created_unix_micros = 0;
+  WrappedKey wrapped;
+
+  absl::StatusOr<std::string> Encode() const;
+  static absl::StatusOr<FingerprintKeyRecord> Decode(std::string_view value);
+  friend bool operator==(const FingerprintKeyRecord&, const FingerprintKeyRecord&) = default;
+};
+
+}  // namespace sealpool::storage
+
+#endif  // SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_FORMAT_H_

@@ -1,0 +1,183 @@
+// Compaction: containers whose live bytes fell under a share of their size have their live
+// records copied (as sealed, unchanged bytes: no key is needed) to the key group's open
+// container, then the catalog points at the copies, then the old file goes.
+//
+// Crash safety, step by step: copies are appended and synced before any segment record points
+// at them (a crash before leaves dead bytes in the new container); records are repointed in
+// atomic batches (a crash between batches leaves some segments read from the old container,
+// which is intact); the container is marked retired in the last batch and only then deleted
+// (Open deletes a retired container whose deletion a crash interrupted).
+//
+// Concurrency: one maintenance job at a time, so no reclaim or re-wrap changes a record while
+// it is moved; writers never change existing records. A container still open for append, or
+// holding a record not yet committed, is left alone. A reader that looked up the old location
+// just before the file went finds the file gone and looks the record up again
+// (Impl::ReadSegment).
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "storage/pool/pool.h"
+#include "storage/pool/pool_internal.h"
+
+namespace sealpool::storage {
+namespace {
+
+struct Move {
+  std::string key;
+  SegmentRecord record;  // with the new location
+  uint64_t old_container;
+};
+
+}  // namespace
+
+absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t id) {
+  absl::Status s = p.containers->Remove(id);
+  if (!s.ok() && !absl::IsNotFound(s)) return s;
+  Catalog::Batch batch;
+  batch.Delete(Cf::kContainers, ContainerKey(id));
+  for (ContainerField f : {ContainerField::kWrittenBytes, ContainerField::kLiveBytes,
+                           ContainerField::kLiveRecords}) {
+    batch.Delete(Cf::kCounters, ContainerCounterKey(id, f));
+  }
+  return p.catalog->Write(batch);
+}
+
+namespace {
+
+absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& container,
+                        CompactionReport* report) {
+  SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(container.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t size, p.containers->FileSize(id));
+  SEALPOOL_ASSIGN_OR_RETURN(auto reader, p.containers->OpenReader(id));
+  SEALPOOL_ASSIGN_OR_RETURN(ContainerScanner scanner, ContainerScanner::Create(reader.get()));
+  std::vector<Move> moves;
+  std::vector<StoredLocation> copies;
+  // Whatever happens, the copies stop counting as uncommitted when this returns: committed,
+  // or dead bytes in their container.
+  struct Forget {
+    Pool::Impl& p;
+    std::vector<StoredLocation>& copies;
+    ~Forget() {
+      for (const StoredLocation& c : copies) p.ForgetPendingRecord(c.container_id);
+    }
+  } forget_on_return{p, copies};
+  std::vector<uint8_t> stored;
+  while (true) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<ScanItem> item, scanner.Next());
+    if (!item.has_value()) break;
+    if (!item->header.has_value()) continue;  // garbage between records: nothing live there
+    const RecordHeader& h = *item->header;
+    const std::string key = SegmentKey(container.group_no, h.segment_id);
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value, p.catalog->Get(Cf::kSegments, key));
+    if (!value.has_value()) continue;  // erased: dead
+    SEALPOOL_ASSIGN_OR_RETURN(SegmentRecord record, DecodeSegmentRecord(*value));
+    if (record.container_id != id || record.offset != item->location.offset) continue;  // a dead copy
+    if (item->kind == ScanItem::Kind::kCorruption) {
+      // A live record is damaged: copying it would spread the damage; keep the container.
+      return base::Annotate(item->error, absl::StrCat("compaction of container ", id,
+                                                      " stopped: segment ", h.segment_id.value(),
+                                                      " is damaged"));
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(RecordHeader read, reader->ReadRecord(item->location, &stored, h.segment_id));
+    SealedSegment copy;
+    copy.segment_id = read.segment_id;
+    copy.fingerprint = read.fingerprint;
+    copy.compression = read.compression;
+    copy.plaintext_length = read.plaintext_length;
+    copy.nonce = read.nonce;
+    copy.tag = read.tag;
+    copy.stored = stored;
+    p.NoteSealStart();
+    p.NoteAppendStart();
+    absl::StatusOr<StoredLocation> where = p.containers->Append(group.record.group_id, copy);
+    p.NoteAppendDone(where);
+    if (!where.ok()) return where.status();
+    record.container_id = where->container_id;
+    record.offset = where->location.offset;
+    record.record_length = static_cast<uint32_t>(where->location.length);
+    copies.push_back(*where);
+    moves.push_back({key, record, id});
+    report->bytes_moved += where->location.length;
+  }
+  SEALPOOL_RETURN_IF_ERROR(p.containers->Sync(copies));
+  // Repoint in batches; the last one retires the container.
+  const size_t per_batch = std::max<size_t>(1, p.options.delete_batch);
+  size_t i = 0;
+  do {
+    absl::MutexLock commit(&p.commit_mu);
+    Catalog::Batch batch;
+    std::vector<uint64_t> newly_recorded;
+    const size_t end = std::min(moves.size(), i + per_batch);
+    for (; i < end; ++i) {
+      const Move& m = moves[i];
+      batch.Put(Cf::kSegments, m.key, EncodeSegmentRecord(m.record));
+      const auto len = static_cast<int64_t>(m.record.record_length);
+      batch.Add(ContainerCounterKey(id, ContainerField::kLiveBytes), -len);
+      batch.Add(ContainerCounterKey(id, ContainerField::kLiveRecords), -1);
+      const uint64_t to = m.record.container_id;
+      if (p.recorded_containers.insert(to).second) {
+        newly_recorded.push_back(to);
+        ContainerRecord c;
+        c.group_no = container.group_no;
+        c.created_unix_micros = ToMicros(p.options.clock());
+        batch.Put(Cf::kContainers, ContainerKey(to), EncodeContainer(c));
+      }
+      batch.Add(ContainerCounterKey(to, ContainerField::kWrittenBytes), len);
+      batch.Add(ContainerCounterKey(to, ContainerField::kLiveBytes), len);
+      batch.Add(ContainerCounterKey(to, ContainerField::kLiveRecords), 1);
+      ++report->records_moved;
+    }
+    if (i == moves.size()) {
+      ContainerRecord retired = container;
+      retired.state = ContainerRecord::State::kRetired;
+      batch.Put(Cf::kContainers, ContainerKey(id), EncodeContainer(retired));
+    }
+    absl::Status s = p.catalog->Write(batch);
+    if (!s.ok()) {
+      for (uint64_t c : newly_recorded) p.recorded_containers.erase(c);
+      return s;
+    }
+  } while (i < moves.size());
+  if (!p.keep_retired_until_backup.load()) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));
+  ++report->containers_compacted;
+  report->bytes_reclaimed += size;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CompactionReport> Pool::Compact(std::optional<double> live_threshold) {
+  Impl& p = *impl_;
+  const double threshold = live_threshold.value_or(p.options.compaction_live_threshold);
+  if (!(threshold >= 0.0 && threshold <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("compaction threshold ", threshold, " is not within [0, 1]"));
+  }
+  absl::MutexLock maintenance(&p.maintenance_mu);
+  CompactionReport report;
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, p.containers->List());
+  for (uint64_t id : files) {
+    if (p.containers->IsOpenForAppend(id)) continue;
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                              p.catalog->Get(Cf::kContainers, ContainerKey(id)));
+    if (!value.has_value()) continue;  // nothing committed in it (removed at the next Open)
+    SEALPOOL_ASSIGN_OR_RETURN(ContainerRecord record, DecodeContainer(*value));
+    if (record.state == ContainerRecord::State::kRetired) {
+      if (!p.keep_retired_until_backup.load()) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));
+      continue;
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(uint64_t size, p.containers->FileSize(id));
+    SEALPOOL_ASSIGN_OR_RETURN(int64_t live, p.catalog->GetCounter(
+                                                ContainerCounterKey(id, ContainerField::kLiveBytes)));
+    if (static_cast<double>(std::max<int64_t>(live, 0)) >= threshold * static_cast<double>(size)) {
+      continue;
+    }
+    if (!p.ContainerSettled(id)) continue;  // a write still has an uncommitted record in it
+    SEALPOOL_RETURN_IF_ERROR(CompactOne(p, id, record, &report));
+  }
+  return report;
+}
+
+}  // namespace sealpool::storage

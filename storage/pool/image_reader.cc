@@ -1,0 +1,326 @@
+// Reading images back (whole or a byte range), stat, list, delete and verify. Every segment is
+// authenticated (GCM, associated data binding segment id, fingerprint and lengths) before a
+// byte of it reaches the sink; the recipe digest is checked before the first byte; a whole-image
+// read also checks the content digest (which catches extents swapped inside the catalog).
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "crypto/fingerprint.h"
+#include "storage/pool/pool.h"
+#include "storage/pool/pool_internal.h"
+#include "storage/store/segment_codec.h"
+
+namespace sealpool::storage {
+namespace {
+
+std::string SegmentLabel(crypto::SegmentId id) { return absl::StrCat("segment ", id.value()); }
+
+struct ExtentRef {
+  uint64_t offset;
+  RecipeExtent extent;
+};
+
+}  // namespace
+
+absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, crypto::SegmentId id,
+                                     std::string_view context, std::vector<uint8_t>* plaintext,
+                                     SegmentRecord* record_out) const {
+  const std::string where_text = absl::StrCat(base::AbslView(context), ": ", SegmentLabel(id));
+  for (int attempt = 0;; ++attempt) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                              catalog->Get(Cf::kSegments, SegmentKey(group_no, id)));
+    if (!value.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat(where_text, " is not in the catalog (its key was erased or lost)"));
+    }
+    absl::StatusOr<SegmentRecord> record = DecodeSegmentRecord(*value);
+    if (!record.ok()) return base::Annotate(record.status(), where_text);
+    const StoredLocation where{record->container_id,
+                               {record->offset, record->record_length}};
+    std::vector<uint8_t> stored;
+    absl::StatusOr<RecordHeader> header = containers->Read(where, &stored, id);
+    if (absl::IsNotFound(header.status()) && attempt == 0) continue;  // moved by compaction
+    if (!header.ok()) {
+      return base::Annotate(header.status(),
+                            absl::StrCat(where_text, " in container ", record->container_id,
+                                         " at offset ", record->offset));
+    }
+    if (header->fingerprint != record->fingerprint ||
+        header->plaintext_length != record->plaintext_length ||
+        header->stored_length != record->stored_length ||
+        header->compression != record->compression) {
+      return absl::DataLossError(absl::StrCat(where_text, " in container ", record->container_id,
+                                              " at offset ", record->offset,
+                                              ": the container record does not match the catalog"));
+    }
+    absl::StatusOr<crypto::Dek> dek = keys->UnwrapDek(group_no, record->kek_id, record->wrapped_dek);
+    if (!dek.ok()) {
+      return base::Annotate(dek.status(), absl::StrCat(where_text, ": unwrapping its DEK (KEK ",
+                                                       record->kek_id, ")"));
+    }
+    absl::Status s = DecodeSegment(*dek, group_id, *header, stored, plaintext);
+    if (!s.ok()) {
+      return base::Annotate(s, absl::StrCat(where_text, " in container ", record->container_id,
+                                            " at offset ", record->offset));
+    }
+    if (record_out != nullptr) *record_out = *record;
+    return absl::OkStatus();
+  }
+}
+
+absl::StatusOr<crypto::ImageDigestValue> Pool::Impl::RecipeDigest(
+    const ImageRecord& image, const crypto::ImageDigester& d) const {
+  const std::string label = ImageLabel(image.lsu, image.name);
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream stream, d.Begin());
+  SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(image.image_id));
+  uint64_t expected_offset = 0;
+  uint64_t count = 0;
+  SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+      Cf::kRecipes, RecipePrefix(image.image_id),
+      [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+        absl::StatusOr<uint64_t> offset = DecodeRecipeKeyOffset(key, image.image_id);
+        if (!offset.ok()) return base::Annotate(offset.status(), label);
+        absl::StatusOr<RecipeExtent> extent = DecodeRecipeExtent(value);
+        if (!extent.ok()) {
+          return base::Annotate(extent.status(),
+                                absl::StrCat(label, ": recipe entry at offset ", *offset));
+        }
+        if (*offset != expected_offset) {
+          return absl::DataLossError(absl::StrCat(label, ": recipe entry at offset ", *offset,
+                                                  " where ", expected_offset, " was expected"));
+        }
+        SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(*offset));
+        SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(extent->segment_id.value()));
+        SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(extent->length));
+        expected_offset += extent->length;
+        ++count;
+        return true;
+      }));
+  if (count != image.extent_count || expected_offset != image.size) {
+    return absl::DataLossError(absl::StrCat(label, ": the recipe holds ", count, " extents and ",
+                                            expected_offset, " bytes; the image record says ",
+                                            image.extent_count, " and ", image.size));
+  }
+  SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(count));
+  SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(expected_offset));
+  return stream.Final();
+}
+
+namespace {
+
+// The read shared by ReadImage and Verify. `fingerprinter` (optional) re-fingerprints every
+// segment's plaintext and compares it with the authenticated fingerprint.
+absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t offset,
+                      uint64_t length, ReadSink sink, const crypto::Fingerprinter* fingerprinter,
+                      uint64_t* segments_read) {
+  const std::string label = ImageLabel(image.lsu, image.name);
+  if (offset > image.size || length > image.size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": range [", offset, ", +", length,
+                                                   ") is past its end (", image.size,
+                                                   " bytes)"));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(image.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(auto digesters, p.Digesters(image.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestValue recipe, p.RecipeDigest(image, *digesters.first));
+  if (!crypto::DigestEquals(recipe, image.recipe_digest)) {
+    return absl::DataLossError(
+        absl::StrCat(label, ": the recipe does not match its digest (catalog damaged or altered)"));
+  }
+  if (length == 0) return absl::OkStatus();
+  const bool whole = offset == 0 && length == image.size;
+  std::optional<crypto::ImageDigestStream> content;
+  if (whole) {
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream s, digesters.second->Begin());
+    content.emplace(std::move(s));
+  }
+  const uint64_t end = offset + length;
+  std::vector<uint8_t> plaintext;
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kRecipes, RecipePrefix(image.image_id),
+      [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(uint64_t at, DecodeRecipeKeyOffset(key, image.image_id));
+        SEALPOOL_ASSIGN_OR_RETURN(RecipeExtent extent, DecodeRecipeExtent(value));
+        if (at >= end) return false;
+        if (at + extent.length <= offset) return true;
+        const std::string context = absl::StrCat(label, " at offset ", at);
+        SegmentRecord record;
+        SEALPOOL_RETURN_IF_ERROR(p.ReadSegment(image.group_no, group.record.group_id,
+                                               extent.segment_id, context, &plaintext, &record));
+        if (plaintext.size() != extent.length) {
+          return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
+                                                  " has ", plaintext.size(),
+                                                  " bytes; the recipe says ", extent.length));
+        }
+        if (fingerprinter != nullptr) {
+          SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprint fp, fingerprinter->Compute(plaintext));
+          if (fp != record.fingerprint) {
+            return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
+                                                    ": its plaintext does not match its fingerprint"));
+          }
+        }
+        if (content.has_value()) {
+          SEALPOOL_RETURN_IF_ERROR(content->UpdateU64(extent.length));
+          SEALPOOL_RETURN_IF_ERROR(content->Update(record.fingerprint.bytes()));
+        }
+        if (segments_read != nullptr) ++*segments_read;
+        const uint64_t from = std::max(offset, at) - at;
+        const uint64_t to = std::min<uint64_t>(end, at + extent.length) - at;
+        SEALPOOL_RETURN_IF_ERROR(
+            sink(std::span<const uint8_t>(plaintext).subspan(from, to - from)));
+        return true;
+      }));
+  if (content.has_value()) {
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestValue got, content->Final());
+    if (!crypto::DigestEquals(got, image.content_digest)) {
+      return absl::DataLossError(
+          absl::StrCat(label, ": the content does not match its digest"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Pool::ReadImage(std::string_view lsu, std::string_view name, uint64_t offset,
+                             uint64_t length, ReadSink sink) const {
+  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, impl_->LookupImage(lsu, name));
+  if (!image.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
+  }
+  absl::Status s = ReadImpl(*impl_, *image, offset, length, sink, nullptr, nullptr);
+  if (absl::IsDataLoss(s)) {
+    // Deleted while we read it? Then say so rather than report damage.
+    absl::StatusOr<std::optional<ImageRecord>> again = impl_->LookupImage(lsu, name);
+    if (again.ok() && !again->has_value()) {
+      return absl::NotFoundError(absl::StrCat(ImageLabel(lsu, name), " was deleted during the read"));
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<ImageInfo> Pool::StatImage(std::string_view lsu, std::string_view name) const {
+  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, impl_->LookupImage(lsu, name));
+  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
+  return impl_->ToInfo(*image);
+}
+
+absl::StatusOr<std::vector<ImageInfo>> Pool::ListImages(std::string_view lsu) const {
+  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
+  std::vector<uint64_t> ids;
+  SEALPOOL_RETURN_IF_ERROR(impl_->catalog->Scan(
+      Cf::kImages, ImageNamePrefix(lsu),
+      [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(uint64_t id, DecodeU64(value, "image name index"));
+        ids.push_back(id);
+        return true;
+      }));
+  std::vector<ImageInfo> out;
+  for (uint64_t id : ids) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                              impl_->catalog->Get(Cf::kImages, ImageKey(id)));
+    if (!value.has_value()) continue;  // deleted meanwhile
+    absl::StatusOr<ImageRecord> record = DecodeImage(*value);
+    if (!record.ok()) {
+      return base::Annotate(record.status(), absl::StrCat("image #", id, " of LSU ",
+                                                          absl::CHexEscape(base::AbslView(lsu))));
+    }
+    out.push_back(impl_->ToInfo(*record));
+  }
+  return out;
+}
+
+absl::Status Pool::DeleteImage(std::string_view lsu, std::string_view name, bool by_admin) {
+  Impl& p = *impl_;
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu_record, p.FindLsu(lsu));
+  if (!by_admin && !lsu_record.allow_client_delete) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "LSU ", absl::CHexEscape(base::AbslView(lsu)),
+        " does not allow clients to delete images; an administrator must"));
+  }
+  // commit_mu: two deletes of one image must not both queue its references.
+  absl::MutexLock commit(&p.commit_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, p.LookupImage(lsu, name));
+  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
+  if (image->retain_until_unix_micros != 0 &&
+      p.options.clock() < FromMicros(image->retain_until_unix_micros)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ImageLabel(lsu, name), " is retained until ",
+        absl::FormatTime(FromMicros(image->retain_until_unix_micros), absl::UTCTimeZone())));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t seq, p.delete_seq->Next());
+  DeleteJob job;
+  job.kind = DeleteJob::Kind::kImageReferences;
+  job.group_no = image->group_no;
+  job.image_id = image->image_id;
+  Catalog::Batch batch;
+  batch.Delete(Cf::kImages, ImageKey(image->image_id));
+  batch.Delete(Cf::kImages, ImageNameKey(lsu, name));
+  batch.Put(Cf::kDeleteQueue, DeleteQueueKey(seq), EncodeDeleteJob(job));
+  batch.Add(PoolCounterKey("images"), -1);
+  batch.Add(PoolCounterKey("logical_bytes"), -static_cast<int64_t>(image->size));
+  return p.catalog->Write(batch);
+}
+
+absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu, std::string_view name) const {
+  Impl& p = *impl_;
+  std::vector<ImageRecord> images;
+  std::vector<std::string> lsus;
+  if (lsu.empty()) {
+    absl::MutexLock lock(&p.meta_mu);
+    for (const auto& [n, _] : p.lsus) lsus.push_back(n);
+  } else {
+    SEALPOOL_RETURN_IF_ERROR(p.FindLsu(lsu).status());
+    lsus.emplace_back(lsu);
+  }
+  VerifyReport report;
+  for (const std::string& l : lsus) {
+    if (!name.empty()) {
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, p.LookupImage(l, name));
+      if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(l, name)));
+      images.push_back(*std::move(image));
+      continue;
+    }
+    std::vector<std::string> names;
+    SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+        Cf::kImages, ImageNamePrefix(l),
+        [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+          names.emplace_back(key.substr(ImageNamePrefix(l).size()));
+          return true;
+        }));
+    for (const std::string& n : names) {
+      absl::StatusOr<std::optional<ImageRecord>> image = p.LookupImage(l, n);
+      if (!image.ok()) {
+        report.problems.push_back(std::string(image.status().message()));
+        continue;
+      }
+      if (image->has_value()) images.push_back(**std::move(image));
+    }
+  }
+  for (const ImageRecord& image : images) {
+    ++report.images_checked;
+    absl::StatusOr<crypto::FingerprintKey> fpk = p.keys->FingerprintKey(image.group_no);
+    if (!fpk.ok()) return fpk.status();
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprinter fingerprinter, crypto::Fingerprinter::Create(*fpk));
+    absl::Status s = ReadImpl(
+        p, image, 0, image.size,
+        [&](std::span<const uint8_t> data) {
+          report.bytes_checked += data.size();
+          return absl::OkStatus();
+        },
+        &fingerprinter, &report.segments_checked);
+    if (!s.ok()) {
+      if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) return s;  // KMS: not damage
+      report.problems.push_back(std::string(s.message()));
+    }
+  }
+  return report;
+}
+
+}  // namespace sealpool::storage

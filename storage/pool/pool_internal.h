@@ -1,0 +1,226 @@
+// Internals of storage/pool/pool.h shared by its .cc files (pool.cc, image_writer.cc,
+// image_reader.cc, delete_queue.cc, compactor.cc, rewrap.cc, pool_scan.cc). Not a public API.
+//
+// Locks, in the order they may be taken (never the reverse):
+//   maintenance_mu   one maintenance job at a time (delete queue, compaction, re-wrap, rebuild)
+//   commit_mu        one writer batch at a time: claim -> container sync -> catalog write
+//   stripe[i].mu     a fingerprint stripe: index lookup + pin, reclaim check + erase,
+//                    in-flight segment states
+//   meta_mu          key groups, LSUs, names being written, images being written
+// What each protects and why the pairs are safe: storage/README.md.
+#ifndef SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_
+#define SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "crypto/image_digest.h"
+#include "storage/catalog/catalog.h"
+#include "storage/catalog/catalog_records.h"
+#include "storage/store/container_store.h"
+#include "storage/store/file_system.h"
+#include "storage/keydict/key_dictionary.h"
+#include "storage/pool/pool.h"
+
+namespace sealpool::storage {
+
+// Hands out ids that are never reused: reserves blocks ahead in the catalog (synced) before
+// handing any of them out, so a crash skips ids but never repeats one.
+class IdAllocator {
+ public:
+  IdAllocator(Catalog* catalog, std::string what, uint64_t block = 1024)
+      : catalog_(catalog), what_(std::move(what)), block_(block) {}
+  absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<uint64_t> Next() ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes every later id >= `floor` (after finding ids in containers the catalog did not know).
+  absl::Status EnsureAtLeast(uint64_t floor) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  Catalog* const catalog_;
+  const std::string what_;
+  const uint64_t block_;
+  absl::Mutex mu_;
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t reserved_end_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+// A small fixed pool of threads running sealing jobs (image_writer.cc). Jobs never wait for a
+// writer, so a writer waiting for its jobs (or for another writer's in-flight segment) always
+// makes progress.
+class SealWorkers {
+ public:
+  explicit SealWorkers(int threads);
+  ~SealWorkers();  // runs what is queued, then joins
+  void Submit(std::function<void()> job) ABSL_LOCKS_EXCLUDED(mu_);
+  int threads() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// A new segment on its way into the pool, shared by every writer that meets its fingerprint
+// before the catalog knows it. Guarded by its stripe's mutex.
+struct InflightSegment {
+  enum class State {
+    kSealing,    // its owner compresses, seals and appends it
+    kAppended,   // in a container (not yet synced); `record` is complete
+    kClaimed,    // a writer's batch is committing it
+    kCommitted,  // in the catalog (segment record + index entry)
+    kFailed,     // sealing or appending failed: whoever needs it stores it again
+  };
+  uint32_t group_no = 0;
+  crypto::SegmentId id;
+  crypto::Fingerprint fingerprint;
+  State state = State::kSealing;
+  SegmentRecord record;
+  StoredLocation where;
+  int holders = 0;  // writers that reference it and have not committed that reference yet
+  absl::Status error;  // kFailed: why
+};
+
+struct SegmentKeyHash {
+  size_t operator()(const std::pair<uint32_t, uint64_t>& k) const {
+    return std::hash<uint64_t>{}(k.second * 0x9e3779b97f4a7c15ULL ^ k.first);
+  }
+};
+
+// One of kStripes: the fingerprints whose first byte maps here.
+struct Stripe {
+  absl::Mutex mu;
+  // Pins: (group, segment id) -> writers that reference the segment in an extent not yet in a
+  // durable batch. A pinned segment is never reclaimed.
+  absl::flat_hash_map<std::pair<uint32_t, uint64_t>, int, SegmentKeyHash> pins ABSL_GUARDED_BY(mu);
+  // (group, fingerprint) -> the segment being stored.
+  absl::flat_hash_map<std::pair<uint32_t, crypto::Fingerprint>, std::shared_ptr<InflightSegment>>
+      inflight ABSL_GUARDED_BY(mu);
+};
+inline constexpr size_t kStripes = 64;
+
+struct GroupState {
+  KeyGroupRecord record;
+  ChunkerParams chunker;
+  // Lazily created from the fingerprint key (needs the KMS once).
+  std::shared_ptr<const crypto::ImageDigester> recipe_digester;
+  std::shared_ptr<const crypto::ImageDigester> content_digester;
+};
+
+struct Pool::Impl {
+  std::string dir;
+  PoolOptions options;
+  RootKeyProvider* root_keys = nullptr;
+  std::unique_ptr<FileSystem> owned_fs;
+  FileSystem* fs = nullptr;
+  std::unique_ptr<FileLock> pool_lock;
+  PoolMeta meta;
+  std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<ContainerStore> containers;
+  std::unique_ptr<KeyDictionary> keys;
+  std::unique_ptr<IdAllocator> segment_ids;
+  std::unique_ptr<IdAllocator> container_ids;
+  std::unique_ptr<IdAllocator> image_ids;
+  std::unique_ptr<IdAllocator> delete_seq;
+  std::unique_ptr<SealWorkers> seal_workers;
+
+  std::array<Stripe, kStripes> stripes;
+
+  // Once a catalog backup exists, compacted (retired) containers are removed only after the
+  // next backup, so that restoring the latest backup never points at a removed container.
+  std::atomic<bool> keep_retired_until_backup{false};
+
+  absl::Mutex maintenance_mu ABSL_ACQUIRED_BEFORE(commit_mu);
+  absl::Mutex commit_mu ABSL_ACQUIRED_BEFORE(meta_mu);
+
+  mutable absl::Mutex meta_mu;
+  mutable std::map<uint32_t, GroupState> groups ABSL_GUARDED_BY(meta_mu);  // digesters: lazily
+  std::map<std::string, uint32_t, std::less<>> group_by_name ABSL_GUARDED_BY(meta_mu);
+  std::map<std::string, LsuRecord, std::less<>> lsus ABSL_GUARDED_BY(meta_mu);
+  // (lsu, name) of images being written: a second writer of the same name is refused.
+  std::set<std::pair<std::string, std::string>> names_in_progress ABSL_GUARDED_BY(meta_mu);
+  // Images being written: the delete queue leaves their held job alone.
+  absl::flat_hash_set<uint64_t> active_images ABSL_GUARDED_BY(meta_mu);
+
+  // Containers of which this process committed a record already (its container record exists).
+  absl::flat_hash_set<uint64_t> recorded_containers ABSL_GUARDED_BY(commit_mu);
+
+  // Records on their way into the catalog. A record is `sealing` from before its DEK is
+  // wrapped until its append starts, `in_append` during ContainerStore::Append, then pending in
+  // its container until a batch commits it (or its write gives it up). Compaction leaves a
+  // container with pending records alone; a re-wrap drops old KEKs only when nothing is on
+  // its way at all.
+  absl::Mutex pending_mu ABSL_ACQUIRED_AFTER(meta_mu);
+  int sealing ABSL_GUARDED_BY(pending_mu) = 0;
+  int in_append ABSL_GUARDED_BY(pending_mu) = 0;
+  absl::flat_hash_map<uint64_t, int> pending_records ABSL_GUARDED_BY(pending_mu);
+  void NoteSealStart() ABSL_LOCKS_EXCLUDED(pending_mu);
+  void NoteAppendStart() ABSL_LOCKS_EXCLUDED(pending_mu);
+  // After Append: OK -> pending in `container_id`; failed -> forgotten.
+  void NoteAppendDone(const absl::StatusOr<StoredLocation>& where) ABSL_LOCKS_EXCLUDED(pending_mu);
+  void NoteSealAbandoned() ABSL_LOCKS_EXCLUDED(pending_mu);
+  void ForgetPendingRecord(uint64_t container_id) ABSL_LOCKS_EXCLUDED(pending_mu);
+  // Whether every record appended to the container is committed or given up (waits for the
+  // appends in progress, which are short, to land first).
+  bool ContainerSettled(uint64_t container_id) ABSL_LOCKS_EXCLUDED(pending_mu);
+  // Whether no record is on its way at all (does not wait).
+  bool NoUncommittedRecords() ABSL_LOCKS_EXCLUDED(pending_mu);
+
+  Stripe& StripeOf(const crypto::Fingerprint& fp) { return stripes[fp.bytes()[0] % kStripes]; }
+
+  // Meta lookups (take meta_mu).
+  absl::StatusOr<LsuRecord> FindLsu(std::string_view name) const;
+  absl::StatusOr<GroupState> FindGroup(uint32_t group_no) const;
+  absl::StatusOr<uint32_t> FindGroupNo(std::string_view name) const;
+  absl::StatusOr<std::pair<std::shared_ptr<const crypto::ImageDigester>,
+                           std::shared_ptr<const crypto::ImageDigester>>>
+  Digesters(uint32_t group_no) const;
+
+  absl::StatusOr<std::optional<ImageRecord>> LookupImage(std::string_view lsu,
+                                                         std::string_view name) const;
+  ImageInfo ToInfo(const ImageRecord& record) const;
+
+  // Reads, authenticates and decompresses one segment into `plaintext`; follows a segment
+  // moved by compaction. Errors name `context` (the image) and the segment.
+  absl::Status ReadSegment(uint32_t group_no, const Id128& group_id, crypto::SegmentId id,
+                           std::string_view context, std::vector<uint8_t>* plaintext,
+                           SegmentRecord* record_out = nullptr) const;
+
+  // The recipe digest of an image: over (image id, then every extent's offset, segment id and
+  // length, then the extent count and the size).
+  absl::StatusOr<crypto::ImageDigestValue> RecipeDigest(const ImageRecord& image,
+                                                        const crypto::ImageDigester& d) const;
+
+  absl::Status StartupRecovery();
+  absl::Status LoadMeta();
+  absl::Status PutMetaSync(std::string_view key, std::string_view value);
+};
+
+// Deletes a retired container's file, then its record and counters (compactor.cc).
+absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t container_id);
+
+// "lsu/name", for messages.
+std::string ImageLabel(std::string_view lsu, std::string_view name);
+absl::Time FromMicros(uint64_t micros);
+uint64_t ToMicros(absl::Time t);
+
+}  // namespace sealpool::storage
+
+#endif  // SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_

@@ -1,0 +1,131 @@
+// KEK rotation and re-wrap. Rotation only starts a new KEK (no segment touched). RewrapDeks
+// re-wraps every live DEK of a group under the group's active KEK, in atomic batches that also
+// record how far it got (Cf::kMeta "rewrap/<group>"), so a crash or a KMS failure part-way is
+// resumed by running it again; then it drops the KEKs that no DEK uses any more. That is the
+// first half of a purge (DESIGN.md "Shredding"); the second half is a root-key rotation in the
+// KMS followed by RewrapGroupKeys.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "storage/pool/pool.h"
+#include "storage/pool/pool_internal.h"
+
+namespace sealpool::storage {
+namespace {
+
+std::string RewrapCursorKey(uint32_t group_no) {
+  std::string key = "rewrap/";
+  AppendU32BE(&key, group_no);
+  return key;
+}
+
+// Cursor value: u32 LE target KEK id, then the last segment key done.
+std::string EncodeCursor(uint32_t target, std::string_view last_key) {
+  std::string v = EncodeU64(target);
+  v.append(last_key);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<uint32_t> Pool::RotateKek(std::string_view key_group) {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->RotateKek(group_no);
+}
+
+absl::StatusOr<uint32_t> Pool::RewrapGroupKeys(std::string_view key_group) {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  absl::MutexLock maintenance(&impl_->maintenance_mu);
+  return impl_->keys->RewrapGroupKeys(group_no);
+}
+
+absl::StatusOr<RewrapReport> Pool::RewrapDeks(std::string_view key_group, bool drop_keks) {
+  Impl& p = *impl_;
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, p.FindGroupNo(key_group));
+  absl::MutexLock maintenance(&p.maintenance_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekInfo> keks, p.keys->ListKeks(group_no));
+  RewrapReport report;
+  bool have_active = false;
+  for (const KekInfo& k : keks) {
+    if (k.state == KekState::kActive) {
+      report.target_kek_id = k.kek_id;
+      have_active = true;
+    }
+  }
+  if (!have_active) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key group ", base::AbslView(key_group), " has no active KEK"));
+  }
+  const uint32_t target = report.target_kek_id;
+  std::string after;
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> cursor,
+                            p.catalog->Get(Cf::kMeta, RewrapCursorKey(group_no)));
+  if (cursor.has_value() && cursor->size() >= 8) {
+    SEALPOOL_ASSIGN_OR_RETURN(uint64_t was, DecodeU64(cursor->substr(0, 8), "re-wrap cursor"));
+    if (was == target) after = cursor->substr(8);  // resume; another target starts over
+  }
+  const size_t per_batch = std::max<size_t>(1, p.options.delete_batch);
+  while (true) {
+    std::vector<std::pair<std::string, SegmentRecord>> todo;
+    std::string last;
+    bool more = false;
+    SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+        Cf::kSegments, SegmentPrefix(group_no),
+        [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+          if (todo.size() >= per_batch) {
+            more = true;
+            return false;
+          }
+          absl::StatusOr<SegmentRecord> record = DecodeSegmentRecord(value);
+          if (!record.ok()) return base::Annotate(record.status(), "re-wrap: segment record");
+          last.assign(key);
+          if (record->kek_id == target) {
+            ++report.deks_already_under_target;
+          } else {
+            todo.emplace_back(std::string(key), *record);
+          }
+          return true;
+        },
+        after));
+    Catalog::Batch batch;
+    for (auto& [key, record] : todo) {
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::Dek dek,
+                                p.keys->UnwrapDek(group_no, record.kek_id, record.wrapped_dek));
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::WrappedDek wrapped,
+                                p.keys->WrapDekUnder(group_no, target, dek));
+      batch.Add(KekDekCountKey(group_no, record.kek_id), -1);
+      batch.Add(KekDekCountKey(group_no, target), 1);
+      record.kek_id = target;
+      record.wrapped_dek = wrapped;
+      batch.Put(Cf::kSegments, key, EncodeSegmentRecord(record));
+    }
+    if (!last.empty()) {
+      batch.Put(Cf::kMeta, RewrapCursorKey(group_no), EncodeCursor(target, last));
+      after = last;
+    }
+    if (!batch.empty()) SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
+    report.deks_rewrapped += todo.size();
+    if (!more) break;
+  }
+  Catalog::Batch done;
+  done.Delete(Cf::kMeta, RewrapCursorKey(group_no));
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(done));
+  if (drop_keks) {
+    // A segment sealed before the rotation but not yet committed may be wrapped under an old
+    // KEK that its count does not show yet: drop nothing while any is on its way.
+    absl::MutexLock commit(&p.commit_mu);
+    if (!p.NoUncommittedRecords()) return report;
+    for (const KekInfo& k : keks) {
+      if (k.kek_id == target) continue;
+      SEALPOOL_ASSIGN_OR_RETURN(int64_t n, p.catalog->GetCounter(KekDekCountKey(group_no, k.kek_id)));
+      if (n > 0) continue;  // a segment written under it since (rotation during the run)
+      SEALPOOL_RETURN_IF_ERROR(p.keys->DropKek(group_no, k.kek_id));
+      ++report.keks_dropped;
+    }
+  }
+  return report;
+}
+
+}  // namespace sealpool::storage
