@@ -4,13 +4,14 @@
 // Parsing is strict: an unknown key or table is an error (a typo must not silently fall back
 // to a default), so is a value of the wrong type or out of range, a duplicate LSU, key group or
 // client CN, an LSU naming a key group that is not declared, or a client granted an LSU that
-// is not declared. Each error is InvalidArgument and names the key (`lsu[2].key_group`) and the
-// problem. Relative paths are resolved against the folder of the config file. No secret is
-// ever taken from the config itself: TLS private keys are files (checked for mode 0600 or
-// stricter when the daemon starts, not here).
+// is not declared. Each error is InvalidArgument and names the key (`lsu[2].key_group`; arrays
+// of tables are counted from 0 in file order) and the problem. Relative paths are resolved
+// against the folder of the config file. No secret is ever taken from the config itself: TLS
+// private keys are files (checked for mode 0600 or stricter when the daemon starts, not here).
 #ifndef SEALPOOL_DAEMON_SEALPOOLD_POOL_CONFIG_H_
 #define SEALPOOL_DAEMON_SEALPOOLD_POOL_CONFIG_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -130,10 +131,14 @@ struct PoolConfig {
   const ClientConfig* FindClient(std::string_view cn) const;
 };
 
+// A config longer than this is refused unread (InvalidArgument): it is not a config file.
+inline constexpr size_t kMaxPoolConfigBytes = size_t{4} << 20;
+
 // Parses the config in `text`; relative paths are resolved against `base_dir`.
 absl::StatusOr<PoolConfig> ParsePoolConfig(std::string_view text,
                                            const std::filesystem::path& base_dir);
-// Reads and parses the file at `path` (NotFound when it cannot be read).
+// Reads and parses the file at `path` (NotFound naming the path when it cannot be read);
+// relative paths are resolved against the file's folder, made absolute.
 absl::StatusOr<PoolConfig> LoadPoolConfig(const std::filesystem::path& path);
 
 std::string_view ClientRightName(ClientRight right);
