@@ -49,16 +49,26 @@ std::string LineOf(const toml::node& node) {
 
 std::string_view TypeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -85,7 +95,8 @@ std::string NameProblem(std::string_view name, std::string_view punctuation) {
   if (name.size() > kMaxNameLength) {
     return Cat(Quote(name), " is ", name.size(), " characters long; the limit is ", kMaxNameLength);
   }
-  if (name.front() == '.' || name.front() == '-') return Cat(Quote(name), " starts with '.' or '-'");
+  if (name.front() == '.' || name.front() == '-')
+    return Cat(Quote(name), " starts with '.' or '-'");
   for (char ch : name) {
     const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                     (ch >= '0' && ch <= '9') || punctuation.find(ch) != std::string_view::npos;
@@ -186,8 +197,8 @@ class TableReader {
     for (const auto& [key, value] : table_) {
       const std::string_view name = key.str();
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-      std::string why = value.is_table() || value.is_array_of_tables() ? "unknown table"
-                                                                        : "unknown key";
+      std::string why =
+          value.is_table() || value.is_array_of_tables() ? "unknown table" : "unknown key";
       for (std::string_view k : known) {
         const size_t distance = EditDistance(name, k);
         if (distance <= 2 && 2 * distance < k.size()) {
@@ -267,7 +278,8 @@ class TableReader {
     const std::optional<double> value = node->value<double>();
     const std::string range = Cat("a number in (", lo, ", ", hi, "), both ends excluded");
     if (!value.has_value()) return Bad(key, Cat("must be ", range, ", not ", TypeName(*node)));
-    if (!(*value > lo && *value < hi)) return Bad(key, Cat("must be ", range, " (got ", *value, ")"));
+    if (!(*value > lo && *value < hi))
+      return Bad(key, Cat("must be ", range, " (got ", *value, ")"));
     *out = *value;
     return absl::OkStatus();
   }
@@ -313,9 +325,9 @@ absl::Status ParseAdmin(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(r.Path("socket", &c->admin_socket));
   if (c->admin_socket.empty()) return r.Bad("socket", "must not be empty");
   if (c->admin_socket.native().size() > kMaxUnixSocketPath) {
-    return r.Bad("socket", Cat("is ", c->admin_socket.native().size(),
-                               " bytes long; a unix socket path holds at most ",
-                               kMaxUnixSocketPath));
+    return r.Bad("socket",
+                 Cat("is ", c->admin_socket.native().size(),
+                     " bytes long; a unix socket path holds at most ", kMaxUnixSocketPath));
   }
   SEALPOOL_RETURN_IF_ERROR(r.String("group", &c->admin_group));
   const std::string& group = c->admin_group;
@@ -339,7 +351,8 @@ absl::Status ParseKms(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(r.String("server_name", &c->kms_server_name));
   for (char ch : c->kms_server_name) {
     if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) {
-      return r.Bad("server_name", Cat(Quote(c->kms_server_name), " has a space or control character"));
+      return r.Bad("server_name",
+                   Cat(Quote(c->kms_server_name), " has a space or control character"));
     }
   }
   SEALPOOL_RETURN_IF_ERROR(r.Path("ca", &c->kms_ca_file));
@@ -362,10 +375,12 @@ absl::Status ParseChunking(const TableReader& r, PoolConfig* c) {
   const uint32_t avg = c->chunk_avg_size;
   if ((avg & (avg - 1)) != 0) return r.Bad("avg_size", Cat(avg, " is not a power of two"));
   if (c->chunk_min_size >= avg) {
-    return r.Bad("min_size", Cat("must be less than avg_size (", c->chunk_min_size, " >= ", avg, ")"));
+    return r.Bad("min_size",
+                 Cat("must be less than avg_size (", c->chunk_min_size, " >= ", avg, ")"));
   }
   if (c->chunk_max_size <= avg) {
-    return r.Bad("max_size", Cat("must be greater than avg_size (", c->chunk_max_size, " <= ", avg, ")"));
+    return r.Bad("max_size",
+                 Cat("must be greater than avg_size (", c->chunk_max_size, " <= ", avg, ")"));
   }
   return absl::OkStatus();
 }
@@ -377,12 +392,13 @@ absl::Status ParseKeys(const TableReader& r, PoolConfig* c) {
 }
 
 absl::Status ParseStorage(const TableReader& r, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys(
-      {"container_size_mib", "zstd_level", "seal_threads", "high_water_percent"}));
+  SEALPOOL_RETURN_IF_ERROR(
+      r.OnlyKeys({"container_size_mib", "zstd_level", "seal_threads", "high_water_percent"}));
   SEALPOOL_RETURN_IF_ERROR(r.Int("container_size_mib", 16, 4096, &c->container_size, kMiB));
   SEALPOOL_RETURN_IF_ERROR(r.Int("zstd_level", -7, 19, &c->zstd_level));
   SEALPOOL_RETURN_IF_ERROR(r.Int("seal_threads", 0, 1024, &c->seal_threads));
-  SEALPOOL_ASSIGN_OR_RETURN(std::optional<int64_t> percent, r.Integer("high_water_percent", 50, 99));
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<int64_t> percent,
+                            r.Integer("high_water_percent", 50, 99));
   if (percent.has_value()) c->high_water = static_cast<double>(*percent) / 100.0;
   return absl::OkStatus();
 }
@@ -398,12 +414,13 @@ absl::Status ParseLimits(const TableReader& r, PoolConfig* c) {
 }
 
 absl::Status ParseScheduler(const TableReader& r, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"interval_seconds", "compact_live_threshold", "quiet_hours",
-                                       "catalog_backup_dir", "catalog_backup_interval_hours",
-                                       "catalog_backup_keep"}));
+  SEALPOOL_RETURN_IF_ERROR(
+      r.OnlyKeys({"interval_seconds", "compact_live_threshold", "quiet_hours", "catalog_backup_dir",
+                  "catalog_backup_interval_hours", "catalog_backup_keep"}));
   SEALPOOL_RETURN_IF_ERROR(
       r.Duration("interval_seconds", 1, 86400, absl::Seconds(1), &c->scheduler_interval));
-  SEALPOOL_RETURN_IF_ERROR(r.OpenInterval("compact_live_threshold", 0, 1, &c->compact_live_threshold));
+  SEALPOOL_RETURN_IF_ERROR(
+      r.OpenInterval("compact_live_threshold", 0, 1, &c->compact_live_threshold));
   if (r.Get("quiet_hours") != nullptr) {
     std::string text;
     SEALPOOL_RETURN_IF_ERROR(r.String("quiet_hours", &text));
@@ -443,8 +460,10 @@ absl::Status ForEachTable(const TableReader& parent, std::string_view key, std::
   if (array == nullptr) return parent.Bad(key, Cat(form, ", not ", TypeName(*node)));
   for (size_t i = 0; i < array->size(); ++i) {
     const toml::table* table = (*array)[i].as_table();
-    if (table == nullptr) return parent.Bad(key, Cat(form, "; element ", i, " is ", TypeName((*array)[i])));
-    SEALPOOL_RETURN_IF_ERROR(parse(TableReader(*table, Cat(parent.Name(key), "[", i, "]."), base_dir)));
+    if (table == nullptr)
+      return parent.Bad(key, Cat(form, "; element ", i, " is ", TypeName((*array)[i])));
+    SEALPOOL_RETURN_IF_ERROR(
+        parse(TableReader(*table, Cat(parent.Name(key), "[", i, "]."), base_dir)));
   }
   return absl::OkStatus();
 }
@@ -456,7 +475,8 @@ absl::Status ParseKeyGroup(const TableReader& r, PoolConfig* c) {
   if (r.Get("name") == nullptr) return r.Bad("name", "is required");
   if (std::string why = NameProblem(group.name, "._:-"); !why.empty()) return r.Bad("name", why);
   for (const KeyGroupConfig& other : c->key_groups) {
-    if (other.name == group.name) return r.Bad("name", Cat(Quote(group.name), " is declared twice"));
+    if (other.name == group.name)
+      return r.Bad("name", Cat(Quote(group.name), " is declared twice"));
   }
   SEALPOOL_RETURN_IF_ERROR(r.String("backend", &group.kms_backend));
   if (group.kms_backend != "builtin" && group.kms_backend != "kmip") {
@@ -478,8 +498,9 @@ absl::Status ParseLsu(const TableReader& r, PoolConfig* c) {
   }
   SEALPOOL_RETURN_IF_ERROR(r.String("key_group", &lsu.key_group));
   if (r.Get("key_group") == nullptr) return r.Bad("key_group", "is required");
-  const bool declared = std::any_of(c->key_groups.begin(), c->key_groups.end(),
-                                    [&](const KeyGroupConfig& g) { return g.name == lsu.key_group; });
+  const bool declared =
+      std::any_of(c->key_groups.begin(), c->key_groups.end(),
+                  [&](const KeyGroupConfig& g) { return g.name == lsu.key_group; });
   if (!declared) {
     return r.Bad("key_group", Cat(Quote(lsu.key_group), " is not a declared [[key_group]]"));
   }
@@ -507,13 +528,15 @@ absl::Status ParseRights(const TableReader& r, std::set<ClientRight>* rights) {
     const auto* name = element.as_string();
     if (name == nullptr) return r.Bad("allow", Cat(form, "; one element is ", TypeName(element)));
     std::optional<ClientRight> right;
-    for (ClientRight candidate : {ClientRight::kBackup, ClientRight::kRestore, ClientRight::kDelete}) {
+    for (ClientRight candidate :
+         {ClientRight::kBackup, ClientRight::kRestore, ClientRight::kDelete}) {
       if (ClientRightName(candidate) == name->get()) right = candidate;
     }
     if (!right.has_value()) {
       return r.Bad("allow", Cat(Quote(name->get()), " is not a right (backup, restore, delete)"));
     }
-    if (!rights->insert(*right).second) return r.Bad("allow", Cat(Quote(name->get()), " is listed twice"));
+    if (!rights->insert(*right).second)
+      return r.Bad("allow", Cat(Quote(name->get()), " is listed twice"));
   }
   return absl::OkStatus();
 }
@@ -527,20 +550,23 @@ absl::Status ParseClient(const TableReader& r, const fs::path& base_dir, PoolCon
   if (c->FindClient(client.cn) != nullptr) {
     return r.Bad("cn", Cat(Quote(client.cn), " is declared twice"));
   }
-  SEALPOOL_RETURN_IF_ERROR(ForEachTable(r, "access", "[[client.access]]", base_dir, [&](const TableReader& a) {
-    SEALPOOL_RETURN_IF_ERROR(a.OnlyKeys({"lsu", "allow"}));
-    std::string lsu;
-    SEALPOOL_RETURN_IF_ERROR(a.String("lsu", &lsu));
-    if (a.Get("lsu") == nullptr) return a.Bad("lsu", "is required");
-    if (c->FindLsu(lsu) == nullptr) return a.Bad("lsu", Cat(Quote(lsu), " is not a declared [[lsu]]"));
-    if (client.access.contains(lsu)) {
-      return a.Bad("lsu", Cat(Quote(lsu), " is granted twice to this client (merge the entries)"));
-    }
-    std::set<ClientRight> rights;
-    SEALPOOL_RETURN_IF_ERROR(ParseRights(a, &rights));
-    client.access.emplace(std::move(lsu), std::move(rights));
-    return absl::OkStatus();
-  }));
+  SEALPOOL_RETURN_IF_ERROR(
+      ForEachTable(r, "access", "[[client.access]]", base_dir, [&](const TableReader& a) {
+        SEALPOOL_RETURN_IF_ERROR(a.OnlyKeys({"lsu", "allow"}));
+        std::string lsu;
+        SEALPOOL_RETURN_IF_ERROR(a.String("lsu", &lsu));
+        if (a.Get("lsu") == nullptr) return a.Bad("lsu", "is required");
+        if (c->FindLsu(lsu) == nullptr)
+          return a.Bad("lsu", Cat(Quote(lsu), " is not a declared [[lsu]]"));
+        if (client.access.contains(lsu)) {
+          return a.Bad("lsu",
+                       Cat(Quote(lsu), " is granted twice to this client (merge the entries)"));
+        }
+        std::set<ClientRight> rights;
+        SEALPOOL_RETURN_IF_ERROR(ParseRights(a, &rights));
+        client.access.emplace(std::move(lsu), std::move(rights));
+        return absl::OkStatus();
+      }));
   c->clients.push_back(std::move(client));
   return absl::OkStatus();
 }
@@ -566,34 +592,33 @@ constexpr std::array<Section, 11> kSections = {{
 
 absl::Status ParseRoot(const toml::table& root, const fs::path& base_dir, PoolConfig* c) {
   const TableReader top(root, "", base_dir);
-  SEALPOOL_RETURN_IF_ERROR(top.OnlyKeys({"pool", "server", "admin", "metrics", "kms", "chunking",
-                                         "keys", "storage", "limits", "scheduler", "log",
-                                         "key_group", "lsu", "client"}));
+  SEALPOOL_RETURN_IF_ERROR(
+      top.OnlyKeys({"pool", "server", "admin", "metrics", "kms", "chunking", "keys", "storage",
+                    "limits", "scheduler", "log", "key_group", "lsu", "client"}));
   for (const Section& section : kSections) {
     const toml::node* node = root.get(section.name);
     if (node == nullptr) continue;
     const toml::table* table = node->as_table();
     if (table == nullptr) {
-      return top.Bad(section.name, Cat("must be a table ([", section.name, "]), not ", TypeName(*node)));
+      return top.Bad(section.name,
+                     Cat("must be a table ([", section.name, "]), not ", TypeName(*node)));
     }
-    SEALPOOL_RETURN_IF_ERROR(section.parse(TableReader(*table, Cat(section.name, "."), base_dir), c));
+    SEALPOOL_RETURN_IF_ERROR(
+        section.parse(TableReader(*table, Cat(section.name, "."), base_dir), c));
   }
   // Key groups before LSUs before clients, wherever they are in the file: each names the former.
-  SEALPOOL_RETURN_IF_ERROR(ForEachTable(top, "key_group", "[[key_group]]", base_dir, [&](const TableReader& r) {
-    return ParseKeyGroup(r, c);
-  }));
-  SEALPOOL_RETURN_IF_ERROR(ForEachTable(top, "lsu", "[[lsu]]", base_dir, [&](const TableReader& r) {
-    return ParseLsu(r, c);
-  }));
-  return ForEachTable(top, "client", "[[client]]", base_dir, [&](const TableReader& r) {
-    return ParseClient(r, base_dir, c);
-  });
+  SEALPOOL_RETURN_IF_ERROR(ForEachTable(top, "key_group", "[[key_group]]", base_dir,
+                                        [&](const TableReader& r) { return ParseKeyGroup(r, c); }));
+  SEALPOOL_RETURN_IF_ERROR(ForEachTable(top, "lsu", "[[lsu]]", base_dir,
+                                        [&](const TableReader& r) { return ParseLsu(r, c); }));
+  return ForEachTable(top, "client", "[[client]]", base_dir,
+                      [&](const TableReader& r) { return ParseClient(r, base_dir, c); });
 }
 
 absl::Status CheckRequired(const PoolConfig& c) {
   const std::pair<std::string_view, const fs::path*> paths[] = {
-      {"pool.path", &c.pool_dir},  {"pool.audit_log", &c.audit_log}, {"server.ca", &c.ca_file},
-      {"server.cert", &c.cert_file}, {"server.key", &c.key_file},    {"kms.ca", &c.kms_ca_file},
+      {"pool.path", &c.pool_dir},     {"pool.audit_log", &c.audit_log}, {"server.ca", &c.ca_file},
+      {"server.cert", &c.cert_file},  {"server.key", &c.key_file},      {"kms.ca", &c.kms_ca_file},
       {"kms.cert", &c.kms_cert_file}, {"kms.key", &c.kms_key_file},
   };
   for (const auto& [key, path] : paths) {
@@ -631,9 +656,12 @@ const ClientConfig* PoolConfig::FindClient(std::string_view cn) const {
 
 std::string_view ClientRightName(ClientRight right) {
   switch (right) {
-    case ClientRight::kBackup: return "backup";
-    case ClientRight::kRestore: return "restore";
-    case ClientRight::kDelete: return "delete";
+    case ClientRight::kBackup:
+      return "backup";
+    case ClientRight::kRestore:
+      return "restore";
+    case ClientRight::kDelete:
+      return "delete";
   }
   return "unknown";
 }
@@ -649,8 +677,8 @@ absl::StatusOr<PoolConfig> ParsePoolConfig(std::string_view text,
     root = toml::parse(text);
   } catch (const toml::parse_error& e) {
     return absl::InvalidArgumentError(Cat("config line ", e.source().begin.line, ", column ",
-                                          e.source().begin.column, ": not valid TOML: ",
-                                          Printable(e.description())));
+                                          e.source().begin.column,
+                                          ": not valid TOML: ", Printable(e.description())));
   } catch (const std::exception& e) {  // toml++ throws only parse_error; bad_alloc, say
     return absl::InvalidArgumentError(Cat("config: not parsed: ", Printable(e.what())));
   }
@@ -664,8 +692,8 @@ absl::StatusOr<PoolConfig> LoadPoolConfig(const std::filesystem::path& path) {
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
   if (error || !fs::exists(status)) {
-    return absl::NotFoundError(Cat("config file ", path.string(), ": ",
-                                   error ? error.message() : "does not exist"));
+    return absl::NotFoundError(
+        Cat("config file ", path.string(), ": ", error ? error.message() : "does not exist"));
   }
   if (fs::is_directory(status)) {
     return absl::NotFoundError(Cat("config file ", path.string(), ": is a directory"));
@@ -679,7 +707,8 @@ absl::StatusOr<PoolConfig> LoadPoolConfig(const std::filesystem::path& path) {
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > kMaxPoolConfigBytes) {
     return absl::InvalidArgumentError(Cat("config file ", path.string(), ": is larger than ",
-                                          kMaxPoolConfigBytes, " bytes, the limit (is this the right file?)"));
+                                          kMaxPoolConfigBytes,
+                                          " bytes, the limit (is this the right file?)"));
   }
   fs::path base_dir = fs::absolute(path, error).parent_path();
   if (error) base_dir = path.parent_path();

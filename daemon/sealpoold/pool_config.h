@@ -33,6 +33,8 @@ enum class ClientRight { kBackup, kRestore, kDelete };
 struct KeyGroupConfig {
   std::string name;                   // the key service's rule: 1..64 of [A-Za-z0-9._:-]
   std::string kms_backend = "builtin";  // "builtin" or "kmip": which sealkmsd backend wraps it
+
+  bool operator==(const KeyGroupConfig&) const = default;
 };
 
 // [[lsu]]: created at first start if the pool lacks it. Its key group may not change later.
@@ -50,6 +52,8 @@ struct LsuConfig {
   std::optional<uint32_t> keep_last;           // keep_last: newest N images per (owner, base name)
   // Quota per owner in logical bytes (sum of image sizes); 0 = none.
   uint64_t owner_quota_bytes = 0;
+
+  bool operator==(const LsuConfig&) const = default;
 };
 
 // [[client]]: one client certificate CN and what it may do where.
@@ -57,6 +61,8 @@ struct ClientConfig {
   std::string cn;
   // LSU name -> rights ([[client.access]] lsu = "...", allow = ["backup", "restore", "delete"]).
   std::map<std::string, std::set<ClientRight>> access;
+
+  bool operator==(const ClientConfig&) const = default;
 };
 
 struct PoolConfig {
@@ -129,6 +135,9 @@ struct PoolConfig {
 
   const LsuConfig* FindLsu(std::string_view name) const;
   const ClientConfig* FindClient(std::string_view cn) const;
+
+  // Field by field (a reload can tell whether anything changed).
+  bool operator==(const PoolConfig&) const = default;
 };
 
 // A config longer than this is refused unread (InvalidArgument): it is not a config file.

@@ -1,7 +1,11 @@
 #include "daemon/sealpoold/pool_config.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -159,6 +163,15 @@ void ExpectErrors(const std::vector<Case>& cases) {
   }
 }
 
+// The tables as TOML, [[key_group]] before [[lsu]].
+std::string Cat(const std::map<std::string, std::string>& tables) {
+  std::string text;
+  for (const auto& [name, body] : tables) {
+    if (!name.starts_with("[[")) text += name + "\n" + body;
+  }
+  return text + "[[key_group]]\n" + tables.at("[[key_group]]") + "[[lsu]]\n" + tables.at("[[lsu]]");
+}
+
 bool Printable(const std::string& text) {
   for (char ch : text) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return false;
@@ -246,8 +259,8 @@ TEST_CASE("a full config round-trips every field, relative paths against its fol
         std::set{ClientRight::kBackup, ClientRight::kRestore, ClientRight::kDelete});
   const ClientConfig* robot = c->FindClient("Restore Robot (DR site)");
   REQUIRE(robot == &c->clients[1]);
-  CHECK(robot->access == std::map<std::string, std::set<ClientRight>>{
-                             {"daily", {ClientRight::kRestore}}});
+  CHECK(robot->access ==
+        std::map<std::string, std::set<ClientRight>>{{"daily", {ClientRight::kRestore}}});
   CHECK(c->FindClient("host-1") == nullptr);
 }
 
@@ -307,18 +320,24 @@ TEST_CASE("each required key is named when missing", "[daemon][config]") {
     CHECK_THAT(ErrorOf(Replace(kMinimal, line, "")), Catch::Contains(key));
   }
   CHECK_THAT(ErrorOf(""), Catch::Contains("pool.path: is required"));
-  CHECK_THAT(ErrorOf(Replace(kMinimal, "/srv/pool", "")), Catch::Contains("pool.path: is required"));
+  CHECK_THAT(ErrorOf(Replace(kMinimal, "/srv/pool", "")),
+             Catch::Contains("pool.path: is required"));
 }
 
 TEST_CASE("an unknown table or key is an error, with a suggestion", "[daemon][config]") {
   ExpectErrors({
       {"[log]", "[logging]", "config key logging: unknown table (known here: pool, server"},
       {"[log]", "[log]\nlevle = \"x\"", "log.levle: unknown key; did you mean \"level\"?"},
-      {"zstd_level = -3", "zstd_levle = -3", "storage.zstd_levle: unknown key; did you mean \"zstd_level\""},
-      {"keep_last = 12", "keep_last = 12\nretention = 3", "lsu[1].retention: unknown key (known here: name,"},
-      {"allow = [\"restore\"]", "allow = [\"restore\"]\nalow = []", "client[1].access[0].alow: unknown key"},
-      {"cn = \"host-1.example.com\"", "cn = \"host-1.example.com\"\nname = \"x\"", "client[0].name: unknown key"},
-      {"backend = \"kmip\"", "backend = \"kmip\"\nbakend = \"kmip\"", "key_group[1].bakend: unknown key"},
+      {"zstd_level = -3", "zstd_levle = -3",
+       "storage.zstd_levle: unknown key; did you mean \"zstd_level\""},
+      {"keep_last = 12", "keep_last = 12\nretention = 3",
+       "lsu[1].retention: unknown key (known here: name,"},
+      {"allow = [\"restore\"]", "allow = [\"restore\"]\nalow = []",
+       "client[1].access[0].alow: unknown key"},
+      {"cn = \"host-1.example.com\"", "cn = \"host-1.example.com\"\nname = \"x\"",
+       "client[0].name: unknown key"},
+      {"backend = \"kmip\"", "backend = \"kmip\"\nbakend = \"kmip\"",
+       "key_group[1].bakend: unknown key"},
   });
   CHECK_THAT(ErrorOf(std::string(kFull) + "\n[[extra]]\nx = 1\n"),
              Catch::Contains("config key extra: unknown table") && Catch::Contains("line"));
@@ -329,49 +348,74 @@ TEST_CASE("an unknown table or key is an error, with a suggestion", "[daemon][co
 TEST_CASE("a value of the wrong type is named with its type", "[daemon][config]") {
   ExpectErrors({
       {"path = \"pool\"", "path = 7", "pool.path: must be a string, not an integer"},
-      {"zstd_level = -3", "zstd_level = \"3\"", "storage.zstd_level: must be an integer in [-7, 19], not a string"},
+      {"zstd_level = -3", "zstd_level = \"3\"",
+       "storage.zstd_level: must be an integer in [-7, 19], not a string"},
       {"zstd_level = -3", "zstd_level = 3.0", "not a floating-point number"},
-      {"client_delete = true", "client_delete = \"yes\"", "lsu[1].client_delete: must be true or false, not a string"},
-      {"compact_live_threshold = 0.25", "compact_live_threshold = \"low\"", "scheduler.compact_live_threshold: must be a number"},
-      {"allow = [\"restore\"]", "allow = \"restore\"", "client[1].access[0].allow: must be an array"},
-      {"allow = [\"restore\"]", "allow = [\"restore\", 2]", "client[1].access[0].allow: must be an array of \"backup\""},
-      {"max_streams = 16", "max_streams = 1979-05-27", "limits.max_streams: must be an integer in [1, 10000], not a date"},
+      {"client_delete = true", "client_delete = \"yes\"",
+       "lsu[1].client_delete: must be true or false, not a string"},
+      {"compact_live_threshold = 0.25", "compact_live_threshold = \"low\"",
+       "scheduler.compact_live_threshold: must be a number"},
+      {"allow = [\"restore\"]", "allow = \"restore\"",
+       "client[1].access[0].allow: must be an array"},
+      {"allow = [\"restore\"]", "allow = [\"restore\", 2]",
+       "client[1].access[0].allow: must be an array of \"backup\""},
+      {"max_streams = 16", "max_streams = 1979-05-27",
+       "limits.max_streams: must be an integer in [1, 10000], not a date"},
   });
   CHECK_THAT(ErrorOf("log = \"debug\"\n" + std::string(kMinimal)),
              Catch::Contains("config key log: must be a table ([log]), not a string (line 1)"));
   // A single [table] where [[table]] is meant.
   CHECK_THAT(ErrorOf(std::string(kMinimal) + "[lsu]\nname = \"x\"\n"),
              Catch::Contains("config key lsu: must be an array of tables ([[lsu]]), not a table"));
-  CHECK_THAT(ErrorOf(std::string(kMinimal) + "[[client]]\ncn = \"c\"\n[client.access]\nlsu = \"x\"\n"),
-             Catch::Contains("client[0].access: must be an array of tables ([[client.access]])"));
+  CHECK_THAT(
+      ErrorOf(std::string(kMinimal) + "[[client]]\ncn = \"c\"\n[client.access]\nlsu = \"x\"\n"),
+      Catch::Contains("client[0].access: must be an array of tables ([[client.access]])"));
 }
 
 TEST_CASE("numbers out of range are named with their range", "[daemon][config]") {
   ExpectErrors({
-      {"call_deadline_seconds = 20", "call_deadline_seconds = 0", "kms.call_deadline_seconds: must be an integer in [1, 600] (got 0)"},
-      {"kek_max_deks = 1000000", "kek_max_deks = -1", "keys.kek_max_deks: must be an integer in [1, 4294967296] (got -1)"},
-      {"kek_max_age_days = 7", "kek_max_age_days = 0", "keys.kek_max_age_days: must be an integer in [1, 3650]"},
-      {"container_size_mib = 128", "container_size_mib = 8", "storage.container_size_mib: must be an integer in [16, 4096]"},
-      {"seal_threads = 6", "seal_threads = -1", "storage.seal_threads: must be an integer in [0, 1024]"},
-      {"max_streams = 16", "max_streams = 0", "limits.max_streams: must be an integer in [1, 10000]"},
-      {"max_message_mib = 8", "max_message_mib = 65", "limits.max_message_mib: must be an integer in [1, 64]"},
-      {"idle_timeout_seconds = 600", "idle_timeout_seconds = 0", "limits.idle_timeout_seconds: must be an integer in [1, 86400]"},
-      {"shutdown_grace_seconds = 0", "shutdown_grace_seconds = -5", "limits.shutdown_grace_seconds: must be an integer in [0, 3600]"},
-      {"interval_seconds = 60", "interval_seconds = 0", "scheduler.interval_seconds: must be an integer in [1, 86400]"},
-      {"catalog_backup_interval_hours = 6", "catalog_backup_interval_hours = 0", "scheduler.catalog_backup_interval_hours: must be an integer in [1, 8760]"},
-      {"catalog_backup_keep = 14", "catalog_backup_keep = 0", "scheduler.catalog_backup_keep: must be an integer in [1, 1000]"},
-      {"expire_after_days = 400", "expire_after_days = 0", "lsu[1].expire_after_days: must be an integer in [1, 36500]"},
-      {"owner_quota_gib = 500", "owner_quota_gib = -1", "lsu[1].owner_quota_gib: must be an integer in [0, 16777216]"},
+      {"call_deadline_seconds = 20", "call_deadline_seconds = 0",
+       "kms.call_deadline_seconds: must be an integer in [1, 600] (got 0)"},
+      {"kek_max_deks = 1000000", "kek_max_deks = -1",
+       "keys.kek_max_deks: must be an integer in [1, 4294967296] (got -1)"},
+      {"kek_max_age_days = 7", "kek_max_age_days = 0",
+       "keys.kek_max_age_days: must be an integer in [1, 3650]"},
+      {"container_size_mib = 128", "container_size_mib = 8",
+       "storage.container_size_mib: must be an integer in [16, 4096]"},
+      {"seal_threads = 6", "seal_threads = -1",
+       "storage.seal_threads: must be an integer in [0, 1024]"},
+      {"max_streams = 16", "max_streams = 0",
+       "limits.max_streams: must be an integer in [1, 10000]"},
+      {"max_message_mib = 8", "max_message_mib = 65",
+       "limits.max_message_mib: must be an integer in [1, 64]"},
+      {"idle_timeout_seconds = 600", "idle_timeout_seconds = 0",
+       "limits.idle_timeout_seconds: must be an integer in [1, 86400]"},
+      {"shutdown_grace_seconds = 0", "shutdown_grace_seconds = -5",
+       "limits.shutdown_grace_seconds: must be an integer in [0, 3600]"},
+      {"interval_seconds = 60", "interval_seconds = 0",
+       "scheduler.interval_seconds: must be an integer in [1, 86400]"},
+      {"catalog_backup_interval_hours = 6", "catalog_backup_interval_hours = 0",
+       "scheduler.catalog_backup_interval_hours: must be an integer in [1, 8760]"},
+      {"catalog_backup_keep = 14", "catalog_backup_keep = 0",
+       "scheduler.catalog_backup_keep: must be an integer in [1, 1000]"},
+      {"expire_after_days = 400", "expire_after_days = 0",
+       "lsu[1].expire_after_days: must be an integer in [1, 36500]"},
+      {"owner_quota_gib = 500", "owner_quota_gib = -1",
+       "lsu[1].owner_quota_gib: must be an integer in [0, 16777216]"},
       {"max_streams = 16", "max_streams = 9223372036854775807", "(got 9223372036854775807)"},
   });
 }
 
 TEST_CASE("zstd level is -7..19 and the high-water mark 50..99 percent", "[daemon][config]") {
   ExpectErrors({
-      {"zstd_level = -3", "zstd_level = 20", "storage.zstd_level: must be an integer in [-7, 19] (got 20)"},
-      {"zstd_level = -3", "zstd_level = -8", "storage.zstd_level: must be an integer in [-7, 19] (got -8)"},
-      {"high_water_percent = 85", "high_water_percent = 49", "storage.high_water_percent: must be an integer in [50, 99] (got 49)"},
-      {"high_water_percent = 85", "high_water_percent = 100", "storage.high_water_percent: must be an integer in [50, 99] (got 100)"},
+      {"zstd_level = -3", "zstd_level = 20",
+       "storage.zstd_level: must be an integer in [-7, 19] (got 20)"},
+      {"zstd_level = -3", "zstd_level = -8",
+       "storage.zstd_level: must be an integer in [-7, 19] (got -8)"},
+      {"high_water_percent = 85", "high_water_percent = 49",
+       "storage.high_water_percent: must be an integer in [50, 99] (got 49)"},
+      {"high_water_percent = 85", "high_water_percent = 100",
+       "storage.high_water_percent: must be an integer in [50, 99] (got 100)"},
   });
   for (const char* ok : {"zstd_level = -7", "zstd_level = 19"}) {
     INFO(ok);
@@ -401,14 +445,16 @@ TEST_CASE("listen addresses are host:port with a port in 0..65535", "[daemon][co
       {"[::]:8444", "8444", "server.listen: \"8444\" is not \"host:port\""},
       {"[::]:8444", ":8444", "server.listen: \":8444\" is not \"host:port\": the host is empty"},
       {"[::]:8444", "::1:8444", "an IPv6 address goes in brackets"},
-      {"[::]:8444", "localhost:65536", "server.listen: \"localhost:65536\" has a bad port (0..65535)"},
+      {"[::]:8444", "localhost:65536",
+       "server.listen: \"localhost:65536\" has a bad port (0..65535)"},
       {"[::]:8444", "localhost:-1", "server.listen: \"localhost:-1\" has a bad port"},
       {"[::]:8444", "localhost:", "has a bad port"},
       {"[::]:8444", "localhost:99999999999999999999", "has a bad port"},
       {"[::]:8444", "", "server.listen: \"\" is not \"host:port\""},
       {"[::]:8444", "my host:80", "the host has a space"},
       {"0.0.0.0:9500", "0.0.0.0:http", "metrics.listen: \"0.0.0.0:http\" has a bad port"},
-      {"kms.example.com:7443", "kms.example.com:0", "kms.address: \"kms.example.com:0\" has a bad port (1..65535)"},
+      {"kms.example.com:7443", "kms.example.com:0",
+       "kms.address: \"kms.example.com:0\" has a bad port (1..65535)"},
       {"kms.example.com:7443", "", "kms.address: \"\" is not \"host:port\""},
   });
   for (const char* ok : {"127.0.0.1:0", "[::1]:65535", "host.example.com:7444"}) {
@@ -423,43 +469,48 @@ TEST_CASE("listen addresses are host:port with a port in 0..65535", "[daemon][co
 TEST_CASE("chunk sizes: 4 KiB <= min < avg < max <= 4 MiB, avg a power of two",
           "[daemon][config]") {
   ExpectErrors({
-      {"min_size = 8192", "min_size = 4095", "chunking.min_size: must be an integer in [4096, 4194304] (got 4095)"},
-      {"max_size = 131072", "max_size = 4194305", "chunking.max_size: must be an integer in [4096, 4194304]"},
+      {"min_size = 8192", "min_size = 4095",
+       "chunking.min_size: must be an integer in [4096, 4194304] (got 4095)"},
+      {"max_size = 131072", "max_size = 4194305",
+       "chunking.max_size: must be an integer in [4096, 4194304]"},
       {"avg_size = 32768", "avg_size = 40000", "chunking.avg_size: 40000 is not a power of two"},
-      {"min_size = 8192", "min_size = 32768", "chunking.min_size: must be less than avg_size (32768 >= 32768)"},
-      {"max_size = 131072", "max_size = 32768", "chunking.max_size: must be greater than avg_size (32768 <= 32768)"},
+      {"min_size = 8192", "min_size = 32768",
+       "chunking.min_size: must be less than avg_size (32768 >= 32768)"},
+      {"max_size = 131072", "max_size = 32768",
+       "chunking.max_size: must be greater than avg_size (32768 <= 32768)"},
       {"max_size = 131072", "max_size = 16384", "chunking.max_size: must be greater than avg_size"},
   });
   // Against the defaults: min 16 KiB, avg 64 KiB, max 256 KiB.
   CHECK_THAT(ErrorOf(std::string(kMinimal) + "[chunking]\nmin_size = 65536\n"),
              Catch::Contains("chunking.min_size: must be less than avg_size (65536 >= 65536)"));
   absl::StatusOr<PoolConfig> edges = ParsePoolConfig(
-      std::string(kMinimal) + "[chunking]\nmin_size = 4096\navg_size = 8192\nmax_size = 4194304\n", "/");
+      std::string(kMinimal) + "[chunking]\nmin_size = 4096\navg_size = 8192\nmax_size = 4194304\n",
+      "/");
   INFO(edges.status().ToString());
   CHECK(edges.ok());
 }
 
-TEST_CASE("quiet hours are HH:MM-HH:MM, begin != end, and may wrap midnight",
-          "[daemon][config]") {
+TEST_CASE("quiet hours are HH:MM-HH:MM, begin != end, and may wrap midnight", "[daemon][config]") {
   for (const char* bad : {"22-05", "22:30 - 05:15", "2:30-05:15", "24:00-05:00", "22:60-05:00",
                           "22:30-05:1x", "", "22:30-05:15-06:00"}) {
     INFO(bad);
-    CHECK_THAT(ErrorOf(Replace(kFull, "22:30-05:15", bad)),
-               Catch::Contains("scheduler.quiet_hours: \"") && Catch::Contains("is not \"HH:MM-HH:MM\""));
+    CHECK_THAT(
+        ErrorOf(Replace(kFull, "22:30-05:15", bad)),
+        Catch::Contains("scheduler.quiet_hours: \"") && Catch::Contains("is not \"HH:MM-HH:MM\""));
   }
   CHECK_THAT(ErrorOf(Replace(kFull, "22:30-05:15", "03:00-03:00")),
              Catch::Contains("scheduler.quiet_hours: \"03:00-03:00\" begins where it ends"));
-  absl::StatusOr<PoolConfig> day = ParsePoolConfig(Replace(kFull, "22:30-05:15", "00:00-23:59"), "/");
+  absl::StatusOr<PoolConfig> day =
+      ParsePoolConfig(Replace(kFull, "22:30-05:15", "00:00-23:59"), "/");
   REQUIRE(day.ok());
   CHECK(*day->quiet_hours == std::pair{0, 23 * 60 + 59});
 }
 
-TEST_CASE("duplicate key groups, LSUs, clients and access entries are errors",
-          "[daemon][config]") {
+TEST_CASE("duplicate key groups, LSUs, clients and access entries are errors", "[daemon][config]") {
   ExpectErrors({
       {"name = \"kg:vault.2\"", "name = \"kg-1\"", "key_group[1].name: \"kg-1\" is declared twice"},
-      {"name = \"monthly_2\"\nkey_group = \"kg:vault.2\"", "name = \"daily\"\nkey_group = \"kg:vault.2\"",
-       "lsu[1].name: \"daily\" is declared twice"},
+      {"name = \"monthly_2\"\nkey_group = \"kg:vault.2\"",
+       "name = \"daily\"\nkey_group = \"kg:vault.2\"", "lsu[1].name: \"daily\" is declared twice"},
       {"cn = \"Restore Robot (DR site)\"", "cn = \"host-1.example.com\"",
        "client[1].cn: \"host-1.example.com\" is declared twice"},
       {"lsu = \"monthly_2\"", "lsu = \"daily\"",
@@ -471,24 +522,35 @@ TEST_CASE("duplicate key groups, LSUs, clients and access entries are errors",
 
 TEST_CASE("names follow their rules", "[daemon][config]") {
   ExpectErrors({
-      {"name = \"kg-1\"", "name = \"kg 1\"", "key_group[0].name: \"kg 1\" has a character outside [A-Za-z0-9._:-]"},
+      {"name = \"kg-1\"", "name = \"kg 1\"",
+       "key_group[0].name: \"kg 1\" has a character outside [A-Za-z0-9._:-]"},
       {"name = \"kg-1\"", "name = \"\"", "key_group[0].name: must not be empty"},
       {"name = \"kg-1\"", "name = \"-kg\"", "key_group[0].name: \"-kg\" starts with '.' or '-'"},
-      {"name = \"kg-1\"", "name = \"" + std::string(65, 'k') + "\"", "is 65 characters long; the limit is 64"},
-      {"name = \"daily\"", "name = \"da:ily\"", "lsu[0].name: \"da:ily\" has a character outside [A-Za-z0-9._-]"},
-      {"name = \"daily\"", "name = \"d\\u00e4ily\"", "lsu[0].name: \"d\\xc3\\xa4ily\" has a character outside"},
+      {"name = \"kg-1\"", "name = \"" + std::string(65, 'k') + "\"",
+       "is 65 characters long; the limit is 64"},
+      {"name = \"daily\"", "name = \"da:ily\"",
+       "lsu[0].name: \"da:ily\" has a character outside [A-Za-z0-9._-]"},
+      {"name = \"daily\"", "name = \"d\\u00e4ily\"",
+       "lsu[0].name: \"d\\xc3\\xa4ily\" has a character outside"},
       {"name = \"daily\"", "name = \".daily\"", "lsu[0].name: \".daily\" starts with '.' or '-'"},
       {"name = \"daily\"", "name = \"" + std::string(65, 'd') + "\"", "lsu[0].name: \"ddd"},
       {"cn = \"host-1.example.com\"", "cn = \"\"", "client[0].cn: must not be empty"},
-      {"cn = \"host-1.example.com\"", "cn = \"" + std::string(65, 'h') + "\"", "client[0].cn: \"hhh"},
-      {"cn = \"host-1.example.com\"", "cn = \"host\\u0001\"", "client[0].cn: \"host\\x01\" has a control character"},
+      {"cn = \"host-1.example.com\"", "cn = \"" + std::string(65, 'h') + "\"",
+       "client[0].cn: \"hhh"},
+      {"cn = \"host-1.example.com\"", "cn = \"host\\u0001\"",
+       "client[0].cn: \"host\\x01\" has a control character"},
       {"cn = \"host-1.example.com\"", "cn = \"host\\u0085\"", "has a control character"},
-      {"cn = \"host-1.example.com\"", "cn = \" host\"", "client[0].cn: \" host\" starts or ends with a space"},
-      {"pool_id = \"pool-1\"", "pool_id = \"pool 1\"", "kms.pool_id: \"pool 1\" has a character outside"},
+      {"cn = \"host-1.example.com\"", "cn = \" host\"",
+       "client[0].cn: \" host\" starts or ends with a space"},
+      {"pool_id = \"pool-1\"", "pool_id = \"pool 1\"",
+       "kms.pool_id: \"pool 1\" has a character outside"},
       {"pool_id = \"pool-1\"", "pool_id = \"\"", "kms.pool_id: must not be empty"},
-      {"group = \"sealpool-admin\"", "group = \"sealpool admin\"", "admin.group: is not a group name"},
-      {"group = \"sealpool-admin\"", "group = \"" + std::string(33, 'g') + "\"", "is longer than 32 characters"},
-      {"server_name = \"sealkmsd.example.com\"", "server_name = \"a b\"", "kms.server_name: \"a b\" has a space"},
+      {"group = \"sealpool-admin\"", "group = \"sealpool admin\"",
+       "admin.group: is not a group name"},
+      {"group = \"sealpool-admin\"", "group = \"" + std::string(33, 'g') + "\"",
+       "is longer than 32 characters"},
+      {"server_name = \"sealkmsd.example.com\"", "server_name = \"a b\"",
+       "kms.server_name: \"a b\" has a space"},
   });
   // A CN may hold UTF-8 and spaces inside; 64 bytes is the limit.
   for (const std::string& cn : {std::string("Bäckup Host 1"), std::string(64, 'c')}) {
@@ -499,14 +561,15 @@ TEST_CASE("names follow their rules", "[daemon][config]") {
 
 TEST_CASE("an LSU must name a declared key group", "[daemon][config]") {
   ExpectErrors({
-      {"key_group = \"kg-1\"", "key_group = \"kg9\"", "lsu[0].key_group: \"kg9\" is not a declared [[key_group]]"},
+      {"key_group = \"kg-1\"", "key_group = \"kg9\"",
+       "lsu[0].key_group: \"kg9\" is not a declared [[key_group]]"},
       {"key_group = \"kg-1\"", "", "lsu[0].key_group: is required"},
       {"name = \"daily\"", "", "lsu[0].name: is required"},
       {"name = \"kg-1\"", "", "key_group[0].name: is required"},
   });
   // Declared after the LSU in the file is still declared.
-  const std::string moved = Replace(kFull, "[[key_group]]\nname = \"kg-1\"\n", "") +
-                            "\n[[key_group]]\nname = \"kg-1\"\n";
+  const std::string moved =
+      Replace(kFull, "[[key_group]]\nname = \"kg-1\"\n", "") + "\n[[key_group]]\nname = \"kg-1\"\n";
   absl::StatusOr<PoolConfig> c = ParsePoolConfig(moved, "/");
   INFO(c.status().ToString());
   CHECK(c.ok());
@@ -514,27 +577,34 @@ TEST_CASE("an LSU must name a declared key group", "[daemon][config]") {
 
 TEST_CASE("a client may only be granted declared LSUs and known rights", "[daemon][config]") {
   ExpectErrors({
-      {"lsu = \"monthly_2\"", "lsu = \"weekly\"", "client[0].access[1].lsu: \"weekly\" is not a declared [[lsu]]"},
+      {"lsu = \"monthly_2\"", "lsu = \"weekly\"",
+       "client[0].access[1].lsu: \"weekly\" is not a declared [[lsu]]"},
       {"lsu = \"monthly_2\"", "", "client[0].access[1].lsu: is required"},
-      {"allow = [\"restore\"]", "allow = [\"read\"]", "client[1].access[0].allow: \"read\" is not a right (backup, restore, delete)"},
+      {"allow = [\"restore\"]", "allow = [\"read\"]",
+       "client[1].access[0].allow: \"read\" is not a right (backup, restore, delete)"},
       {"allow = [\"restore\"]", "allow = [\"Restore\"]", "\"Restore\" is not a right"},
       {"allow = [\"restore\"]", "allow = []", "client[1].access[0].allow: is empty"},
       {"allow = [\"restore\"]", "", "client[1].access[0].allow: is required"},
       {"cn = \"host-1.example.com\"", "", "client[0].cn: is required"},
   });
   // A client with no access entry is allowed (and may do nothing).
-  absl::StatusOr<PoolConfig> c = ParsePoolConfig(std::string(kMinimal) + "[[client]]\ncn = \"idle\"\n", "/");
+  absl::StatusOr<PoolConfig> c =
+      ParsePoolConfig(std::string(kMinimal) + "[[client]]\ncn = \"idle\"\n", "/");
   REQUIRE(c.ok());
   CHECK(c->clients[0].access.empty());
 }
 
 TEST_CASE("key group backends, retention and keep_last are checked", "[daemon][config]") {
   ExpectErrors({
-      {"backend = \"kmip\"", "backend = \"vault\"", "key_group[1].backend: \"vault\" is not \"builtin\" or \"kmip\""},
+      {"backend = \"kmip\"", "backend = \"vault\"",
+       "key_group[1].backend: \"vault\" is not \"builtin\" or \"kmip\""},
       {"backend = \"kmip\"", "backend = \"KMIP\"", "key_group[1].backend: \"KMIP\" is not"},
-      {"max_retention_days = 36500", "max_retention_days = 0", "lsu[1].max_retention_days: must be an integer in [1, 36500] (got 0)"},
-      {"max_retention_days = 36500", "max_retention_days = 36501", "lsu[1].max_retention_days: must be an integer in [1, 36500] (got 36501)"},
-      {"keep_last = 12", "keep_last = 0", "lsu[1].keep_last: must be an integer in [1, 1000000] (got 0)"},
+      {"max_retention_days = 36500", "max_retention_days = 0",
+       "lsu[1].max_retention_days: must be an integer in [1, 36500] (got 0)"},
+      {"max_retention_days = 36500", "max_retention_days = 36501",
+       "lsu[1].max_retention_days: must be an integer in [1, 36500] (got 36501)"},
+      {"keep_last = 12", "keep_last = 0",
+       "lsu[1].keep_last: must be an integer in [1, 1000000] (got 0)"},
   });
 }
 
@@ -590,13 +660,12 @@ TEST_CASE("malformed TOML is a clear error, never a crash", "[daemon][config]") 
     std::ofstream(dir.File("big.toml"), std::ios::binary) << big;
     absl::StatusOr<PoolConfig> c = LoadPoolConfig(dir.File("big.toml"));
     CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
-    CHECK_THAT(std::string(c.status().message()), Catch::Contains(dir.File("big.toml")) &&
-                                                      Catch::Contains("4194304 bytes"));
+    CHECK_THAT(std::string(c.status().message()),
+               Catch::Contains(dir.File("big.toml")) && Catch::Contains("4194304 bytes"));
   }
 }
 
-TEST_CASE("LoadPoolConfig reads a file and resolves paths against its folder",
-          "[daemon][config]") {
+TEST_CASE("LoadPoolConfig reads a file and resolves paths against its folder", "[daemon][config]") {
   TempDir dir;
   std::ofstream(dir.File("sealpoold.toml")) << kFull;
   absl::StatusOr<PoolConfig> c = LoadPoolConfig(dir.File("sealpoold.toml"));
@@ -610,7 +679,8 @@ TEST_CASE("LoadPoolConfig reads a file and resolves paths against its folder",
   absl::StatusOr<PoolConfig> typo = LoadPoolConfig(dir.File("typo.toml"));
   CHECK(typo.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(typo.status().message()),
-             Catch::StartsWith("config file " + dir.File("typo.toml") + ": config key lgo: unknown table"));
+             Catch::StartsWith("config file " + dir.File("typo.toml") +
+                               ": config key lgo: unknown table"));
 }
 
 TEST_CASE("LoadPoolConfig of a missing file is NotFound naming the path", "[daemon][config]") {
@@ -623,6 +693,21 @@ TEST_CASE("LoadPoolConfig of a missing file is NotFound naming the path", "[daem
   CHECK_THAT(std::string(c.status().message()), Catch::Contains("is a directory"));
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 TEST_CASE("the example config in packaging/ parses", "[daemon][config]") {
   absl::StatusOr<PoolConfig> c = LoadPoolConfig(SEALPOOL_EXAMPLE_POOL_CONFIG);
   INFO(c.status().ToString());
@@ -630,6 +715,108 @@ TEST_CASE("the example config in packaging/ parses", "[daemon][config]") {
   CHECK(!c->key_groups.empty());
   CHECK(!c->lsus.empty());
   CHECK(!c->clients.empty());
+}
+
+TEST_CASE("the example's commented-out keys show the defaults", "[daemon][config]") {
+  // "# key = value" is a default unless the comment above it says "Optional".
+  const std::vector<std::string> lines = Lines(ReadFile(SEALPOOL_EXAMPLE_POOL_CONFIG));
+  std::string uncommented;
+  int defaults = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const bool key_line = line.starts_with("# ") && line.size() > 2 && line[2] >= 'a' &&
+                          line[2] <= 'z' && line.find(" = ") != std::string::npos &&
+                          line.find(' ', 2) == line.find(" = ");
+    const bool optional = i > 0 && lines[i - 1].starts_with("# Optional");
+    if (key_line && !optional) {
+      uncommented += line.substr(2) + "\n";
+      ++defaults;
+    } else {
+      uncommented += line + "\n";
+    }
+  }
+  CHECK(defaults >= 20);
+  absl::StatusOr<PoolConfig> plain = LoadPoolConfig(SEALPOOL_EXAMPLE_POOL_CONFIG);
+  absl::StatusOr<PoolConfig> spelled = ParsePoolConfig(
+      uncommented, std::filesystem::path(SEALPOOL_EXAMPLE_POOL_CONFIG).parent_path());
+  INFO(spelled.status().ToString());
+  REQUIRE(plain.ok());
+  REQUIRE(spelled.ok());
+  CHECK(*plain == *spelled);
+}
+
+// One row of a key table in docs/server.md.
+struct DocumentedKey {
+  std::string table;          // "[server]", "[[lsu]]", "[[client]]"
+  std::string key;            // "listen"; "client.access.lsu" in the client table
+  std::string default_value;  // the TOML literal of the default column; "" when none
+};
+
+std::vector<DocumentedKey> DocumentedKeys() {
+  std::vector<DocumentedKey> keys;
+  std::string table;
+  for (const std::string& line : Lines(ReadFile(SEALPOOL_SERVER_DOC))) {
+    if (line.starts_with("### `")) {
+      table = line.substr(5, line.find('`', 5) - 5);
+    } else if (line.starts_with("| `") && !table.empty()) {
+      std::vector<std::string> cells;
+      std::stringstream row(line.substr(1));
+      for (std::string cell; std::getline(row, cell, '|');) cells.push_back(cell);
+      REQUIRE(cells.size() >= 4);
+      DocumentedKey key{table, cells[0].substr(2, cells[0].find('`', 2) - 2), ""};
+      if (cells[2].starts_with(" `"))
+        key.default_value = cells[2].substr(2, cells[2].find('`', 2) - 2);
+      keys.push_back(key);
+    }
+  }
+  return keys;
+}
+
+TEST_CASE("docs/server.md documents every key, and its defaults are the parser's",
+          "[daemon][config]") {
+  const std::vector<DocumentedKey> documented = DocumentedKeys();
+  REQUIRE(documented.size() >= 50);
+  // Every key the full config sets (it sets them all) has a row.
+  std::string table;
+  for (const std::string& line : Lines(kFull)) {
+    if (line.starts_with("[")) {
+      table = line == "[[client.access]]" ? "[[client]]" : line;
+    } else if (size_t eq = line.find(" = "); eq != std::string::npos) {
+      std::string key = line.substr(0, eq);
+      if (table == "[[client]]" && key != "cn") key = "access." + key;
+      if (table == "[[client]]") key = "client." + key;
+      INFO(table << " " << key);
+      CHECK(std::any_of(documented.begin(), documented.end(),
+                        [&](const DocumentedKey& d) { return d.table == table && d.key == key; }));
+    }
+  }
+  // Spelling out every documented default changes nothing; documenting a key the parser does
+  // not know fails here too.
+  std::map<std::string, std::string> tables = {
+      {"[pool]", "path = \"/srv/pool\"\naudit_log = \"/var/log/sealpool/audit.jsonl\"\n"},
+      {"[server]",
+       "ca = \"/etc/sealpool/ca.crt\"\ncert = \"/etc/sealpool/server.crt\"\n"
+       "key = \"/etc/sealpool/server.key\"\n"},
+      {"[kms]",
+       "ca = \"/etc/sealpool/kms-ca.crt\"\ncert = \"/etc/sealpool/kms.crt\"\n"
+       "key = \"/etc/sealpool/kms.key\"\npool_id = \"pool-1\"\n"},
+      {"[[key_group]]", "name = \"g\"\n"},
+      {"[[lsu]]", "name = \"l\"\nkey_group = \"g\"\n"},
+  };
+  const std::string bare = Cat(tables);
+  int defaults = 0;
+  for (const DocumentedKey& d : documented) {
+    if (d.default_value.empty()) continue;
+    tables[d.table] += d.key + " = " + d.default_value + "\n";
+    ++defaults;
+  }
+  CHECK(defaults >= 27);
+  absl::StatusOr<PoolConfig> expected = ParsePoolConfig(bare, "/");
+  absl::StatusOr<PoolConfig> spelled = ParsePoolConfig(Cat(tables), "/");
+  INFO(Cat(tables) << "\n" << spelled.status().ToString());
+  REQUIRE(expected.ok());
+  REQUIRE(spelled.ok());
+  CHECK(*expected == *spelled);
 }
 
 TEST_CASE("right names", "[daemon][config]") {
