@@ -202,12 +202,18 @@ class TableReader {
       for (std::string_view k : known) {
         const size_t distance = EditDistance(name, k);
         if (distance <= 2 && 2 * distance < k.size()) {
-          return Bad(name, Cat(why, "; did you mean \"", k, "\"?"));
+          why = Cat(why, "; did you mean \"", k, "\"?");
+          break;
         }
       }
-      std::string list;
-      for (std::string_view k : known) list = list.empty() ? std::string(k) : Cat(list, ", ", k);
-      return Bad(name, Cat(why, " (known here: ", list, ")"));
+      if (why.find('?') == std::string::npos) {
+        std::string list;
+        for (std::string_view k : known) list = list.empty() ? std::string(k) : Cat(list, ", ", k);
+        why = Cat(why, " (known here: ", list, ")");
+      }
+      // A quoted TOML key may hold anything: escaped, as it goes into logs.
+      const std::string shown = absl::CHexEscape(base::AbslView(name));
+      return daemon::Bad(Name(shown), Cat(why, LineOf(value)));
     }
     return absl::OkStatus();
   }

@@ -343,6 +343,9 @@ TEST_CASE("an unknown table or key is an error, with a suggestion", "[daemon][co
              Catch::Contains("config key extra: unknown table") && Catch::Contains("line"));
   CHECK_THAT(ErrorOf("verbose = true\n" + std::string(kMinimal)),
              Catch::Contains("config key verbose: unknown key"));
+  const std::string odd = ErrorOf("\"bell\\u0007\" = true\n" + std::string(kMinimal));
+  CHECK_THAT(odd, Catch::Contains("config key bell\\x07: unknown key (known here: pool,"));
+  CHECK(Printable(odd));
 }
 
 TEST_CASE("a value of the wrong type is named with its type", "[daemon][config]") {
