@@ -113,8 +113,7 @@ void AppendEscaped(std::string& out, std::string_view text, bool quote) {
   }
 }
 
-void AppendHeader(std::string& out, std::string_view name, std::string_view help,
-                  MetricType type) {
+void AppendHeader(std::string& out, std::string_view name, std::string_view help, MetricType type) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -212,8 +211,7 @@ absl::StatusOr<ListenAddress> ParseListen(std::string_view listen) {
   bool bracketed = false;
   if (listen.starts_with('[')) {
     const size_t close = listen.find(']');
-    if (close == std::string_view::npos || close + 1 >= listen.size() ||
-        listen[close + 1] != ':') {
+    if (close == std::string_view::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
       return bad("an IPv6 address must be written [address]:port");
     }
     host = listen.substr(1, close - 1);
@@ -231,8 +229,8 @@ absl::StatusOr<ListenAddress> ParseListen(std::string_view listen) {
   if (host.empty()) return bad("no host (0.0.0.0 or [::] listen on every interface)");
 
   ListenAddress out;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(),
-                                         out.port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), out.port);
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
       out.port < 0 || out.port > 65535 || !std::isdigit(static_cast<unsigned char>(port_text[0]))) {
     return bad("the port must be a number from 0 to 65535");
@@ -289,9 +287,9 @@ void Histogram::Observe(double value) {
   // The first bound >= value; NaN compares false with everything and lands in +Inf.
   size_t bucket = upper_bounds_.size();
   if (!std::isnan(value)) {
-    bucket = static_cast<size_t>(
-        std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) -
-        upper_bounds_.begin());
+    bucket =
+        static_cast<size_t>(std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) -
+                            upper_bounds_.begin());
   }
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
@@ -356,8 +354,7 @@ template class MetricFamily<Histogram>;
 
 // --- Collectors' families -------------------------------------------------------------------
 
-void MetricsSnapshotWriter::AddGauge(std::string_view name, std::string_view help,
-                                     double value) {
+void MetricsSnapshotWriter::AddGauge(std::string_view name, std::string_view help, double value) {
   AddGaugeFamily(name, help, {}, {Sample{{}, value}});
 }
 
@@ -413,8 +410,7 @@ bool MetricsSnapshotWriter::Admit(std::string_view name, std::string_view help, 
 
 template <typename Metric>
 absl::StatusOr<MetricFamily<Metric>*> MetricsRegistry::Add(std::string_view name,
-                                                           std::string_view help,
-                                                           MetricType type,
+                                                           std::string_view help, MetricType type,
                                                            std::vector<std::string> label_names,
                                                            std::vector<double> upper_bounds) {
   SEALPOOL_RETURN_IF_ERROR(CheckNames(name, type, label_names));
@@ -422,8 +418,9 @@ absl::StatusOr<MetricFamily<Metric>*> MetricsRegistry::Add(std::string_view name
     for (size_t i = 0; i < upper_bounds.size(); ++i) {
       if (!std::isfinite(upper_bounds[i]) || (i > 0 && upper_bounds[i] <= upper_bounds[i - 1])) {
         return absl::InvalidArgumentError(
-            Cat("histogram \"", name, "\": bucket bounds must be finite and strictly increasing"
-                                      " (+Inf is implied)"));
+            Cat("histogram \"", name,
+                "\": bucket bounds must be finite and strictly increasing"
+                " (+Inf is implied)"));
       }
     }
   }
@@ -446,8 +443,7 @@ absl::StatusOr<MetricFamily<Metric>*> MetricsRegistry::Add(std::string_view name
   return raw;
 }
 
-absl::StatusOr<Counter*> MetricsRegistry::AddCounter(std::string_view name,
-                                                     std::string_view help) {
+absl::StatusOr<Counter*> MetricsRegistry::AddCounter(std::string_view name, std::string_view help) {
   SEALPOOL_ASSIGN_OR_RETURN(CounterFamily * family,
                             Add<Counter>(name, help, MetricType::kCounter, {}, {}));
   return &family->With({});
@@ -464,8 +460,9 @@ absl::StatusOr<Gauge*> MetricsRegistry::AddGauge(std::string_view name, std::str
   return &family->With({});
 }
 
-absl::StatusOr<GaugeFamily*> MetricsRegistry::AddGaugeFamily(
-    std::string_view name, std::string_view help, std::vector<std::string> label_names) {
+absl::StatusOr<GaugeFamily*> MetricsRegistry::AddGaugeFamily(std::string_view name,
+                                                             std::string_view help,
+                                                             std::vector<std::string> label_names) {
   return Add<Gauge>(name, help, MetricType::kGauge, std::move(label_names), {});
 }
 
@@ -519,8 +516,9 @@ MetricsServer::MetricsServer(std::unique_ptr<httplib::Server> server, int port)
 
 MetricsServer::~MetricsServer() { Stop(); }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    std::string_view listen, const MetricsRegistry* registry, MetricsServerOptions options) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(std::string_view listen,
+                                                                    const MetricsRegistry* registry,
+                                                                    MetricsServerOptions options) {
   if (registry == nullptr) return absl::InvalidArgumentError("metrics server: no registry");
   SEALPOOL_ASSIGN_OR_RETURN(const ListenAddress address, ParseListen(listen));
   if (!address.loopback && !options.allow_non_loopback) {
@@ -660,22 +658,19 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
       m.segments_shared,
       r.AddCounter("sealpool_segments_shared_total",
                    "Segments received that the pool already held (deduplicated)."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.images_written,
-      r.AddCounter("sealpool_images_written_total", "Images committed by backup streams."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.images_restored,
-      r.AddCounter("sealpool_images_restored_total", "Restore streams read to the end."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.images_written, r.AddCounter("sealpool_images_written_total",
+                                                           "Images committed by backup streams."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.images_restored, r.AddCounter("sealpool_images_restored_total",
+                                                            "Restore streams read to the end."));
   SEALPOOL_ASSIGN_OR_RETURN(
       m.images_deleted,
       r.AddCounter("sealpool_images_deleted_total", "Images deleted (by request or expiry)."));
   SEALPOOL_ASSIGN_OR_RETURN(
       m.bytes_restored,
       r.AddCounter("sealpool_bytes_restored_total", "Image bytes sent to clients by restores."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      GaugeFamily * streams,
-      r.AddGaugeFamily("sealpool_active_streams", "Backup and restore streams open now.",
-                       {"kind"}));
+  SEALPOOL_ASSIGN_OR_RETURN(GaugeFamily * streams,
+                            r.AddGaugeFamily("sealpool_active_streams",
+                                             "Backup and restore streams open now.", {"kind"}));
   m.active_backup_streams = &streams->With({"backup"});
   m.active_restore_streams = &streams->With({"restore"});
 
@@ -685,9 +680,9 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
                            "Time from an RPC's start to its status, by gRPC method.", {"method"},
                            LatencyBuckets()));
   SEALPOOL_ASSIGN_OR_RETURN(
-      m.requests, r.AddCounterFamily("sealpool_requests_total",
-                                     "RPCs finished, by gRPC method and status code.",
-                                     {"method", "code"}));
+      m.requests,
+      r.AddCounterFamily("sealpool_requests_total",
+                         "RPCs finished, by gRPC method and status code.", {"method", "code"}));
 
   SEALPOOL_ASSIGN_OR_RETURN(
       m.kms_calls, r.AddCounterFamily("sealpool_kms_calls_total",
@@ -698,30 +693,27 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
       r.AddHistogram("sealpool_kms_call_duration_seconds",
                      "Duration of calls to sealkmsd, retries included.", LatencyBuckets()));
   SEALPOOL_ASSIGN_OR_RETURN(
-      m.kms_reachable,
-      r.AddGauge("sealpool_kms_reachable",
-                 "Key service state: 2 reachable, 1 degraded, 0 unreachable."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.kek_cache_hits, r.AddCounter("sealpool_kek_cache_hits_total",
-                                     "Unwrapped KEK lookups served from the cache."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.kek_cache_misses, r.AddCounter("sealpool_kek_cache_misses_total",
-                                       "Unwrapped KEK lookups that had to ask sealkmsd."));
+      m.kms_reachable, r.AddGauge("sealpool_kms_reachable",
+                                  "Key service state: 2 reachable, 1 degraded, 0 unreachable."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.kek_cache_hits,
+                            r.AddCounter("sealpool_kek_cache_hits_total",
+                                         "Unwrapped KEK lookups served from the cache."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.kek_cache_misses,
+                            r.AddCounter("sealpool_kek_cache_misses_total",
+                                         "Unwrapped KEK lookups that had to ask sealkmsd."));
 
   SEALPOOL_ASSIGN_OR_RETURN(
       m.delete_queue_jobs,
       r.AddGauge("sealpool_delete_queue_jobs", "Image deletions queued and not yet done."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.compaction_running,
-      r.AddGauge("sealpool_compaction_running", "1 while a compaction runs, else 0."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.compaction_running, r.AddGauge("sealpool_compaction_running",
+                                                             "1 while a compaction runs, else 0."));
   SEALPOOL_ASSIGN_OR_RETURN(
       m.compaction_containers_done,
       r.AddGauge("sealpool_compaction_containers_done",
                  "Containers rewritten by the running (or last) compaction."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.compaction_bytes_reclaimed,
-      r.AddCounter("sealpool_compaction_bytes_reclaimed_total",
-                   "Container bytes freed by compaction."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.compaction_bytes_reclaimed,
+                            r.AddCounter("sealpool_compaction_bytes_reclaimed_total",
+                                         "Container bytes freed by compaction."));
   SEALPOOL_ASSIGN_OR_RETURN(
       m.space_high_water,
       r.AddGauge("sealpool_space_high_water",
@@ -733,8 +725,8 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
   SEALPOOL_ASSIGN_OR_RETURN(
       m.pool_stored_bytes,
       r.AddGauge("sealpool_pool_stored_bytes", "Bytes of the pool's container files."));
-  SEALPOOL_ASSIGN_OR_RETURN(
-      m.pool_containers, r.AddGauge("sealpool_pool_containers", "Container files in the pool."));
+  SEALPOOL_ASSIGN_OR_RETURN(m.pool_containers,
+                            r.AddGauge("sealpool_pool_containers", "Container files in the pool."));
   SEALPOOL_ASSIGN_OR_RETURN(m.pool_images,
                             r.AddGauge("sealpool_pool_images", "Images in the pool."));
   return m;

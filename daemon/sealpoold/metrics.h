@@ -240,8 +240,7 @@ class MetricsRegistry {
                                               std::vector<std::string> label_names);
   absl::StatusOr<Histogram*> AddHistogram(std::string_view name, std::string_view help,
                                           std::vector<double> upper_bounds);
-  absl::StatusOr<HistogramFamily*> AddHistogramFamily(std::string_view name,
-                                                      std::string_view help,
+  absl::StatusOr<HistogramFamily*> AddHistogramFamily(std::string_view name, std::string_view help,
                                                       std::vector<std::string> label_names,
                                                       std::vector<double> upper_bounds);
 
@@ -290,9 +289,9 @@ class MetricsServer {
   // address without options.allow_non_loopback; Unavailable when the address cannot be bound
   // (in use, not local), naming it and the cause. The port is bound exclusively (no
   // SO_REUSEPORT), so a second server on a taken port fails instead of sharing it.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      std::string_view listen, const MetricsRegistry* registry,
-      MetricsServerOptions options = {});
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(std::string_view listen,
+                                                              const MetricsRegistry* registry,
+                                                              MetricsServerOptions options = {});
 
   ~MetricsServer();  // Stop()s
   MetricsServer(const MetricsServer&) = delete;
@@ -302,9 +301,9 @@ class MetricsServer {
   int port() const { return port_; }
 
   // Closes the listening socket and waits for the threads; idempotent, callable from any
-  // thread but the server's own. Returns as soon as no request is in flight: an idle
-  // keep-alive connection is closed at once, a request being read or written is waited for
-  // (at most the 5 s read/write timeouts).
+  // thread but the server's own. Returns at once when no connection is open; a connection that
+  // has not sent its request yet is waited for at most 2 s, a request being read or written at
+  // most the 5 s read/write timeouts (connections carry one request: no keep-alive).
   void Stop();
 
  private:
@@ -326,8 +325,7 @@ struct PoolMetrics {
 
   // requests_total{method, code} and request_duration_seconds{method} for one finished RPC;
   // `method` is the gRPC method's short name ("Backup").
-  void RecordRequest(std::string_view method, absl::StatusCode code,
-                     absl::Duration elapsed) const;
+  void RecordRequest(std::string_view method, absl::StatusCode code, absl::Duration elapsed) const;
   // kms_calls_total{result} and kms_call_duration_seconds for one call to sealkmsd.
   void RecordKmsCall(absl::StatusCode code, absl::Duration elapsed) const;
 
@@ -352,17 +350,17 @@ struct PoolMetrics {
   HistogramFamily* request_duration = nullptr;  // sealpool_request_duration_seconds{method}
   CounterFamily* requests = nullptr;            // sealpool_requests_total{method, code}
   // The key service.
-  CounterFamily* kms_calls = nullptr;       // sealpool_kms_calls_total{result}
-  Histogram* kms_call_duration = nullptr;   // sealpool_kms_call_duration_seconds
-  Gauge* kms_reachable = nullptr;           // sealpool_kms_reachable: kKms* above
-  Counter* kek_cache_hits = nullptr;        // sealpool_kek_cache_hits_total
-  Counter* kek_cache_misses = nullptr;      // sealpool_kek_cache_misses_total
+  CounterFamily* kms_calls = nullptr;      // sealpool_kms_calls_total{result}
+  Histogram* kms_call_duration = nullptr;  // sealpool_kms_call_duration_seconds
+  Gauge* kms_reachable = nullptr;          // sealpool_kms_reachable: kKms* above
+  Counter* kek_cache_hits = nullptr;       // sealpool_kek_cache_hits_total
+  Counter* kek_cache_misses = nullptr;     // sealpool_kek_cache_misses_total
   // Background work.
-  Gauge* delete_queue_jobs = nullptr;               // sealpool_delete_queue_jobs
-  Gauge* compaction_running = nullptr;              // sealpool_compaction_running (0/1)
-  Gauge* compaction_containers_done = nullptr;      // sealpool_compaction_containers_done
-  Counter* compaction_bytes_reclaimed = nullptr;    // sealpool_compaction_bytes_reclaimed_total
-  Gauge* space_high_water = nullptr;                // sealpool_space_high_water (0/1)
+  Gauge* delete_queue_jobs = nullptr;             // sealpool_delete_queue_jobs
+  Gauge* compaction_running = nullptr;            // sealpool_compaction_running (0/1)
+  Gauge* compaction_containers_done = nullptr;    // sealpool_compaction_containers_done
+  Counter* compaction_bytes_reclaimed = nullptr;  // sealpool_compaction_bytes_reclaimed_total
+  Gauge* space_high_water = nullptr;              // sealpool_space_high_water (0/1)
   // The pool's totals: set by a collector at scrape time.
   Gauge* pool_logical_bytes = nullptr;  // sealpool_pool_logical_bytes
   Gauge* pool_stored_bytes = nullptr;   // sealpool_pool_stored_bytes

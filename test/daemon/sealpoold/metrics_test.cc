@@ -3,7 +3,11 @@
 // httplib's client.
 #include "daemon/sealpoold/metrics.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -103,8 +107,8 @@ TEST_CASE("a labelled family renders one series per label-value tuple, sorted", 
 
 TEST_CASE("label values and help text are escaped", "[metrics]") {
   MetricsRegistry r;
-  GaugeFamily* f = Must(r.AddGaugeFamily("lsu_bytes", "Bytes \"per\" LSU \\ one\nper line.",
-                                         {"lsu"}));
+  GaugeFamily* f =
+      Must(r.AddGaugeFamily("lsu_bytes", "Bytes \"per\" LSU \\ one\nper line.", {"lsu"}));
   f->With({"a\\b\"c\nd"}).Set(1);
   CHECK(r.RenderText() ==
         "# HELP lsu_bytes Bytes \"per\" LSU \\\\ one\\nper line.\n"
@@ -134,8 +138,7 @@ TEST_CASE("a histogram renders cumulative buckets, +Inf, sum and count", "[metri
 
 TEST_CASE("a labelled histogram puts le after its labels", "[metrics]") {
   MetricsRegistry r;
-  HistogramFamily* f = Must(r.AddHistogramFamily("rpc_seconds", "RPC latency.", {"method"},
-                                                 {0.1}));
+  HistogramFamily* f = Must(r.AddHistogramFamily("rpc_seconds", "RPC latency.", {"method"}, {0.1}));
   f->With({"Backup"}).Observe(0.05);
   f->With({"Backup"}).Observe(std::numeric_limits<double>::quiet_NaN());
   CHECK(r.RenderText() ==
@@ -215,15 +218,17 @@ TEST_CASE("invalid names, labels and buckets are refused as InvalidArgument", "[
   const absl::Status no_total = r.AddCounter("requests", "No suffix.").status();
   CHECK(no_total.code() == StatusCode::kInvalidArgument);
   CHECK_THAT(Message(no_total), Catch::Contains("_total"));
-  for (std::vector<std::string> labels : std::vector<std::vector<std::string>>{
-           {"a:b"}, {"__reserved"}, {""}, {"1x"}, {"k", "k"}}) {
+  for (std::vector<std::string> labels :
+       std::vector<std::vector<std::string>>{{"a:b"}, {"__reserved"}, {""}, {"1x"}, {"k", "k"}}) {
     CHECK(r.AddGaugeFamily("g1", "G.", labels).status().code() == StatusCode::kInvalidArgument);
   }
   CHECK(r.AddHistogramFamily("h1", "H.", {"le"}, {1}).status().code() ==
         StatusCode::kInvalidArgument);
-  for (std::vector<double> bounds : std::vector<std::vector<double>>{
-           {1, 1}, {2, 1}, {1, std::numeric_limits<double>::infinity()},
-           {std::numeric_limits<double>::quiet_NaN()}}) {
+  for (std::vector<double> bounds :
+       std::vector<std::vector<double>>{{1, 1},
+                                        {2, 1},
+                                        {1, std::numeric_limits<double>::infinity()},
+                                        {std::numeric_limits<double>::quiet_NaN()}}) {
     CHECK(r.AddHistogram("h2", "H.", bounds).status().code() == StatusCode::kInvalidArgument);
   }
   // Nothing refused was registered.
@@ -258,8 +263,7 @@ TEST_CASE("a collector runs on each scrape, sets gauges and writes families", "[
         "scrapes_total 2\n");
 }
 
-TEST_CASE("a collector's bad family is dropped with a comment, the rest is served",
-          "[metrics]") {
+TEST_CASE("a collector's bad family is dropped with a comment, the rest is served", "[metrics]") {
   MetricsRegistry r;
   REQUIRE(r.AddGauge("taken", "Taken.").ok());
   r.AddCollector([](MetricsSnapshotWriter& w) {
@@ -316,19 +320,31 @@ TEST_CASE("sealpoold's metric set registers once, with its series at zero", "[me
        }) {
     CHECK_THAT(text, Catch::Contains(line));
   }
-  for (const char* name :
-       {"sealpool_bytes_received_total", "sealpool_bytes_stored_total",
-        "sealpool_segments_new_total", "sealpool_segments_shared_total",
-        "sealpool_images_written_total", "sealpool_images_restored_total",
-        "sealpool_images_deleted_total", "sealpool_bytes_restored_total",
-        "sealpool_active_streams", "sealpool_request_duration_seconds",
-        "sealpool_requests_total", "sealpool_kms_calls_total",
-        "sealpool_kms_call_duration_seconds", "sealpool_kms_reachable",
-        "sealpool_kek_cache_hits_total", "sealpool_kek_cache_misses_total",
-        "sealpool_delete_queue_jobs", "sealpool_compaction_running",
-        "sealpool_compaction_containers_done", "sealpool_compaction_bytes_reclaimed_total",
-        "sealpool_space_high_water", "sealpool_pool_logical_bytes", "sealpool_pool_stored_bytes",
-        "sealpool_pool_containers", "sealpool_pool_images"}) {
+  for (const char* name : {"sealpool_bytes_received_total",
+                           "sealpool_bytes_stored_total",
+                           "sealpool_segments_new_total",
+                           "sealpool_segments_shared_total",
+                           "sealpool_images_written_total",
+                           "sealpool_images_restored_total",
+                           "sealpool_images_deleted_total",
+                           "sealpool_bytes_restored_total",
+                           "sealpool_active_streams",
+                           "sealpool_request_duration_seconds",
+                           "sealpool_requests_total",
+                           "sealpool_kms_calls_total",
+                           "sealpool_kms_call_duration_seconds",
+                           "sealpool_kms_reachable",
+                           "sealpool_kek_cache_hits_total",
+                           "sealpool_kek_cache_misses_total",
+                           "sealpool_delete_queue_jobs",
+                           "sealpool_compaction_running",
+                           "sealpool_compaction_containers_done",
+                           "sealpool_compaction_bytes_reclaimed_total",
+                           "sealpool_space_high_water",
+                           "sealpool_pool_logical_bytes",
+                           "sealpool_pool_stored_bytes",
+                           "sealpool_pool_containers",
+                           "sealpool_pool_images"}) {
     CHECK_THAT(text, Catch::Contains(std::string("# HELP ") + name + " "));
   }
 }
@@ -376,14 +392,18 @@ TEST_CASE("a non-loopback address is refused unless allowed", "[metrics][server]
   httplib::Result res = Get(server->port(), "/metrics");
   REQUIRE(res);
   CHECK(res->status == 200);
+  // Allowed, but not an address of this host (TEST-NET-1): the bind fails.
+  const absl::Status foreign = MetricsServer::Start("192.0.2.1:0", &r, options).status();
+  INFO(foreign.ToString());
+  CHECK(foreign.code() == StatusCode::kUnavailable);
+  CHECK_THAT(Message(foreign), Catch::Contains("192.0.2.1:0"));
 }
 
 TEST_CASE("a malformed address is InvalidArgument naming it", "[metrics][server]") {
   MetricsRegistry r;
-  for (const char* listen :
-       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",
-        ":9464", "::1:9464", "[::1]9464", "[::1", "[127.0.0.1]:80", "metrics.example:9464",
-        "127.0.0.256:80"}) {
+  for (const char* listen : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+                             "127.0.0.1:80x", ":9464", "::1:9464", "[::1]9464", "[::1",
+                             "[127.0.0.1]:80", "metrics.example:9464", "127.0.0.256:80"}) {
     const absl::Status s = MetricsServer::Start(listen, &r).status();
     INFO(listen << " -> " << s.ToString());
     CHECK(s.code() == StatusCode::kInvalidArgument);
@@ -419,6 +439,36 @@ TEST_CASE("Stop returns promptly, is idempotent, and closes the port", "[metrics
   server->Stop();
   CHECK_FALSE(Get(port, "/metrics"));
   server.reset();  // the destructor after Stop() is fine too
+}
+
+TEST_CASE("HEAD /metrics answers with headers only", "[metrics][server]") {
+  MetricsRegistry r;
+  REQUIRE(r.AddGauge("g", "G.").ok());
+  std::unique_ptr<MetricsServer> server = Must(MetricsServer::Start("127.0.0.1:0", &r));
+  httplib::Client client("127.0.0.1", server->port());
+  httplib::Result res = client.Head("/metrics");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->body.empty());
+  CHECK(res->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST_CASE("Stop waits at most about 2 s for a client that connected and sent nothing",
+          "[metrics][server]") {
+  MetricsRegistry r;
+  std::unique_ptr<MetricsServer> server = Must(MetricsServer::Start("127.0.0.1:0", &r));
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(sock, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a worker is now waiting on it
+  const auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(3500));
+  ::close(sock);
 }
 
 TEST_CASE("a server stopped right after start does not hang", "[metrics][server]") {
