@@ -22,6 +22,7 @@
 #ifndef SEALPOOL_DAEMON_SEALPOOLD_METRICS_H_
 #define SEALPOOL_DAEMON_SEALPOOLD_METRICS_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
