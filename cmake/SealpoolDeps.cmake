@@ -19,6 +19,18 @@ find_package(tomlplusplus REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 
+# cpp-httplib serves sealpoold's /metrics. Debian's libcpp-httplib-dev ships no CMake config:
+# a split build (the header declares, libcpp-httplib.so implements) and a pkg-config file whose
+# -DCPPHTTPLIB_{OPENSSL,ZLIB,BROTLI}_SUPPORT flags change the classes' layout, so every user
+# must compile with them: PkgConfig::HTTPLIB carries them. Its include directory is a system
+# one (imported target), so the header's warnings stay out of our -Werror build.
+pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib>=0.11)
+if(NOT HTTPLIB_FOUND)
+  message(FATAL_ERROR
+    "cpp-httplib (pkg-config module cpp-httplib >= 0.11) not found: install Debian's "
+    "libcpp-httplib-dev (packaging/install-deps.sh installs every dependency)")
+endif()
+
 if(SEALPOOL_BUILD_TESTS)
   find_package(Catch2 2 REQUIRED)
   include(Catch)

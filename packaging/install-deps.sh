@@ -13,6 +13,7 @@ PACKAGES=(
   libssl-dev librocksdb-dev libzstd-dev libxxhash-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
+  libcpp-httplib-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
   # peers measured side by side by test/bench/pool_bench (skipped there when absent)
