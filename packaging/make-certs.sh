@@ -9,6 +9,8 @@
 #     --server-ip IP       IP address in the server certificate (repeatable; default 127.0.0.1)
 #     --storage CN         a storage-server client certificate (repeatable)
 #     --admin CN           an admin client certificate (repeatable)
+#     --client CN          a backup-client certificate for sealpoold's client API (repeatable)
+#     --server-file NAME   write the server pair as NAME.crt/NAME.key (default server)
 #     --days N             validity of server and client certificates (default 825)
 #     --ca-days N          validity of a new CA (default 3650)
 #
@@ -17,12 +19,14 @@
 # is server.crt/server.key). Keep ca.key offline once the identities exist.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 server_names=()
 server_ips=()
 storage=()
 admins=()
+clients=()
+server_file=server
 days=825
 ca_days=3650
 out=""
@@ -32,6 +36,8 @@ while [ $# -gt 0 ]; do
     --server-ip) server_ips+=("$2"); shift 2 ;;
     --storage) storage+=("$2"); shift 2 ;;
     --admin) admins+=("$2"); shift 2 ;;
+    --client) clients+=("$2"); shift 2 ;;
+    --server-file) server_file="$2"; shift 2 ;;
     --days) days="$2"; shift 2 ;;
     --ca-days) ca_days="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -43,7 +49,7 @@ done
 [ ${#server_names[@]} -gt 0 ] || server_names=(localhost)
 [ ${#server_ips[@]} -gt 0 ] || server_ips=(127.0.0.1)
 
-for cn in "${storage[@]}" "${admins[@]}"; do
+for cn in "${storage[@]}" "${admins[@]}" "${clients[@]}"; do
   if ! [[ "$cn" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || [ "$cn" = server ] || [ "$cn" = ca ]; then
     echo "make-certs.sh: \"$cn\" is not a usable CN (letters, digits, . _ -; not ca/server)" >&2
     exit 2
@@ -89,7 +95,7 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
 subjectAltName=$san
 EXT
-issue server "/O=sealpool/OU=server/CN=${server_names[0]}" "$tmp/server.ext"
+issue "$server_file" "/O=sealpool/OU=server/CN=${server_names[0]}" "$tmp/server.ext"
 
 cat > "$tmp/client.ext" <<EXT
 basicConstraints=critical,CA:FALSE
@@ -98,4 +104,5 @@ extendedKeyUsage=clientAuth
 EXT
 for cn in "${storage[@]}"; do issue "$cn" "/O=sealpool/OU=storage-server/CN=$cn" "$tmp/client.ext"; done
 for cn in "${admins[@]}"; do issue "$cn" "/O=sealpool/OU=admin/CN=$cn" "$tmp/client.ext"; done
+for cn in "${clients[@]}"; do issue "$cn" "/O=sealpool/OU=backup-client/CN=$cn" "$tmp/client.ext"; done
 chmod 644 "$out/ca.crt"

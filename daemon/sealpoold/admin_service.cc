@@ -1,0 +1,471 @@
+#include "daemon/sealpoold/admin_service.h"
+
+#include <algorithm>
+
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "daemon/sealpoold/image_stream.h"
+#include "kms/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace sealpool::daemon {
+
+using base::Cat;
+using kms::ToGrpcStatus;
+namespace v1 = pool::v1;
+
+namespace {
+
+constexpr std::string_view kAdminActor = "admin-socket";
+
+void FillJob(const CompactionStatus& s, v1::JobStatus* out) {
+  switch (s.state) {
+    case JobState::kIdle: out->set_state(v1::JOB_STATE_IDLE); break;
+    case JobState::kRunning: out->set_state(v1::JOB_STATE_RUNNING); break;
+    case JobState::kDone: out->set_state(v1::JOB_STATE_DONE); break;
+    case JobState::kStopped: out->set_state(v1::JOB_STATE_STOPPED); break;
+    case JobState::kFailed: out->set_state(v1::JOB_STATE_FAILED); break;
+  }
+  out->set_containers_total(s.containers_total);
+  out->set_containers_done(s.containers_done);
+  out->set_bytes_moved(s.bytes_moved);
+  out->set_bytes_reclaimed(s.bytes_reclaimed);
+  out->set_started_unix_micros(UnixMicros(s.started));
+  out->set_finished_unix_micros(UnixMicros(s.finished));
+  out->set_error(s.error);
+}
+
+absl::StatusOr<storage::ImageInfo> AdminImage(const storage::Pool& pool,
+                                              const v1::AdminImageRef& ref) {
+  absl::StatusOr<storage::ImageInfo> info = pool.StatImage(ref.lsu(), ref.name());
+  if (info.ok() && info->owner != ref.owner()) {
+    return absl::NotFoundError(
+        Cat("no image \"", ref.name(), "\" of owner \"", ref.owner(), "\" in LSU ", ref.lsu()));
+  }
+  return info;
+}
+
+}  // namespace
+
+grpc::Status AdminService::Audited(std::string_view op, std::string_view lsu,
+                                   std::string_view owner, std::string_view image,
+                                   std::string_view key_group, std::string_view detail,
+                                   const absl::Status& result) {
+  absl::Status audit =
+      runtime_->Audit({kAdminActor, "admin", op, lsu, owner, image, key_group, detail, result});
+  if (result.ok() && !audit.ok()) {
+    return ToGrpcStatus(absl::InternalError(
+        Cat(op, " was done but its audit line could not be written: ", audit.message())));
+  }
+  return ToGrpcStatus(result);
+}
+
+// ---- images ----
+
+grpc::Status AdminService::ListImages(Ctx*, const v1::AdminListImagesRequest* request,
+                                      v1::ListImagesResponse* response) {
+  if (request->page_size() > 10000) {
+    return ToGrpcStatus(absl::InvalidArgumentError("page_size: at most 10000"));
+  }
+  const uint32_t page = request->page_size() == 0 ? 1000 : request->page_size();
+  std::vector<std::string> lsus;
+  if (!request->lsu().empty()) {
+    lsus.push_back(request->lsu());
+  } else {
+    absl::StatusOr<std::vector<storage::LsuInfo>> all = runtime_->pool().ListLsus();
+    if (!all.ok()) return ToGrpcStatus(all.status());
+    for (const auto& l : *all) lsus.push_back(l.name);
+  }
+  // Pages are ordered by (lsu, owner, name); the token is those three joined by NUL bytes.
+  std::vector<storage::ImageInfo> images;
+  for (const std::string& lsu : lsus) {
+    absl::StatusOr<std::vector<storage::ImageInfo>> some = runtime_->pool().ListImages(lsu);
+    if (!some.ok()) return ToGrpcStatus(some.status());
+    for (storage::ImageInfo& i : *some) {
+      if (request->has_owner() && i.owner != request->owner()) continue;
+      images.push_back(std::move(i));
+    }
+  }
+  auto key = [](const storage::ImageInfo& i) {
+    return Cat(i.lsu, std::string_view("\0", 1), i.owner, std::string_view("\0", 1), i.name);
+  };
+  std::sort(images.begin(), images.end(),
+            [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  size_t added = 0;
+  for (const storage::ImageInfo& i : images) {
+    if (!request->page_token().empty() && key(i) <= request->page_token()) continue;
+    if (added == page) {
+      // More follow: the token is the last image returned.
+      const v1::Image& last = response->images(response->images_size() - 1);
+      response->set_next_page_token(Cat(last.lsu(), std::string_view("\0", 1), last.owner(),
+                                        std::string_view("\0", 1), last.name()));
+      break;
+    }
+    ImageToProto(i, response->add_images());
+    ++added;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::StatImage(Ctx*, const v1::AdminImageRef* request,
+                                     v1::Image* response) {
+  absl::StatusOr<storage::ImageInfo> info = AdminImage(runtime_->pool(), *request);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  ImageToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Restore(Ctx*, const v1::AdminRestoreRequest* request,
+                                   grpc::ServerWriter<v1::RestoreResponse>* writer) {
+  absl::StatusOr<storage::ImageInfo> info = AdminImage(runtime_->pool(), request->image());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  std::optional<uint64_t> length;
+  if (request->has_length()) length = request->length();
+  return ToGrpcStatus(
+      StreamImage(runtime_->pool(), *info, request->offset(), length, writer, nullptr));
+}
+
+grpc::Status AdminService::DeleteImage(Ctx*, const v1::AdminImageRef* request,
+                                       v1::DeleteImageResponse*) {
+  absl::Status s = AdminImage(runtime_->pool(), *request).status();
+  if (s.ok()) s = runtime_->pool().DeleteImage(request->lsu(), request->name(), true);
+  return Audited("delete", request->lsu(), request->owner(), request->name(), "", "", s);
+}
+
+grpc::Status AdminService::ReassignOwner(Ctx*, const v1::ReassignOwnerRequest*, v1::Image*) {
+  return ToGrpcStatus(absl::UnimplementedError("ReassignOwner arrives with per-owner names"));
+}
+
+grpc::Status AdminService::ExtendRetention(Ctx*, const v1::ExtendRetentionRequest*,
+                                           v1::Image*) {
+  return ToGrpcStatus(absl::UnimplementedError("ExtendRetention arrives with per-owner names"));
+}
+
+// ---- mode and statistics ----
+
+void AdminService::FillMode(v1::GetModeResponse* out) const {
+  const PoolMode mode = runtime_->mode();
+  out->set_mode(mode == PoolMode::kReadWrite  ? v1::POOL_MODE_READ_WRITE
+                : mode == PoolMode::kReadOnly ? v1::POOL_MODE_READ_ONLY
+                                              : v1::POOL_MODE_MAINTENANCE);
+  absl::Status ingest = runtime_->CheckIngestAllowed();
+  absl::Status restore = runtime_->CheckRestoreAllowed();
+  absl::Status del = runtime_->CheckDeleteAllowed();
+  out->set_ingest_allowed(ingest.ok());
+  out->set_restore_allowed(restore.ok());
+  out->set_delete_allowed(del.ok());
+  for (const absl::Status* s : {&ingest, &restore, &del}) {
+    if (!s->ok()) {
+      std::string reason(s->message());
+      if (std::find(out->reasons().begin(), out->reasons().end(), reason) == out->reasons().end())
+        out->add_reasons(reason);
+    }
+  }
+  out->set_space_high_water(runtime_->high_water());
+  out->set_space_used_fraction(runtime_->used_fraction());
+  if (kms::KmsClient* kms = runtime_->kms(); kms != nullptr) {
+    kms::KmsClientState st = kms->State();
+    switch (st.reachability) {
+      case kms::KmsReachability::kReachable:
+        out->set_kms(v1::KMS_REACHABILITY_REACHABLE);
+        break;
+      case kms::KmsReachability::kDegraded:
+        out->set_kms(v1::KMS_REACHABILITY_DEGRADED);
+        break;
+      case kms::KmsReachability::kUnreachable:
+        out->set_kms(v1::KMS_REACHABILITY_UNREACHABLE);
+        break;
+    }
+    out->set_kms_since_unix_micros(UnixMicros(st.since));
+    out->set_kms_last_error(st.last_error);
+    out->set_kms_cached_keys(static_cast<uint32_t>(st.cached_keys));
+  }
+  absl::StatusOr<std::vector<storage::LsuInfo>> lsus = runtime_->pool().ListLsus();
+  absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups = runtime_->pool().ListKeyGroups();
+  if (lsus.ok()) {
+    for (const storage::LsuInfo& l : *lsus) {
+      v1::LsuMode* m = out->add_lsus();
+      m->set_name(l.name);
+      m->set_key_group(l.key_group);
+      m->set_encrypted(true);
+      std::string backend = "builtin";
+      if (groups.ok()) {
+        for (const auto& g : *groups) {
+          if (g.name == l.key_group) backend = g.kms_backend;
+        }
+      }
+      m->set_kms_mode(Cat("KEK-based KMS (", backend, ")"));
+      m->set_client_delete(l.allow_client_delete);
+      if (const LsuConfig* c = runtime_->config().FindLsu(l.name); c != nullptr) {
+        m->set_max_retention_seconds(absl::ToInt64Seconds(c->max_retention));
+      }
+    }
+  }
+  for (std::string& d : runtime_->Deferred()) out->add_deferred(std::move(d));
+  out->set_pool_id(runtime_->pool().pool_id_hex());
+  out->set_version("0.1.0");
+}
+
+grpc::Status AdminService::GetMode(Ctx*, const v1::GetModeRequest*, v1::GetModeResponse* out) {
+  FillMode(out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetMode(Ctx*, const v1::SetModeRequest* request,
+                                   v1::GetModeResponse* out) {
+  PoolMode mode;
+  switch (request->mode()) {
+    case v1::POOL_MODE_READ_WRITE: mode = PoolMode::kReadWrite; break;
+    case v1::POOL_MODE_READ_ONLY: mode = PoolMode::kReadOnly; break;
+    case v1::POOL_MODE_MAINTENANCE: mode = PoolMode::kMaintenance; break;
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          Cat("mode: ", static_cast<int>(request->mode()),
+              " is not one of read-write (1), read-only (2), maintenance (3)")));
+  }
+  absl::Status s = runtime_->SetMode(mode);
+  grpc::Status g = Audited("set-mode", "", "", "", "", Cat("mode=", PoolModeName(mode)), s);
+  if (g.ok()) {
+    spdlog::info("pool mode set to {}", PoolModeName(mode));
+    FillMode(out);
+  }
+  return g;
+}
+
+grpc::Status AdminService::SetEncryption(Ctx*, const v1::SetEncryptionRequest* request,
+                                         v1::GetModeResponse* out) {
+  if (!request->enabled()) {
+    absl::Status refused = absl::FailedPreconditionError(
+        "encryption cannot be switched off: every LSU is encrypted from creation, and KMS mode "
+        "cannot be disabled");
+    return Audited("set-encryption", request->lsu(), "", "", "", "enabled=false", refused);
+  }
+  FillMode(out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetStats(Ctx*, const v1::GetStatsRequest*,
+                                    v1::GetStatsResponse* out) {
+  absl::StatusOr<storage::PoolStats> s = runtime_->pool().Stats();
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  out->set_images(s->images);
+  out->set_logical_bytes(s->logical_bytes);
+  out->set_segments(s->segments);
+  out->set_stored_bytes(s->stored_bytes);
+  out->set_containers(s->containers);
+  out->set_space_allocated(s->space_allocated);
+  out->set_space_used(s->space_used);
+  out->set_space_reclaimable(s->space_reclaimable);
+  out->set_containers_to_compact(s->containers_to_compact);
+  out->set_records_to_compact(s->records_to_compact);
+  out->set_pending_delete_jobs(s->pending_delete_jobs);
+  out->set_dedup_ratio(s->dedup_ratio());
+  runtime_->RefreshSpace();
+  out->set_fs_total_bytes(runtime_->fs_total());
+  out->set_fs_available_bytes(runtime_->fs_available());
+  return grpc::Status::OK;
+}
+
+// ---- maintenance ----
+
+grpc::Status AdminService::StartCompaction(Ctx*, const v1::StartCompactionRequest* request,
+                                           v1::JobStatus* out) {
+  std::optional<double> threshold;
+  if (request->has_live_threshold()) threshold = request->live_threshold();
+  absl::Status s = compaction_->Start(threshold);
+  if (!s.ok()) return ToGrpcStatus(s);
+  FillJob(compaction_->Status(), out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetCompaction(Ctx*, const v1::GetCompactionRequest*,
+                                         v1::JobStatus* out) {
+  FillJob(compaction_->Status(), out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::StopCompaction(Ctx*, const v1::StopCompactionRequest*,
+                                          v1::JobStatus* out) {
+  compaction_->Stop();
+  FillJob(compaction_->Status(), out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ProcessQueue(Ctx*, const v1::ProcessQueueRequest* request,
+                                        v1::ProcessQueueResponse* out) {
+  absl::StatusOr<storage::DeleteQueueReport> r = runtime_->pool().ProcessDeleteQueue(
+      request->max_jobs() == 0 ? UINT64_MAX : request->max_jobs());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  out->set_jobs_done(r->jobs_done);
+  out->set_references_dropped(r->references_dropped);
+  out->set_segments_erased(r->segments_erased);
+  out->set_segments_kept_busy(r->segments_kept_busy);
+  out->set_jobs_left(r->jobs_left);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetQueueInfo(Ctx*, const v1::GetQueueInfoRequest*,
+                                        v1::QueueInfo* out) {
+  absl::StatusOr<storage::PoolStats> s = runtime_->pool().Stats();
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  out->set_pending_jobs(s->pending_delete_jobs);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Verify(Ctx*, const v1::VerifyRequest* request,
+                                  grpc::ServerWriter<v1::CheckProgress>* writer) {
+  if (request->has_image() && !request->image().name().empty()) {
+    absl::Status own = AdminImage(runtime_->pool(), request->image()).status();
+    if (!own.ok()) return ToGrpcStatus(own);
+  }
+  absl::StatusOr<storage::VerifyReport> r =
+      runtime_->pool().Verify(request->has_image() ? request->image().lsu() : request->lsu(),
+                              request->has_image() ? request->image().name() : "");
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  v1::CheckProgress last;
+  last.set_done(r->images_checked);
+  last.set_total(r->images_checked);
+  last.set_bytes(r->bytes_checked);
+  last.set_finished(true);
+  for (const std::string& p : r->problems) last.add_problems(p);
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Scrub(Ctx*, const v1::ScrubRequest*,
+                                 grpc::ServerWriter<v1::CheckProgress>* writer) {
+  absl::StatusOr<storage::ScrubReport> r = runtime_->pool().Scrub();
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  v1::CheckProgress last;
+  last.set_done(r->containers_scanned);
+  last.set_total(r->containers_scanned);
+  last.set_bytes(r->bytes_scanned);
+  last.set_finished(true);
+  for (const std::string& p : r->problems) last.add_problems(p);
+  for (const std::string& p : r->dead_regions) last.add_dead_regions(p);
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::BackupCatalog(Ctx*, const v1::BackupCatalogRequest* request,
+                                         v1::BackupCatalogResponse* out) {
+  std::string dir = request->dir().empty() ? runtime_->config().catalog_backup_dir.string()
+                                           : request->dir();
+  if (dir.empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "no folder given and no [scheduler].catalog_backup_dir configured"));
+  }
+  if (!std::filesystem::path(dir).is_absolute()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        Cat("dir: \"", dir, "\" is not an absolute path (sealpoold's working folder is not "
+                            "the caller's)")));
+  }
+  absl::StatusOr<uint32_t> id = runtime_->pool().BackupCatalog(dir);
+  grpc::Status g = Audited("backup-catalog", "", "", "", "", Cat("dir=", dir), id.status());
+  if (g.ok()) {
+    out->set_backup_id(*id);
+    out->set_dir(dir);
+  }
+  return g;
+}
+
+// ---- key groups, LSUs and keys ----
+
+grpc::Status AdminService::CreateKeyGroup(Ctx*, const v1::CreateKeyGroupRequest* request,
+                                          v1::CreateKeyGroupResponse*) {
+  std::string backend = request->kms_backend().empty() ? "builtin" : request->kms_backend();
+  absl::Status s = (backend == "builtin" || backend == "kmip")
+                       ? runtime_->pool().CreateKeyGroup(request->name(), backend)
+                       : absl::InvalidArgumentError(Cat("kms_backend: \"", backend,
+                                                        "\" is not builtin or kmip"));
+  return Audited("create-key-group", "", "", "", request->name(), Cat("backend=", backend), s);
+}
+
+grpc::Status AdminService::CreateLsu(Ctx*, const v1::CreateLsuRequest* request,
+                                     v1::CreateLsuResponse*) {
+  absl::Status s = runtime_->pool().CreateLsu(request->name(), request->key_group(),
+                                              request->client_delete());
+  return Audited("create-lsu", request->name(), "", "", request->key_group(), "", s);
+}
+
+grpc::Status AdminService::ListKeys(Ctx*, const v1::ListKeysRequest*,
+                                    v1::ListKeysResponse* out) {
+  v1::GetModeResponse mode;
+  FillMode(&mode);
+  *out->mutable_lsus() = mode.lsus();
+  absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups = runtime_->pool().ListKeyGroups();
+  if (!groups.ok()) return ToGrpcStatus(groups.status());
+  for (const storage::KeyGroupInfo& g : *groups) {
+    v1::KeyGroupInfo* gi = out->add_key_groups();
+    gi->set_name(g.name);
+    gi->set_kms_backend(g.kms_backend);
+    gi->set_chunk_min_size(g.chunker.min_size);
+    gi->set_chunk_avg_size(g.chunker.avg_size);
+    gi->set_chunk_max_size(g.chunker.max_size);
+    for (const storage::KekInfo& k : g.keks) {
+      v1::KekInfo* ki = gi->add_keks();
+      ki->set_id(k.kek_id);
+      ki->set_state(k.state == storage::KekState::kActive ? "active" : "inactive");
+      ki->set_root_key_id(k.root_key_id);
+      ki->set_created_unix_micros(UnixMicros(k.created));
+      ki->set_deks_wrapped(k.dek_count);
+    }
+    absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs =
+        runtime_->pool().ListWrappedKeys(g.name);
+    if (refs.ok()) {
+      for (const auto& r : *refs) {
+        if (r.key_id == "fpk") gi->set_fingerprint_key_root_key_id(r.root_key_id);
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RotateKek(Ctx*, const v1::RotateKekRequest* request,
+                                     v1::RotateKekResponse* out) {
+  absl::StatusOr<uint32_t> id = runtime_->pool().RotateKek(request->key_group());
+  grpc::Status g = Audited("rotate-kek", "", "", "", request->key_group(),
+                           id.ok() ? Cat("kek=", *id) : "", id.status());
+  if (g.ok()) out->set_kek_id(*id);
+  return g;
+}
+
+grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request,
+                                      v1::RewrapKeysResponse* out) {
+  absl::StatusOr<uint32_t> n = runtime_->pool().RewrapGroupKeys(request->key_group());
+  std::string root;
+  if (n.ok()) {
+    absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs =
+        runtime_->pool().ListWrappedKeys(request->key_group());
+    if (refs.ok()) {
+      for (const auto& r : *refs) {
+        if (r.key_id == "fpk") root = r.root_key_id;
+      }
+      // Tell sealkmsd what the group's keys are wrapped under now, so old root keys can go.
+      if (kms::KmsClient* kms = runtime_->kms(); kms != nullptr) {
+        std::vector<kms::KekUsageEntry> usage;
+        for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
+        absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(request->key_group(), usage);
+        if (!rec.ok()) {
+          spdlog::warn("key group {}: re-wrapped, but the reconcile with sealkmsd failed: {}",
+                       request->key_group(), rec.status().ToString());
+        }
+      }
+    }
+  }
+  grpc::Status g = Audited("rewrap-keys", "", "", "", request->key_group(),
+                           n.ok() ? Cat("rewrapped=", *n, " root_key=", root) : "", n.status());
+  if (g.ok()) {
+    out->set_rewrapped(*n);
+    out->set_root_key_id(root);
+  }
+  return g;
+}
+
+grpc::Status AdminService::Purge(Ctx*, const v1::PurgeRequest* request, v1::PurgeResponse*) {
+  absl::Status s = absl::UnimplementedError(
+      "purge is not implemented yet (it arrives with the purge work); nothing was changed");
+  return Audited("purge", "", "", "", request->key_group(), "", s);
+}
+
+}  // namespace sealpool::daemon

@@ -1,0 +1,305 @@
+#include "daemon/sealpoold/client_service.h"
+
+#include <algorithm>
+#include <span>
+
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "daemon/sealpoold/image_stream.h"
+#include "kms/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace sealpool::daemon {
+
+using base::Cat;
+using kms::ToGrpcStatus;
+namespace v1 = pool::v1;
+
+namespace {
+
+constexpr uint32_t kDefaultPageSize = 1000;
+constexpr uint32_t kMaxPageSize = 10000;
+
+bool Printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+}
+
+}  // namespace
+
+absl::Status ValidateBackupHeader(const v1::BackupHeader& header, const LsuConfig& lsu,
+                                  absl::Time now) {
+  if (header.labels_size() > static_cast<int>(kMaxLabels)) {
+    return absl::InvalidArgumentError(
+        Cat("header.labels: ", header.labels_size(), " labels, at most ", kMaxLabels));
+  }
+  for (const auto& [k, v] : header.labels()) {
+    if (k.empty() || k.size() > kMaxLabelKey || !Printable(k)) {
+      return absl::InvalidArgumentError(
+          Cat("header.labels: a key must be 1..", kMaxLabelKey, " printable bytes"));
+    }
+    if (v.size() > kMaxLabelValue || !Printable(v)) {
+      return absl::InvalidArgumentError(Cat("header.labels[", k, "]: a value must be at most ",
+                                            kMaxLabelValue, " printable bytes"));
+    }
+  }
+  const int64_t retain = header.retain_until_unix_micros();
+  if (retain < 0) {
+    return absl::InvalidArgumentError("header.retain_until_unix_micros: negative");
+  }
+  if (retain > 0) {
+    const absl::Time until = absl::FromUnixMicros(retain);
+    if (until > now + lsu.max_retention) {
+      return absl::InvalidArgumentError(
+          Cat("header.retain_until: ", absl::FormatTime(until, absl::UTCTimeZone()),
+              " is beyond LSU ", lsu.name, "'s max_retention (",
+              absl::ToInt64Hours(lsu.max_retention) / 24, " days from now)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ClientService::Caller> ClientService::Authenticate(
+    grpc::ServerContext* context) const {
+  Caller caller;
+  caller.access = runtime_->access();
+  absl::StatusOr<std::string> cn =
+      ClientIdentityFromAuthContext(*context->auth_context(), caller.access->crl.get());
+  if (!cn.ok()) return cn.status();
+  caller.cn = *std::move(cn);
+  auto it = caller.access->clients.find(caller.cn);
+  if (it == caller.access->clients.end()) {
+    return absl::PermissionDeniedError(Cat("client certificate CN \"", caller.cn,
+                                           "\" is not in sealpoold's client map ([[client]])"));
+  }
+  caller.client = &it->second;
+  return caller;
+}
+
+absl::Status ClientService::Authorize(const Caller& caller, std::string_view lsu,
+                                      ClientRight right) const {
+  if (lsu.empty()) return absl::InvalidArgumentError("lsu: empty");
+  auto it = caller.client->access.find(std::string(lsu));
+  if (it == caller.client->access.end() || !it->second.contains(right)) {
+    return absl::PermissionDeniedError(Cat("client \"", caller.cn, "\" may not ",
+                                           ClientRightName(right), " in LSU \"", lsu, "\""));
+  }
+  if (runtime_->config().FindLsu(lsu) == nullptr) {
+    return absl::NotFoundError(Cat("no LSU \"", lsu, "\" in this pool"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::ImageInfo> ClientService::OwnImage(const Caller& caller,
+                                                          std::string_view lsu,
+                                                          std::string_view name) const {
+  absl::StatusOr<storage::ImageInfo> info = runtime_->pool().StatImage(lsu, name);
+  // Another owner's image is reported exactly like a missing one.
+  if (info.ok() && info->owner != caller.cn) {
+    return absl::NotFoundError(Cat("no image \"", name, "\" in LSU ", lsu));
+  }
+  return info;
+}
+
+// ---- Backup ----
+
+grpc::Status ClientService::Backup(grpc::ServerContext* context,
+                                   grpc::ServerReader<v1::BackupRequest>* reader,
+                                   v1::BackupResponse* response) {
+  return ToGrpcStatus(DoBackup(context, reader, response));
+}
+
+absl::Status ClientService::DoBackup(grpc::ServerContext* context,
+                                     grpc::ServerReader<v1::BackupRequest>* reader,
+                                     v1::BackupResponse* response) {
+  const absl::Time start = absl::Now();
+  SEALPOOL_ASSIGN_OR_RETURN(Caller caller, Authenticate(context));
+  SEALPOOL_ASSIGN_OR_RETURN(StreamRegistry::Slot slot,
+                            runtime_->streams().Acquire(StreamKind::kBackup, context));
+  v1::BackupRequest msg;
+  if (!reader->Read(&msg)) {
+    return absl::InvalidArgumentError("the backup stream ended before its header");
+  }
+  slot.Touch();
+  if (!msg.has_header()) {
+    return absl::InvalidArgumentError("the first message of a backup must be its header");
+  }
+  const v1::BackupHeader header = msg.header();
+  SEALPOOL_RETURN_IF_ERROR(Authorize(caller, header.lsu(), ClientRight::kBackup));
+  const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
+  SEALPOOL_RETURN_IF_ERROR(ValidateBackupHeader(header, lsu, start));
+  SEALPOOL_RETURN_IF_ERROR(runtime_->CheckIngestAllowed());
+
+  uint64_t owner_bytes = 0;
+  if (lsu.owner_quota_bytes > 0) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<storage::ImageInfo> images,
+                              runtime_->pool().ListImages(lsu.name));
+    for (const storage::ImageInfo& i : images) {
+      if (i.owner == caller.cn) owner_bytes += i.size;
+    }
+    if (owner_bytes >= lsu.owner_quota_bytes) {
+      return absl::ResourceExhaustedError(
+          Cat("client \"", caller.cn, "\" is at its quota in LSU ", lsu.name, " (",
+              owner_bytes, " of ", lsu.owner_quota_bytes, " logical bytes)"));
+    }
+  }
+
+  storage::ImageRequest request;
+  request.lsu = header.lsu();
+  request.name = header.name();
+  request.owner = caller.cn;
+  request.labels.insert(header.labels().begin(), header.labels().end());
+  request.retain_until = FromUnixMicrosOrNone(header.retain_until_unix_micros());
+  SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<storage::ImageWriter> writer,
+                            runtime_->pool().BeginImage(request));
+
+  uint64_t received = 0;
+  while (true) {
+    if (!reader->Read(&msg)) {
+      writer->Abort();
+      if (context->IsCancelled()) {
+        return absl::CancelledError("the backup stream was cancelled; nothing was stored");
+      }
+      return absl::InvalidArgumentError(
+          "the backup stream ended without a commit; nothing was stored");
+    }
+    slot.Touch();
+    switch (msg.msg_case()) {
+      case v1::BackupRequest::kData: {
+        const std::string& data = msg.data();
+        received += data.size();
+        if (lsu.owner_quota_bytes > 0 && owner_bytes + received > lsu.owner_quota_bytes) {
+          writer->Abort();
+          return absl::ResourceExhaustedError(
+              Cat("client \"", caller.cn, "\" would exceed its quota in LSU ", lsu.name, " (",
+                  lsu.owner_quota_bytes, " logical bytes); nothing was stored"));
+        }
+        absl::Status s = writer->Write(std::span<const uint8_t>(
+            reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+        if (!s.ok()) {
+          writer->Abort();
+          return s;
+        }
+        break;
+      }
+      case v1::BackupRequest::kHeader:
+        writer->Abort();
+        return absl::InvalidArgumentError("a backup stream carries exactly one header");
+      case v1::BackupRequest::kCommit: {
+        if (msg.commit().size() != received) {
+          writer->Abort();
+          return absl::InvalidArgumentError(Cat("the commit says ", msg.commit().size(),
+                                                " bytes but ", received,
+                                                " arrived; nothing was stored"));
+        }
+        // Nothing may follow the commit: the client half-closes, then the image commits.
+        if (reader->Read(&msg)) {
+          writer->Abort();
+          return absl::InvalidArgumentError(
+              "a message followed the commit; nothing was stored");
+        }
+        if (context->IsCancelled()) {
+          writer->Abort();
+          return absl::CancelledError("the backup stream was cancelled; nothing was stored");
+        }
+        SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info, writer->Commit());
+        ImageToProto(info, response->mutable_image());
+        response->set_bytes_received(received);
+        response->set_segments(writer->stats().segments);
+        response->set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+        return absl::OkStatus();
+      }
+      case v1::BackupRequest::MSG_NOT_SET:
+        writer->Abort();
+        return absl::InvalidArgumentError("an empty backup message (no header, data or commit)");
+    }
+  }
+}
+
+// ---- Restore ----
+
+grpc::Status ClientService::Restore(grpc::ServerContext* context,
+                                    const v1::RestoreRequest* request,
+                                    grpc::ServerWriter<v1::RestoreResponse>* writer) {
+  return ToGrpcStatus(DoRestore(context, *request, writer));
+}
+
+absl::Status ClientService::DoRestore(grpc::ServerContext* context,
+                                      const v1::RestoreRequest& request,
+                                      grpc::ServerWriter<v1::RestoreResponse>* writer) {
+  SEALPOOL_ASSIGN_OR_RETURN(Caller caller, Authenticate(context));
+  SEALPOOL_RETURN_IF_ERROR(Authorize(caller, request.lsu(), ClientRight::kRestore));
+  SEALPOOL_RETURN_IF_ERROR(runtime_->CheckRestoreAllowed());
+  SEALPOOL_ASSIGN_OR_RETURN(StreamRegistry::Slot slot,
+                            runtime_->streams().Acquire(StreamKind::kRestore, context));
+  SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info,
+                            OwnImage(caller, request.lsu(), request.name()));
+  std::optional<uint64_t> length;
+  if (request.has_length()) length = request.length();
+  return StreamImage(runtime_->pool(), info, request.offset(), length, writer,
+                     [&slot](size_t) { slot.Touch(); });
+}
+
+// ---- List / Stat / Delete ----
+
+grpc::Status ClientService::ListImages(grpc::ServerContext* context,
+                                       const v1::ListImagesRequest* request,
+                                       v1::ListImagesResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // Listing needs any right on the LSU.
+  absl::Status allowed = Authorize(*caller, request->lsu(), ClientRight::kRestore);
+  if (!allowed.ok()) allowed = Authorize(*caller, request->lsu(), ClientRight::kBackup);
+  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  if (request->page_size() > kMaxPageSize) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        Cat("page_size: at most ", kMaxPageSize)));
+  }
+  const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  absl::StatusOr<std::vector<storage::ImageInfo>> images =
+      runtime_->pool().ListImages(request->lsu());
+  if (!images.ok()) return ToGrpcStatus(images.status());
+  std::vector<const storage::ImageInfo*> own;
+  for (const storage::ImageInfo& i : *images) {
+    if (i.owner == caller->cn && i.name > request->page_token()) own.push_back(&i);
+  }
+  std::sort(own.begin(), own.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  for (size_t i = 0; i < own.size() && i < page; ++i) {
+    ImageToProto(*own[i], response->add_images());
+  }
+  if (own.size() > page) response->set_next_page_token(own[page - 1]->name);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::StatImage(grpc::ServerContext* context, const v1::ImageRef* request,
+                                      v1::Image* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status allowed = Authorize(*caller, request->lsu(), ClientRight::kRestore);
+  if (!allowed.ok()) allowed = Authorize(*caller, request->lsu(), ClientRight::kBackup);
+  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  absl::StatusOr<storage::ImageInfo> info = OwnImage(*caller, request->lsu(), request->name());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  ImageToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientService::DeleteImage(grpc::ServerContext* context,
+                                        const v1::ImageRef* request,
+                                        v1::DeleteImageResponse* /*response*/) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status s = Authorize(*caller, request->lsu(), ClientRight::kDelete);
+  if (s.ok()) s = runtime_->CheckDeleteAllowed();
+  if (s.ok()) s = OwnImage(*caller, request->lsu(), request->name()).status();
+  if (s.ok()) s = runtime_->pool().DeleteImage(request->lsu(), request->name(),
+                                               /*by_admin=*/false);
+  if (s.code() != absl::StatusCode::kNotFound && s.code() != absl::StatusCode::kPermissionDenied &&
+      s.code() != absl::StatusCode::kUnauthenticated) {
+    (void)runtime_->Audit({caller->cn, "client", "delete", request->lsu(), caller->cn,
+                           request->name(), "", "", s});
+  }
+  return ToGrpcStatus(s);
+}
+
+}  // namespace sealpool::daemon

@@ -1,0 +1,208 @@
+#include "daemon/sealpoold/pool_setup.h"
+
+#include "base/status_macros.h"
+#include "base/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace sealpool::daemon {
+
+using base::Annotate;
+using base::Cat;
+
+storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config) {
+  storage::PoolOptions o;
+  o.containers.target_size = config.container_size;
+  o.keys.kek_max_deks = config.kek_max_deks;
+  o.keys.kek_max_age = config.kek_max_age;
+  o.codec.zstd_level = config.zstd_level;
+  o.chunker.min_size = config.chunk_min_size;
+  o.chunker.avg_size = config.chunk_avg_size;
+  o.chunker.max_size = config.chunk_max_size;
+  o.seal_threads = config.seal_threads;
+  o.compaction_live_threshold = config.compact_live_threshold;
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
+    const PoolConfig& config, storage::RootKeyProvider* root_keys) {
+  std::error_code ec;
+  const bool fresh = !std::filesystem::exists(config.pool_dir, ec) ||
+                     std::filesystem::is_empty(config.pool_dir, ec);
+  if (fresh) {
+    spdlog::info("creating a new pool in {}", config.pool_dir.string());
+    return storage::Pool::Create(config.pool_dir, root_keys, PoolOptionsFromConfig(config));
+  }
+  return storage::Pool::Open(config.pool_dir, root_keys, PoolOptionsFromConfig(config));
+}
+
+absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& config) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<storage::KeyGroupInfo> groups, pool.ListKeyGroups());
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<storage::LsuInfo> lsus, pool.ListLsus());
+  // Contradictions first, so that a refused config changes nothing.
+  for (const KeyGroupConfig& want : config.key_groups) {
+    for (const storage::KeyGroupInfo& have : groups) {
+      if (have.name == want.name && have.kms_backend != want.kms_backend) {
+        return absl::FailedPreconditionError(Cat(
+            "key group \"", want.name, "\" is on KMS backend \"", have.kms_backend,
+            "\" in the pool, but the config says \"", want.kms_backend,
+            "\": a group moves between backends in sealkmsd (docs/kms.md), and the config "
+            "must keep the backend the pool was created with"));
+      }
+    }
+  }
+  for (const LsuConfig& want : config.lsus) {
+    for (const storage::LsuInfo& have : lsus) {
+      if (have.name == want.name && have.key_group != want.key_group) {
+        return absl::FailedPreconditionError(
+            Cat("LSU \"", want.name, "\" belongs to key group \"", have.key_group,
+                "\" in the pool, but the config puts it in \"", want.key_group,
+                "\": an LSU never changes key group (its segments are sealed and deduplicated "
+                "there); put the old key group back in the config, or declare a new LSU"));
+      }
+    }
+  }
+  PendingSetup pending;
+  for (const KeyGroupConfig& want : config.key_groups) {
+    bool exists = false;
+    for (const auto& g : groups) exists = exists || g.name == want.name;
+    if (exists) continue;
+    absl::Status s = pool.CreateKeyGroup(want.name, want.kms_backend);
+    if (s.ok()) {
+      spdlog::info("created key group {} (KMS backend {})", want.name, want.kms_backend);
+    } else if (s.code() == absl::StatusCode::kUnavailable ||
+               s.code() == absl::StatusCode::kDeadlineExceeded ||
+               s.code() == absl::StatusCode::kFailedPrecondition) {
+      spdlog::warn("key group {} not created yet, retrying in the background: {}", want.name,
+                   s.ToString());
+      pending.key_groups.insert(want.name);
+    } else {
+      return Annotate(s, Cat("creating key group ", want.name));
+    }
+  }
+  for (const LsuConfig& want : config.lsus) {
+    bool exists = false;
+    for (const auto& l : lsus) exists = exists || l.name == want.name;
+    if (exists) continue;
+    if (pending.key_groups.contains(want.key_group)) {
+      pending.lsus.insert(want.name);
+      continue;
+    }
+    SEALPOOL_RETURN_IF_ERROR(Annotate(pool.CreateLsu(want.name, want.key_group, want.client_delete),
+                                      Cat("creating LSU ", want.name)));
+    spdlog::info("created LSU {} in key group {}", want.name, want.key_group);
+  }
+  return pending;
+}
+
+// ---- Reconciler ----
+
+Reconciler::Reconciler(PoolRuntime* runtime, PendingSetup pending)
+    : runtime_(runtime), pending_(std::move(pending)) {
+  absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups = runtime_->pool().ListKeyGroups();
+  if (groups.ok()) {
+    for (const auto& g : *groups) unreconciled_.insert(g.name);
+  }
+  for (const std::string& g : pending_.key_groups) {
+    runtime_->SetDeferred(Cat("create:", g),
+                          Cat("key group ", g, " waits for the KMS to be created"));
+  }
+  if (runtime_->kms() != nullptr) thread_ = std::thread([this] { Loop(); });
+}
+
+Reconciler::~Reconciler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Reconciler::RunOnce() {
+  storage::Pool& pool = runtime_->pool();
+  kms::KmsClient* kms = runtime_->kms();
+  // Deferred creations.
+  for (auto it = pending_.key_groups.begin(); it != pending_.key_groups.end();) {
+    const KeyGroupConfig* want = nullptr;
+    for (const auto& g : runtime_->config().key_groups) {
+      if (g.name == *it) want = &g;
+    }
+    absl::Status s = want == nullptr ? absl::OkStatus()
+                                     : pool.CreateKeyGroup(want->name, want->kms_backend);
+    if (s.ok() || s.code() == absl::StatusCode::kAlreadyExists) {
+      spdlog::info("created key group {} (deferred until the KMS answered)", *it);
+      runtime_->ClearDeferred(Cat("create:", *it));
+      unreconciled_.insert(*it);
+      it = pending_.key_groups.erase(it);
+    } else {
+      runtime_->SetDeferred(Cat("create:", *it),
+                            Cat("key group ", *it, " waits for the KMS: ", s.message()));
+      ++it;
+    }
+  }
+  for (auto it = pending_.lsus.begin(); it != pending_.lsus.end();) {
+    const LsuConfig* want = runtime_->config().FindLsu(*it);
+    if (want == nullptr || pending_.key_groups.contains(want->key_group)) {
+      ++it;
+      continue;
+    }
+    absl::Status s = pool.CreateLsu(want->name, want->key_group, want->client_delete);
+    if (s.ok() || s.code() == absl::StatusCode::kAlreadyExists) {
+      spdlog::info("created LSU {} in key group {}", want->name, want->key_group);
+      it = pending_.lsus.erase(it);
+    } else {
+      spdlog::error("cannot create LSU {}: {}", want->name, s.ToString());
+      ++it;
+    }
+  }
+  // The usage registry of each group.
+  if (kms != nullptr) {
+    for (auto it = unreconciled_.begin(); it != unreconciled_.end();) {
+      absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs = pool.ListWrappedKeys(*it);
+      absl::Status s = refs.status();
+      if (refs.ok()) {
+        std::vector<kms::KekUsageEntry> usage;
+        for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
+        s = kms->Reconcile(*it, usage).status();
+      }
+      if (s.ok()) {
+        spdlog::info("key group {}: usage registry reconciled with sealkmsd", *it);
+        runtime_->ClearDeferred(Cat("reconcile:", *it));
+        it = unreconciled_.erase(it);
+      } else {
+        runtime_->SetDeferred(Cat("reconcile:", *it),
+                              Cat("key group ", *it, ": reconcile with sealkmsd pending (",
+                                  s.message(), ")"));
+        ++it;
+      }
+    }
+  }
+  const bool all = pending_.empty() && unreconciled_.empty();
+  done_.store(all);
+  return all;
+}
+
+void Reconciler::Loop() {
+  absl::Duration backoff = absl::Seconds(1);
+  while (true) {
+    bool all = RunOnce();
+    // After an outage, reconcile every group again.
+    kms::KmsReachability r = runtime_->kms()->State().reachability;
+    const bool reachable = r == kms::KmsReachability::kReachable;
+    if (reachable && !was_reachable_) {
+      spdlog::info("sealkmsd reachable again: reconciling every key group");
+      absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups =
+          runtime_->pool().ListKeyGroups();
+      if (groups.ok()) {
+        for (const auto& g : *groups) unreconciled_.insert(g.name);
+      }
+      all = RunOnce();
+    }
+    was_reachable_ = reachable;
+    backoff = all ? absl::Seconds(5) : std::min(backoff * 2, absl::Seconds(30));
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, absl::ToChronoSeconds(backoff), [this] { return stop_; })) return;
+  }
+}
+
+}  // namespace sealpool::daemon

@@ -1,0 +1,75 @@
+// Bringing a pool up to its config at start, and keeping sealkmsd's usage registry true.
+//
+// ApplyConfig creates the key groups and LSUs the config declares and the pool lacks (a key
+// group's creation needs the KMS: with sealkmsd down it is deferred, its LSUs with it, and
+// retried by the reconciler) and refuses a config that contradicts the pool: an LSU that
+// belongs to another key group, a key group on another KMS backend. Such a contradiction is
+// never applied silently: FailedPrecondition names both sides and what to do.
+//
+// The Reconciler runs in the background (a KMS outage never holds the start): it finishes
+// deferred creations and sends each key group's wrapped-key list (Pool::ListWrappedKeys) to
+// sealkmsd (Reconcile) at start and again whenever sealkmsd comes back after an outage.
+#ifndef SEALPOOL_DAEMON_SEALPOOLD_POOL_SETUP_H_
+#define SEALPOOL_DAEMON_SEALPOOLD_POOL_SETUP_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "daemon/sealpoold/pool_config.h"
+#include "daemon/sealpoold/pool_runtime.h"
+#include "kms/client.h"
+#include "storage/pool/pool.h"
+
+namespace sealpool::daemon {
+
+// What ApplyConfig left for later (key groups whose creation needs the KMS, and their LSUs).
+struct PendingSetup {
+  std::set<std::string> key_groups;
+  std::set<std::string> lsus;
+  bool empty() const { return key_groups.empty() && lsus.empty(); }
+};
+
+// Opens the pool in config.pool_dir, or creates it there when the folder is absent or empty.
+absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
+    const PoolConfig& config, storage::RootKeyProvider* root_keys);
+
+// The storage options the config sets.
+storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config);
+
+// FailedPrecondition for a contradiction (nothing changed); otherwise creates what it can now
+// and returns what must wait for the KMS.
+absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& config);
+
+class Reconciler {
+ public:
+  Reconciler(PoolRuntime* runtime, PendingSetup pending);
+  ~Reconciler();  // stops and joins
+  // Runs one pass now (tests); returns whether everything is done.
+  bool RunOnce();
+  // Whether every key group has been reconciled since start.
+  bool done() const { return done_.load(); }
+
+ private:
+  void Loop();
+
+  PoolRuntime* const runtime_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  PendingSetup pending_;
+  std::set<std::string> unreconciled_;
+  bool was_reachable_ = true;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace sealpool::daemon
+
+#endif  // SEALPOOL_DAEMON_SEALPOOLD_POOL_SETUP_H_

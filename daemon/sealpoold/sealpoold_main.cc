@@ -1,0 +1,321 @@
+// sealpoold: the sealpool storage server. Backup clients stream images to it over gRPC/TLS;
+// admins drive it over a local unix socket; its key groups' KEKs are wrapped by sealkmsd.
+// Runs in the foreground (systemd Type=notify), logs to stderr with spdlog, stops cleanly on
+// SIGTERM or SIGINT, reloads the client map, CRL and log level on SIGHUP. See docs/server.md.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "base/strings.h"
+#include "daemon/sealpoold/image_stream.h"
+#include "daemon/sealpoold/admin_service.h"
+#include "daemon/sealpoold/admin_socket.h"
+#include "daemon/sealpoold/client_service.h"
+#include "daemon/sealpoold/kms_root_key_provider.h"
+#include "daemon/sealpoold/maintenance.h"
+#include "daemon/sealpoold/pool_audit.h"
+#include "daemon/sealpoold/pool_config.h"
+#include "daemon/sealpoold/pool_runtime.h"
+#include "daemon/sealpoold/pool_setup.h"
+#include "kms/client.h"
+#include "spdlog/spdlog.h"
+
+namespace sealpool::daemon {
+namespace {
+
+using base::Cat;
+
+// Exit codes (docs/server.md, "Exit codes").
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;  // the pool, the network or TLS failed
+constexpr int kExitConfig = 2;   // bad command line or config, or a config the pool contradicts
+
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path, std::string_view what,
+                                         bool secret) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(Cat("cannot read ", what, " ", path.string(), ": no such file"));
+  }
+  if (secret && (st.st_mode & 0077) != 0) {
+    return absl::PermissionDeniedError(
+        Cat(what, " ", path.string(), " is readable by others (mode ",
+            absl::StrFormat("%04o", st.st_mode & 07777), "): chmod 600 it"));
+  }
+  std::ifstream in(path);
+  if (!in) return absl::PermissionDeniedError(Cat("cannot read ", what, " ", path.string()));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::Status WritePortFile(const std::filesystem::path& path, int port) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return absl::InternalError(Cat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(Cat("cannot rename ", tmp.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// Housekeeping every second: idle streams, free space, the systemd watchdog.
+class Housekeeper {
+ public:
+  explicit Housekeeper(PoolRuntime* runtime) : runtime_(runtime) {
+    uint64_t usec = 0;
+    watchdog_ = sd_watchdog_enabled(0, &usec) > 0;
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Housekeeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      size_t idle = runtime_->streams().CancelIdle(runtime_->config().idle_timeout);
+      if (idle > 0) {
+        spdlog::warn("cancelled {} stream(s) idle for over {}s ([limits].idle_timeout_seconds)",
+                     idle, absl::ToInt64Seconds(runtime_->config().idle_timeout));
+      }
+      runtime_->RefreshSpace();
+      if (watchdog_) sd_notify(0, "WATCHDOG=1");
+    }
+  }
+
+  PoolRuntime* const runtime_;
+  bool watchdog_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// The client API's TLS credentials: TLS 1.2 or later (gRPC's floor), client certificates
+// required and verified against [server].ca.
+std::shared_ptr<grpc::ServerCredentials> ClientCredentials(const std::string& ca,
+                                                           const std::string& cert,
+                                                           const std::string& key) {
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = ca;
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+int Serve(const std::filesystem::path& config_path, PoolConfig config) {
+  // No core dumps: they would hold unwrapped keys.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  std::string server_ca, server_cert, server_key, kms_ca, kms_cert, kms_key;
+  for (auto [path, out, what, secret] :
+       {std::tuple{&config.ca_file, &server_ca, "[server].ca", false},
+        std::tuple{&config.cert_file, &server_cert, "[server].cert", false},
+        std::tuple{&config.key_file, &server_key, "[server].key", true},
+        std::tuple{&config.kms_ca_file, &kms_ca, "[kms].ca", false},
+        std::tuple{&config.kms_cert_file, &kms_cert, "[kms].cert", false},
+        std::tuple{&config.kms_key_file, &kms_key, "[kms].key", true}}) {
+    absl::StatusOr<std::string> text = ReadTextFile(*path, what, secret);
+    if (!text.ok()) {
+      spdlog::error("{}", base::StdView(text.status().message()));
+      return kExitConfig;
+    }
+    *out = *std::move(text);
+  }
+
+  kms::KmsClientOptions ko;
+  ko.target = config.kms_address;
+  ko.server_name = config.kms_server_name;
+  ko.ca_pem = kms_ca;
+  ko.cert_pem = kms_cert;
+  ko.key_pem = kms_key;
+  ko.pool_id = config.kms_pool_id;
+  ko.call_deadline = config.kms_call_deadline;
+  absl::StatusOr<std::unique_ptr<kms::KmsClient>> kms_client = kms::KmsClient::Create(ko);
+  if (!kms_client.ok()) {
+    spdlog::error("[kms]: {}", base::StdView(kms_client.status().message()));
+    return kExitConfig;
+  }
+  KmsRootKeyProvider root_keys(kms_client->get());
+
+  absl::StatusOr<std::unique_ptr<storage::Pool>> pool = OpenOrCreatePool(config, &root_keys);
+  if (!pool.ok()) {
+    spdlog::error("cannot open the pool in {}: {}", config.pool_dir.string(),
+                  pool.status().ToString());
+    if (pool.status().code() == absl::StatusCode::kFailedPrecondition) {
+      spdlog::error("is another sealpoold running on this pool folder?");
+    }
+    return kExitRuntime;
+  }
+  spdlog::info("pool {} open in {}", (*pool)->pool_id_hex(), config.pool_dir.string());
+  absl::StatusOr<PendingSetup> pending = ApplyConfig(**pool, config);
+  if (!pending.ok()) {
+    spdlog::error("the config contradicts the pool: {}", base::StdView(pending.status().message()));
+    return kExitConfig;
+  }
+  absl::StatusOr<std::unique_ptr<PoolAuditLog>> audit = PoolAuditLog::Open(config.audit_log);
+  if (!audit.ok()) {
+    spdlog::error("{}", base::StdView(audit.status().message()));
+    return kExitRuntime;
+  }
+  absl::StatusOr<std::shared_ptr<const AccessMap>> access = BuildAccessMap(config, server_ca);
+  if (!access.ok()) {
+    spdlog::error("{}", base::StdView(access.status().message()));
+    return kExitConfig;
+  }
+
+  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  PoolRuntime runtime(config, pool->get(), kms_client->get(), audit->get(), nullptr, *access);
+  CompactionJob compaction(pool->get(), config.compact_live_threshold);
+  ClientService client_service(&runtime);
+  AdminService admin_service(&runtime, &compaction);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, ClientCredentials(server_ca, server_cert, server_key),
+                           &port);
+  builder.RegisterService(&client_service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes) + 4096);
+  builder.SetMaxSendMessageSize(static_cast<int>(kRestoreMessageBytes) + 4096);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::error("cannot listen on {} ([server].listen): address in use, or the TLS "
+                  "certificate and key ([server].cert, [server].key) do not load",
+                  config.listen);
+    return kExitRuntime;
+  }
+  grpc::ServerBuilder admin_builder;
+  admin_builder.RegisterService(&admin_service);
+  std::unique_ptr<grpc::Server> admin_server = admin_builder.BuildAndStart();
+  absl::StatusOr<std::unique_ptr<AdminSocket>> admin_socket =
+      AdminSocket::Start(config.admin_socket, config.admin_group, admin_server.get());
+  if (!admin_socket.ok()) {
+    spdlog::error("[admin].socket: {}", base::StdView(admin_socket.status().message()));
+    server->Shutdown();
+    return kExitRuntime;
+  }
+  if (!config.port_file.empty()) {
+    if (absl::Status s = WritePortFile(config.port_file, port); !s.ok()) {
+      spdlog::error("{}", base::StdView(s.message()));
+      return kExitRuntime;
+    }
+  }
+  Housekeeper housekeeper(&runtime);
+  Reconciler reconciler(&runtime, *std::move(pending));
+  spdlog::info("sealpoold listening on {} (port {}), admin socket {}, {} client(s), {} LSU(s)",
+               config.listen, port, config.admin_socket.string(), config.clients.size(),
+               config.lsus.size());
+  sd_notifyf(0, "READY=1\nSTATUS=serving on port %d, mode %s", port,
+             std::string(PoolModeName(runtime.mode())).c_str());
+
+  while (true) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      sd_notify(0, "RELOADING=1");
+      absl::StatusOr<PoolConfig> fresh = LoadPoolConfig(config_path);
+      absl::StatusOr<std::shared_ptr<const AccessMap>> map =
+          fresh.ok() ? BuildAccessMap(*fresh, server_ca)
+                     : absl::StatusOr<std::shared_ptr<const AccessMap>>(fresh.status());
+      if (map.ok()) {
+        runtime.SetAccess(*std::move(map));
+        spdlog::set_level(spdlog::level::from_str(fresh->log_level));
+        spdlog::info("SIGHUP: reloaded the client map ({} client(s)), CRL and log level {}",
+                     fresh->clients.size(), fresh->log_level);
+      } else {
+        spdlog::error("SIGHUP: the config does not load, keeping the old one: {}",
+                      base::StdView(map.status().message()));
+      }
+      sd_notify(0, "READY=1");
+      continue;
+    }
+    spdlog::info("received {}, stopping: in-flight streams get {}s to finish",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 absl::ToInt64Seconds(config.shutdown_grace));
+    break;
+  }
+  sd_notify(0, "STOPPING=1");
+  runtime.streams().Close();
+  compaction.Stop();
+  // gRPC waits for running calls until the deadline, then cancels them (their images roll back).
+  server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
+  server->Wait();
+  admin_socket->reset();
+  admin_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  admin_server->Wait();
+  compaction.Join();
+  pool->reset();
+  spdlog::info("sealpoold stopped");
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "sealpoold: the sealpool storage server. Backup clients stream images to it over gRPC\n"
+      "with TLS (client certificates required); admins use crcontrol and keydictutil over a\n"
+      "local unix socket; key groups' KEKs are wrapped by sealkmsd. Runs in the foreground.\n\n"
+      "Signals: SIGTERM/SIGINT stop (streams get [limits].shutdown_grace_seconds to finish),\n"
+      "SIGHUP reloads the client map, the CRL and the log level.\n"
+      "Exit codes: 0 clean stop (or config valid), 1 runtime failure (pool, TLS, network),\n"
+      "2 usage or config error, or a config the pool contradicts.\n"
+      "See docs/server.md."};
+  std::string config_path;
+  bool check_config = false;
+  app.add_option("-c,--config", config_path, "TOML config file (see packaging/sealpoold.toml)")
+      ->required();
+  app.add_flag("--check-config", check_config, "parse and validate the config, then exit");
+  app.set_version_flag("--version", "sealpoold 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitConfig;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ sealpoold: %v");
+  absl::StatusOr<PoolConfig> config = LoadPoolConfig(config_path);
+  if (!config.ok()) {
+    spdlog::error("{}", base::StdView(config.status().message()));
+    return kExitConfig;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  if (check_config) {
+    std::printf("config %s is valid\n", config_path.c_str());
+    return kExitOk;
+  }
+  return Serve(config_path, *std::move(config));
+}
+
+}  // namespace
+}  // namespace sealpool::daemon
+
+int main(int argc, char** argv) { return sealpool::daemon::Main(argc, argv); }

@@ -1,0 +1,418 @@
+// sealpoold end to end: a real sealkmsd and a real sealpoold on loopback, driven through the
+// generated gRPC stubs as the backup client and crcontrol will drive them.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "test/daemon/sealpoold/sealpoold_test_env.h"
+
+namespace sealpool::test {
+namespace {
+
+namespace v1 = pool::v1;
+using absl::StatusCode;
+
+v1::GetStatsResponse Stats(v1::PoolAdmin::Stub& admin) {
+  grpc::ClientContext ctx;
+  v1::GetStatsResponse out;
+  REQUIRE(admin.GetStats(&ctx, {}, &out).ok());
+  return out;
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: two generations back up, restore bit-exact and dedup",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  auto [gen1, gen2] = TwoGenerations(12 << 20, 7);
+  auto r1 = Backup(*alice, "lsu1", "gen1", gen1);
+  REQUIRE(r1.ok());
+  CHECK(r1->image().size() == gen1.size());
+  CHECK(r1->image().owner() == "alice");
+  CHECK(r1->bytes_received() == gen1.size());
+  const uint64_t stored_after_gen1 = Stats(*admin).stored_bytes();
+  auto r2 = Backup(*alice, "lsu1", "gen2", gen2, 300000);
+  REQUIRE(r2.ok());
+  const uint64_t stored_by_gen2 = Stats(*admin).stored_bytes() - stored_after_gen1;
+  // The second generation stores a small fraction of its size.
+  CHECK(stored_by_gen2 < gen2.size() / 5);
+
+  auto back1 = Restore(*alice, "lsu1", "gen1");
+  REQUIRE(back1.ok());
+  CHECK(*back1 == gen1);
+  auto back2 = Restore(*alice, "lsu1", "gen2");
+  REQUIRE(back2.ok());
+  CHECK(*back2 == gen2);
+  // A byte range.
+  auto part = Restore(*alice, "lsu1", "gen2", 1000003, 77777);
+  REQUIRE(part.ok());
+  CHECK(*part == gen2.substr(1000003, 77777));
+
+  // Delete the first (lsu1 forbids client deletes: the admin deletes), process, compact.
+  {
+    grpc::ClientContext ctx;
+    v1::ImageRef ref;
+    ref.set_lsu("lsu1");
+    ref.set_name("gen1");
+    v1::DeleteImageResponse out;
+    CHECK(alice->DeleteImage(&ctx, ref, &out).error_code() == grpc::FAILED_PRECONDITION);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::AdminImageRef ref;
+    ref.set_lsu("lsu1");
+    ref.set_owner("alice");
+    ref.set_name("gen1");
+    v1::DeleteImageResponse out;
+    REQUIRE(admin->DeleteImage(&ctx, ref, &out).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ProcessQueueResponse out;
+    REQUIRE(admin->ProcessQueue(&ctx, {}, &out).ok());
+    CHECK(out.jobs_done() >= 1);
+    CHECK(out.segments_erased() > 0);
+    CHECK(out.jobs_left() == 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::StartCompactionRequest req;
+    req.set_live_threshold(0.99);
+    v1::JobStatus out;
+    REQUIRE(admin->StartCompaction(&ctx, req, &out).ok());
+    for (int i = 0; i < 600; ++i) {
+      grpc::ClientContext c2;
+      REQUIRE(admin->GetCompaction(&c2, {}, &out).ok());
+      if (out.state() != v1::JOB_STATE_RUNNING) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(out.state() == v1::JOB_STATE_DONE);
+  }
+  CHECK(Restore(*alice, "lsu1", "gen1").status().code() == StatusCode::kNotFound);
+  auto again = Restore(*alice, "lsu1", "gen2");
+  REQUIRE(again.ok());
+  CHECK(*again == gen2);
+  {
+    grpc::ClientContext ctx;
+    auto reader = admin->Verify(&ctx, {});
+    v1::CheckProgress p, last;
+    while (reader->Read(&p)) last = p;
+    REQUIRE(reader->Finish().ok());
+    CHECK(last.finished());
+    CHECK(last.problems_size() == 0);
+  }
+  // The delete is in the audit log.
+  CHECK(ReadFileOrDie(pool().audit_path()).find("\"op\":\"delete\"") != std::string::npos);
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: a client sees only its own images",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto bob = pool().Client("bob");
+  const std::string data(300000, 'x');
+  REQUIRE(Backup(*alice, "lsu1", "secret", data).ok());
+  CHECK(Restore(*bob, "lsu1", "secret").status().code() == StatusCode::kNotFound);
+  {
+    grpc::ClientContext ctx;
+    v1::ImageRef ref;
+    ref.set_lsu("lsu1");
+    ref.set_name("secret");
+    v1::Image out;
+    CHECK(bob->StatImage(&ctx, ref, &out).error_code() == grpc::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListImagesRequest req;
+    req.set_lsu("lsu1");
+    v1::ListImagesResponse out;
+    REQUIRE(bob->ListImages(&ctx, req, &out).ok());
+    CHECK(out.images_size() == 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListImagesRequest req;
+    req.set_lsu("lsu1");
+    v1::ListImagesResponse out;
+    REQUIRE(alice->ListImages(&ctx, req, &out).ok());
+    REQUIRE(out.images_size() == 1);
+    CHECK(out.images(0).name() == "secret");
+  }
+  // bob has no right on lsu2 at all.
+  CHECK(Backup(*bob, "lsu2", "x", data).status().code() == StatusCode::kPermissionDenied);
+  // carol's certificate is valid but not in the client map.
+  auto carol = pool().Client("carol");
+  CHECK(Backup(*carol, "lsu1", "x", data).status().code() == StatusCode::kPermissionDenied);
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: a backup without a proper commit leaves nothing",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  const std::string data(500000, 'q');
+  auto not_visible = [&](const std::string& name) {
+    CHECK(Restore(*alice, "lsu1", name).status().code() == StatusCode::kNotFound);
+  };
+  SECTION("a commit without a header") {
+    grpc::ClientContext ctx;
+    v1::BackupResponse resp;
+    auto s = alice->Backup(&ctx, &resp);
+    v1::BackupRequest commit;
+    commit.mutable_commit()->set_size(0);
+    s->Write(commit);
+    s->WritesDone();
+    CHECK(s->Finish().error_code() == grpc::INVALID_ARGUMENT);
+  }
+  SECTION("data after the commit") {
+    grpc::ClientContext ctx;
+    v1::BackupResponse resp;
+    auto s = alice->Backup(&ctx, &resp);
+    v1::BackupRequest m;
+    m.mutable_header()->set_lsu("lsu1");
+    m.mutable_header()->set_name("late");
+    s->Write(m);
+    v1::BackupRequest d;
+    d.set_data(data);
+    s->Write(d);
+    v1::BackupRequest c;
+    c.mutable_commit()->set_size(data.size());
+    s->Write(c);
+    s->Write(d);
+    s->WritesDone();
+    CHECK(s->Finish().error_code() == grpc::INVALID_ARGUMENT);
+    not_visible("late");
+  }
+  SECTION("a size that disagrees") {
+    grpc::ClientContext ctx;
+    v1::BackupResponse resp;
+    auto s = alice->Backup(&ctx, &resp);
+    v1::BackupRequest m;
+    m.mutable_header()->set_lsu("lsu1");
+    m.mutable_header()->set_name("short");
+    s->Write(m);
+    v1::BackupRequest d;
+    d.set_data(data);
+    s->Write(d);
+    v1::BackupRequest c;
+    c.mutable_commit()->set_size(data.size() + 1);
+    s->Write(c);
+    s->WritesDone();
+    CHECK(s->Finish().error_code() == grpc::INVALID_ARGUMENT);
+    not_visible("short");
+  }
+  SECTION("a stream that ends without a commit") {
+    grpc::ClientContext ctx;
+    v1::BackupResponse resp;
+    auto s = alice->Backup(&ctx, &resp);
+    v1::BackupRequest m;
+    m.mutable_header()->set_lsu("lsu1");
+    m.mutable_header()->set_name("nocommit");
+    s->Write(m);
+    v1::BackupRequest d;
+    d.set_data(data);
+    s->Write(d);
+    s->WritesDone();
+    CHECK(s->Finish().error_code() == grpc::INVALID_ARGUMENT);
+    not_visible("nocommit");
+  }
+  SECTION("a stream the client cancels") {
+    grpc::ClientContext ctx;
+    v1::BackupResponse resp;
+    auto s = alice->Backup(&ctx, &resp);
+    v1::BackupRequest m;
+    m.mutable_header()->set_lsu("lsu1");
+    m.mutable_header()->set_name("cancelled");
+    s->Write(m);
+    v1::BackupRequest d;
+    d.set_data(data);
+    s->Write(d);
+    ctx.TryCancel();
+    CHECK(s->Finish().error_code() == grpc::CANCELLED);
+    not_visible("cancelled");
+  }
+  SECTION("a message larger than the limit") {
+    auto r = Backup(*alice, "lsu1", "big", std::string(6 << 20, 'b'), 6 << 20);
+    CHECK(r.status().code() == StatusCode::kResourceExhausted);
+    not_visible("big");
+  }
+  // Whatever was refused gave its references back: the queue empties and nothing is stored.
+  grpc::ClientContext ctx;
+  v1::ProcessQueueResponse out;
+  REQUIRE(admin->ProcessQueue(&ctx, {}, &out).ok());
+  CHECK(out.jobs_left() == 0);
+  CHECK(Stats(*admin).images() == 0);
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: certificates that are not a client's are refused",
+                 "[e2e][sealpoold]") {
+  const std::string data(1000, 'z');
+  SECTION("no client certificate") {
+    auto none = pool().Client("");
+    CHECK(Backup(*none, "lsu1", "x", data).status().code() == StatusCode::kUnavailable);
+  }
+  SECTION("a certificate from another CA") {
+    TempDir other;
+    MakeCerts(other.path(), {}, {"alice"});
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFileOrDie(kms().dir() / "ca.crt");
+    ssl.pem_cert_chain = ReadFileOrDie(other.path() / "alice.crt");
+    ssl.pem_private_key = ReadFileOrDie(other.path() / "alice.key");
+    auto stub = v1::PoolService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(pool().port()), grpc::SslCredentials(ssl)));
+    CHECK(Backup(*stub, "lsu1", "x", data).status().code() == StatusCode::kUnavailable);
+  }
+  SECTION("an expired certificate") {
+    MakeExpiredCert(kms().dir(), "old-alice", "backup-client");
+    auto stub = pool().Client("old-alice");
+    CHECK(Backup(*stub, "lsu1", "x", data).status().code() == StatusCode::kUnavailable);
+  }
+  // The server is still up and well.
+  auto alice = pool().Client("alice");
+  CHECK(Backup(*alice, "lsu1", "after", data).ok());
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: the pool mode gates the client API",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  REQUIRE(Backup(*alice, "lsu2", "before", std::string(1000, 'm')).ok());
+  auto set_mode = [&](v1::PoolMode mode) {
+    grpc::ClientContext ctx;
+    v1::SetModeRequest req;
+    req.set_mode(mode);
+    v1::GetModeResponse out;
+    return admin->SetMode(&ctx, req, &out);
+  };
+  REQUIRE(set_mode(v1::POOL_MODE_READ_ONLY).ok());
+  CHECK(Backup(*alice, "lsu2", "x", "abc").status().code() == StatusCode::kFailedPrecondition);
+  CHECK(Restore(*alice, "lsu2", "before").ok());
+  {
+    grpc::ClientContext ctx;
+    v1::ImageRef ref;
+    ref.set_lsu("lsu2");
+    ref.set_name("before");
+    v1::DeleteImageResponse out;
+    CHECK(alice->DeleteImage(&ctx, ref, &out).error_code() == grpc::FAILED_PRECONDITION);
+  }
+  REQUIRE(set_mode(v1::POOL_MODE_MAINTENANCE).ok());
+  CHECK(Restore(*alice, "lsu2", "before").status().code() == StatusCode::kUnavailable);
+  {
+    grpc::ClientContext ctx;
+    v1::GetModeResponse out;
+    REQUIRE(admin->GetMode(&ctx, {}, &out).ok());
+    CHECK(out.mode() == v1::POOL_MODE_MAINTENANCE);
+    CHECK_FALSE(out.ingest_allowed());
+    CHECK_FALSE(out.restore_allowed());
+    REQUIRE(out.lsus_size() == 2);
+    CHECK(out.lsus(0).encrypted());
+  }
+  // The mode survives a restart.
+  REQUIRE(pool().Stop() == 0);
+  pool().Start();
+  alice = pool().Client("alice");
+  admin = pool().Admin();
+  CHECK(Restore(*alice, "lsu2", "before").status().code() == StatusCode::kUnavailable);
+  CHECK(set_mode(static_cast<v1::PoolMode>(42)).error_code() == grpc::INVALID_ARGUMENT);
+  REQUIRE(set_mode(v1::POOL_MODE_READ_WRITE).ok());
+  CHECK(Restore(*alice, "lsu2", "before").ok());
+  // Encryption cannot be switched off; purge is not there yet and changes nothing.
+  {
+    grpc::ClientContext ctx;
+    v1::SetEncryptionRequest req;
+    req.set_lsu("lsu2");
+    req.set_enabled(false);
+    v1::GetModeResponse out;
+    CHECK(admin->SetEncryption(&ctx, req, &out).error_code() == grpc::FAILED_PRECONDITION);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PurgeRequest req;
+    req.set_key_group("kg-a");
+    req.set_confirm(true);
+    v1::PurgeResponse out;
+    CHECK(admin->Purge(&ctx, req, &out).error_code() == grpc::UNIMPLEMENTED);
+  }
+  CHECK(Restore(*alice, "lsu2", "before").ok());
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: the mode answers and cached keys serve with the KMS down",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  const std::string data = std::string(2 << 20, 'k') + "tail";
+  REQUIRE(Backup(*alice, "lsu1", "warm", data).ok());
+  kms().Stop();
+  // Writes and reads go on with the keys the pool holds.
+  auto r = Backup(*alice, "lsu1", "while-down", data + "2");
+  REQUIRE(r.ok());
+  auto back = Restore(*alice, "lsu1", "while-down");
+  REQUIRE(back.ok());
+  CHECK(*back == data + "2");
+  // GetMode answers at once.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(std::chrono::seconds(2)));
+  v1::GetModeResponse mode;
+  REQUIRE(admin->GetMode(&ctx, {}, &mode).ok());
+  kms().Start();
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: SIGTERM lets streams finish and exits 0",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  const std::string data(4 << 20, 's');
+  // A stream in flight when SIGTERM arrives commits within the grace period.
+  grpc::ClientContext ctx;
+  v1::BackupResponse resp;
+  auto s = alice->Backup(&ctx, &resp);
+  v1::BackupRequest m;
+  m.mutable_header()->set_lsu("lsu1");
+  m.mutable_header()->set_name("inflight");
+  REQUIRE(s->Write(m));
+  v1::BackupRequest d;
+  d.set_data(data);
+  REQUIRE(s->Write(d));
+  pool().Signal(SIGTERM);
+  // New streams are refused meanwhile; this one finishes.
+  v1::BackupRequest c;
+  c.mutable_commit()->set_size(data.size());
+  s->Write(c);
+  s->WritesDone();
+  grpc::Status fin = s->Finish();
+  CHECK(fin.ok());
+  int status = 0;
+  waitpid(pool().pid(), &status, 0);
+  // (Stop would signal again; the child has already been reaped here.)
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("sealpoold: a config that contradicts the pool is refused", "[e2e][sealpoold]") {
+  TempDir dir;
+  Sealkmsd kms(dir.path() / "kms");
+  kms.Start();
+  kms.CreateActiveGroup("kg-a");
+  kms.CreateActiveGroup("kg-shared");
+  Sealpoold pool(dir.path() / "poold", &kms);
+  pool.Start();
+  REQUIRE(pool.Stop() == 0);
+  // lsu1 moved to another key group.
+  std::string tables = DefaultPoolTables();
+  tables.replace(tables.find("name = \"lsu1\"\nkey_group = \"kg-a\""),
+                 std::string("name = \"lsu1\"\nkey_group = \"kg-a\"").size(),
+                 "name = \"lsu1\"\nkey_group = \"kg-shared\"");
+  tables = "[[key_group]]\nname = \"kg-shared\"\n" + tables;
+  pool.SetTables(tables);
+  std::string log;
+  CHECK(pool.RunToExit(&log) == 2);
+  CHECK(log.find("LSU \"lsu1\" belongs to key group \"kg-a\"") != std::string::npos);
+  // A second instance on the same pool is refused while the first runs.
+  pool.SetTables(DefaultPoolTables());
+  pool.Start();
+  std::string log2;
+  CHECK(pool.RunToExit(&log2) != 0);
+  CHECK(pool.Stop() == 0);
+}
+
+}  // namespace
+}  // namespace sealpool::test
