@@ -126,7 +126,7 @@ void AdminSocket::AcceptLoop() {
     pollfd p{fd_, POLLIN, 0};
     int n = ::poll(&p, 1, 200);
     if (n <= 0) continue;
-    int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);  // gRPC polls it
     if (conn < 0) continue;
     ucred cred{};
     socklen_t len = sizeof(cred);

@@ -18,7 +18,9 @@ using absl::StatusCode;
 v1::GetStatsResponse Stats(v1::PoolAdmin::Stub& admin) {
   grpc::ClientContext ctx;
   v1::GetStatsResponse out;
-  REQUIRE(admin.GetStats(&ctx, {}, &out).ok());
+  grpc::Status s = admin.GetStats(&ctx, {}, &out);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
   return out;
 }
 
