@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "daemon/sealpoold/image_stream.h"
+#include "daemon/sealpoold/metrics.h"
 #include "kms/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -18,6 +19,15 @@ namespace v1 = pool::v1;
 namespace {
 
 constexpr uint32_t kDefaultPageSize = 1000;
+
+// Records one finished RPC in the metrics (requests_total, request_duration_seconds).
+grpc::Status Finish(PoolRuntime* runtime, std::string_view method, absl::Time start,
+                    const absl::Status& status) {
+  if (PoolMetrics* m = runtime->metrics(); m != nullptr) {
+    m->RecordRequest(method, status.code(), absl::Now() - start);
+  }
+  return ToGrpcStatus(status);
+}
 constexpr uint32_t kMaxPageSize = 10000;
 
 bool Printable(std::string_view s) {
@@ -106,7 +116,8 @@ absl::StatusOr<storage::ImageInfo> ClientService::OwnImage(const Caller& caller,
 grpc::Status ClientService::Backup(grpc::ServerContext* context,
                                    grpc::ServerReader<v1::BackupRequest>* reader,
                                    v1::BackupResponse* response) {
-  return ToGrpcStatus(DoBackup(context, reader, response));
+  const absl::Time start = absl::Now();
+  return Finish(runtime_, "Backup", start, DoBackup(context, reader, response));
 }
 
 absl::Status ClientService::DoBackup(grpc::ServerContext* context,
@@ -168,6 +179,7 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
       case v1::BackupRequest::kData: {
         const std::string& data = msg.data();
         received += data.size();
+        if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->bytes_received->Inc(data.size());
         if (lsu.owner_quota_bytes > 0 && owner_bytes + received > lsu.owner_quota_bytes) {
           writer->Abort();
           return absl::ResourceExhaustedError(
@@ -203,6 +215,13 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
           return absl::CancelledError("the backup stream was cancelled; nothing was stored");
         }
         SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info, writer->Commit());
+        if (PoolMetrics* m = runtime_->metrics(); m != nullptr) {
+          const storage::WriteStats& ws = writer->stats();
+          m->images_written->Inc();
+          m->segments_new->Inc(ws.new_segments);
+          m->segments_shared->Inc(ws.duplicate_segments);
+          m->bytes_stored->Inc(ws.new_stored_bytes);
+        }
         ImageToProto(info, response->mutable_image());
         response->set_bytes_received(received);
         response->set_segments(writer->stats().segments);
@@ -221,7 +240,8 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
 grpc::Status ClientService::Restore(grpc::ServerContext* context,
                                     const v1::RestoreRequest* request,
                                     grpc::ServerWriter<v1::RestoreResponse>* writer) {
-  return ToGrpcStatus(DoRestore(context, *request, writer));
+  const absl::Time start = absl::Now();
+  return Finish(runtime_, "Restore", start, DoRestore(context, *request, writer));
 }
 
 absl::Status ClientService::DoRestore(grpc::ServerContext* context,
@@ -236,8 +256,14 @@ absl::Status ClientService::DoRestore(grpc::ServerContext* context,
                             OwnImage(caller, request.lsu(), request.name()));
   std::optional<uint64_t> length;
   if (request.has_length()) length = request.length();
-  return StreamImage(runtime_->pool(), info, request.offset(), length, writer,
-                     [&slot](size_t) { slot.Touch(); });
+  PoolMetrics* m = runtime_->metrics();
+  SEALPOOL_RETURN_IF_ERROR(StreamImage(runtime_->pool(), info, request.offset(), length, writer,
+                                       [&slot, m](size_t n) {
+                                         slot.Touch();
+                                         if (m != nullptr) m->bytes_restored->Inc(n);
+                                       }));
+  if (m != nullptr) m->images_restored->Inc();
+  return absl::OkStatus();
 }
 
 // ---- List / Stat / Delete ----
@@ -294,6 +320,9 @@ grpc::Status ClientService::DeleteImage(grpc::ServerContext* context,
   if (s.ok()) s = OwnImage(*caller, request->lsu(), request->name()).status();
   if (s.ok()) s = runtime_->pool().DeleteImage(request->lsu(), request->name(),
                                                /*by_admin=*/false);
+  if (s.ok()) {
+    if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->images_deleted->Inc();
+  }
   if (s.code() != absl::StatusCode::kNotFound && s.code() != absl::StatusCode::kPermissionDenied &&
       s.code() != absl::StatusCode::kUnauthenticated) {
     (void)runtime_->Audit({caller->cn, "client", "delete", request->lsu(), caller->cn,

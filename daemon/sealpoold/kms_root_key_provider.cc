@@ -28,24 +28,30 @@ absl::Status CheckRootKeyId(std::string_view key_group, std::string_view key_id,
 absl::StatusOr<storage::WrappedKey> KmsRootKeyProvider::Wrap(std::string_view key_group,
                                                              std::string_view key_id,
                                                              std::span<const uint8_t> secret) {
-  SEALPOOL_ASSIGN_OR_RETURN(kms::WrappedSecret w, client_->Wrap(key_group, key_id, secret));
+  const absl::Time start = absl::Now();
+  SEALPOOL_ASSIGN_OR_RETURN(kms::WrappedSecret w,
+                            Observed(start, client_->Wrap(key_group, key_id, secret)));
   return storage::WrappedKey{std::move(w.root_key_id), std::move(w.blob)};
 }
 
 absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::Unwrap(
     std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
   SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
-  return client_->Unwrap(key_group, key_id, wrapped.blob);
+  const absl::Time start = absl::Now();
+  return Observed(start, client_->Unwrap(key_group, key_id, wrapped.blob));
 }
 
 absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::UnwrapForRewrap(
     std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
   SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
-  return client_->UnwrapForRewrap(key_group, key_id, wrapped.blob);
+  const absl::Time start = absl::Now();
+  return Observed(start, client_->UnwrapForRewrap(key_group, key_id, wrapped.blob));
 }
 
 absl::StatusOr<std::string> KmsRootKeyProvider::ActiveRootKeyId(std::string_view key_group) {
-  SEALPOOL_ASSIGN_OR_RETURN(kms::ActiveRootKey active, client_->GetActiveRootKey(key_group));
+  const absl::Time start = absl::Now();
+  SEALPOOL_ASSIGN_OR_RETURN(kms::ActiveRootKey active,
+                            Observed(start, client_->GetActiveRootKey(key_group)));
   return std::move(active.root_key_id);
 }
 

@@ -18,6 +18,7 @@
 #ifndef SEALPOOL_DAEMON_SEALPOOLD_KMS_ROOT_KEY_PROVIDER_H_
 #define SEALPOOL_DAEMON_SEALPOOLD_KMS_ROOT_KEY_PROVIDER_H_
 
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +35,10 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
   // Borrows `client`, which must outlive this provider.
   explicit KmsRootKeyProvider(kms::KmsClient* client) : client_(client) {}
 
+  // Told of every call's outcome and duration (for metrics); set before first use.
+  using CallObserver = std::function<void(absl::StatusCode code, absl::Duration elapsed)>;
+  void set_observer(CallObserver observer) { observer_ = std::move(observer); }
+
   absl::StatusOr<storage::WrappedKey> Wrap(std::string_view key_group, std::string_view key_id,
                                            std::span<const uint8_t> secret) override;
   absl::StatusOr<crypto::SecretBytes> Unwrap(std::string_view key_group, std::string_view key_id,
@@ -44,7 +49,23 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
   absl::StatusOr<std::string> ActiveRootKeyId(std::string_view key_group) override;
 
  private:
+  template <typename T>
+  T Observed(absl::Time start, T result) const {
+    if (observer_) {
+      absl::Status s = [&] {
+        if constexpr (std::is_same_v<T, absl::Status>) {
+          return result;
+        } else {
+          return result.status();
+        }
+      }();
+      observer_(s.code(), absl::Now() - start);
+    }
+    return result;
+  }
+
   kms::KmsClient* const client_;
+  CallObserver observer_;
 };
 
 }  // namespace sealpool::daemon

@@ -26,6 +26,8 @@
 #include "daemon/sealpoold/client_service.h"
 #include "daemon/sealpoold/kms_root_key_provider.h"
 #include "daemon/sealpoold/maintenance.h"
+#include "daemon/sealpoold/metrics.h"
+#include "daemon/sealpoold/scheduler.h"
 #include "daemon/sealpoold/pool_audit.h"
 #include "daemon/sealpoold/pool_config.h"
 #include "daemon/sealpoold/pool_runtime.h"
@@ -158,7 +160,16 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
     spdlog::error("[kms]: {}", base::StdView(kms_client.status().message()));
     return kExitConfig;
   }
+  MetricsRegistry registry;
+  absl::StatusOr<PoolMetrics> metrics = PoolMetrics::Register(registry);
+  if (!metrics.ok()) {
+    spdlog::error("metrics: {}", metrics.status().ToString());
+    return kExitRuntime;
+  }
   KmsRootKeyProvider root_keys(kms_client->get());
+  root_keys.set_observer([m = &*metrics](absl::StatusCode code, absl::Duration elapsed) {
+    m->RecordKmsCall(code, elapsed);
+  });
 
   absl::StatusOr<std::unique_ptr<storage::Pool>> pool = OpenOrCreatePool(config, &root_keys);
   if (!pool.ok()) {
@@ -194,8 +205,45 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  PoolRuntime runtime(config, pool->get(), kms_client->get(), audit->get(), nullptr, *access);
+  PoolRuntime runtime(config, pool->get(), kms_client->get(), audit->get(), &*metrics, *access);
   CompactionJob compaction(pool->get(), config.compact_live_threshold);
+  // Gauges computed at scrape time.
+  registry.AddCollector([&runtime, &compaction, m = &*metrics](MetricsSnapshotWriter&) {
+    m->active_backup_streams->Set(
+        static_cast<double>(runtime.streams().Count(StreamKind::kBackup)));
+    m->active_restore_streams->Set(
+        static_cast<double>(runtime.streams().Count(StreamKind::kRestore)));
+    switch (runtime.kms()->State().reachability) {
+      case kms::KmsReachability::kReachable: m->kms_reachable->Set(PoolMetrics::kKmsReachable); break;
+      case kms::KmsReachability::kDegraded: m->kms_reachable->Set(PoolMetrics::kKmsDegraded); break;
+      case kms::KmsReachability::kUnreachable:
+        m->kms_reachable->Set(PoolMetrics::kKmsUnreachable);
+        break;
+    }
+    m->space_high_water->Set(runtime.high_water() ? 1 : 0);
+    const CompactionStatus c = compaction.Status();
+    m->compaction_running->Set(c.state == JobState::kRunning ? 1 : 0);
+    m->compaction_containers_done->Set(static_cast<double>(c.containers_done));
+    absl::StatusOr<storage::PoolStats> stats = runtime.pool().Stats();
+    if (stats.ok()) {
+      m->delete_queue_jobs->Set(static_cast<double>(stats->pending_delete_jobs));
+      m->pool_logical_bytes->Set(static_cast<double>(stats->logical_bytes));
+      m->pool_stored_bytes->Set(static_cast<double>(stats->stored_bytes));
+      m->pool_containers->Set(static_cast<double>(stats->containers));
+      m->pool_images->Set(static_cast<double>(stats->images));
+    }
+  });
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::Start(config.metrics_listen, &registry);
+    if (!started.ok()) {
+      spdlog::error("[metrics].listen: {}", started.status().ToString());
+      return kExitConfig;
+    }
+    metrics_server = *std::move(started);
+    spdlog::info("metrics on http://{}/metrics", config.metrics_listen);
+  }
   ClientService client_service(&runtime);
   AdminService admin_service(&runtime, &compaction);
 
@@ -230,8 +278,9 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
       return kExitRuntime;
     }
   }
-  Housekeeper housekeeper(&runtime);
-  Reconciler reconciler(&runtime, *std::move(pending));
+  auto housekeeper = std::make_unique<Housekeeper>(&runtime);
+  auto reconciler = std::make_unique<Reconciler>(&runtime, *std::move(pending));
+  auto scheduler = std::make_unique<Scheduler>(&runtime, &compaction);
   spdlog::info("sealpoold listening on {} (port {}), admin socket {}, {} client(s), {} LSU(s)",
                config.listen, port, config.admin_socket.string(), config.clients.size(),
                config.lsus.size());
@@ -273,6 +322,11 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   admin_socket->reset();
   admin_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   admin_server->Wait();
+  // Everything that reaches into the pool stops before it closes.
+  scheduler.reset();
+  reconciler.reset();
+  housekeeper.reset();
+  metrics_server.reset();
   compaction.Join();
   pool->reset();
   spdlog::info("sealpoold stopped");
