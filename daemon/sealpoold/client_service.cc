@@ -139,6 +139,7 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
   SEALPOOL_RETURN_IF_ERROR(Authorize(caller, header.lsu(), ClientRight::kBackup));
   const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
   SEALPOOL_RETURN_IF_ERROR(ValidateBackupHeader(header, lsu, start));
+  runtime_->RefreshSpace();
   SEALPOOL_RETURN_IF_ERROR(runtime_->CheckIngestAllowed());
 
   uint64_t owner_bytes = 0;
@@ -178,6 +179,15 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
     switch (msg.msg_case()) {
       case v1::BackupRequest::kData: {
         const std::string& data = msg.data();
+        // The free space is looked at again every 64 MiB, so one long backup cannot fill the
+        // file system past the high-water mark by more than that.
+        if ((received >> 26) != ((received + data.size()) >> 26)) {
+          runtime_->RefreshSpace();
+          if (runtime_->high_water()) {
+            writer->Abort();
+            return runtime_->CheckIngestAllowed();
+          }
+        }
         received += data.size();
         if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->bytes_received->Inc(data.size());
         if (lsu.owner_quota_bytes > 0 && owner_bytes + received > lsu.owner_quota_bytes) {

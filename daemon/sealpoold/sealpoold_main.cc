@@ -242,7 +242,8 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
       return kExitConfig;
     }
     metrics_server = *std::move(started);
-    spdlog::info("metrics on http://{}/metrics", config.metrics_listen);
+    std::string host = config.metrics_listen.substr(0, config.metrics_listen.rfind(':'));
+    spdlog::info("metrics on http://{}:{}/metrics", host, metrics_server->port());
   }
   ClientService client_service(&runtime);
   AdminService admin_service(&runtime, &compaction);

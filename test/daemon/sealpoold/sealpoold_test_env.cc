@@ -50,8 +50,8 @@ void Sealpoold::WriteConfig() {
     << "ca = \"" << (k / "ca.crt").string() << "\"\ncert = \"" << (k / "poold.crt").string()
     << "\"\nkey = \"" << (k / "poold.key").string() << "\"\nport_file = \""
     << (dir_ / "port").string() << "\"\n"
-    << "[admin]\nsocket = \"" << admin_socket().string() << "\"\n"
-    << "[metrics]\nlisten = \"\"\n"
+    << server_extra_ << "[admin]\nsocket = \"" << admin_socket().string() << "\"\n"
+    << "[metrics]\nlisten = \"" << metrics_listen_ << "\"\n"
     << "[kms]\naddress = \"" << kms_->address() << "\"\nca = \"" << (k / "ca.crt").string()
     << "\"\ncert = \"" << (k / "pool-a.crt").string() << "\"\nkey = \""
     << (k / "pool-a.key").string() << "\"\npool_id = \"pool-a\"\ncall_deadline_seconds = 3\n"

@@ -33,6 +33,9 @@ class Sealpoold {
   void SetTables(std::string tables) { tables_ = std::move(tables); }
   // Extra top-level keys per table, e.g. "[limits]\nmax_streams = 2\n".
   void SetExtra(std::string extra) { extra_ = std::move(extra); }
+  // Extra keys inside [server] (e.g. crl = "...") and the [metrics] listen address.
+  void SetServerExtra(std::string extra) { server_extra_ = std::move(extra); }
+  void SetMetricsListen(std::string listen) { metrics_listen_ = std::move(listen); }
   void WriteConfig();
   // Starts the daemon and waits (up to 30 s) for its port file and admin socket.
   void Start();
@@ -62,6 +65,8 @@ class Sealpoold {
   Sealkmsd* kms_;
   std::string tables_;
   std::string extra_;
+  std::string server_extra_;
+  std::string metrics_listen_;
   pid_t pid_ = -1;
   int port_ = 0;
 };
