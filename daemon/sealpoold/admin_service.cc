@@ -202,6 +202,22 @@ void AdminService::FillMode(v1::GetModeResponse* out) const {
     }
   }
   for (std::string& d : runtime_->Deferred()) out->add_deferred(std::move(d));
+  // A KEK rotation that is due but has not happened waits for the KMS (the key dictionary
+  // retries it; meanwhile new DEKs go under the current KEK).
+  if (groups.ok()) {
+    const absl::Time now = absl::Now();
+    for (const storage::KeyGroupInfo& g : *groups) {
+      for (const storage::KekInfo& k : g.keks) {
+        if (k.state != storage::KekState::kActive) continue;
+        if (k.dek_count >= runtime_->config().kek_max_deks ||
+            now - k.created >= runtime_->config().kek_max_age) {
+          out->add_deferred(Cat("key group ", g.name, ": KEK ", k.kek_id,
+                                " is due for rotation (", k.dek_count,
+                                " DEKs wrapped); it rotates when the KMS answers"));
+        }
+      }
+    }
+  }
   out->set_pool_id(runtime_->pool().pool_id_hex());
   out->set_version("0.1.0");
 }
