@@ -159,6 +159,57 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: 16 backups and 16 restores run at once
   CHECK(after.segments() == before.segments());
 }
 
+// The daemon's resident memory in bytes (VmRSS).
+uint64_t Rss(pid_t pid) {
+  std::string status = ReadFileOrDie("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("VmRSS:");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(status.substr(at + 6)) * 1024;
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: 16 slow readers do not make the server buffer",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto bytes = PseudoRandomBytes(32 << 20, 4242);
+  const std::string data(bytes.begin(), bytes.end());
+  REQUIRE(Backup(*alice, "lsu1", "big", data).ok());
+  const uint64_t base = Rss(pool().pid());
+  struct Slow {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::RestoreResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Slow>> slow;
+  for (int i = 0; i < 16; ++i) {
+    auto s = std::make_unique<Slow>();
+    v1::RestoreRequest req;
+    req.set_lsu("lsu1");
+    req.set_name("big");
+    s->reader = alice->Restore(&s->ctx, req);
+    v1::RestoreResponse first;
+    REQUIRE(s->reader->Read(&first));  // the header; then the reader stops reading
+    slow.push_back(std::move(s));
+  }
+  // Give the server time to push everything it would buffer, then look at its memory.
+  uint64_t peak = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    peak = std::max(peak, Rss(pool().pid()));
+  }
+  const uint64_t grown = peak > base ? peak - base : 0;
+  INFO("RSS grew by " << (grown >> 20) << " MiB for 16 stalled readers of a 32 MiB image");
+  // 16 x 32 MiB = 512 MiB would be pending if the server buffered the streams; the documented
+  // bound is about 6 MiB per restore stream (docs/server.md, "Limits").
+  CHECK(grown < 16 * (6u << 20));
+  // They all finish, in full, once they read again.
+  for (auto& s : slow) {
+    v1::RestoreResponse msg;
+    size_t n = 0;
+    while (s->reader->Read(&msg)) n += msg.data().size();
+    CHECK(s->reader->Finish().ok());
+    CHECK(n == data.size());
+  }
+}
+
 TEST_CASE("sealpoold: metrics are served on loopback", "[e2e][sealpoold]") {
   TempDir dir;
   Sealkmsd kms(dir.path() / "kms");
