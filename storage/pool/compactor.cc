@@ -148,9 +148,9 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
 
 }  // namespace
 
-absl::StatusOr<CompactionReport> Pool::Compact(std::optional<double> live_threshold) {
+absl::StatusOr<CompactionReport> Pool::Compact(const CompactOptions& options) {
   Impl& p = *impl_;
-  const double threshold = live_threshold.value_or(p.options.compaction_live_threshold);
+  const double threshold = options.live_threshold.value_or(p.options.compaction_live_threshold);
   if (!(threshold >= 0.0 && threshold <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("compaction threshold ", threshold, " is not within [0, 1]"));

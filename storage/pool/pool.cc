@@ -32,9 +32,15 @@ std::string Join(const std::string& dir, std::string_view name) {
 
 }  // namespace
 
-std::string ImageLabel(std::string_view lsu, std::string_view name) {
-  return absl::StrCat("image ", absl::CHexEscape(base::AbslView(lsu)), "/",
-                      absl::CHexEscape(base::AbslView(name)));
+std::string ImageLabel(const ImageKey& key) {
+  std::string label = absl::StrCat("image ", absl::CHexEscape(key.lsu), "/",
+                                   absl::CHexEscape(key.name));
+  if (!key.owner.empty()) absl::StrAppend(&label, " of owner \"", absl::CHexEscape(key.owner), "\"");
+  return label;
+}
+
+std::string ImageLabel(const ImageRecord& record) {
+  return ImageLabel(ImageKey{record.lsu, record.owner, record.name});
 }
 
 absl::Time FromMicros(uint64_t micros) {
@@ -219,27 +225,34 @@ Pool::Impl::Digesters(uint32_t group_no) const {
   return std::make_pair(g.recipe_digester, g.content_digester);
 }
 
-absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(std::string_view lsu,
-                                                                   std::string_view name) const {
+absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(const ImageKey& key) const {
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> id_value,
-                            catalog->Get(Cf::kImages, ImageNameKey(lsu, name)));
+                            catalog->Get(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name)));
   if (!id_value.has_value()) return std::optional<ImageRecord>();
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t image_id, DecodeU64(*id_value, "image name index"));
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                            catalog->Get(Cf::kImages, ImageKey(image_id)));
+                            catalog->Get(Cf::kImages, ImageRecordKey(image_id)));
   if (!value.has_value()) {
-    return absl::DataLossError(absl::StrCat(ImageLabel(lsu, name), ": the name index points at image #",
+    return absl::DataLossError(absl::StrCat(ImageLabel(key), ": the name index points at image #",
                                             image_id, ", which is not in the catalog"));
   }
   absl::StatusOr<ImageRecord> record = DecodeImage(*value);
   if (!record.ok()) {
-    return base::Annotate(record.status(), absl::StrCat(ImageLabel(lsu, name), " (#", image_id, ")"));
+    return base::Annotate(record.status(), absl::StrCat(ImageLabel(key), " (#", image_id, ")"));
   }
-  if (record->lsu != lsu || record->name != name || record->image_id != image_id) {
-    return absl::DataLossError(absl::StrCat(ImageLabel(lsu, name), ": image record #", image_id,
+  if (record->lsu != key.lsu || record->owner != key.owner || record->name != key.name ||
+      record->image_id != image_id) {
+    return absl::DataLossError(absl::StrCat(ImageLabel(key), ": image record #", image_id,
                                             " names another image"));
   }
   return std::optional<ImageRecord>(*std::move(record));
+}
+
+absl::StatusOr<ImageRecord> Pool::Impl::FindImage(const ImageKey& key) const {
+  SEALPOOL_RETURN_IF_ERROR(FindLsu(key.lsu).status());
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, LookupImage(key));
+  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(key)));
+  return *std::move(image);
 }
 
 ImageInfo Pool::Impl::ToInfo(const ImageRecord& record) const {
@@ -456,6 +469,13 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
           "the pool in ", dir, " has catalog format ", impl->meta.catalog_format_version,
           "; this sealpool reads up to ", kCatalogFormatNewest, ": upgrade sealpool"));
     }
+    if (impl->meta.catalog_format_version < kCatalogFormatNewest) {
+      // No pool of an older format was deployed: refused rather than migrated.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the pool in ", dir, " has catalog format ", impl->meta.catalog_format_version,
+          "; this sealpool reads only format ", kCatalogFormatNewest,
+          " and does not migrate older pools: create a new pool"));
+    }
   }
 
   impl->segment_ids = std::make_unique<IdAllocator>(catalog, "segment", 4096);
@@ -576,9 +596,25 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status ValidateLsuOptions(std::string_view lsu, const LsuOptions& options) {
+  if (options.max_retention <= absl::ZeroDuration() ||
+      options.max_retention >= absl::Microseconds(INT64_MAX) ||
+      absl::ToInt64Microseconds(options.max_retention) <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LSU \"", absl::CHexEscape(base::AbslView(lsu)), "\": max_retention ",
+        absl::FormatDuration(options.max_retention), " is not a positive, finite duration"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status Pool::CreateLsu(std::string_view name, std::string_view key_group,
-                             bool allow_client_delete) {
+                             LsuOptions options) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("LSU name", name));
+  SEALPOOL_RETURN_IF_ERROR(ValidateLsuOptions(name, options));
   Impl& p = *impl_;
   absl::MutexLock maintenance(&p.maintenance_mu);
   SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, p.FindGroupNo(key_group));
@@ -592,8 +628,22 @@ absl::Status Pool::CreateLsu(std::string_view name, std::string_view key_group,
   LsuRecord record;
   record.name = std::string(name);
   record.group_no = group_no;
-  record.allow_client_delete = allow_client_delete;
+  record.allow_client_delete = options.allow_client_delete;
+  record.max_retention_micros = static_cast<uint64_t>(absl::ToInt64Microseconds(options.max_retention));
   record.created_unix_micros = ToMicros(p.options.clock());
+  SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(LsuKey(name), EncodeLsu(record)));
+  absl::MutexLock lock(&p.meta_mu);
+  p.lsus[record.name] = record;
+  return absl::OkStatus();
+}
+
+absl::Status Pool::UpdateLsu(std::string_view name, LsuOptions options) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateLsuOptions(name, options));
+  Impl& p = *impl_;
+  absl::MutexLock maintenance(&p.maintenance_mu);  // one admin change at a time
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord record, p.FindLsu(name));
+  record.allow_client_delete = options.allow_client_delete;
+  record.max_retention_micros = static_cast<uint64_t>(absl::ToInt64Microseconds(options.max_retention));
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(LsuKey(name), EncodeLsu(record)));
   absl::MutexLock lock(&p.meta_mu);
   p.lsus[record.name] = record;
@@ -632,6 +682,7 @@ absl::StatusOr<std::vector<LsuInfo>> Pool::ListLsus() const {
     LsuInfo info;
     info.name = name;
     info.allow_client_delete = lsu.allow_client_delete;
+    info.max_retention = absl::Microseconds(static_cast<int64_t>(lsu.max_retention_micros));
     auto it = impl_->groups.find(lsu.group_no);
     if (it != impl_->groups.end()) info.key_group = it->second.record.name;
     out.push_back(std::move(info));

@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -154,8 +155,11 @@ struct Pool::Impl {
   mutable std::map<uint32_t, GroupState> groups ABSL_GUARDED_BY(meta_mu);  // digesters: lazily
   std::map<std::string, uint32_t, std::less<>> group_by_name ABSL_GUARDED_BY(meta_mu);
   std::map<std::string, LsuRecord, std::less<>> lsus ABSL_GUARDED_BY(meta_mu);
-  // (lsu, name) of images being written: a second writer of the same name is refused.
-  std::set<std::pair<std::string, std::string>> names_in_progress ABSL_GUARDED_BY(meta_mu);
+  // (lsu, owner, name) of images being written, and of names a ReassignOwner is taking: a
+  // second writer of the same name is refused. Reserved before the catalog is checked, so a
+  // name checked free stays free until its reservation goes.
+  std::set<std::tuple<std::string, std::string, std::string>> names_in_progress
+      ABSL_GUARDED_BY(meta_mu);
   // Images being written: the delete queue leaves their held job alone.
   absl::flat_hash_set<uint64_t> active_images ABSL_GUARDED_BY(meta_mu);
 
@@ -193,8 +197,10 @@ struct Pool::Impl {
                            std::shared_ptr<const crypto::ImageDigester>>>
   Digesters(uint32_t group_no) const;
 
-  absl::StatusOr<std::optional<ImageRecord>> LookupImage(std::string_view lsu,
-                                                         std::string_view name) const;
+  // The committed image of that (LSU, owner, name); nullopt if there is none.
+  absl::StatusOr<std::optional<ImageRecord>> LookupImage(const ImageKey& key) const;
+  // LookupImage, with the LSU checked first; NotFound for a missing image.
+  absl::StatusOr<ImageRecord> FindImage(const ImageKey& key) const;
   ImageInfo ToInfo(const ImageRecord& record) const;
 
   // Reads, authenticates and decompresses one segment into `plaintext`; follows a segment
@@ -216,8 +222,9 @@ struct Pool::Impl {
 // Deletes a retired container's file, then its record and counters (compactor.cc).
 absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t container_id);
 
-// "lsu/name", for messages.
-std::string ImageLabel(std::string_view lsu, std::string_view name);
+// "image lsu/name" (+ " of owner \"o\"" when there is one), for messages.
+std::string ImageLabel(const ImageKey& key);
+std::string ImageLabel(const ImageRecord& record);
 absl::Time FromMicros(uint64_t micros);
 uint64_t ToMicros(absl::Time t);
 

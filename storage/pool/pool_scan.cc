@@ -36,7 +36,7 @@ absl::StatusOr<std::map<std::pair<uint32_t, uint64_t>, std::vector<std::string>>
           if (!extent.ok()) return true;
           const auto key = std::make_pair(image.group_no, extent->segment_id.value());
           if (segments.contains(key) && seen.insert(key.second).second) {
-            out[key].push_back(ImageLabel(image.lsu, image.name));
+            out[key].push_back(ImageLabel(image));
           }
           return true;
         }));
