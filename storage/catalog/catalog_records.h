@@ -216,7 +216,7 @@ enum class ContainerField : uint8_t {
 std::string ContainerCounterKey(uint64_t container_id, ContainerField field);
 std::string ContainerCounterPrefix(uint64_t container_id);
 // 'P' + name: pool totals ("logical_bytes", "images", "segments", "stored_bytes",
-// "pending_delete_jobs", ...).
+// "delete_jobs": jobs in the delete queue, held ones included).
 std::string PoolCounterKey(std::string_view name);
 // 'K' + u32 BE group + u32 BE KEK id: DEKs currently wrapped under that KEK.
 std::string KekDekCountKey(uint32_t group_no, uint32_t kek_id);

@@ -41,6 +41,7 @@ absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t id) {
                            ContainerField::kLiveRecords}) {
     batch.Delete(Cf::kCounters, ContainerCounterKey(id, f));
   }
+  p.NoteContainerRemoved(id);  // the file is gone: Stats no longer counts it
   return p.catalog->Write(batch);
 }
 
@@ -109,6 +110,7 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
     absl::MutexLock commit(&p.commit_mu);
     Catalog::Batch batch;
     std::vector<uint64_t> newly_recorded;
+    const size_t batch_begin = i;
     const size_t end = std::min(moves.size(), i + per_batch);
     for (; i < end; ++i) {
       const Move& m = moves[i];
@@ -138,6 +140,11 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
     if (!s.ok()) {
       for (uint64_t c : newly_recorded) p.recorded_containers.erase(c);
       return s;
+    }
+    for (size_t k = batch_begin; k < i; ++k) {
+      const auto len = static_cast<int64_t>(moves[k].record.record_length);
+      p.NoteLiveChange(id, -len, -1);
+      p.NoteLiveChange(moves[k].record.container_id, len, 1);
     }
   } while (i < moves.size());
   if (!p.keep_retired_until_backup.load()) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));

@@ -291,6 +291,7 @@ absl::Status Pool::DeleteImage(const ImageKey& key, DeleteBy by) {
   batch.Delete(Cf::kImages, ImageRecordKey(image.image_id));
   batch.Delete(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name));
   batch.Put(Cf::kDeleteQueue, DeleteQueueKey(seq), EncodeDeleteJob(job));
+  batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
   batch.Add(PoolCounterKey("images"), -1);
   batch.Add(PoolCounterKey("logical_bytes"), -static_cast<int64_t>(image.size));
   batch.Add(OwnerBytesKey(key.lsu, key.owner), -static_cast<int64_t>(image.size));

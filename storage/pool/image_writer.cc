@@ -372,6 +372,7 @@ class ImageWriterImpl final : public ImageWriter {
         batch.Put(Cf::kImages, ImageNameKey(image->lsu, image->owner, image->name),
                   EncodeU64(image_id_));
         batch.Delete(Cf::kDeleteQueue, DeleteQueueKey(job_seq_));
+        batch.Add(PoolCounterKey(kDeleteJobsCounter), -1);
         batch.Add(PoolCounterKey("images"), 1);
         batch.Add(PoolCounterKey("logical_bytes"), static_cast<int64_t>(image->size));
         batch.Add(OwnerBytesKey(image->lsu, image->owner), static_cast<int64_t>(image->size));
@@ -391,7 +392,10 @@ class ImageWriterImpl final : public ImageWriter {
       }
     }
     if (s.ok()) {
-      for (const auto& in : claimed) p_->ForgetPendingRecord(in->where.container_id);
+      for (const auto& in : claimed) {
+        p_->ForgetPendingRecord(in->where.container_id);
+        p_->NoteLiveChange(in->record.container_id, in->record.record_length, 1);
+      }
       ReleaseExtents();
     } else {
       for (uint64_t id : newly_recorded) p_->recorded_containers.erase(id);
@@ -490,6 +494,7 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
     job.image_id = *image_id;
     Catalog::Batch batch;
     batch.Put(Cf::kDeleteQueue, DeleteQueueKey(*seq), EncodeDeleteJob(job));
+    batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
     s = p.catalog->Write(batch, /*sync=*/false);
     if (!s.ok()) {
       absl::MutexLock lock(&p.meta_mu);

@@ -134,9 +134,46 @@ void Pool::Impl::NoteAppendStart() {
 }
 
 void Pool::Impl::NoteAppendDone(const absl::StatusOr<StoredLocation>& where) {
-  absl::MutexLock lock(&pending_mu);
-  --in_append;
-  if (where.ok()) ++pending_records[where->container_id];
+  {
+    absl::MutexLock lock(&pending_mu);
+    --in_append;
+    if (where.ok()) ++pending_records[where->container_id];
+  }
+  if (where.ok()) {
+    absl::MutexLock lock(&usage_mu);
+    ContainerUsage& u = usage[where->container_id];
+    u.file_bytes = std::max(u.file_bytes, where->location.offset + where->location.length);
+  }
+}
+
+void Pool::Impl::NoteLiveChange(uint64_t container_id, int64_t bytes, int64_t records) {
+  absl::MutexLock lock(&usage_mu);
+  ContainerUsage& u = usage[container_id];
+  u.live_bytes += bytes;
+  u.live_records += records;
+}
+
+void Pool::Impl::NoteContainerRemoved(uint64_t container_id) {
+  absl::MutexLock lock(&usage_mu);
+  usage.erase(container_id);
+}
+
+absl::Status Pool::Impl::LoadContainerUsage() {
+  absl::flat_hash_map<uint64_t, ContainerUsage> loaded;
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, containers->List());
+  for (uint64_t id : files) {
+    absl::StatusOr<uint64_t> size = containers->FileSize(id);
+    if (!size.ok()) continue;  // removed meanwhile
+    ContainerUsage& u = loaded[id];
+    u.file_bytes = *size;
+    SEALPOOL_ASSIGN_OR_RETURN(u.live_bytes,
+                              catalog->GetCounter(ContainerCounterKey(id, ContainerField::kLiveBytes)));
+    SEALPOOL_ASSIGN_OR_RETURN(u.live_records, catalog->GetCounter(ContainerCounterKey(
+                                                  id, ContainerField::kLiveRecords)));
+  }
+  absl::MutexLock lock(&usage_mu);
+  usage = std::move(loaded);
+  return absl::OkStatus();
 }
 
 void Pool::Impl::NoteSealAbandoned() {
@@ -522,6 +559,7 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     impl->keep_retired_until_backup.store(backups.has_value());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadMeta());
     SEALPOOL_RETURN_IF_ERROR(impl->StartupRecovery());
+    SEALPOOL_RETURN_IF_ERROR(impl->LoadContainerUsage());
   }
   return impl;
 }
@@ -701,6 +739,59 @@ absl::StatusOr<PoolStats> Pool::Stats() const {
   SEALPOOL_ASSIGN_OR_RETURN(s.logical_bytes, counter("logical_bytes"));
   SEALPOOL_ASSIGN_OR_RETURN(s.segments, counter("segments"));
   SEALPOOL_ASSIGN_OR_RETURN(s.stored_bytes, counter("stored_bytes"));
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t jobs, counter(kDeleteJobsCounter));
+  {
+    // Each image being written holds one job (queued by BeginImage, deleted by its Commit).
+    absl::MutexLock lock(&p.meta_mu);
+    s.pending_delete_jobs = jobs > p.active_images.size() ? jobs - p.active_images.size() : 0;
+  }
+  const double threshold = p.options.compaction_live_threshold;
+  std::vector<std::pair<uint64_t, uint64_t>> under;  // (container, live records) below it
+  {
+    absl::MutexLock lock(&p.usage_mu);
+    for (const auto& [id, u] : p.usage) {
+      ++s.containers;
+      s.space_allocated += u.file_bytes;
+      const uint64_t used = u.live_bytes < 0 ? 0 : static_cast<uint64_t>(u.live_bytes);
+      s.space_used += used;
+      if (static_cast<double>(used) < threshold * static_cast<double>(u.file_bytes)) {
+        under.emplace_back(id, u.live_records < 0 ? 0 : static_cast<uint64_t>(u.live_records));
+      }
+    }
+  }
+  for (const auto& [id, records] : under) {
+    if (p.containers->IsOpenForAppend(id)) continue;
+    ++s.containers_to_compact;
+    s.records_to_compact += records;
+  }
+  s.space_reclaimable = s.space_allocated > s.space_used ? s.space_allocated - s.space_used : 0;
+  s.catalog_memory = p.catalog->Memory();
+  return s;
+}
+
+absl::StatusOr<PoolStats> Pool::RecountStats() const {
+  Impl& p = *impl_;
+  PoolStats s;
+  // Every image record and every segment record, rather than the counters Stats() reads; live
+  // bytes and records per container from the segment records too.
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> live_in;
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kImages, ImagePrefix(), [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, DecodeImage(value));
+        ++s.images;
+        s.logical_bytes += image.size;
+        return true;
+      }));
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kSegments, "", [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(SegmentRecord record, DecodeSegmentRecord(value));
+        ++s.segments;
+        s.stored_bytes += record.record_length;
+        auto& [bytes, records] = live_in[record.container_id];
+        bytes += record.record_length;
+        ++records;
+        return true;
+      }));
   const double threshold = p.options.compaction_live_threshold;
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, p.containers->List());
   for (uint64_t id : files) {
@@ -708,16 +799,12 @@ absl::StatusOr<PoolStats> Pool::Stats() const {
     if (!size.ok()) continue;  // removed meanwhile
     ++s.containers;
     s.space_allocated += *size;
-    SEALPOOL_ASSIGN_OR_RETURN(int64_t live,
-                              p.catalog->GetCounter(ContainerCounterKey(id, ContainerField::kLiveBytes)));
-    SEALPOOL_ASSIGN_OR_RETURN(int64_t records, p.catalog->GetCounter(
-                                                   ContainerCounterKey(id, ContainerField::kLiveRecords)));
-    const uint64_t used = live < 0 ? 0 : static_cast<uint64_t>(live);
+    const auto [used, records] = live_in[id];
     s.space_used += used;
     if (!p.containers->IsOpenForAppend(id) &&
         static_cast<double>(used) < threshold * static_cast<double>(*size)) {
       ++s.containers_to_compact;
-      s.records_to_compact += records < 0 ? 0 : static_cast<uint64_t>(records);
+      s.records_to_compact += records;
     }
   }
   s.space_reclaimable = s.space_allocated > s.space_used ? s.space_allocated - s.space_used : 0;
