@@ -33,7 +33,8 @@
 //
 // Thread safety: Pool is thread-safe; any number of ImageWriters (one thread each) and readers
 // run at once, with the maintenance jobs (delete queue, compaction, re-wrap, index rebuild)
-// serialized among themselves but concurrent with ingest and reads.
+// serialized among themselves (compaction one container at a time, so the others run between
+// its containers) but concurrent with ingest and reads.
 #ifndef SEALPOOL_STORAGE_POOL_POOL_H_
 #define SEALPOOL_STORAGE_POOL_POOL_H_
 
