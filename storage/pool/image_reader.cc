@@ -385,7 +385,10 @@ absl::StatusOr<uint64_t> Pool::OwnerLogicalBytes(std::string_view lsu,
 namespace {
 
 absl::StatusOr<VerifyReport> VerifyImages(const Pool::Impl& p, const std::vector<ImageRecord>& images,
-                                          VerifyReport report) {
+                                          VerifyReport report,
+                                          const VerifyProgressFn& progress = {}) {
+  VerifyProgress where;
+  where.images_total = images.size();
   for (const ImageRecord& image : images) {
     ++report.images_checked;
     absl::StatusOr<crypto::FingerprintKey> fpk = p.keys->FingerprintKey(image.group_no);
@@ -402,13 +405,17 @@ absl::StatusOr<VerifyReport> VerifyImages(const Pool::Impl& p, const std::vector
       if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) return s;  // KMS: not damage
       report.problems.push_back(std::string(s.message()));
     }
+    ++where.images_done;
+    where.bytes_checked = report.bytes_checked;
+    if (progress) progress(where);
   }
   return report;
 }
 
 }  // namespace
 
-absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu) const {
+absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu,
+                                          const VerifyProgressFn& progress) const {
   Impl& p = *impl_;
   std::vector<std::string> lsus;
   if (lsu.empty()) {
@@ -430,7 +437,7 @@ absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu) const {
     }
     for (ImageRecord& r : *records) images.push_back(std::move(r));
   }
-  return VerifyImages(p, images, std::move(report));
+  return VerifyImages(p, images, std::move(report), progress);
 }
 
 absl::StatusOr<VerifyReport> Pool::VerifyImage(const ImageKey& key) const {

@@ -286,6 +286,9 @@ absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(const ImageKe
 }
 
 absl::StatusOr<ImageRecord> Pool::Impl::FindImage(const ImageKey& key) const {
+  // What no image can have is refused up front (a NUL would split the name index key).
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(key.owner));
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("image name", key.name));
   SEALPOOL_RETURN_IF_ERROR(FindLsu(key.lsu).status());
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, LookupImage(key));
   if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(key)));

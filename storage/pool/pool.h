@@ -215,6 +215,14 @@ struct VerifyReport {
   bool ok() const { return problems.empty(); }
 };
 
+// Where a Verify is, after each image.
+struct VerifyProgress {
+  uint64_t images_total = 0;  // images found when the run began
+  uint64_t images_done = 0;
+  uint64_t bytes_checked = 0;
+};
+using VerifyProgressFn = std::function<void(const VerifyProgress&)>;
+
 struct ScrubReport {
   uint64_t containers_scanned = 0;
   uint64_t records_checked = 0;
@@ -225,6 +233,14 @@ struct ScrubReport {
   std::vector<std::string> dead_regions;
   bool ok() const { return problems.empty(); }
 };
+
+// Where a Scrub is, after each container file.
+struct ScrubProgress {
+  uint64_t containers_total = 0;  // container files found when the run began
+  uint64_t containers_done = 0;   // of them, scanned (or skipped: no record, removed meanwhile)
+  uint64_t bytes_scanned = 0;
+};
+using ScrubProgressFn = std::function<void(const ScrubProgress&)>;
 
 struct RebuildReport {
   uint64_t containers_scanned = 0;
@@ -309,7 +325,8 @@ class Pool {
   // before a byte of it is passed on; the recipe digest is checked before the first byte, and a
   // read of the whole image checks the content digest too. InvalidArgument for a range past the
   // end (length 0 at offset == size is fine and reads nothing).
-  // NotFound for an unknown LSU, and for an image that is not committed or of another owner.
+  // NotFound for an unknown LSU, and for an image that is not committed or of another owner;
+  // InvalidArgument for an owner or name no image can have (a NUL, a bad name).
   absl::Status ReadImage(const ImageKey& image, uint64_t offset, uint64_t length,
                          ReadSink sink) const;
   absl::StatusOr<ImageInfo> StatImage(const ImageKey& image) const;
@@ -333,8 +350,10 @@ class Pool {
   // NotFound for an unknown LSU; 0 for an owner with no image.
   absl::StatusOr<uint64_t> OwnerLogicalBytes(std::string_view lsu, std::string_view owner) const;
   // Reads every segment of every image of the LSU (of the pool if `lsu` is empty),
-  // authenticates it and checks both digests. NotFound for an unknown LSU.
-  absl::StatusOr<VerifyReport> Verify(std::string_view lsu = {}) const;
+  // authenticates it and checks both digests. NotFound for an unknown LSU. `progress`, if set,
+  // is called on this thread after each image (no pool lock held).
+  absl::StatusOr<VerifyReport> Verify(std::string_view lsu = {},
+                                      const VerifyProgressFn& progress = {}) const;
   // The same for one image. NotFound as for StatImage.
   absl::StatusOr<VerifyReport> VerifyImage(const ImageKey& image) const;
 
@@ -356,8 +375,9 @@ class Pool {
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);
   // Checksums every container (no key needed) and reports damaged records with the images
-  // that reference them.
-  absl::StatusOr<ScrubReport> Scrub() const;
+  // that reference them. `progress`, if set, is called on this thread after each container
+  // file (no pool lock held).
+  absl::StatusOr<ScrubReport> Scrub(const ScrubProgressFn& progress = {}) const;
   // Rebuilds the fingerprint index from the containers (scanning every record) and the
   // segment records.
   absl::StatusOr<RebuildReport> RebuildFingerprintIndex();

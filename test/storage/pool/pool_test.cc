@@ -622,5 +622,35 @@ TEST_CASE("pool: a second open of the same directory is refused") {
   CHECK(absl::IsNotFound(Pool::Open(tmp.File("nothing"), &f.kms(), f.options()).status()));
 }
 
+TEST_CASE("pool: Verify and Scrub report progress after each image and each container") {
+  PoolFixture f;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(f.WriteImage("p" + std::to_string(i), Unique(40 + static_cast<uint64_t>(i), 300'000)).ok());
+  }
+  std::vector<VerifyProgress> verified;
+  auto v = f.pool().Verify({}, [&](const VerifyProgress& p) { verified.push_back(p); });
+  REQUIRE(v.ok());
+  CHECK(v->ok());
+  REQUIRE(verified.size() == 3);
+  for (size_t i = 0; i < verified.size(); ++i) {
+    CHECK(verified[i].images_total == 3);
+    CHECK(verified[i].images_done == i + 1);
+  }
+  CHECK(verified.back().bytes_checked == v->bytes_checked);
+  CHECK(verified.back().bytes_checked == 900'000);
+
+  std::vector<ScrubProgress> scrubbed;
+  auto s = f.pool().Scrub([&](const ScrubProgress& p) { scrubbed.push_back(p); });
+  REQUIRE(s.ok());
+  CHECK(s->ok());
+  const std::vector<std::string> files = f.ContainerFiles();
+  REQUIRE(scrubbed.size() == files.size());
+  for (size_t i = 0; i < scrubbed.size(); ++i) {
+    CHECK(scrubbed[i].containers_total == files.size());
+    CHECK(scrubbed[i].containers_done == i + 1);
+  }
+  CHECK(scrubbed.back().bytes_scanned == s->bytes_scanned);
+}
+
 }  // namespace
 }  // namespace sealpool::storage
