@@ -1,6 +1,7 @@
 #include "storage/catalog/catalog_records.h"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -250,6 +251,7 @@ std::string EncodeLsu(const LsuRecord& record) {
   PutU32(&out, record.group_no);
   PutU8(&out, record.allow_client_delete ? 1 : 0);
   PutU64(&out, record.created_unix_micros);
+  PutU64(&out, record.max_retention_micros);
   return out;
 }
 
@@ -261,10 +263,16 @@ absl::StatusOr<LsuRecord> DecodeLsu(std::string_view value) {
   record.group_no = r.U32();
   uint8_t allow = r.U8();
   record.created_unix_micros = r.U64();
+  record.max_retention_micros = r.U64();
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   if (allow > 1) {
     return absl::DataLossError(
         base::Cat("LSU record corrupt: allow_client_delete ", allow, " is not 0 or 1"));
+  }
+  if (record.max_retention_micros == 0 ||
+      record.max_retention_micros > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::DataLossError(base::Cat("LSU record corrupt: max_retention ",
+                                         record.max_retention_micros, " us is out of range"));
   }
   record.allow_client_delete = allow == 1;
   return record;
@@ -392,16 +400,23 @@ absl::StatusOr<SegmentRecord> DecodeSegmentRecord(std::string_view value) {
 
 // ---- Cf::kImages -------------------------------------------------------------------------------
 
-std::string ImageKey(uint64_t image_id) {
+std::string ImageRecordKey(uint64_t image_id) {
   std::string key = ImagePrefix();
   AppendU64BE(&key, image_id);
   return key;
 }
 std::string ImagePrefix() { return "I"; }
 
-std::string ImageNameKey(std::string_view lsu, std::string_view name) {
-  std::string key = ImageNamePrefix(lsu);
+std::string ImageNameKey(std::string_view lsu, std::string_view owner, std::string_view name) {
+  std::string key = ImageOwnerPrefix(lsu, owner);
   key.append(name);
+  return key;
+}
+
+std::string ImageOwnerPrefix(std::string_view lsu, std::string_view owner) {
+  std::string key = ImageNamePrefix(lsu);
+  key.append(owner);
+  key.push_back('\0');
   return key;
 }
 
@@ -647,6 +662,13 @@ std::string ContainerCounterPrefix(uint64_t container_id) {
 
 std::string PoolCounterKey(std::string_view name) { return Prefixed('P', name); }
 
+std::string OwnerBytesKey(std::string_view lsu, std::string_view owner) {
+  std::string key = Prefixed('O', lsu);
+  key.push_back('\0');
+  key.append(owner);
+  return key;
+}
+
 std::string KekDekCountKey(uint32_t group_no, uint32_t kek_id) {
   std::string key(1, 'K');
   AppendU32BE(&key, group_no);
@@ -711,6 +733,17 @@ absl::Status ValidateName(std::string_view what, std::string_view name) {
           base::Cat(what, " name is not valid UTF-8 at offset ", i));
     }
     i += length;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOwner(std::string_view owner) {
+  if (owner.size() > kMaxNameLength) {
+    return absl::InvalidArgumentError(
+        base::Cat("owner identity is ", owner.size(), " bytes, over the limit ", kMaxNameLength));
+  }
+  if (size_t at = owner.find('\0'); at != std::string_view::npos) {
+    return absl::InvalidArgumentError(base::Cat("owner identity has a NUL byte at offset ", at));
   }
   return absl::OkStatus();
 }

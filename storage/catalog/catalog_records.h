@@ -30,8 +30,12 @@ namespace sealpool::storage {
 
 inline constexpr uint8_t kCatalogRecordVersion = 1;
 // The catalog format as a whole (PoolMeta::catalog_format_version).
+// Version 2: image names are per (LSU, owner); LSU records carry the longest retention;
+// per-owner and delete-queue counters. No pool of version 1 was deployed: a binary of version 2
+// refuses one (Pool::Open, FailedPrecondition) instead of migrating it.
 inline constexpr uint16_t kCatalogFormatV1 = 1;
-inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV1;
+inline constexpr uint16_t kCatalogFormatV2 = 2;
+inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV2;
 
 // Bounds every decoder and every public API enforces.
 inline constexpr size_t kMaxNameLength = 255;        // LSU, key group and image names
@@ -74,6 +78,9 @@ struct LsuRecord {
   uint32_t group_no = 0;
   bool allow_client_delete = true;  // false: only admins delete (a stolen client cert can't)
   uint64_t created_unix_micros = 0;
+  // The longest retention an image of the LSU may ask for (BeginImage, ExtendRetention);
+  // >= 1. Catalog format 2.
+  uint64_t max_retention_micros = 0;
   friend bool operator==(const LsuRecord&, const LsuRecord&) = default;
 };
 std::string LsuKey(std::string_view name);
@@ -114,7 +121,10 @@ std::string EncodeSegmentRecord(const SegmentRecord& record);
 absl::StatusOr<SegmentRecord> DecodeSegmentRecord(std::string_view value);
 
 // ---- Cf::kImages ---------------------------------------------------------------------------
-// Key 'I' + u64 BE image id -> ImageRecord. Key 'N' + LSU name + '\0' + image name -> u64 LE id.
+// Key 'I' + u64 BE image id -> ImageRecord.
+// Key 'N' + LSU name + '\0' + owner + '\0' + image name -> u64 LE id (catalog format 2): names
+// are unique per (LSU, owner). Neither the LSU name, the owner nor the image name holds a NUL,
+// so the key is unambiguous, and one LSU's (or one owner's) names form one key range.
 // An image record exists only for a committed image (whole recipe durable).
 struct ImageRecord {
   uint64_t image_id = 0;
@@ -131,10 +141,12 @@ struct ImageRecord {
   Digest content_digest{};         // keyed digest of the whole content
   friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
 };
-std::string ImageKey(uint64_t image_id);
+std::string ImageRecordKey(uint64_t image_id);
 std::string ImagePrefix();  // "I"
-std::string ImageNameKey(std::string_view lsu, std::string_view name);
+std::string ImageNameKey(std::string_view lsu, std::string_view owner, std::string_view name);
 std::string ImageNamePrefix(std::string_view lsu);  // 'N' + lsu + '\0'
+// 'N' + lsu + '\0' + owner + '\0': the names of one owner in one LSU.
+std::string ImageOwnerPrefix(std::string_view lsu, std::string_view owner);
 std::string EncodeImage(const ImageRecord& record);
 absl::StatusOr<ImageRecord> DecodeImage(std::string_view value);
 
@@ -204,14 +216,20 @@ enum class ContainerField : uint8_t {
 std::string ContainerCounterKey(uint64_t container_id, ContainerField field);
 std::string ContainerCounterPrefix(uint64_t container_id);
 // 'P' + name: pool totals ("logical_bytes", "images", "segments", "stored_bytes",
-// "pending_delete_jobs", ...).
+// "delete_jobs": jobs in the delete queue, held ones included).
 std::string PoolCounterKey(std::string_view name);
 // 'K' + u32 BE group + u32 BE KEK id: DEKs currently wrapped under that KEK.
 std::string KekDekCountKey(uint32_t group_no, uint32_t kek_id);
+// 'O' + LSU name + '\0' + owner: logical bytes of the owner's committed images in the LSU
+// (catalog format 2).
+std::string OwnerBytesKey(std::string_view lsu, std::string_view owner);
 
 // Names (LSU, key group, image): 1..kMaxNameLength bytes of valid UTF-8 with no control
 // character (< 0x20, 0x7f), no '/' leading, no NUL. InvalidArgument saying what is wrong.
 absl::Status ValidateName(std::string_view what, std::string_view name);
+// Owner identities: 0..kMaxNameLength bytes ("" is the admins' and tests' owner), no NUL (the
+// name index key separates fields with NUL). InvalidArgument saying what is wrong.
+absl::Status ValidateOwner(std::string_view owner);
 
 // Big-endian helpers shared with the key dictionary.
 void AppendU32BE(std::string* dst, uint32_t value);

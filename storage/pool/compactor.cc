@@ -8,13 +8,17 @@
 // which is intact); the container is marked retired in the last batch and only then deleted
 // (Open deletes a retired container whose deletion a crash interrupted).
 //
-// Concurrency: one maintenance job at a time, so no reclaim or re-wrap changes a record while
-// it is moved; writers never change existing records. A container still open for append, or
+// Concurrency: the maintenance lock is held for one container at a time, not for the run (the
+// delete queue, re-wraps and index rebuilds run between containers; a cancel is seen there), so
+// no reclaim or re-wrap changes a record while it is moved; each candidate is checked again
+// under the lock. Writers never change existing records. A container still open for append, or
 // holding a record not yet committed, is left alone. A reader that looked up the old location
 // just before the file went finds the file gone and looks the record up again
 // (Impl::ReadSegment).
 #include <algorithm>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -41,6 +45,7 @@ absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t id) {
                            ContainerField::kLiveRecords}) {
     batch.Delete(Cf::kCounters, ContainerCounterKey(id, f));
   }
+  p.NoteContainerRemoved(id);  // the file is gone: Stats no longer counts it
   return p.catalog->Write(batch);
 }
 
@@ -109,6 +114,7 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
     absl::MutexLock commit(&p.commit_mu);
     Catalog::Batch batch;
     std::vector<uint64_t> newly_recorded;
+    const size_t batch_begin = i;
     const size_t end = std::min(moves.size(), i + per_batch);
     for (; i < end; ++i) {
       const Move& m = moves[i];
@@ -139,6 +145,11 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
       for (uint64_t c : newly_recorded) p.recorded_containers.erase(c);
       return s;
     }
+    for (size_t k = batch_begin; k < i; ++k) {
+      const auto len = static_cast<int64_t>(moves[k].record.record_length);
+      p.NoteLiveChange(id, -len, -1);
+      p.NoteLiveChange(moves[k].record.container_id, len, 1);
+    }
   } while (i < moves.size());
   if (!p.keep_retired_until_backup.load()) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));
   ++report->containers_compacted;
@@ -148,15 +159,42 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
 
 }  // namespace
 
-absl::StatusOr<CompactionReport> Pool::Compact(std::optional<double> live_threshold) {
+namespace {
+
+// Whether container `id` is (still) one to compact: settled, active, under the threshold.
+// Returns its record then.
+absl::StatusOr<std::optional<ContainerRecord>> Candidate(Pool::Impl& p, uint64_t id,
+                                                         double threshold) {
+  if (p.containers->IsOpenForAppend(id)) return std::nullopt;
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                            p.catalog->Get(Cf::kContainers, ContainerKey(id)));
+  if (!value.has_value()) return std::nullopt;  // nothing committed in it, or removed meanwhile
+  SEALPOOL_ASSIGN_OR_RETURN(ContainerRecord record, DecodeContainer(*value));
+  if (record.state != ContainerRecord::State::kActive) return std::nullopt;
+  absl::StatusOr<uint64_t> size = p.containers->FileSize(id);
+  if (absl::IsNotFound(size.status())) return std::nullopt;
+  if (!size.ok()) return size.status();
+  SEALPOOL_ASSIGN_OR_RETURN(int64_t live, p.catalog->GetCounter(
+                                              ContainerCounterKey(id, ContainerField::kLiveBytes)));
+  if (static_cast<double>(std::max<int64_t>(live, 0)) >= threshold * static_cast<double>(*size)) {
+    return std::nullopt;
+  }
+  return record;
+}
+
+}  // namespace
+
+absl::StatusOr<CompactionReport> Pool::Compact(const CompactOptions& options) {
   Impl& p = *impl_;
-  const double threshold = live_threshold.value_or(p.options.compaction_live_threshold);
+  const double threshold = options.live_threshold.value_or(p.options.compaction_live_threshold);
   if (!(threshold >= 0.0 && threshold <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("compaction threshold ", threshold, " is not within [0, 1]"));
   }
-  absl::MutexLock maintenance(&p.maintenance_mu);
   CompactionReport report;
+  // The candidates when the run begins (no lock: each is checked again under the lock).
+  std::vector<uint64_t> candidates;
+  std::vector<uint64_t> retired;
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, p.containers->List());
   for (uint64_t id : files) {
     if (p.containers->IsOpenForAppend(id)) continue;
@@ -165,17 +203,44 @@ absl::StatusOr<CompactionReport> Pool::Compact(std::optional<double> live_thresh
     if (!value.has_value()) continue;  // nothing committed in it (removed at the next Open)
     SEALPOOL_ASSIGN_OR_RETURN(ContainerRecord record, DecodeContainer(*value));
     if (record.state == ContainerRecord::State::kRetired) {
-      if (!p.keep_retired_until_backup.load()) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));
+      retired.push_back(id);
       continue;
     }
-    SEALPOOL_ASSIGN_OR_RETURN(uint64_t size, p.containers->FileSize(id));
-    SEALPOOL_ASSIGN_OR_RETURN(int64_t live, p.catalog->GetCounter(
-                                                ContainerCounterKey(id, ContainerField::kLiveBytes)));
-    if (static_cast<double>(std::max<int64_t>(live, 0)) >= threshold * static_cast<double>(size)) {
-      continue;
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<ContainerRecord> candidate,
+                              Candidate(p, id, threshold));
+    if (candidate.has_value()) candidates.push_back(id);
+  }
+  // Retired containers whose removal a crash interrupted (or that waited for a backup).
+  if (!retired.empty() && !p.keep_retired_until_backup.load()) {
+    absl::MutexLock maintenance(&p.maintenance_mu);
+    for (uint64_t id : retired) {
+      if (p.keep_retired_until_backup.load()) break;
+      SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, id));
     }
-    if (!p.ContainerSettled(id)) continue;  // a write still has an uncommitted record in it
-    SEALPOOL_RETURN_IF_ERROR(CompactOne(p, id, record, &report));
+  }
+  CompactionProgress progress;
+  progress.containers_total = candidates.size();
+  for (uint64_t id : candidates) {
+    if (options.cancel != nullptr && options.cancel->load()) {
+      report.cancelled = true;
+      break;
+    }
+    if (report.containers_compacted >= options.max_containers) break;
+    {
+      // One container at a time: the delete queue, re-wraps and index rebuilds interleave.
+      absl::MutexLock maintenance(&p.maintenance_mu);
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<ContainerRecord> record,
+                                Candidate(p, id, threshold));
+      // Gone, retired or refilled meanwhile (another run), or a write still has an
+      // uncommitted record in it: skipped.
+      if (record.has_value() && p.ContainerSettled(id)) {
+        SEALPOOL_RETURN_IF_ERROR(CompactOne(p, id, *record, &report));
+      }
+    }
+    ++progress.containers_done;
+    progress.bytes_moved = report.bytes_moved;
+    progress.bytes_reclaimed = report.bytes_reclaimed;
+    if (options.progress) options.progress(progress);
   }
   return report;
 }

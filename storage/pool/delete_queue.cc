@@ -64,11 +64,15 @@ absl::StatusOr<bool> DropImageReferences(Pool::Impl& p, uint64_t seq, const Dele
       reclaim.group_no = job.group_no;
       reclaim.segment_id = crypto::SegmentId(id);
       batch.Put(Cf::kDeleteQueue, DeleteQueueKey(reclaim_seq), EncodeDeleteJob(reclaim));
+      batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
     }
   }
   // Extents are deleted as they are handled, so the job itself needs no cursor: the next batch
   // starts at the first extent left.
-  if (!more) batch.Delete(Cf::kDeleteQueue, DeleteQueueKey(seq));
+  if (!more) {
+    batch.Delete(Cf::kDeleteQueue, DeleteQueueKey(seq));
+    batch.Add(PoolCounterKey(kDeleteJobsCounter), -1);
+  }
   SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
   report->references_dropped += extents.size();
   return !more;
@@ -81,6 +85,7 @@ absl::StatusOr<bool> ReclaimSegment(Pool::Impl& p, uint64_t seq, const DeleteJob
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value, p.catalog->Get(Cf::kSegments, key));
   Catalog::Batch batch;
   batch.Delete(Cf::kDeleteQueue, DeleteQueueKey(seq));
+  batch.Add(PoolCounterKey(kDeleteJobsCounter), -1);
   if (!value.has_value()) {
     // Erased already (a repeated job) or never committed (a write that died before it did).
     SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
@@ -114,7 +119,10 @@ absl::StatusOr<bool> ReclaimSegment(Pool::Impl& p, uint64_t seq, const DeleteJob
     batch.Add(KekDekCountKey(job.group_no, record->kek_id), -1);
     batch.Add(PoolCounterKey("segments"), -1);
     batch.Add(PoolCounterKey("stored_bytes"), -len);
+    SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
+    p.NoteLiveChange(record->container_id, -len, -1);
     ++report->segments_erased;
+    return true;
   }
   SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
   return true;

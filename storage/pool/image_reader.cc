@@ -75,7 +75,7 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
 
 absl::StatusOr<crypto::ImageDigestValue> Pool::Impl::RecipeDigest(
     const ImageRecord& image, const crypto::ImageDigester& d) const {
-  const std::string label = ImageLabel(image.lsu, image.name);
+  const std::string label = ImageLabel(image);
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream stream, d.Begin());
   SEALPOOL_RETURN_IF_ERROR(stream.UpdateU64(image.image_id));
   uint64_t expected_offset = 0;
@@ -118,7 +118,7 @@ namespace {
 absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t offset,
                       uint64_t length, ReadSink sink, const crypto::Fingerprinter* fingerprinter,
                       uint64_t* segments_read) {
-  const std::string label = ImageLabel(image.lsu, image.name);
+  const std::string label = ImageLabel(image);
   if (offset > image.size || length > image.size - offset) {
     return absl::InvalidArgumentError(absl::StrCat(label, ": range [", offset, ", +", length,
                                                    ") is past its end (", image.size,
@@ -186,123 +186,209 @@ absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t of
 
 }  // namespace
 
-absl::Status Pool::ReadImage(std::string_view lsu, std::string_view name, uint64_t offset,
-                             uint64_t length, ReadSink sink) const {
-  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
-  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, impl_->LookupImage(lsu, name));
-  if (!image.has_value()) {
-    return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
-  }
-  absl::Status s = ReadImpl(*impl_, *image, offset, length, sink, nullptr, nullptr);
+absl::Status Pool::ReadImage(const ImageKey& key, uint64_t offset, uint64_t length,
+                             ReadSink sink) const {
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, impl_->FindImage(key));
+  absl::Status s = ReadImpl(*impl_, image, offset, length, sink, nullptr, nullptr);
   if (absl::IsDataLoss(s)) {
-    // Deleted while we read it? Then say so rather than report damage.
-    absl::StatusOr<std::optional<ImageRecord>> again = impl_->LookupImage(lsu, name);
-    if (again.ok() && !again->has_value()) {
-      return absl::NotFoundError(absl::StrCat(ImageLabel(lsu, name), " was deleted during the read"));
+    // Deleted (or given to another owner) while we read it? Then say so rather than report
+    // damage.
+    absl::StatusOr<std::optional<ImageRecord>> again = impl_->LookupImage(key);
+    if (again.ok() && (!again->has_value() || (*again)->image_id != image.image_id)) {
+      return absl::NotFoundError(absl::StrCat(ImageLabel(key), " was deleted during the read"));
     }
   }
   return s;
 }
 
-absl::StatusOr<ImageInfo> Pool::StatImage(std::string_view lsu, std::string_view name) const {
-  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
-  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, impl_->LookupImage(lsu, name));
-  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
-  return impl_->ToInfo(*image);
+absl::StatusOr<ImageInfo> Pool::StatImage(const ImageKey& key) const {
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, impl_->FindImage(key));
+  return impl_->ToInfo(image);
 }
 
-absl::StatusOr<std::vector<ImageInfo>> Pool::ListImages(std::string_view lsu) const {
-  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
-  std::vector<uint64_t> ids;
-  SEALPOOL_RETURN_IF_ERROR(impl_->catalog->Scan(
-      Cf::kImages, ImageNamePrefix(lsu),
-      [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+namespace {
+
+// The committed images whose name index entries start with `prefix`, in key order. A damaged
+// entry or record is DataLoss, or, with `problems`, noted there and skipped.
+absl::StatusOr<std::vector<ImageRecord>> ImagesUnder(const Pool::Impl& p, std::string_view lsu,
+                                                     const std::string& prefix,
+                                                     std::vector<std::string>* problems = nullptr) {
+  std::vector<std::pair<std::string, uint64_t>> ids;
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kImages, prefix, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
         SEALPOOL_ASSIGN_OR_RETURN(uint64_t id, DecodeU64(value, "image name index"));
-        ids.push_back(id);
+        ids.emplace_back(std::string(key), id);
         return true;
       }));
-  std::vector<ImageInfo> out;
-  for (uint64_t id : ids) {
+  std::vector<ImageRecord> out;
+  for (const auto& [key, id] : ids) {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                              impl_->catalog->Get(Cf::kImages, ImageKey(id)));
+                              p.catalog->Get(Cf::kImages, ImageRecordKey(id)));
     if (!value.has_value()) continue;  // deleted meanwhile
     absl::StatusOr<ImageRecord> record = DecodeImage(*value);
-    if (!record.ok()) {
-      return base::Annotate(record.status(), absl::StrCat("image #", id, " of LSU ",
-                                                          absl::CHexEscape(base::AbslView(lsu))));
+    absl::Status s = record.status();
+    if (s.ok() && ImageNameKey(record->lsu, record->owner, record->name) != key) {
+      // Reassigned since the scan: then the entry it was found under is gone.
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> now, p.catalog->Get(Cf::kImages, key));
+      if (!now.has_value() || *now != EncodeU64(id)) continue;
+      s = absl::DataLossError(absl::StrCat(ImageLabel(*record), ": its name index entry names "
+                                           "another image"));
     }
-    out.push_back(impl_->ToInfo(*record));
+    if (!s.ok()) {
+      s = base::Annotate(s, absl::StrCat("image #", id, " of LSU ",
+                                         absl::CHexEscape(base::AbslView(lsu))));
+      if (problems == nullptr) return s;
+      problems->push_back(std::string(s.message()));
+      continue;
+    }
+    out.push_back(*std::move(record));
   }
   return out;
 }
 
-absl::Status Pool::DeleteImage(std::string_view lsu, std::string_view name, bool by_admin) {
+}  // namespace
+
+absl::StatusOr<std::vector<ImageInfo>> Pool::ListImages(
+    std::string_view lsu, std::optional<std::string_view> owner) const {
+  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
+  if (owner.has_value()) SEALPOOL_RETURN_IF_ERROR(ValidateOwner(*owner));
+  const std::string prefix =
+      owner.has_value() ? ImageOwnerPrefix(lsu, *owner) : ImageNamePrefix(lsu);
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<ImageRecord> records, ImagesUnder(*impl_, lsu, prefix));
+  std::vector<ImageInfo> out;
+  out.reserve(records.size());
+  for (const ImageRecord& record : records) {
+    // The index and the record agree (else a damaged catalog could show another owner's).
+    if (record.lsu != lsu || (owner.has_value() && record.owner != *owner)) continue;
+    out.push_back(impl_->ToInfo(record));
+  }
+  return out;
+}
+
+absl::Status Pool::DeleteImage(const ImageKey& key, DeleteBy by) {
   Impl& p = *impl_;
-  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu_record, p.FindLsu(lsu));
-  if (!by_admin && !lsu_record.allow_client_delete) {
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu_record, p.FindLsu(key.lsu));
+  if (by == DeleteBy::kClient && !lsu_record.allow_client_delete) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "LSU ", absl::CHexEscape(base::AbslView(lsu)),
+        "LSU ", absl::CHexEscape(key.lsu),
         " does not allow clients to delete images; an administrator must"));
   }
   // commit_mu: two deletes of one image must not both queue its references.
   absl::MutexLock commit(&p.commit_mu);
-  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, p.LookupImage(lsu, name));
-  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(lsu, name)));
-  if (image->retain_until_unix_micros != 0 &&
-      p.options.clock() < FromMicros(image->retain_until_unix_micros)) {
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, p.FindImage(key));
+  if (image.retain_until_unix_micros != 0 &&
+      p.options.clock() < FromMicros(image.retain_until_unix_micros)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        ImageLabel(lsu, name), " is retained until ",
-        absl::FormatTime(FromMicros(image->retain_until_unix_micros), absl::UTCTimeZone())));
+        ImageLabel(key), " is retained until ",
+        absl::FormatTime(FromMicros(image.retain_until_unix_micros), absl::UTCTimeZone())));
   }
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t seq, p.delete_seq->Next());
   DeleteJob job;
   job.kind = DeleteJob::Kind::kImageReferences;
-  job.group_no = image->group_no;
-  job.image_id = image->image_id;
+  job.group_no = image.group_no;
+  job.image_id = image.image_id;
   Catalog::Batch batch;
-  batch.Delete(Cf::kImages, ImageKey(image->image_id));
-  batch.Delete(Cf::kImages, ImageNameKey(lsu, name));
+  batch.Delete(Cf::kImages, ImageRecordKey(image.image_id));
+  batch.Delete(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name));
   batch.Put(Cf::kDeleteQueue, DeleteQueueKey(seq), EncodeDeleteJob(job));
+  batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
   batch.Add(PoolCounterKey("images"), -1);
-  batch.Add(PoolCounterKey("logical_bytes"), -static_cast<int64_t>(image->size));
+  batch.Add(PoolCounterKey("logical_bytes"), -static_cast<int64_t>(image.size));
+  batch.Add(OwnerBytesKey(key.lsu, key.owner), -static_cast<int64_t>(image.size));
   return p.catalog->Write(batch);
 }
 
-absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu, std::string_view name) const {
+absl::Status Pool::ExtendRetention(const ImageKey& key, absl::Time retain_until) {
   Impl& p = *impl_;
-  std::vector<ImageRecord> images;
-  std::vector<std::string> lsus;
-  if (lsu.empty()) {
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(key.lsu));
+  absl::MutexLock commit(&p.commit_mu);  // against a delete or reassign of the same image
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, p.FindImage(key));
+  const absl::Time now_until = image.retain_until_unix_micros == 0
+                                   ? absl::InfinitePast()
+                                   : FromMicros(image.retain_until_unix_micros);
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  if (retain_until < now_until) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ImageLabel(key), " is retained until ", absl::FormatTime(now_until, utc),
+        "; a retention may only be lengthened, not shortened to ",
+        absl::FormatTime(retain_until, utc)));
+  }
+  const absl::Time now = p.options.clock();
+  const absl::Time limit = now + absl::Microseconds(static_cast<int64_t>(lsu.max_retention_micros));
+  if (retain_until > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ImageLabel(key), ": retention until ", absl::FormatTime(retain_until, utc),
+        " is past the longest LSU ", absl::CHexEscape(key.lsu), " allows (",
+        absl::FormatTime(limit, utc), ")"));
+  }
+  const uint64_t micros = ToMicros(retain_until);
+  if (micros == image.retain_until_unix_micros) return absl::OkStatus();
+  image.retain_until_unix_micros = micros;
+  Catalog::Batch batch;
+  batch.Put(Cf::kImages, ImageRecordKey(image.image_id), EncodeImage(image));
+  return p.catalog->Write(batch);
+}
+
+absl::Status Pool::ReassignOwner(const ImageKey& key, std::string_view new_owner) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(new_owner));
+  Impl& p = *impl_;
+  SEALPOOL_RETURN_IF_ERROR(p.FindLsu(key.lsu).status());
+  absl::MutexLock commit(&p.commit_mu);  // against a delete, extend or reassign of it
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, p.FindImage(key));
+  if (new_owner == key.owner) return absl::OkStatus();
+  const ImageKey target{key.lsu, std::string(new_owner), key.name};
+  // Reserve the new name like a writer does, then check the catalog: a BeginImage of that name
+  // either sees the reservation or (it reserves first) makes this fail.
+  {
     absl::MutexLock lock(&p.meta_mu);
-    for (const auto& [n, _] : p.lsus) lsus.push_back(n);
-  } else {
-    SEALPOOL_RETURN_IF_ERROR(p.FindLsu(lsu).status());
-    lsus.emplace_back(lsu);
-  }
-  VerifyReport report;
-  for (const std::string& l : lsus) {
-    if (!name.empty()) {
-      SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, p.LookupImage(l, name));
-      if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(l, name)));
-      images.push_back(*std::move(image));
-      continue;
-    }
-    std::vector<std::string> names;
-    SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
-        Cf::kImages, ImageNamePrefix(l),
-        [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
-          names.emplace_back(key.substr(ImageNamePrefix(l).size()));
-          return true;
-        }));
-    for (const std::string& n : names) {
-      absl::StatusOr<std::optional<ImageRecord>> image = p.LookupImage(l, n);
-      if (!image.ok()) {
-        report.problems.push_back(std::string(image.status().message()));
-        continue;
-      }
-      if (image->has_value()) images.push_back(**std::move(image));
+    if (!p.names_in_progress.insert({target.lsu, target.owner, target.name}).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(ImageLabel(target), " is being written by another stream"));
     }
   }
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> taken, p.LookupImage(target));
+    if (taken.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat(ImageLabel(target), " exists already"));
+    }
+    ImageRecord moved = image;
+    moved.owner = target.owner;
+    const auto size = static_cast<int64_t>(image.size);
+    Catalog::Batch batch;
+    batch.Delete(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name));
+    batch.Put(Cf::kImages, ImageNameKey(target.lsu, target.owner, target.name),
+              EncodeU64(image.image_id));
+    batch.Put(Cf::kImages, ImageRecordKey(image.image_id), EncodeImage(moved));
+    batch.Add(OwnerBytesKey(key.lsu, key.owner), -size);
+    batch.Add(OwnerBytesKey(target.lsu, target.owner), size);
+    return p.catalog->Write(batch);
+  }();
+  absl::MutexLock lock(&p.meta_mu);
+  p.names_in_progress.erase({target.lsu, target.owner, target.name});
+  return s;
+}
+
+absl::StatusOr<uint64_t> Pool::OwnerLogicalBytes(std::string_view lsu,
+                                                 std::string_view owner) const {
+  SEALPOOL_RETURN_IF_ERROR(impl_->FindLsu(lsu).status());
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(owner));
+  SEALPOOL_ASSIGN_OR_RETURN(int64_t bytes, impl_->catalog->GetCounter(OwnerBytesKey(lsu, owner)));
+  if (bytes < 0) {
+    return absl::DataLossError(absl::StrCat("LSU ", absl::CHexEscape(base::AbslView(lsu)),
+                                            ": the byte counter of owner \"",
+                                            absl::CHexEscape(base::AbslView(owner)),
+                                            "\" is negative (", bytes, ")"));
+  }
+  return static_cast<uint64_t>(bytes);
+}
+
+namespace {
+
+absl::StatusOr<VerifyReport> VerifyImages(const Pool::Impl& p, const std::vector<ImageRecord>& images,
+                                          VerifyReport report,
+                                          const VerifyProgressFn& progress = {}) {
+  VerifyProgress where;
+  where.images_total = images.size();
   for (const ImageRecord& image : images) {
     ++report.images_checked;
     absl::StatusOr<crypto::FingerprintKey> fpk = p.keys->FingerprintKey(image.group_no);
@@ -319,8 +405,44 @@ absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu, std::string_view
       if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) return s;  // KMS: not damage
       report.problems.push_back(std::string(s.message()));
     }
+    ++where.images_done;
+    where.bytes_checked = report.bytes_checked;
+    if (progress) progress(where);
   }
   return report;
+}
+
+}  // namespace
+
+absl::StatusOr<VerifyReport> Pool::Verify(std::string_view lsu,
+                                          const VerifyProgressFn& progress) const {
+  Impl& p = *impl_;
+  std::vector<std::string> lsus;
+  if (lsu.empty()) {
+    absl::MutexLock lock(&p.meta_mu);
+    for (const auto& [n, _] : p.lsus) lsus.push_back(n);
+  } else {
+    SEALPOOL_RETURN_IF_ERROR(p.FindLsu(lsu).status());
+    lsus.emplace_back(lsu);
+  }
+  VerifyReport report;
+  std::vector<ImageRecord> images;
+  for (const std::string& l : lsus) {
+    absl::StatusOr<std::vector<ImageRecord>> records =
+        ImagesUnder(p, l, ImageNamePrefix(l), &report.problems);
+    if (!records.ok()) {
+      if (!absl::IsDataLoss(records.status())) return records.status();
+      report.problems.push_back(std::string(records.status().message()));
+      continue;
+    }
+    for (ImageRecord& r : *records) images.push_back(std::move(r));
+  }
+  return VerifyImages(p, images, std::move(report), progress);
+}
+
+absl::StatusOr<VerifyReport> Pool::VerifyImage(const ImageKey& key) const {
+  SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, impl_->FindImage(key));
+  return VerifyImages(*impl_, {image}, VerifyReport{});
 }
 
 }  // namespace sealpool::storage

@@ -37,10 +37,7 @@ bool NotSealing(InflightSegment* e) { return e->state != State::kSealing; }
 absl::Status ValidateRequest(const ImageRequest& r) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("LSU name", r.lsu));
   SEALPOOL_RETURN_IF_ERROR(ValidateName("image name", r.name));
-  if (r.owner.size() > kMaxNameLength) {
-    return absl::InvalidArgumentError(absl::StrCat("owner identity longer than ", kMaxNameLength,
-                                                   " bytes"));
-  }
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(r.owner));
   if (r.labels.size() > kMaxLabels) {
     return absl::InvalidArgumentError(
         absl::StrCat(r.labels.size(), " labels; at most ", kMaxLabels, " are allowed"));
@@ -145,7 +142,7 @@ class ImageWriterImpl final : public ImageWriter {
   }
 
   absl::Status Fail(absl::Status error) {
-    error_ = base::Annotate(error, ImageLabel(request_.lsu, request_.name));
+    error_ = base::Annotate(error, ImageLabel(request_.key()));
     Abort();
     return error_;
   }
@@ -153,7 +150,7 @@ class ImageWriterImpl final : public ImageWriter {
   // Forgets the writer's name reservation and lets the delete queue have its held job.
   void Finish() {
     absl::MutexLock lock(&p_->meta_mu);
-    p_->names_in_progress.erase({request_.lsu, request_.name});
+    p_->names_in_progress.erase({request_.lsu, request_.owner, request_.name});
     p_->active_images.erase(image_id_);
   }
 
@@ -371,11 +368,14 @@ class ImageWriterImpl final : public ImageWriter {
         batch.Add(RefcountKey(group_no_, e.id), 1);
       }
       if (image != nullptr) {
-        batch.Put(Cf::kImages, ImageKey(image_id_), EncodeImage(*image));
-        batch.Put(Cf::kImages, ImageNameKey(image->lsu, image->name), EncodeU64(image_id_));
+        batch.Put(Cf::kImages, ImageRecordKey(image_id_), EncodeImage(*image));
+        batch.Put(Cf::kImages, ImageNameKey(image->lsu, image->owner, image->name),
+                  EncodeU64(image_id_));
         batch.Delete(Cf::kDeleteQueue, DeleteQueueKey(job_seq_));
+        batch.Add(PoolCounterKey(kDeleteJobsCounter), -1);
         batch.Add(PoolCounterKey("images"), 1);
         batch.Add(PoolCounterKey("logical_bytes"), static_cast<int64_t>(image->size));
+        batch.Add(OwnerBytesKey(image->lsu, image->owner), static_cast<int64_t>(image->size));
       }
       s = p_->catalog->Write(batch, /*sync=*/image != nullptr);
     }
@@ -392,7 +392,10 @@ class ImageWriterImpl final : public ImageWriter {
       }
     }
     if (s.ok()) {
-      for (const auto& in : claimed) p_->ForgetPendingRecord(in->where.container_id);
+      for (const auto& in : claimed) {
+        p_->ForgetPendingRecord(in->where.container_id);
+        p_->NoteLiveChange(in->record.container_id, in->record.record_length, 1);
+      }
       ReleaseExtents();
     } else {
       for (uint64_t id : newly_recorded) p_->recorded_containers.erase(id);
@@ -429,11 +432,18 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
   Impl& p = *impl_;
   SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(request.lsu));
   SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(lsu.group_no));
-  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> existing,
-                            p.LookupImage(request.lsu, request.name));
-  if (existing.has_value()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat(ImageLabel(request.lsu, request.name), " exists already"));
+  const ImageKey key = request.key();
+  if (request.retain_until != absl::InfinitePast()) {
+    const absl::Time now = p.options.clock();
+    const absl::Time limit =
+        now + absl::Microseconds(static_cast<int64_t>(lsu.max_retention_micros));
+    if (request.retain_until > limit) {
+      const absl::TimeZone utc = absl::UTCTimeZone();
+      return absl::InvalidArgumentError(absl::StrCat(
+          ImageLabel(key), ": retention until ", absl::FormatTime(request.retain_until, utc),
+          " is past the longest LSU ", absl::CHexEscape(request.lsu), " allows (",
+          absl::FormatTime(limit, utc), ")"));
+    }
   }
   // Keys (may call the KMS once per group): fingerprint key and digest keys.
   SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, p.keys->FingerprintKey(lsu.group_no));
@@ -441,17 +451,30 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
   SEALPOOL_ASSIGN_OR_RETURN(auto digesters, p.Digesters(lsu.group_no));
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream recipe, digesters.first->Begin());
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream content, digesters.second->Begin());
+  // Reserve the name, then check the catalog (ReassignOwner does the same): a name checked free
+  // stays free until the reservation goes.
   {
     absl::MutexLock lock(&p.meta_mu);
-    if (!p.names_in_progress.insert({request.lsu, request.name}).second) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          ImageLabel(request.lsu, request.name), " is being written by another stream"));
+    if (!p.names_in_progress.insert({request.lsu, request.owner, request.name}).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(ImageLabel(key), " is being written by another stream"));
     }
   }
   auto unreserve = [&p, &request] {
     absl::MutexLock lock(&p.meta_mu);
-    p.names_in_progress.erase({request.lsu, request.name});
+    p.names_in_progress.erase({request.lsu, request.owner, request.name});
   };
+  {
+    absl::StatusOr<std::optional<ImageRecord>> existing = p.LookupImage(key);
+    absl::Status s = existing.status();
+    if (s.ok() && existing->has_value()) {
+      s = absl::AlreadyExistsError(absl::StrCat(ImageLabel(key), " exists already"));
+    }
+    if (!s.ok()) {
+      unreserve();
+      return s;
+    }
+  }
   absl::StatusOr<uint64_t> image_id = p.image_ids->Next();
   absl::StatusOr<uint64_t> seq = image_id.ok() ? p.delete_seq->Next() : image_id.status();
   if (!seq.ok()) {
@@ -471,6 +494,7 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
     job.image_id = *image_id;
     Catalog::Batch batch;
     batch.Put(Cf::kDeleteQueue, DeleteQueueKey(*seq), EncodeDeleteJob(job));
+    batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
     s = p.catalog->Write(batch, /*sync=*/false);
     if (!s.ok()) {
       absl::MutexLock lock(&p.meta_mu);

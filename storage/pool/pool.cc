@@ -32,9 +32,15 @@ std::string Join(const std::string& dir, std::string_view name) {
 
 }  // namespace
 
-std::string ImageLabel(std::string_view lsu, std::string_view name) {
-  return absl::StrCat("image ", absl::CHexEscape(base::AbslView(lsu)), "/",
-                      absl::CHexEscape(base::AbslView(name)));
+std::string ImageLabel(const ImageKey& key) {
+  std::string label = absl::StrCat("image ", absl::CHexEscape(key.lsu), "/",
+                                   absl::CHexEscape(key.name));
+  if (!key.owner.empty()) absl::StrAppend(&label, " of owner \"", absl::CHexEscape(key.owner), "\"");
+  return label;
+}
+
+std::string ImageLabel(const ImageRecord& record) {
+  return ImageLabel(ImageKey{record.lsu, record.owner, record.name});
 }
 
 absl::Time FromMicros(uint64_t micros) {
@@ -128,9 +134,46 @@ void Pool::Impl::NoteAppendStart() {
 }
 
 void Pool::Impl::NoteAppendDone(const absl::StatusOr<StoredLocation>& where) {
-  absl::MutexLock lock(&pending_mu);
-  --in_append;
-  if (where.ok()) ++pending_records[where->container_id];
+  {
+    absl::MutexLock lock(&pending_mu);
+    --in_append;
+    if (where.ok()) ++pending_records[where->container_id];
+  }
+  if (where.ok()) {
+    absl::MutexLock lock(&usage_mu);
+    ContainerUsage& u = usage[where->container_id];
+    u.file_bytes = std::max(u.file_bytes, where->location.offset + where->location.length);
+  }
+}
+
+void Pool::Impl::NoteLiveChange(uint64_t container_id, int64_t bytes, int64_t records) {
+  absl::MutexLock lock(&usage_mu);
+  ContainerUsage& u = usage[container_id];
+  u.live_bytes += bytes;
+  u.live_records += records;
+}
+
+void Pool::Impl::NoteContainerRemoved(uint64_t container_id) {
+  absl::MutexLock lock(&usage_mu);
+  usage.erase(container_id);
+}
+
+absl::Status Pool::Impl::LoadContainerUsage() {
+  absl::flat_hash_map<uint64_t, ContainerUsage> loaded;
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, containers->List());
+  for (uint64_t id : files) {
+    absl::StatusOr<uint64_t> size = containers->FileSize(id);
+    if (!size.ok()) continue;  // removed meanwhile
+    ContainerUsage& u = loaded[id];
+    u.file_bytes = *size;
+    SEALPOOL_ASSIGN_OR_RETURN(u.live_bytes,
+                              catalog->GetCounter(ContainerCounterKey(id, ContainerField::kLiveBytes)));
+    SEALPOOL_ASSIGN_OR_RETURN(u.live_records, catalog->GetCounter(ContainerCounterKey(
+                                                  id, ContainerField::kLiveRecords)));
+  }
+  absl::MutexLock lock(&usage_mu);
+  usage = std::move(loaded);
+  return absl::OkStatus();
 }
 
 void Pool::Impl::NoteSealAbandoned() {
@@ -219,27 +262,37 @@ Pool::Impl::Digesters(uint32_t group_no) const {
   return std::make_pair(g.recipe_digester, g.content_digester);
 }
 
-absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(std::string_view lsu,
-                                                                   std::string_view name) const {
+absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(const ImageKey& key) const {
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> id_value,
-                            catalog->Get(Cf::kImages, ImageNameKey(lsu, name)));
+                            catalog->Get(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name)));
   if (!id_value.has_value()) return std::optional<ImageRecord>();
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t image_id, DecodeU64(*id_value, "image name index"));
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                            catalog->Get(Cf::kImages, ImageKey(image_id)));
+                            catalog->Get(Cf::kImages, ImageRecordKey(image_id)));
   if (!value.has_value()) {
-    return absl::DataLossError(absl::StrCat(ImageLabel(lsu, name), ": the name index points at image #",
+    return absl::DataLossError(absl::StrCat(ImageLabel(key), ": the name index points at image #",
                                             image_id, ", which is not in the catalog"));
   }
   absl::StatusOr<ImageRecord> record = DecodeImage(*value);
   if (!record.ok()) {
-    return base::Annotate(record.status(), absl::StrCat(ImageLabel(lsu, name), " (#", image_id, ")"));
+    return base::Annotate(record.status(), absl::StrCat(ImageLabel(key), " (#", image_id, ")"));
   }
-  if (record->lsu != lsu || record->name != name || record->image_id != image_id) {
-    return absl::DataLossError(absl::StrCat(ImageLabel(lsu, name), ": image record #", image_id,
+  if (record->lsu != key.lsu || record->owner != key.owner || record->name != key.name ||
+      record->image_id != image_id) {
+    return absl::DataLossError(absl::StrCat(ImageLabel(key), ": image record #", image_id,
                                             " names another image"));
   }
   return std::optional<ImageRecord>(*std::move(record));
+}
+
+absl::StatusOr<ImageRecord> Pool::Impl::FindImage(const ImageKey& key) const {
+  // What no image can have is refused up front (a NUL would split the name index key).
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(key.owner));
+  SEALPOOL_RETURN_IF_ERROR(ValidateName("image name", key.name));
+  SEALPOOL_RETURN_IF_ERROR(FindLsu(key.lsu).status());
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, LookupImage(key));
+  if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(key)));
+  return *std::move(image);
 }
 
 ImageInfo Pool::Impl::ToInfo(const ImageRecord& record) const {
@@ -456,6 +509,13 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
           "the pool in ", dir, " has catalog format ", impl->meta.catalog_format_version,
           "; this sealpool reads up to ", kCatalogFormatNewest, ": upgrade sealpool"));
     }
+    if (impl->meta.catalog_format_version < kCatalogFormatNewest) {
+      // No pool of an older format was deployed: refused rather than migrated.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the pool in ", dir, " has catalog format ", impl->meta.catalog_format_version,
+          "; this sealpool reads only format ", kCatalogFormatNewest,
+          " and does not migrate older pools: create a new pool"));
+    }
   }
 
   impl->segment_ids = std::make_unique<IdAllocator>(catalog, "segment", 4096);
@@ -502,6 +562,7 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     impl->keep_retired_until_backup.store(backups.has_value());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadMeta());
     SEALPOOL_RETURN_IF_ERROR(impl->StartupRecovery());
+    SEALPOOL_RETURN_IF_ERROR(impl->LoadContainerUsage());
   }
   return impl;
 }
@@ -576,9 +637,25 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status ValidateLsuOptions(std::string_view lsu, const LsuOptions& options) {
+  if (options.max_retention <= absl::ZeroDuration() ||
+      options.max_retention >= absl::Microseconds(INT64_MAX) ||
+      absl::ToInt64Microseconds(options.max_retention) <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "LSU \"", absl::CHexEscape(base::AbslView(lsu)), "\": max_retention ",
+        absl::FormatDuration(options.max_retention), " is not a positive, finite duration"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status Pool::CreateLsu(std::string_view name, std::string_view key_group,
-                             bool allow_client_delete) {
+                             LsuOptions options) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("LSU name", name));
+  SEALPOOL_RETURN_IF_ERROR(ValidateLsuOptions(name, options));
   Impl& p = *impl_;
   absl::MutexLock maintenance(&p.maintenance_mu);
   SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, p.FindGroupNo(key_group));
@@ -592,8 +669,22 @@ absl::Status Pool::CreateLsu(std::string_view name, std::string_view key_group,
   LsuRecord record;
   record.name = std::string(name);
   record.group_no = group_no;
-  record.allow_client_delete = allow_client_delete;
+  record.allow_client_delete = options.allow_client_delete;
+  record.max_retention_micros = static_cast<uint64_t>(absl::ToInt64Microseconds(options.max_retention));
   record.created_unix_micros = ToMicros(p.options.clock());
+  SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(LsuKey(name), EncodeLsu(record)));
+  absl::MutexLock lock(&p.meta_mu);
+  p.lsus[record.name] = record;
+  return absl::OkStatus();
+}
+
+absl::Status Pool::UpdateLsu(std::string_view name, LsuOptions options) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateLsuOptions(name, options));
+  Impl& p = *impl_;
+  absl::MutexLock maintenance(&p.maintenance_mu);  // one admin change at a time
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord record, p.FindLsu(name));
+  record.allow_client_delete = options.allow_client_delete;
+  record.max_retention_micros = static_cast<uint64_t>(absl::ToInt64Microseconds(options.max_retention));
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(LsuKey(name), EncodeLsu(record)));
   absl::MutexLock lock(&p.meta_mu);
   p.lsus[record.name] = record;
@@ -632,6 +723,7 @@ absl::StatusOr<std::vector<LsuInfo>> Pool::ListLsus() const {
     LsuInfo info;
     info.name = name;
     info.allow_client_delete = lsu.allow_client_delete;
+    info.max_retention = absl::Microseconds(static_cast<int64_t>(lsu.max_retention_micros));
     auto it = impl_->groups.find(lsu.group_no);
     if (it != impl_->groups.end()) info.key_group = it->second.record.name;
     out.push_back(std::move(info));
@@ -650,6 +742,59 @@ absl::StatusOr<PoolStats> Pool::Stats() const {
   SEALPOOL_ASSIGN_OR_RETURN(s.logical_bytes, counter("logical_bytes"));
   SEALPOOL_ASSIGN_OR_RETURN(s.segments, counter("segments"));
   SEALPOOL_ASSIGN_OR_RETURN(s.stored_bytes, counter("stored_bytes"));
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t jobs, counter(kDeleteJobsCounter));
+  {
+    // Each image being written holds one job (queued by BeginImage, deleted by its Commit).
+    absl::MutexLock lock(&p.meta_mu);
+    s.pending_delete_jobs = jobs > p.active_images.size() ? jobs - p.active_images.size() : 0;
+  }
+  const double threshold = p.options.compaction_live_threshold;
+  std::vector<std::pair<uint64_t, uint64_t>> under;  // (container, live records) below it
+  {
+    absl::MutexLock lock(&p.usage_mu);
+    for (const auto& [id, u] : p.usage) {
+      ++s.containers;
+      s.space_allocated += u.file_bytes;
+      const uint64_t used = u.live_bytes < 0 ? 0 : static_cast<uint64_t>(u.live_bytes);
+      s.space_used += used;
+      if (static_cast<double>(used) < threshold * static_cast<double>(u.file_bytes)) {
+        under.emplace_back(id, u.live_records < 0 ? 0 : static_cast<uint64_t>(u.live_records));
+      }
+    }
+  }
+  for (const auto& [id, records] : under) {
+    if (p.containers->IsOpenForAppend(id)) continue;
+    ++s.containers_to_compact;
+    s.records_to_compact += records;
+  }
+  s.space_reclaimable = s.space_allocated > s.space_used ? s.space_allocated - s.space_used : 0;
+  s.catalog_memory = p.catalog->Memory();
+  return s;
+}
+
+absl::StatusOr<PoolStats> Pool::RecountStats() const {
+  Impl& p = *impl_;
+  PoolStats s;
+  // Every image record and every segment record, rather than the counters Stats() reads; live
+  // bytes and records per container from the segment records too.
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> live_in;
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kImages, ImagePrefix(), [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, DecodeImage(value));
+        ++s.images;
+        s.logical_bytes += image.size;
+        return true;
+      }));
+  SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+      Cf::kSegments, "", [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(SegmentRecord record, DecodeSegmentRecord(value));
+        ++s.segments;
+        s.stored_bytes += record.record_length;
+        auto& [bytes, records] = live_in[record.container_id];
+        bytes += record.record_length;
+        ++records;
+        return true;
+      }));
   const double threshold = p.options.compaction_live_threshold;
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, p.containers->List());
   for (uint64_t id : files) {
@@ -657,16 +802,12 @@ absl::StatusOr<PoolStats> Pool::Stats() const {
     if (!size.ok()) continue;  // removed meanwhile
     ++s.containers;
     s.space_allocated += *size;
-    SEALPOOL_ASSIGN_OR_RETURN(int64_t live,
-                              p.catalog->GetCounter(ContainerCounterKey(id, ContainerField::kLiveBytes)));
-    SEALPOOL_ASSIGN_OR_RETURN(int64_t records, p.catalog->GetCounter(
-                                                   ContainerCounterKey(id, ContainerField::kLiveRecords)));
-    const uint64_t used = live < 0 ? 0 : static_cast<uint64_t>(live);
+    const auto [used, records] = live_in[id];
     s.space_used += used;
     if (!p.containers->IsOpenForAppend(id) &&
         static_cast<double>(used) < threshold * static_cast<double>(*size)) {
       ++s.containers_to_compact;
-      s.records_to_compact += records < 0 ? 0 : static_cast<uint64_t>(records);
+      s.records_to_compact += records;
     }
   }
   s.space_reclaimable = s.space_allocated > s.space_used ? s.space_allocated - s.space_used : 0;

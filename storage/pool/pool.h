@@ -5,30 +5,40 @@
 //   InProcessRootKeyProvider kms;  ...            // or the sealkmsd client adapter (daemon/)
 //   SEALPOOL_ASSIGN_OR_RETURN(auto pool, Pool::Create(dir, &kms, PoolOptions{}));
 //   SEALPOOL_RETURN_IF_ERROR(pool->CreateKeyGroup("kg1"));
-//   SEALPOOL_RETURN_IF_ERROR(pool->CreateLsu("lsu1", "kg1"));
+//   SEALPOOL_RETURN_IF_ERROR(pool->CreateLsu("lsu1", "kg1", LsuOptions{}));
 //   SEALPOOL_ASSIGN_OR_RETURN(auto writer, pool->BeginImage({.lsu = "lsu1", .name = "img"}));
 //   SEALPOOL_RETURN_IF_ERROR(writer->Write(bytes));      // any number of times
 //   SEALPOOL_ASSIGN_OR_RETURN(ImageInfo info, writer->Commit());   // durable and visible now
-//   SEALPOOL_RETURN_IF_ERROR(pool->ReadImage("lsu1", "img", 0, info.size, sink));
+//   SEALPOOL_RETURN_IF_ERROR(pool->ReadImage({.lsu = "lsu1", .name = "img"}, 0, info.size, sink));
+//
+// Names and owners: an image is named by its LSU, its owner (the client identity that wrote it;
+// "" for administrators' and tests' own images) and its name, and names are unique per
+// (LSU, owner), so clients sharing an LSU never collide. The pool checks the owner itself: an
+// image of another owner is NotFound (never PermissionDenied, which would tell that it exists),
+// and only ListImages with no owner (administrators) shows every owner's images.
 //
 // Durability: Commit returns only after every container byte of the image is fsynced and the
 // catalog batch that makes the image visible is written with sync. An image is visible (list,
 // stat, read) only after its Commit; a crash before leaves nothing visible and the delete queue
 // gives back what the unfinished write referenced.
 //
-// Errors, by status code: NotFound (unknown LSU, key group or image), AlreadyExists (an image
-// name taken or being written, a key group or LSU that exists), InvalidArgument (bad names,
-// labels, ranges), FailedPrecondition (deleting under retention or a client delete on an LSU
-// that forbids it, a second open of the pool directory, a pool of a newer format), DataLoss
+// Errors, by status code: NotFound (unknown LSU, key group or image, or an image of another
+// owner), AlreadyExists (an image name taken or being written by the same owner, a key group or
+// LSU that exists), InvalidArgument (bad names, labels, ranges, a retention past the LSU's
+// longest), FailedPrecondition (deleting under retention or a client delete on an LSU that
+// forbids it, shortening a retention, a second open of the pool directory, a pool of another
+// catalog format), DataLoss
 // (corruption found: names the image, the segment and the container), Unavailable /
 // DeadlineExceeded (the KMS, for keys not yet unwrapped). Bad input changes nothing stored.
 //
 // Thread safety: Pool is thread-safe; any number of ImageWriters (one thread each) and readers
 // run at once, with the maintenance jobs (delete queue, compaction, re-wrap, index rebuild)
-// serialized among themselves but concurrent with ingest and reads.
+// serialized among themselves (compaction one container at a time, so the others run between
+// its containers) but concurrent with ingest and reads.
 #ifndef SEALPOOL_STORAGE_POOL_POOL_H_
 #define SEALPOOL_STORAGE_POOL_POOL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -76,12 +86,36 @@ struct PoolOptions {
   std::function<absl::Time()> clock = absl::Now;
 };
 
+// Names one image: names are unique per (LSU, owner).
+struct ImageKey {
+  std::string lsu{};
+  std::string owner{};  // client identity (TLS CN); "" for admins' and tests' own images
+  std::string name{};
+  friend bool operator==(const ImageKey&, const ImageKey&) = default;
+};
+
+enum class DeleteBy {
+  kClient,  // refused on an LSU whose allow_client_delete is off
+  kAdmin,
+};
+
+// What an LSU allows; the configuration is authoritative (UpdateLsu). An LSU's key group never
+// changes.
+struct LsuOptions {
+  bool allow_client_delete = false;
+  // The longest retention an image may ask for, from the time it asks (BeginImage,
+  // ExtendRetention). Positive and finite.
+  absl::Duration max_retention = absl::Hours(24 * 3650);
+};
+
 struct ImageRequest {
   std::string lsu;
   std::string name;
   std::string owner;  // client identity (TLS CN); "" for admins and tests
   std::map<std::string, std::string> labels;
-  absl::Time retain_until = absl::InfinitePast();  // nobody deletes it before
+  // Nobody (admins included) deletes it before; at most now + the LSU's max_retention.
+  absl::Time retain_until = absl::InfinitePast();
+  ImageKey key() const { return {lsu, owner, name}; }
 };
 
 struct ImageInfo {
@@ -139,6 +173,29 @@ struct CompactionReport {
   uint64_t records_moved = 0;
   uint64_t bytes_moved = 0;
   uint64_t bytes_reclaimed = 0;  // container bytes deleted
+  bool cancelled = false;        // stopped by CompactOptions::cancel before the end
+};
+
+// Where a compaction run is, after each container.
+struct CompactionProgress {
+  uint64_t containers_total = 0;  // candidates found under the threshold when the run began
+  uint64_t containers_done = 0;   // of them, handled (compacted, or skipped as busy or gone)
+  uint64_t bytes_moved = 0;
+  uint64_t bytes_reclaimed = 0;
+};
+
+struct CompactOptions {
+  // Containers whose live bytes are below this share of their size; nullopt: the pool's
+  // PoolOptions::compaction_live_threshold. Must be within [0, 1].
+  std::optional<double> live_threshold{};
+  // Checked between containers: once true, the run stops there (the pool is consistent after
+  // every container) and reports `cancelled`. Must outlive the call.
+  const std::atomic<bool>* cancel = nullptr;
+  // Called on the compacting thread after each container (no pool lock held: it may call the
+  // pool, but a slow callback slows the run).
+  std::function<void(const CompactionProgress&)> progress{};
+  // At most this many containers compacted in this run (a bounded slice; run again for more).
+  uint64_t max_containers = UINT64_MAX;
 };
 
 struct RewrapReport {
@@ -152,11 +209,19 @@ struct VerifyReport {
   uint64_t images_checked = 0;
   uint64_t segments_checked = 0;
   uint64_t bytes_checked = 0;
-  // One line per problem: "image lsu/name: segment N in container C at offset O: ..." ; empty
+  // One line per problem: "image lsu/owner/name: segment N in container C at offset O: ..."; empty
   // when everything verified.
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }
 };
+
+// Where a Verify is, after each image.
+struct VerifyProgress {
+  uint64_t images_total = 0;  // images found when the run began
+  uint64_t images_done = 0;
+  uint64_t bytes_checked = 0;
+};
+using VerifyProgressFn = std::function<void(const VerifyProgress&)>;
 
 struct ScrubReport {
   uint64_t containers_scanned = 0;
@@ -168,6 +233,14 @@ struct ScrubReport {
   std::vector<std::string> dead_regions;
   bool ok() const { return problems.empty(); }
 };
+
+// Where a Scrub is, after each container file.
+struct ScrubProgress {
+  uint64_t containers_total = 0;  // container files found when the run began
+  uint64_t containers_done = 0;   // of them, scanned (or skipped: no record, removed meanwhile)
+  uint64_t bytes_scanned = 0;
+};
+using ScrubProgressFn = std::function<void(const ScrubProgress&)>;
 
 struct RebuildReport {
   uint64_t containers_scanned = 0;
@@ -206,7 +279,8 @@ struct KeyGroupInfo {
 struct LsuInfo {
   std::string name;
   std::string key_group;
-  bool allow_client_delete = true;
+  bool allow_client_delete = false;
+  absl::Duration max_retention;
 };
 
 class Pool {
@@ -228,8 +302,12 @@ class Pool {
   // name is InvalidArgument and takes no group number. A KMS failure after the number is taken
   // burns it (its keys may exist in the KMS): numbers are never reused.
   absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin");
-  absl::Status CreateLsu(std::string_view name, std::string_view key_group,
-                         bool allow_client_delete = true);
+  // InvalidArgument for a bad name or a max_retention that is not positive and finite;
+  // NotFound for an unknown key group; AlreadyExists for an LSU of that name.
+  absl::Status CreateLsu(std::string_view name, std::string_view key_group, LsuOptions options);
+  // Replaces the LSU's options (the key group stays). Images already written keep their
+  // retention, even one past a lowered max_retention. NotFound for an unknown LSU.
+  absl::Status UpdateLsu(std::string_view name, LsuOptions options);
   absl::StatusOr<std::vector<KeyGroupInfo>> ListKeyGroups() const;
   // What the key service wraps for `key_group` ("fpk" and every "kek-<n>", with the root key
   // of each): the list sealpoold reconciles with sealkmsd at start and after a re-wrap, which
@@ -247,22 +325,46 @@ class Pool {
   // before a byte of it is passed on; the recipe digest is checked before the first byte, and a
   // read of the whole image checks the content digest too. InvalidArgument for a range past the
   // end (length 0 at offset == size is fine and reads nothing).
-  absl::Status ReadImage(std::string_view lsu, std::string_view name, uint64_t offset,
-                         uint64_t length, ReadSink sink) const;
-  absl::StatusOr<ImageInfo> StatImage(std::string_view lsu, std::string_view name) const;
-  absl::StatusOr<std::vector<ImageInfo>> ListImages(std::string_view lsu) const;
-  // Removes the image from the catalog now and queues its references. `by_admin` false: a
-  // client delete, refused on an LSU that forbids client deletes. Refused under retention.
-  absl::Status DeleteImage(std::string_view lsu, std::string_view name, bool by_admin = true);
-  // Reads every segment of the image (or of all images if `name` is empty), authenticates it
-  // and checks both digests.
-  absl::StatusOr<VerifyReport> Verify(std::string_view lsu = {}, std::string_view name = {}) const;
+  // NotFound for an unknown LSU, and for an image that is not committed or of another owner;
+  // InvalidArgument for an owner or name no image can have (a NUL, a bad name).
+  absl::Status ReadImage(const ImageKey& image, uint64_t offset, uint64_t length,
+                         ReadSink sink) const;
+  absl::StatusOr<ImageInfo> StatImage(const ImageKey& image) const;
+  // The committed images of the LSU, in (owner, name) order: every owner's (nullopt: for
+  // administrators) or only `owner`'s. NotFound for an unknown LSU.
+  absl::StatusOr<std::vector<ImageInfo>> ListImages(std::string_view lsu,
+                                                    std::optional<std::string_view> owner) const;
+  // Removes the image from the catalog now and queues its references. FailedPrecondition: a
+  // kClient delete on an LSU that forbids client deletes, or the image is retained (for
+  // administrators too). NotFound as for StatImage.
+  absl::Status DeleteImage(const ImageKey& image, DeleteBy by);
+  // Lengthens the image's retention to `retain_until`. FailedPrecondition if that is earlier
+  // than its retention now (equal: nothing to do, OK); InvalidArgument if it is past now + the
+  // LSU's max_retention. NotFound as for StatImage.
+  absl::Status ExtendRetention(const ImageKey& image, absl::Time retain_until);
+  // Gives the image to `new_owner` (same LSU and name), atomically with the owners' byte
+  // counters. AlreadyExists if `new_owner` has (or is writing) an image of that name;
+  // InvalidArgument for a bad owner; NotFound as for StatImage. Same owner: nothing to do, OK.
+  absl::Status ReassignOwner(const ImageKey& image, std::string_view new_owner);
+  // Logical bytes of `owner`'s committed images in the LSU (for quotas); one counter read.
+  // NotFound for an unknown LSU; 0 for an owner with no image.
+  absl::StatusOr<uint64_t> OwnerLogicalBytes(std::string_view lsu, std::string_view owner) const;
+  // Reads every segment of every image of the LSU (of the pool if `lsu` is empty),
+  // authenticates it and checks both digests. NotFound for an unknown LSU. `progress`, if set,
+  // is called on this thread after each image (no pool lock held).
+  absl::StatusOr<VerifyReport> Verify(std::string_view lsu = {},
+                                      const VerifyProgressFn& progress = {}) const;
+  // The same for one image. NotFound as for StatImage.
+  absl::StatusOr<VerifyReport> VerifyImage(const ImageKey& image) const;
 
   // ---- maintenance ----
   // Runs the delete queue until it is empty or `max_jobs` jobs are done.
   absl::StatusOr<DeleteQueueReport> ProcessDeleteQueue(uint64_t max_jobs = UINT64_MAX);
-  // Compacts every container under the threshold (options or `live_threshold` if set).
-  absl::StatusOr<CompactionReport> Compact(std::optional<double> live_threshold = std::nullopt);
+  // Compacts the containers under the threshold, one at a time, taking the maintenance lock for
+  // each container rather than for the run (so the delete queue and re-wraps interleave), up to
+  // `max_containers`, until done or cancelled (CompactOptions). InvalidArgument for a threshold
+  // outside [0, 1]. An error stops the run; what was compacted before it stays compacted.
+  absl::StatusOr<CompactionReport> Compact(const CompactOptions& options = {});
   // Starts a new active KEK in the group; no segment is touched. Returns its id.
   absl::StatusOr<uint32_t> RotateKek(std::string_view key_group);
   // Re-wraps every live DEK of the group under its active KEK, resumably (a crash or a KMS
@@ -273,8 +375,9 @@ class Pool {
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);
   // Checksums every container (no key needed) and reports damaged records with the images
-  // that reference them.
-  absl::StatusOr<ScrubReport> Scrub() const;
+  // that reference them. `progress`, if set, is called on this thread after each container
+  // file (no pool lock held).
+  absl::StatusOr<ScrubReport> Scrub(const ScrubProgressFn& progress = {}) const;
   // Rebuilds the fingerprint index from the containers (scanning every record) and the
   // segment records.
   absl::StatusOr<RebuildReport> RebuildFingerprintIndex();
@@ -283,7 +386,14 @@ class Pool {
   // Restores the newest catalog backup of `backup_dir` into the (closed) pool in `pool_dir`.
   static absl::Status RestoreCatalog(const std::string& backup_dir, const std::string& pool_dir);
 
+  // The pool's figures from maintained counters and an in-memory summary of the containers:
+  // a handful of catalog reads whatever the pool's size (sealpoold polls it). Exact when
+  // nothing runs; while writers, deletes or compaction run it may lag them by a batch.
   absl::StatusOr<PoolStats> Stats() const;
+  // The same figures counted the slow way (lists every container file and reads its counters,
+  // scans the delete queue): for checks and tests. Equals Stats() when nothing runs (and no
+  // container write failed since the pool was opened).
+  absl::StatusOr<PoolStats> RecountStats() const;
   const std::string& dir() const;
   // The pool's id (random, 16 bytes), as hex.
   std::string pool_id_hex() const;

@@ -7,6 +7,8 @@
 //   stripe[i].mu     a fingerprint stripe: index lookup + pin, reclaim check + erase,
 //                    in-flight segment states
 //   meta_mu          key groups, LSUs, names being written, images being written
+//   pending_mu       records on their way into the catalog
+//   usage_mu         the in-memory container summary Stats() reads
 // What each protects and why the pairs are safe: storage/README.md.
 #ifndef SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_
 #define SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_
@@ -22,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -154,8 +157,11 @@ struct Pool::Impl {
   mutable std::map<uint32_t, GroupState> groups ABSL_GUARDED_BY(meta_mu);  // digesters: lazily
   std::map<std::string, uint32_t, std::less<>> group_by_name ABSL_GUARDED_BY(meta_mu);
   std::map<std::string, LsuRecord, std::less<>> lsus ABSL_GUARDED_BY(meta_mu);
-  // (lsu, name) of images being written: a second writer of the same name is refused.
-  std::set<std::pair<std::string, std::string>> names_in_progress ABSL_GUARDED_BY(meta_mu);
+  // (lsu, owner, name) of images being written, and of names a ReassignOwner is taking: a
+  // second writer of the same name is refused. Reserved before the catalog is checked, so a
+  // name checked free stays free until its reservation goes.
+  std::set<std::tuple<std::string, std::string, std::string>> names_in_progress
+      ABSL_GUARDED_BY(meta_mu);
   // Images being written: the delete queue leaves their held job alone.
   absl::flat_hash_set<uint64_t> active_images ABSL_GUARDED_BY(meta_mu);
 
@@ -183,6 +189,25 @@ struct Pool::Impl {
   // Whether no record is on its way at all (does not wait).
   bool NoUncommittedRecords() ABSL_LOCKS_EXCLUDED(pending_mu);
 
+  // Every container's file size and live bytes, in memory, so that Stats() needs no catalog read
+  // or file-system call per container. Loaded at open from the files and the catalog counters
+  // (what RecountStats reads), then kept up to date by the code that changes them: a file grows
+  // with each successful append (NoteAppendDone), live bytes and records change after each
+  // catalog batch that changes a container's counters (writer batch, reclaim, compaction), and
+  // a removed container goes. Bytes a failed append left in a file are counted from the next
+  // open. Taken last, after every other lock, and never held while calling out.
+  struct ContainerUsage {
+    uint64_t file_bytes = 0;
+    int64_t live_bytes = 0;
+    int64_t live_records = 0;
+  };
+  mutable absl::Mutex usage_mu ABSL_ACQUIRED_AFTER(pending_mu);
+  absl::flat_hash_map<uint64_t, ContainerUsage> usage ABSL_GUARDED_BY(usage_mu);
+  void NoteLiveChange(uint64_t container_id, int64_t bytes, int64_t records)
+      ABSL_LOCKS_EXCLUDED(usage_mu);
+  void NoteContainerRemoved(uint64_t container_id) ABSL_LOCKS_EXCLUDED(usage_mu);
+  absl::Status LoadContainerUsage() ABSL_LOCKS_EXCLUDED(usage_mu);
+
   Stripe& StripeOf(const crypto::Fingerprint& fp) { return stripes[fp.bytes()[0] % kStripes]; }
 
   // Meta lookups (take meta_mu).
@@ -193,8 +218,10 @@ struct Pool::Impl {
                            std::shared_ptr<const crypto::ImageDigester>>>
   Digesters(uint32_t group_no) const;
 
-  absl::StatusOr<std::optional<ImageRecord>> LookupImage(std::string_view lsu,
-                                                         std::string_view name) const;
+  // The committed image of that (LSU, owner, name); nullopt if there is none.
+  absl::StatusOr<std::optional<ImageRecord>> LookupImage(const ImageKey& key) const;
+  // LookupImage, with the LSU checked first; NotFound for a missing image.
+  absl::StatusOr<ImageRecord> FindImage(const ImageKey& key) const;
   ImageInfo ToInfo(const ImageRecord& record) const;
 
   // Reads, authenticates and decompresses one segment into `plaintext`; follows a segment
@@ -213,11 +240,16 @@ struct Pool::Impl {
   absl::Status PutMetaSync(std::string_view key, std::string_view value);
 };
 
+// Delete-queue jobs in the catalog, held ones included: the pool counter kept by every batch
+// that queues (+1) or finishes (-1) a job.
+inline constexpr char kDeleteJobsCounter[] = "delete_jobs";
+
 // Deletes a retired container's file, then its record and counters (compactor.cc).
 absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t container_id);
 
-// "lsu/name", for messages.
-std::string ImageLabel(std::string_view lsu, std::string_view name);
+// "image lsu/name" (+ " of owner \"o\"" when there is one), for messages.
+std::string ImageLabel(const ImageKey& key);
+std::string ImageLabel(const ImageRecord& record);
 absl::Time FromMicros(uint64_t micros);
 uint64_t ToMicros(absl::Time t);
 

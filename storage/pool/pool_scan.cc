@@ -36,7 +36,7 @@ absl::StatusOr<std::map<std::pair<uint32_t, uint64_t>, std::vector<std::string>>
           if (!extent.ok()) return true;
           const auto key = std::make_pair(image.group_no, extent->segment_id.value());
           if (segments.contains(key) && seen.insert(key.second).second) {
-            out[key].push_back(ImageLabel(image.lsu, image.name));
+            out[key].push_back(ImageLabel(image));
           }
           return true;
         }));
@@ -46,7 +46,7 @@ absl::StatusOr<std::map<std::pair<uint32_t, uint64_t>, std::vector<std::string>>
 
 }  // namespace
 
-absl::StatusOr<ScrubReport> Pool::Scrub() const {
+absl::StatusOr<ScrubReport> Pool::Scrub(const ScrubProgressFn& progress) const {
   const Impl& p = *impl_;
   ScrubReport report;
   struct Damage {
@@ -72,15 +72,16 @@ absl::StatusOr<ScrubReport> Pool::Scrub() const {
       }));
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, p.containers->List());
   std::map<uint64_t, uint64_t> sizes;
-  for (uint64_t id : files) {
+  // One container file; problems go to `damages`.
+  auto scan_one = [&](uint64_t id) -> absl::Status {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
                               p.catalog->Get(Cf::kContainers, ContainerKey(id)));
-    if (!value.has_value()) continue;  // nothing committed in it
+    if (!value.has_value()) return absl::OkStatus();  // nothing committed in it
     absl::StatusOr<std::unique_ptr<ContainerReader>> reader = p.containers->OpenReader(id);
     if (!reader.ok()) {
-      if (absl::IsNotFound(reader.status())) continue;  // removed by compaction meanwhile
+      if (absl::IsNotFound(reader.status())) return absl::OkStatus();  // removed meanwhile
       damages.push_back({absl::StrCat("container ", id, ": ", reader.status().message()), {}});
-      continue;
+      return absl::OkStatus();
     }
     ++report.containers_scanned;
     SEALPOOL_ASSIGN_OR_RETURN(ContainerScanner scanner, ContainerScanner::Create(reader->get()));
@@ -106,6 +107,15 @@ absl::StatusOr<ScrubReport> Pool::Scrub() const {
       }
       damages.push_back(std::move(d));
     }
+    return absl::OkStatus();
+  };
+  ScrubProgress where;
+  where.containers_total = files.size();
+  for (uint64_t id : files) {
+    SEALPOOL_RETURN_IF_ERROR(scan_one(id));
+    ++where.containers_done;
+    where.bytes_scanned = report.bytes_scanned;
+    if (progress) progress(where);
   }
   // Every live segment record must point inside a container that exists.
   for (const auto& [container, at] : live_at) {

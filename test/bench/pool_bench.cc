@@ -55,6 +55,7 @@ using sealpool::bench::Bytes;
 using sealpool::storage::ChunkerParams;
 using sealpool::storage::ImageRequest;
 using sealpool::storage::InProcessRootKeyProvider;
+using sealpool::storage::LsuOptions;
 using sealpool::storage::Pool;
 using sealpool::storage::PoolOptions;
 using sealpool::storage::PoolStats;
@@ -159,7 +160,7 @@ PoolHandle MakePool(const std::string& dir, const PoolOptions& options) {
   Check(h.kms->Activate(rk), "activate root key");
   h.pool = Take(Pool::Create(dir, h.kms.get(), options), "Pool::Create " + dir);
   Check(h.pool->CreateKeyGroup(kGroup), "CreateKeyGroup");
-  Check(h.pool->CreateLsu(kLsu, kGroup), "CreateLsu");
+  Check(h.pool->CreateLsu(kLsu, kGroup, LsuOptions{.allow_client_delete = true}), "CreateLsu");
   return h;
 }
 
@@ -186,7 +187,7 @@ WriteStats Ingest(Pool& pool, const std::string& name, std::span<const uint8_t> 
 void RestoreAndCompare(const Pool& pool, const std::string& name,
                        std::span<const uint8_t> expected) {
   uint64_t at = 0;
-  absl::Status s = pool.ReadImage(kLsu, name, 0, expected.size(), [&](std::span<const uint8_t> d) {
+  absl::Status s = pool.ReadImage({kLsu, "", name}, 0, expected.size(), [&](std::span<const uint8_t> d) {
     if (at + d.size() > expected.size() ||
         std::memcmp(d.data(), expected.data() + at, d.size()) != 0) {
       return absl::DataLossError("restored bytes differ from the input near offset " +

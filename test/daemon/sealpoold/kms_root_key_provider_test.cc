@@ -54,12 +54,12 @@ struct Read {
 };
 Read ReadAll(const Pool& pool, const std::string& lsu, const std::string& name) {
   Read r;
-  auto info = pool.StatImage(lsu, name);
+  auto info = pool.StatImage({std::string(lsu), "", std::string(name)});
   if (!info.ok()) {
     r.status = info.status();
     return r;
   }
-  r.status = pool.ReadImage(lsu, name, 0, info->size, [&](std::span<const uint8_t> d) {
+  r.status = pool.ReadImage({std::string(lsu), "", std::string(name)}, 0, info->size, [&](std::span<const uint8_t> d) {
     r.bytes.insert(r.bytes.end(), d.begin(), d.end());
     return absl::OkStatus();
   });
@@ -99,7 +99,7 @@ class PoolKeysFixture : public KmsFixture {
     INFO(pool.status());
     REQUIRE(pool.ok());
     REQUIRE((*pool)->CreateKeyGroup(kGroup).ok());
-    REQUIRE((*pool)->CreateLsu(kLsu, kGroup).ok());
+    REQUIRE((*pool)->CreateLsu(kLsu, kGroup, storage::LsuOptions{.allow_client_delete = true}).ok());
     REQUIRE(Write(**pool, kLsu, "img1", img1).ok());
     return *std::move(pool);
   }
@@ -251,7 +251,7 @@ TEST_CASE_METHOD(PoolKeysFixture,
     Keys keys = KeysOf("pool-a");
     auto pool = NewPool(keys, img1);
     REQUIRE(pool->CreateKeyGroup(kShared).ok());
-    REQUIRE(pool->CreateLsu("lsu-shared", kShared).ok());
+    REQUIRE(pool->CreateLsu("lsu-shared", kShared, storage::LsuOptions{.allow_client_delete = true}).ok());
     REQUIRE(Write(*pool, "lsu-shared", "img1", img1).ok());
   }
   // pool-b's identity opening pool-a's directory: kg-a is not pool-b's, and kg-shared's keys

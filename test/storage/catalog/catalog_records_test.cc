@@ -90,6 +90,7 @@ LsuRecord SomeLsu() {
   r.group_no = 3;
   r.allow_client_delete = false;
   r.created_unix_micros = 43;
+  r.max_retention_micros = 86'400'000'000;
   return r;
 }
 
@@ -287,10 +288,19 @@ TEST_CASE("every key round trips", "[storage][catalog_records]") {
   CHECK(KeyGroupKey(1) == std::string("kg/\0\0\0\1", 7));
   CHECK(LsuKey("x") == "lsu/x");
   CHECK(AllocatorKey("segment") == "alloc/segment");
-  CHECK(ImageKey(1) == std::string("I\0\0\0\0\0\0\0\1", 9));
-  CHECK(ImageNameKey("lsu", "img") == std::string("Nlsu\0img", 8));
-  CHECK(ImageNameKey("lsu", "img").starts_with(ImageNamePrefix("lsu")));
-  CHECK(!ImageNameKey("lsu2", "img").starts_with(ImageNamePrefix("lsu")));
+  CHECK(ImageRecordKey(1) == std::string("I\0\0\0\0\0\0\0\1", 9));
+  // Catalog format 2: 'N' + LSU + NUL + owner + NUL + name.
+  CHECK(ImageNameKey("lsu", "bob", "img") == std::string("Nlsu\0bob\0img", 12));
+  CHECK(ImageNameKey("lsu", "", "img") == std::string("Nlsu\0\0img", 9));
+  CHECK(ImageNameKey("lsu", "bob", "img").starts_with(ImageNamePrefix("lsu")));
+  CHECK(ImageNameKey("lsu", "bob", "img").starts_with(ImageOwnerPrefix("lsu", "bob")));
+  CHECK(!ImageNameKey("lsu", "bobby", "img").starts_with(ImageOwnerPrefix("lsu", "bob")));
+  CHECK(!ImageNameKey("lsu", "", "img").starts_with(ImageOwnerPrefix("lsu", "bob")));
+  CHECK(!ImageNameKey("lsu2", "", "img").starts_with(ImageNamePrefix("lsu")));
+  CHECK(OwnerBytesKey("lsu", "bob") == std::string("Olsu\0bob", 8));
+  CHECK(ValidateOwner("").ok());
+  CHECK(absl::IsInvalidArgument(ValidateOwner(std::string("a\0b", 3))));
+  CHECK(absl::IsInvalidArgument(ValidateOwner(std::string(kMaxNameLength + 1, 'o'))));
   CHECK(RefcountKey(1, crypto::SegmentId(2)) == std::string("R\0\0\0\1\0\0\0\0\0\0\0\2", 13));
   CHECK(ContainerCounterKey(3, ContainerField::kLiveBytes) ==
         std::string("C\0\0\0\0\0\0\0\3L", 10));
@@ -429,6 +439,11 @@ TEST_CASE("out-of-bound lengths and counts are refused", "[storage][catalog_reco
   LsuRecord lsu = SomeLsu();
   lsu.name = std::string(kMaxNameLength + 1, 'l');
   CHECK(absl::IsDataLoss(DecodeLsu(EncodeLsu(lsu)).status()));
+  for (uint64_t bad : {uint64_t{0}, uint64_t{1} << 63}) {
+    lsu = SomeLsu();
+    lsu.max_retention_micros = bad;
+    CHECK(absl::IsDataLoss(DecodeLsu(EncodeLsu(lsu)).status()));
+  }
   KeyGroupRecord group = SomeKeyGroup();
   group.name = std::string("fin\0ance", 8);
   CHECK(absl::IsDataLoss(DecodeKeyGroup(EncodeKeyGroup(group)).status()));
@@ -466,7 +481,7 @@ TEST_CASE("keys sort in numeric order", "[storage][catalog_records]") {
     CHECK(RecipeKey(a, ~uint64_t{0}) < RecipeKey(b, 0));
     CHECK(DeleteQueueKey(a) < DeleteQueueKey(b));
     CHECK(ContainerKey(a) < ContainerKey(b));
-    CHECK(ImageKey(a) < ImageKey(b));
+    CHECK(ImageRecordKey(a) < ImageRecordKey(b));
     CHECK(SessionSegmentKey(a, 9, crypto::SegmentId(9)) < SessionSegmentKey(b, 0, crypto::SegmentId(0)));
     CHECK(RefcountKey(1, crypto::SegmentId(a)) < RefcountKey(1, crypto::SegmentId(b)));
     if (b <= UINT32_MAX) {

@@ -57,12 +57,12 @@ ImageLayout LayoutOf(const std::string& pool_dir, const std::string& name) {
   auto catalog = Catalog::Open(pool_dir + "/catalog", CatalogOptions{});
   INFO(catalog.status());
   REQUIRE(catalog.ok());
-  auto id_value = (*catalog)->Get(Cf::kImages, ImageNameKey(kTestLsu, name));
+  auto id_value = (*catalog)->Get(Cf::kImages, ImageNameKey(kTestLsu, "", name));
   REQUIRE(id_value.ok());
   REQUIRE(id_value->has_value());
   auto id = DecodeU64(**id_value, "image id");
   REQUIRE(id.ok());
-  auto rec_value = (*catalog)->Get(Cf::kImages, ImageKey(*id));
+  auto rec_value = (*catalog)->Get(Cf::kImages, ImageRecordKey(*id));
   REQUIRE(rec_value.ok());
   REQUIRE(rec_value->has_value());
   auto rec = DecodeImage(**rec_value);
@@ -135,7 +135,7 @@ struct ReadOutcome {
 ReadOutcome ReadChecked(const Pool& pool, std::string_view name, uint64_t offset, uint64_t length,
                         const std::vector<uint8_t>& original) {
   ReadOutcome out;
-  out.status = pool.ReadImage(kTestLsu, name, offset, length, [&](std::span<const uint8_t> d) {
+  out.status = pool.ReadImage({kTestLsu, "", std::string(name)}, offset, length, [&](std::span<const uint8_t> d) {
     for (size_t i = 0; i < d.size(); ++i) {
       const uint64_t at = offset + out.received + i;
       if (at >= original.size() || original[at] != d[i]) {
@@ -391,19 +391,19 @@ TEST_CASE("Catalog damage: segment records and recipes and image records", "[cor
   SECTION("image record: recipe digest flipped") {
     ImageRecord bad = layout.record;
     bad.recipe_digest[0] ^= 0x80;
-    CatalogPut(c.f.dir(), Cf::kImages, ImageKey(bad.image_id), EncodeImage(bad));
+    CatalogPut(c.f.dir(), Cf::kImages, ImageRecordKey(bad.image_id), EncodeImage(bad));
     ExpectDamageFound(c, seg_id, e.segment.container_id, false, false);
   }
   SECTION("image record: content digest flipped") {
     ImageRecord bad = layout.record;
     bad.content_digest[31] ^= 0x01;
-    CatalogPut(c.f.dir(), Cf::kImages, ImageKey(bad.image_id), EncodeImage(bad));
+    CatalogPut(c.f.dir(), Cf::kImages, ImageRecordKey(bad.image_id), EncodeImage(bad));
     ExpectDamageFound(c, seg_id, e.segment.container_id, false, false);
   }
   SECTION("image record: value cut short") {
     std::string v = EncodeImage(layout.record);
     v.resize(v.size() - 7);
-    CatalogPut(c.f.dir(), Cf::kImages, ImageKey(layout.record.image_id), v);
+    CatalogPut(c.f.dir(), Cf::kImages, ImageRecordKey(layout.record.image_id), v);
     c.f.Reopen();
     const ReadOutcome r = ReadChecked(c.f.pool(), "img1", 0, c.img1.size(), c.img1);
     INFO(r.status);
@@ -434,7 +434,7 @@ TEST_CASE("Catalog damage: pool, key group, LSU, key, container and delete-queue
           "[corruption]") {
   CorruptionFixture c;
   c.f.Reopen();
-  REQUIRE(c.f.pool().DeleteImage(kTestLsu, "img3").ok());  // a job waits in the queue
+  REQUIRE(c.f.pool().DeleteImage({kTestLsu, "", "img3"}, DeleteBy::kAdmin).ok());  // a job waits in the queue
   c.f.Close();
 
   // In this order: the waiting job and the containers get damaged before a round's delete
@@ -504,14 +504,14 @@ TEST_CASE("Catalog damage: pool, key group, LSU, key, container and delete-queue
         results.push_back(read.status);
       }
       results.push_back(pool.Stats().status());
-      results.push_back(pool.ListImages(kTestLsu).status());
+      results.push_back(pool.ListImages(kTestLsu, std::nullopt).status());
       const std::string group = absl::StrCat("kg-damage-", round);
       REQUIRE(c.f.kms().Activate(c.f.kms().AddRootKey(group)).ok());
       results.push_back(pool.CreateKeyGroup(group));
-      results.push_back(pool.CreateLsu(absl::StrCat("lsu-damage-", round), kTestKeyGroup));
+      results.push_back(pool.CreateLsu(absl::StrCat("lsu-damage-", round), kTestKeyGroup, LsuOptions{}));
       results.push_back(pool.RotateKek(kTestKeyGroup).status());
       results.push_back(pool.ProcessDeleteQueue().status());
-      results.push_back(pool.Compact(1.0).status());
+      results.push_back(pool.Compact({.live_threshold = 1.0}).status());
       auto verify = pool.Verify();
       results.push_back(verify.status());
       bool any_loss = verify.ok() && !verify->ok();
@@ -564,7 +564,7 @@ TEST_CASE("Catalog damage: pool, key group, LSU, key, container and delete-queue
   c.f.Reopen();
   auto queue = c.f.pool().ProcessDeleteQueue();
   REQUIRE(queue.ok());
-  CHECK(c.f.pool().StatImage(kTestLsu, "img3").status().code() == C::kNotFound);
+  CHECK(c.f.pool().StatImage({kTestLsu, "", "img3"}).status().code() == C::kNotFound);
   // No reference lost or leaked on the way: refcounts, usage counters, an empty queue.
   auto stats = c.f.pool().Stats();
   REQUIRE(stats.ok());
@@ -584,7 +584,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
   const std::vector<uint8_t> content = ImageContent({.seed = 5, .size = 100 << 10});
   REQUIRE(f.WriteImage("good", content).ok());
   Pool& pool = f.pool();
-  REQUIRE(pool.CreateLsu("locked", kTestKeyGroup, /*allow_client_delete=*/false).ok());
+  REQUIRE(pool.CreateLsu("locked", kTestKeyGroup, LsuOptions{}).ok());
   const StatsKey before = StatsNow(pool);
   auto unchanged = [&] {
     const StatsKey now = StatsNow(pool);
@@ -597,38 +597,38 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
 
   SECTION("unknown LSU, image, key group") {
     CHECK(code(pool.BeginImage(Req("nolsu", "x")).status()) == C::kNotFound);
-    CHECK(code(pool.ReadImage("nolsu", "good", 0, 1, sink)) == C::kNotFound);
-    CHECK(code(pool.ReadImage(kTestLsu, "nothere", 0, 1, sink)) == C::kNotFound);
-    CHECK(code(pool.StatImage(kTestLsu, "nothere").status()) == C::kNotFound);
-    CHECK(code(pool.ListImages("nolsu").status()) == C::kNotFound);
-    CHECK(code(pool.DeleteImage(kTestLsu, "nothere")) == C::kNotFound);
-    CHECK(code(pool.DeleteImage("nolsu", "good")) == C::kNotFound);
-    CHECK(code(pool.Verify(kTestLsu, "nothere").status()) == C::kNotFound);
+    CHECK(code(pool.ReadImage({"nolsu", "", "good"}, 0, 1, sink)) == C::kNotFound);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "nothere"}, 0, 1, sink)) == C::kNotFound);
+    CHECK(code(pool.StatImage({kTestLsu, "", "nothere"}).status()) == C::kNotFound);
+    CHECK(code(pool.ListImages("nolsu", std::nullopt).status()) == C::kNotFound);
+    CHECK(code(pool.DeleteImage({kTestLsu, "", "nothere"}, DeleteBy::kAdmin)) == C::kNotFound);
+    CHECK(code(pool.DeleteImage({"nolsu", "", "good"}, DeleteBy::kAdmin)) == C::kNotFound);
+    CHECK(code(pool.VerifyImage({kTestLsu, "", "nothere"}).status()) == C::kNotFound);
     CHECK(code(pool.Verify("nolsu").status()) == C::kNotFound);
-    CHECK(code(pool.CreateLsu("lsu2", "nokg")) == C::kNotFound);
+    CHECK(code(pool.CreateLsu("lsu2", "nokg", LsuOptions{.allow_client_delete = true})) == C::kNotFound);
     CHECK(code(pool.RotateKek("nokg").status()) == C::kNotFound);
     CHECK(code(pool.RewrapDeks("nokg").status()) == C::kNotFound);
     CHECK(code(pool.RewrapGroupKeys("nokg").status()) == C::kNotFound);
     CHECK(code(pool.ListWrappedKeys("nokg").status()) == C::kNotFound);
     CHECK(code(pool.CreateKeyGroup(kTestKeyGroup)) == C::kAlreadyExists);
-    CHECK(code(pool.CreateLsu(kTestLsu, kTestKeyGroup)) == C::kAlreadyExists);
+    CHECK(code(pool.CreateLsu(kTestLsu, kTestKeyGroup, LsuOptions{.allow_client_delete = true})) == C::kAlreadyExists);
     unchanged();
   }
   SECTION("ranges") {
     const uint64_t size = content.size();
-    CHECK(code(pool.ReadImage(kTestLsu, "good", size + 1, 0, sink)) == C::kInvalidArgument);
-    CHECK(code(pool.ReadImage(kTestLsu, "good", size, 1, sink)) == C::kInvalidArgument);
-    CHECK(code(pool.ReadImage(kTestLsu, "good", 1, size, sink)) == C::kInvalidArgument);
-    CHECK(code(pool.ReadImage(kTestLsu, "good", 10, UINT64_MAX, sink)) == C::kInvalidArgument);
-    CHECK(code(pool.ReadImage(kTestLsu, "good", UINT64_MAX, 2, sink)) == C::kInvalidArgument);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, size + 1, 0, sink)) == C::kInvalidArgument);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, size, 1, sink)) == C::kInvalidArgument);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, 1, size, sink)) == C::kInvalidArgument);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, 10, UINT64_MAX, sink)) == C::kInvalidArgument);
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, UINT64_MAX, 2, sink)) == C::kInvalidArgument);
     uint64_t got = 0;
-    CHECK(pool.ReadImage(kTestLsu, "good", size, 0, [&](std::span<const uint8_t> d) {
+    CHECK(pool.ReadImage({kTestLsu, "", "good"}, size, 0, [&](std::span<const uint8_t> d) {
       got += d.size();
       return absl::OkStatus();
     }).ok());
     CHECK(got == 0);
     // A sink error stops the read and comes back as is.
-    CHECK(code(pool.ReadImage(kTestLsu, "good", 0, size, [](std::span<const uint8_t>) {
+    CHECK(code(pool.ReadImage({kTestLsu, "", "good"}, 0, size, [](std::span<const uint8_t>) {
       return absl::CancelledError("stop");
     })) == C::kCancelled);
     // Every sub-range reads exactly.
@@ -658,11 +658,11 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
       INFO("name (hex) " << test::ToHex(std::vector<uint8_t>(name.begin(), name.end())));
       CHECK(code(pool.BeginImage(Req(kTestLsu, name)).status()) ==
             C::kInvalidArgument);
-      CHECK(code(pool.CreateLsu(name, kTestKeyGroup)) == C::kInvalidArgument);
+      CHECK(code(pool.CreateLsu(name, kTestKeyGroup, LsuOptions{.allow_client_delete = true})) == C::kInvalidArgument);
       CHECK(code(pool.CreateKeyGroup(name)) == C::kInvalidArgument);
-      const auto read = code(pool.ReadImage(kTestLsu, name, 0, 0, sink));
+      const auto read = code(pool.ReadImage({kTestLsu, "", name}, 0, 0, sink));
       CHECK((read == C::kInvalidArgument || read == C::kNotFound));
-      const auto del = code(pool.DeleteImage(kTestLsu, name));
+      const auto del = code(pool.DeleteImage({kTestLsu, "", name}, DeleteBy::kAdmin));
       CHECK((del == C::kInvalidArgument || del == C::kNotFound));
     }
     // Labels past their bounds.
@@ -715,7 +715,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
       REQUIRE((*w1)->Write(other).ok());
       // destroyed without Commit: aborted
     }
-    CHECK(code(pool.StatImage(kTestLsu, "busy").status()) == C::kNotFound);
+    CHECK(code(pool.StatImage({kTestLsu, "", "busy"}).status()) == C::kNotFound);
     auto q = pool.ProcessDeleteQueue();
     INFO(q.status());
     REQUIRE(q.ok());
@@ -731,7 +731,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
       // Compaction skips the container open for append (compactor.cc); after a reopen the old
       // one is read-only and compaction takes the dead records out.
       f.Reopen();
-      auto compacted = f.pool().Compact(0.9);
+      auto compacted = f.pool().Compact({.live_threshold = 0.9});
       INFO(compacted.status());
       REQUIRE(compacted.ok());
       const StatsKey after = StatsNow(f.pool());
@@ -746,7 +746,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
     Pool& reopened = f.pool();
     REQUIRE(WriteImageBytes(reopened, "locked", "kept", content).ok());
     const StatsKey with_kept = StatsNow(reopened);
-    CHECK(code(reopened.DeleteImage("locked", "kept", /*by_admin=*/false)) ==
+    CHECK(code(reopened.DeleteImage({"locked", "", "kept"}, DeleteBy::kClient)) ==
           C::kFailedPrecondition);
     ImageRequest retained = Req(kTestLsu, "retained");
     retained.retain_until = absl::Now() + absl::Hours(1);
@@ -755,7 +755,7 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
     REQUIRE((*w)->Write(content).ok());
     REQUIRE((*w)->Commit().ok());
     const StatsKey with_retained = StatsNow(reopened);
-    CHECK(code(reopened.DeleteImage(kTestLsu, "retained")) == C::kFailedPrecondition);
+    CHECK(code(reopened.DeleteImage({kTestLsu, "", "retained"}, DeleteBy::kAdmin)) == C::kFailedPrecondition);
     CHECK(StatsNow(reopened) == with_retained);
     CHECK(with_kept != before);
   }
@@ -766,16 +766,16 @@ TEST_CASE("Bad input to every public call: the documented code and nothing chang
     if (info.ok()) {
       CHECK(info->size == 0);
       uint64_t got = 0;
-      CHECK(pool.ReadImage(kTestLsu, "empty", 0, 0, [&](std::span<const uint8_t> d) {
+      CHECK(pool.ReadImage({kTestLsu, "", "empty"}, 0, 0, [&](std::span<const uint8_t> d) {
         got += d.size();
         return absl::OkStatus();
       }).ok());
       CHECK(got == 0);
-      auto verify = pool.Verify(kTestLsu, "empty");
+      auto verify = pool.VerifyImage({kTestLsu, "", "empty"});
       CHECK((verify.ok() && verify->ok()));
     } else {
       CHECK(code(info.status()) == C::kInvalidArgument);
-      CHECK(code(pool.StatImage(kTestLsu, "empty").status()) == C::kNotFound);
+      CHECK(code(pool.StatImage({kTestLsu, "", "empty"}).status()) == C::kNotFound);
       unchanged();
     }
   }

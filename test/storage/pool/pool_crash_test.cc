@@ -210,7 +210,7 @@ void RunWorkload(Reporter& out, const ChildArgs& args, std::unique_ptr<Pool> poo
     ++round;
     for (const std::string& victim : victims) {
       out.Send("d " + victim);
-      absl::Status s = pool->DeleteImage(kTestLsu, victim);
+      absl::Status s = pool->DeleteImage({kTestLsu, "", victim}, DeleteBy::kAdmin);
       if (s.ok()) {
         out.Send("D " + victim);
       } else {
@@ -226,7 +226,7 @@ void RunWorkload(Reporter& out, const ChildArgs& args, std::unique_ptr<Pool> poo
       out.Send("X ProcessDeleteQueue: " + StatusLine(q.status()));
     }
     if (round % 2 == 1 || finished) {
-      auto c = pool->Compact(0.7);
+      auto c = pool->Compact({.live_threshold = 0.7});
       if (c.ok()) {
         out.Send(absl::StrCat("M compact containers=", c->containers_compacted,
                               " moved=", c->records_moved));
@@ -569,7 +569,7 @@ TEST_CASE("Pool survives SIGKILL at random points of writes and deletes and comp
     auto pool = Pool::Create(dir, &kms, options);
     if (!pool.ok()) return "Create: " + StatusLine(pool.status());
     if (auto s = (*pool)->CreateKeyGroup(kTestKeyGroup); !s.ok()) return StatusLine(s);
-    if (auto s = (*pool)->CreateLsu(kTestLsu, kTestKeyGroup); !s.ok()) return StatusLine(s);
+    if (auto s = (*pool)->CreateLsu(kTestLsu, kTestKeyGroup, LsuOptions{.allow_client_delete = true}); !s.ok()) return StatusLine(s);
     return "";
   });
   INFO(setup);
@@ -683,7 +683,7 @@ void PowerCutWorkload(Pool& pool, uint64_t seed, PowerCutRun& run) {
     if (it == run.model.live.end()) return;
     run.model.maybe[name] = it->second;
     run.model.live.erase(it);
-    if (pool.DeleteImage(kTestLsu, name).ok()) {
+    if (pool.DeleteImage({kTestLsu, "", name}, DeleteBy::kAdmin).ok()) {
       run.model.maybe.erase(name);
       run.model.deleted.insert(name);
     } else {
@@ -699,7 +699,7 @@ void PowerCutWorkload(Pool& pool, uint64_t seed, PowerCutRun& run) {
   write("e", 500 << 10);
   remove("a");
   if (!pool.ProcessDeleteQueue(3).ok()) ++run.failures;
-  if (!pool.Compact(0.9).ok()) ++run.failures;
+  if (!pool.Compact({.live_threshold = 0.9}).ok()) ++run.failures;
   write("f", 700 << 10);
   if (!pool.ProcessDeleteQueue().ok()) ++run.failures;
 }

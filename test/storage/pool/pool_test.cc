@@ -71,7 +71,7 @@ TEST_CASE("pool: an image reads back whole and by any range") {
     const uint64_t off = rng() % content.size();
     const uint64_t len = rng() % (content.size() - off + 1);
     std::vector<uint8_t> got;
-    absl::Status s = f.pool().ReadImage(kTestLsu, "img", off, len, [&](std::span<const uint8_t> d) {
+    absl::Status s = f.pool().ReadImage({kTestLsu, "", "img"}, off, len, [&](std::span<const uint8_t> d) {
       got.insert(got.end(), d.begin(), d.end());
       return absl::OkStatus();
     });
@@ -82,13 +82,13 @@ TEST_CASE("pool: an image reads back whole and by any range") {
     CHECK(got.size() == len);
   }
   // Empty range at the end is fine; past the end is not.
-  CHECK(f.pool().ReadImage(kTestLsu, "img", content.size(), 0, [](auto) { return absl::OkStatus(); }).ok());
-  CHECK(absl::IsInvalidArgument(f.pool().ReadImage(kTestLsu, "img", content.size(), 1,
+  CHECK(f.pool().ReadImage({kTestLsu, "", "img"}, content.size(), 0, [](auto) { return absl::OkStatus(); }).ok());
+  CHECK(absl::IsInvalidArgument(f.pool().ReadImage({kTestLsu, "", "img"}, content.size(), 1,
                                                    [](auto) { return absl::OkStatus(); })));
-  auto stat = f.pool().StatImage(kTestLsu, "img");
+  auto stat = f.pool().StatImage({kTestLsu, "", "img"});
   REQUIRE(stat.ok());
   CHECK(stat->image_id == info->image_id);
-  auto list = f.pool().ListImages(kTestLsu);
+  auto list = f.pool().ListImages(kTestLsu, std::nullopt);
   REQUIRE(list.ok());
   REQUIRE(list->size() == 1);
   CHECK((*list)[0].name == "img");
@@ -131,7 +131,7 @@ TEST_CASE("pool: dedup never crosses key groups") {
   const std::string rk = f.kms().AddRootKey("kg2");
   REQUIRE(f.kms().Activate(rk).ok());
   REQUIRE(f.pool().CreateKeyGroup("kg2").ok());
-  REQUIRE(f.pool().CreateLsu("lsu2", "kg2").ok());
+  REQUIRE(f.pool().CreateLsu("lsu2", "kg2", LsuOptions{.allow_client_delete = true}).ok());
   const std::vector<uint8_t> content = Unique(4, 1u << 20);
   REQUIRE(f.WriteImage("a", content).ok());
   auto writer = f.pool().BeginImage(Req("lsu2", "a"));
@@ -218,7 +218,7 @@ TEST_CASE("pool: an aborted write leaves nothing visible and the queue gives eve
   auto aborted = f.pool().Stats();
   REQUIRE(aborted.ok());
   CHECK(aborted->pending_delete_jobs == 1);
-  CHECK(absl::IsNotFound(f.pool().StatImage(kTestLsu, "gone").status()));
+  CHECK(absl::IsNotFound(f.pool().StatImage({kTestLsu, "", "gone"}).status()));
   auto q = f.pool().ProcessDeleteQueue();
   REQUIRE(q.ok());
   CHECK(q->references_dropped > 0);
@@ -273,9 +273,9 @@ TEST_CASE("pool: delete, queue and compaction reclaim space and shared segments 
   auto before = f.pool().Stats();
   REQUIRE(before.ok());
 
-  REQUIRE(f.pool().DeleteImage(kTestLsu, "a").ok());
-  CHECK(absl::IsNotFound(f.pool().StatImage(kTestLsu, "a").status()));
-  CHECK(absl::IsNotFound(f.pool().DeleteImage(kTestLsu, "a")));
+  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "a"}, DeleteBy::kAdmin).ok());
+  CHECK(absl::IsNotFound(f.pool().StatImage({kTestLsu, "", "a"}).status()));
+  CHECK(absl::IsNotFound(f.pool().DeleteImage({kTestLsu, "", "a"}, DeleteBy::kAdmin)));
   auto pending = f.pool().Stats();
   REQUIRE(pending.ok());
   CHECK(pending->pending_delete_jobs >= 1);
@@ -305,7 +305,7 @@ TEST_CASE("pool: delete, queue and compaction reclaim space and shared segments 
       writer_status = f.WriteImage("c" + std::to_string(i), Unique(20 + static_cast<uint64_t>(i), 1u << 20)).status();
     }
   });
-  auto c = f.pool().Compact(0.9);
+  auto c = f.pool().Compact({.live_threshold = 0.9});
   writer.join();
   stop.store(true);
   reader.join();
@@ -398,7 +398,7 @@ TEST_CASE("pool: a purge makes a deleted image unreadable even from a raw copy t
   const std::string copy = f.dir() + "-copy";
   std::filesystem::copy(f.dir(), copy, std::filesystem::copy_options::recursive);
   f.Reopen();
-  REQUIRE(f.pool().DeleteImage(kTestLsu, "secret").ok());
+  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "secret"}, DeleteBy::kAdmin).ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
   // Purge: a new KEK, every live DEK re-wrapped, the old KEKs dropped; a new root key, the live
   // KEKs re-wrapped, the old root key destroyed.
@@ -421,7 +421,7 @@ TEST_CASE("pool: a purge makes a deleted image unreadable even from a raw copy t
   auto old_pool = Pool::Open(copy, &f.kms(), f.options());
   REQUIRE(old_pool.ok());
   std::vector<uint8_t> leaked;
-  absl::Status s = (*old_pool)->ReadImage(kTestLsu, "secret", 0, secret.size(),
+  absl::Status s = (*old_pool)->ReadImage({kTestLsu, "", "secret"}, 0, secret.size(),
                                           [&](std::span<const uint8_t> d) {
                                             leaked.insert(leaked.end(), d.begin(), d.end());
                                             return absl::OkStatus();
@@ -436,20 +436,20 @@ TEST_CASE("pool: retention and client deletes") {
   PoolOptions options = SmallPoolOptions();
   options.clock = [&now] { return now; };
   PoolFixture f(options);
-  REQUIRE(f.pool().CreateLsu("locked", kTestKeyGroup, /*allow_client_delete=*/false).ok());
+  REQUIRE(f.pool().CreateLsu("locked", kTestKeyGroup, LsuOptions{}).ok());
   ImageRequest retained = Req(kTestLsu, "kept");
   retained.retain_until = now + absl::Hours(1);
   auto w = f.pool().BeginImage(retained);
   REQUIRE(w.ok());
   REQUIRE((*w)->Write(Unique(16, 10000)).ok());
   REQUIRE((*w)->Commit().ok());
-  CHECK(absl::IsFailedPrecondition(f.pool().DeleteImage(kTestLsu, "kept")));
+  CHECK(absl::IsFailedPrecondition(f.pool().DeleteImage({kTestLsu, "", "kept"}, DeleteBy::kAdmin)));
   now += absl::Hours(2);
-  CHECK(f.pool().DeleteImage(kTestLsu, "kept").ok());
+  CHECK(f.pool().DeleteImage({kTestLsu, "", "kept"}, DeleteBy::kAdmin).ok());
 
   REQUIRE(f.WriteImage("c", Unique(17, 10000), "locked").ok());
-  CHECK(absl::IsFailedPrecondition(f.pool().DeleteImage("locked", "c", /*by_admin=*/false)));
-  CHECK(f.pool().DeleteImage("locked", "c", /*by_admin=*/true).ok());
+  CHECK(absl::IsFailedPrecondition(f.pool().DeleteImage({"locked", "", "c"}, DeleteBy::kClient)));
+  CHECK(f.pool().DeleteImage({"locked", "", "c"}, DeleteBy::kAdmin).ok());
 }
 
 TEST_CASE("pool: catalog backup and restore while the pool runs") {
@@ -470,7 +470,7 @@ TEST_CASE("pool: catalog backup and restore while the pool runs") {
   auto got = f.ReadAll("a");
   REQUIRE(got.ok());
   CHECK(*got == a);
-  CHECK(absl::IsNotFound(f.pool().StatImage(kTestLsu, "b").status()));
+  CHECK(absl::IsNotFound(f.pool().StatImage({kTestLsu, "", "b"}).status()));
   // New writes after the restore never reuse a segment id of the lost ones.
   const std::vector<uint8_t> c = Unique(20, 1u << 20);
   REQUIRE(f.WriteImage("c", c).ok());
@@ -494,9 +494,9 @@ TEST_CASE("pool: a backup taken before a compaction still restores every image")
   REQUIRE(f.WriteImage("b", b).ok());
   const std::string backups = f.dir() + "-backups";
   REQUIRE(f.pool().BackupCatalog(backups).ok());
-  REQUIRE(f.pool().DeleteImage(kTestLsu, "a").ok());
+  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "a"}, DeleteBy::kAdmin).ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
-  auto c = f.pool().Compact(0.9);
+  auto c = f.pool().Compact({.live_threshold = 0.9});
   REQUIRE(c.ok());
   REQUIRE(c->containers_compacted > 0);
   CHECK(c->bytes_reclaimed > 0);
@@ -511,9 +511,9 @@ TEST_CASE("pool: a backup taken before a compaction still restores every image")
     CHECK(*got == *content);
   }
   // The next backup lets the retired containers go.
-  REQUIRE(f.pool().DeleteImage(kTestLsu, "a").ok());
+  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "a"}, DeleteBy::kAdmin).ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
-  REQUIRE(f.pool().Compact(0.9).ok());
+  REQUIRE(f.pool().Compact({.live_threshold = 0.9}).ok());
   const size_t kept = f.ContainerFiles().size();
   REQUIRE(f.pool().BackupCatalog(backups).ok());
   CHECK(f.ContainerFiles().size() < kept);
@@ -597,7 +597,7 @@ TEST_CASE("pool: statistics follow writes, deletes and compaction") {
   CHECK(s1->space_used == s1->stored_bytes);
   CHECK(s1->space_allocated >= s1->space_used);
   CHECK(s1->catalog_memory.total() > 0);
-  REQUIRE(f.pool().DeleteImage(kTestLsu, "a").ok());
+  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "a"}, DeleteBy::kAdmin).ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
   auto s2 = f.pool().Stats();
   REQUIRE(s2.ok());
@@ -606,7 +606,7 @@ TEST_CASE("pool: statistics follow writes, deletes and compaction") {
   CHECK(s2->stored_bytes == 0);
   CHECK(s2->space_used == 0);
   CHECK(s2->containers_to_compact > 0);
-  REQUIRE(f.pool().Compact(0.5).ok());
+  REQUIRE(f.pool().Compact({.live_threshold = 0.5}).ok());
   auto s3 = f.pool().Stats();
   REQUIRE(s3.ok());
   CHECK(s3->containers_to_compact == 0);
@@ -620,6 +620,36 @@ TEST_CASE("pool: a second open of the same directory is refused") {
   CHECK(absl::IsAlreadyExists(Pool::Create(f.dir(), &f.kms(), f.options()).status()));
   test::TempDir tmp;
   CHECK(absl::IsNotFound(Pool::Open(tmp.File("nothing"), &f.kms(), f.options()).status()));
+}
+
+TEST_CASE("pool: Verify and Scrub report progress after each image and each container") {
+  PoolFixture f;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(f.WriteImage("p" + std::to_string(i), Unique(40 + static_cast<uint64_t>(i), 300'000)).ok());
+  }
+  std::vector<VerifyProgress> verified;
+  auto v = f.pool().Verify({}, [&](const VerifyProgress& p) { verified.push_back(p); });
+  REQUIRE(v.ok());
+  CHECK(v->ok());
+  REQUIRE(verified.size() == 3);
+  for (size_t i = 0; i < verified.size(); ++i) {
+    CHECK(verified[i].images_total == 3);
+    CHECK(verified[i].images_done == i + 1);
+  }
+  CHECK(verified.back().bytes_checked == v->bytes_checked);
+  CHECK(verified.back().bytes_checked == 900'000);
+
+  std::vector<ScrubProgress> scrubbed;
+  auto s = f.pool().Scrub([&](const ScrubProgress& p) { scrubbed.push_back(p); });
+  REQUIRE(s.ok());
+  CHECK(s->ok());
+  const std::vector<std::string> files = f.ContainerFiles();
+  REQUIRE(scrubbed.size() == files.size());
+  for (size_t i = 0; i < scrubbed.size(); ++i) {
+    CHECK(scrubbed[i].containers_total == files.size());
+    CHECK(scrubbed[i].containers_done == i + 1);
+  }
+  CHECK(scrubbed.back().bytes_scanned == s->bytes_scanned);
 }
 
 }  // namespace

@@ -133,11 +133,11 @@ absl::StatusOr<ImageInfo> WriteImageBytes(Pool& pool, std::string_view lsu, std:
 
 absl::StatusOr<std::vector<uint8_t>> ReadAllBytes(const Pool& pool, std::string_view lsu,
                                                   std::string_view name) {
-  auto info = pool.StatImage(lsu, name);
+  auto info = pool.StatImage({std::string(lsu), "", std::string(name)});
   if (!info.ok()) return info.status();
   std::vector<uint8_t> out;
   out.reserve(info->size);
-  absl::Status s = pool.ReadImage(lsu, name, 0, info->size, [&](std::span<const uint8_t> d) {
+  absl::Status s = pool.ReadImage({std::string(lsu), "", std::string(name)}, 0, info->size, [&](std::span<const uint8_t> d) {
     out.insert(out.end(), d.begin(), d.end());
     return absl::OkStatus();
   });
@@ -172,7 +172,7 @@ PoolFixture::PoolFixture(PoolOptions options)
   absl::Status s = pool_->CreateKeyGroup(kTestKeyGroup);
   INFO(s);
   REQUIRE(s.ok());
-  s = pool_->CreateLsu(kTestLsu, kTestKeyGroup);
+  s = pool_->CreateLsu(kTestLsu, kTestKeyGroup, LsuOptions{.allow_client_delete = true});
   INFO(s);
   REQUIRE(s.ok());
 }
@@ -240,7 +240,7 @@ CheckResult CheckPool(const std::string& dir, RootKeyProvider* kms, const PoolOp
     }
     std::unique_ptr<Pool> pool = *std::move(opened);
 
-    auto listed = pool->ListImages(lsu);
+    auto listed = pool->ListImages(lsu, std::nullopt);
     if (!listed.ok()) {
       problems.push_back("ListImages: " + StatusLine(listed.status()));
       return r;
@@ -279,7 +279,7 @@ CheckResult CheckPool(const std::string& dir, RootKeyProvider* kms, const PoolOp
       }
       const std::vector<uint8_t> want = ImageContent(*spec);
       std::vector<uint8_t> got;
-      absl::Status s = pool->ReadImage(lsu, info.name, 0, info.size,
+      absl::Status s = pool->ReadImage({std::string(lsu), "", info.name}, 0, info.size,
                                        [&](std::span<const uint8_t> d) {
                                          got.insert(got.end(), d.begin(), d.end());
                                          return absl::OkStatus();
