@@ -35,14 +35,13 @@ void FillJob(const CompactionStatus& s, v1::JobStatus* out) {
   out->set_error(s.error);
 }
 
+storage::ImageKey Key(const v1::AdminImageRef& ref) {
+  return {ref.lsu(), ref.owner(), ref.name()};
+}
+
 absl::StatusOr<storage::ImageInfo> AdminImage(const storage::Pool& pool,
                                               const v1::AdminImageRef& ref) {
-  absl::StatusOr<storage::ImageInfo> info = pool.StatImage(ref.lsu(), ref.name());
-  if (info.ok() && info->owner != ref.owner()) {
-    return absl::NotFoundError(
-        Cat("no image \"", ref.name(), "\" of owner \"", ref.owner(), "\" in LSU ", ref.lsu()));
-  }
-  return info;
+  return pool.StatImage(Key(ref));
 }
 
 }  // namespace
@@ -79,12 +78,12 @@ grpc::Status AdminService::ListImages(Ctx*, const v1::AdminListImagesRequest* re
   // Pages are ordered by (lsu, owner, name); the token is those three joined by NUL bytes.
   std::vector<storage::ImageInfo> images;
   for (const std::string& lsu : lsus) {
-    absl::StatusOr<std::vector<storage::ImageInfo>> some = runtime_->pool().ListImages(lsu);
+    std::optional<std::string_view> owner;
+    if (request->has_owner()) owner = request->owner();
+    absl::StatusOr<std::vector<storage::ImageInfo>> some =
+        runtime_->pool().ListImages(lsu, owner);
     if (!some.ok()) return ToGrpcStatus(some.status());
-    for (storage::ImageInfo& i : *some) {
-      if (request->has_owner() && i.owner != request->owner()) continue;
-      images.push_back(std::move(i));
-    }
+    for (storage::ImageInfo& i : *some) images.push_back(std::move(i));
   }
   auto key = [](const storage::ImageInfo& i) {
     return Cat(i.lsu, std::string_view("\0", 1), i.owner, std::string_view("\0", 1), i.name);
@@ -127,18 +126,43 @@ grpc::Status AdminService::Restore(Ctx*, const v1::AdminRestoreRequest* request,
 
 grpc::Status AdminService::DeleteImage(Ctx*, const v1::AdminImageRef* request,
                                        v1::DeleteImageResponse*) {
-  absl::Status s = AdminImage(runtime_->pool(), *request).status();
-  if (s.ok()) s = runtime_->pool().DeleteImage(request->lsu(), request->name(), true);
+  absl::Status s = runtime_->pool().DeleteImage(Key(*request), storage::DeleteBy::kAdmin);
   return Audited("delete", request->lsu(), request->owner(), request->name(), "", "", s);
 }
 
-grpc::Status AdminService::ReassignOwner(Ctx*, const v1::ReassignOwnerRequest*, v1::Image*) {
-  return ToGrpcStatus(absl::UnimplementedError("ReassignOwner arrives with per-owner names"));
+grpc::Status AdminService::ReassignOwner(Ctx*, const v1::ReassignOwnerRequest* request,
+                                         v1::Image* out) {
+  absl::Status s = runtime_->pool().ReassignOwner(Key(request->image()), request->new_owner());
+  grpc::Status g = Audited("reassign-owner", request->image().lsu(), request->image().owner(),
+                           request->image().name(), "",
+                           Cat("new_owner=", request->new_owner()), s);
+  if (!g.ok()) return g;
+  absl::StatusOr<storage::ImageInfo> info = runtime_->pool().StatImage(
+      {request->image().lsu(), request->new_owner(), request->image().name()});
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  ImageToProto(*info, out);
+  return grpc::Status::OK;
 }
 
-grpc::Status AdminService::ExtendRetention(Ctx*, const v1::ExtendRetentionRequest*,
-                                           v1::Image*) {
-  return ToGrpcStatus(absl::UnimplementedError("ExtendRetention arrives with per-owner names"));
+grpc::Status AdminService::ExtendRetention(Ctx*, const v1::ExtendRetentionRequest* request,
+                                           v1::Image* out) {
+  absl::Status s = request->retain_until_unix_micros() <= 0
+                       ? absl::InvalidArgumentError("retain_until_unix_micros: not a time")
+                       : runtime_->pool().ExtendRetention(
+                             Key(request->image()),
+                             absl::FromUnixMicros(request->retain_until_unix_micros()));
+  grpc::Status g = Audited(
+      "extend-retention", request->image().lsu(), request->image().owner(),
+      request->image().name(), "",
+      Cat("retain_until=", absl::FormatTime(absl::FromUnixMicros(std::max<int64_t>(
+                                                 request->retain_until_unix_micros(), 0)),
+                                             absl::UTCTimeZone())),
+      s);
+  if (!g.ok()) return g;
+  absl::StatusOr<storage::ImageInfo> info = runtime_->pool().StatImage(Key(request->image()));
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  ImageToProto(*info, out);
+  return grpc::Status::OK;
 }
 
 // ---- mode and statistics ----
@@ -196,9 +220,7 @@ void AdminService::FillMode(v1::GetModeResponse* out) const {
       }
       m->set_kms_mode(Cat("KEK-based KMS (", backend, ")"));
       m->set_client_delete(l.allow_client_delete);
-      if (const LsuConfig* c = runtime_->config().FindLsu(l.name); c != nullptr) {
-        m->set_max_retention_seconds(absl::ToInt64Seconds(c->max_retention));
-      }
+      m->set_max_retention_seconds(absl::ToInt64Seconds(l.max_retention));
     }
   }
   for (std::string& d : runtime_->Deferred()) out->add_deferred(std::move(d));
@@ -330,13 +352,21 @@ grpc::Status AdminService::GetQueueInfo(Ctx*, const v1::GetQueueInfoRequest*,
 
 grpc::Status AdminService::Verify(Ctx*, const v1::VerifyRequest* request,
                                   grpc::ServerWriter<v1::CheckProgress>* writer) {
-  if (request->has_image() && !request->image().name().empty()) {
-    absl::Status own = AdminImage(runtime_->pool(), request->image()).status();
-    if (!own.ok()) return ToGrpcStatus(own);
-  }
+  // Progress goes out at most every 500 ms; the last message carries the verdict.
+  absl::Time next = absl::Now() + absl::Milliseconds(500);
+  storage::VerifyProgressFn progress = [&](const storage::VerifyProgress& p) {
+    if (absl::Now() < next) return;
+    next = absl::Now() + absl::Milliseconds(500);
+    v1::CheckProgress msg;
+    msg.set_done(p.images_done);
+    msg.set_total(p.images_total);
+    msg.set_bytes(p.bytes_checked);
+    writer->Write(msg);
+  };
   absl::StatusOr<storage::VerifyReport> r =
-      runtime_->pool().Verify(request->has_image() ? request->image().lsu() : request->lsu(),
-                              request->has_image() ? request->image().name() : "");
+      request->has_image() && !request->image().name().empty()
+          ? runtime_->pool().VerifyImage(Key(request->image()))
+          : runtime_->pool().Verify(request->lsu(), progress);
   if (!r.ok()) return ToGrpcStatus(r.status());
   v1::CheckProgress last;
   last.set_done(r->images_checked);
@@ -350,7 +380,17 @@ grpc::Status AdminService::Verify(Ctx*, const v1::VerifyRequest* request,
 
 grpc::Status AdminService::Scrub(Ctx*, const v1::ScrubRequest*,
                                  grpc::ServerWriter<v1::CheckProgress>* writer) {
-  absl::StatusOr<storage::ScrubReport> r = runtime_->pool().Scrub();
+  absl::Time next = absl::Now() + absl::Milliseconds(500);
+  absl::StatusOr<storage::ScrubReport> r =
+      runtime_->pool().Scrub([&](const storage::ScrubProgress& p) {
+        if (absl::Now() < next) return;
+        next = absl::Now() + absl::Milliseconds(500);
+        v1::CheckProgress msg;
+        msg.set_done(p.containers_done);
+        msg.set_total(p.containers_total);
+        msg.set_bytes(p.bytes_scanned);
+        writer->Write(msg);
+      });
   if (!r.ok()) return ToGrpcStatus(r.status());
   v1::CheckProgress last;
   last.set_done(r->containers_scanned);
@@ -399,8 +439,15 @@ grpc::Status AdminService::CreateKeyGroup(Ctx*, const v1::CreateKeyGroupRequest*
 
 grpc::Status AdminService::CreateLsu(Ctx*, const v1::CreateLsuRequest* request,
                                      v1::CreateLsuResponse*) {
-  absl::Status s = runtime_->pool().CreateLsu(request->name(), request->key_group(),
-                                              request->client_delete());
+  storage::LsuOptions options;
+  options.allow_client_delete = request->client_delete();
+  if (request->max_retention_seconds() < 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("max_retention_seconds: negative"));
+  }
+  if (request->max_retention_seconds() > 0) {
+    options.max_retention = absl::Seconds(request->max_retention_seconds());
+  }
+  absl::Status s = runtime_->pool().CreateLsu(request->name(), request->key_group(), options);
   return Audited("create-lsu", request->name(), "", "", request->key_group(), "", s);
 }
 

@@ -103,12 +103,9 @@ absl::Status ClientService::Authorize(const Caller& caller, std::string_view lsu
 absl::StatusOr<storage::ImageInfo> ClientService::OwnImage(const Caller& caller,
                                                           std::string_view lsu,
                                                           std::string_view name) const {
-  absl::StatusOr<storage::ImageInfo> info = runtime_->pool().StatImage(lsu, name);
-  // Another owner's image is reported exactly like a missing one.
-  if (info.ok() && info->owner != caller.cn) {
-    return absl::NotFoundError(Cat("no image \"", name, "\" in LSU ", lsu));
-  }
-  return info;
+  // The pool looks the image up under the caller's own name: another owner's image is
+  // reported exactly like a missing one.
+  return runtime_->pool().StatImage({std::string(lsu), caller.cn, std::string(name)});
 }
 
 // ---- Backup ----
@@ -144,11 +141,7 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
 
   uint64_t owner_bytes = 0;
   if (lsu.owner_quota_bytes > 0) {
-    SEALPOOL_ASSIGN_OR_RETURN(std::vector<storage::ImageInfo> images,
-                              runtime_->pool().ListImages(lsu.name));
-    for (const storage::ImageInfo& i : images) {
-      if (i.owner == caller.cn) owner_bytes += i.size;
-    }
+    SEALPOOL_ASSIGN_OR_RETURN(owner_bytes, runtime_->pool().OwnerLogicalBytes(lsu.name, caller.cn));
     if (owner_bytes >= lsu.owner_quota_bytes) {
       return absl::ResourceExhaustedError(
           Cat("client \"", caller.cn, "\" is at its quota in LSU ", lsu.name, " (",
@@ -293,13 +286,13 @@ grpc::Status ClientService::ListImages(grpc::ServerContext* context,
   }
   const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   absl::StatusOr<std::vector<storage::ImageInfo>> images =
-      runtime_->pool().ListImages(request->lsu());
+      runtime_->pool().ListImages(request->lsu(), caller->cn);
   if (!images.ok()) return ToGrpcStatus(images.status());
+  // In name order (the pool lists by (owner, name)); the token is the last name returned.
   std::vector<const storage::ImageInfo*> own;
   for (const storage::ImageInfo& i : *images) {
-    if (i.owner == caller->cn && i.name > request->page_token()) own.push_back(&i);
+    if (i.name > request->page_token()) own.push_back(&i);
   }
-  std::sort(own.begin(), own.end(), [](auto* a, auto* b) { return a->name < b->name; });
   for (size_t i = 0; i < own.size() && i < page; ++i) {
     ImageToProto(*own[i], response->add_images());
   }
@@ -327,9 +320,10 @@ grpc::Status ClientService::DeleteImage(grpc::ServerContext* context,
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status s = Authorize(*caller, request->lsu(), ClientRight::kDelete);
   if (s.ok()) s = runtime_->CheckDeleteAllowed();
-  if (s.ok()) s = OwnImage(*caller, request->lsu(), request->name()).status();
-  if (s.ok()) s = runtime_->pool().DeleteImage(request->lsu(), request->name(),
-                                               /*by_admin=*/false);
+  if (s.ok()) {
+    s = runtime_->pool().DeleteImage({request->lsu(), caller->cn, request->name()},
+                                     storage::DeleteBy::kClient);
+  }
   if (s.ok()) {
     if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->images_deleted->Inc();
   }

@@ -64,7 +64,7 @@ absl::Status StreamImage(const storage::Pool& pool, const storage::ImageInfo& im
     return absl::OkStatus();
   };
   absl::Status s = pool.ReadImage(
-      image.lsu, image.name, offset, len, [&](std::span<const uint8_t> data) -> absl::Status {
+      storage::ImageKey{image.lsu, image.owner, image.name}, offset, len, [&](std::span<const uint8_t> data) -> absl::Status {
         while (!data.empty()) {
           const size_t take = std::min(data.size(), kRestoreMessageBytes - buffer->size());
           buffer->append(reinterpret_cast<const char*>(data.data()), take);

@@ -40,8 +40,17 @@ absl::Status CompactionJob::Start(std::optional<double> live_threshold) {
 void CompactionJob::Run(std::optional<double> live_threshold) {
   spdlog::info("compaction started (live threshold {:.2f})",
                live_threshold.value_or(default_threshold_));
-  absl::StatusOr<storage::CompactionReport> report =
-      pool_->Compact(live_threshold.value_or(default_threshold_));
+  storage::CompactOptions options;
+  options.live_threshold = live_threshold.value_or(default_threshold_);
+  options.cancel = &cancel_;
+  options.progress = [this](const storage::CompactionProgress& p) {
+    absl::MutexLock lock(&mu_);
+    status_.containers_total = p.containers_total;
+    status_.containers_done = p.containers_done;
+    status_.bytes_moved = p.bytes_moved;
+    status_.bytes_reclaimed = p.bytes_reclaimed;
+  };
+  absl::StatusOr<storage::CompactionReport> report = pool_->Compact(options);
   absl::MutexLock lock(&mu_);
   status_.finished = absl::Now();
   if (!report.ok()) {
@@ -50,11 +59,9 @@ void CompactionJob::Run(std::optional<double> live_threshold) {
     spdlog::error("compaction failed: {}", status_.error);
     return;
   }
-  status_.containers_total = report->containers_compacted;
-  status_.containers_done = report->containers_compacted;
   status_.bytes_moved = report->bytes_moved;
   status_.bytes_reclaimed = report->bytes_reclaimed;
-  status_.state = cancel_.load() ? JobState::kStopped : JobState::kDone;
+  status_.state = report->cancelled ? JobState::kStopped : JobState::kDone;
   spdlog::info("compaction {}: {} container(s), {} bytes moved, {} bytes reclaimed",
                JobStateName(status_.state), status_.containers_done, status_.bytes_moved,
                status_.bytes_reclaimed);

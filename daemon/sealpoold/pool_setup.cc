@@ -9,6 +9,13 @@ namespace sealpool::daemon {
 using base::Annotate;
 using base::Cat;
 
+storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu) {
+  storage::LsuOptions o;
+  o.allow_client_delete = lsu.client_delete;
+  o.max_retention = lsu.max_retention;
+  return o;
+}
+
 storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config) {
   storage::PoolOptions o;
   o.containers.target_size = config.container_size;
@@ -61,6 +68,19 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
       }
     }
   }
+  // The config is authoritative for an existing LSU's options.
+  for (const LsuConfig& want : config.lsus) {
+    for (const storage::LsuInfo& have : lsus) {
+      if (have.name != want.name) continue;
+      if (have.allow_client_delete != want.client_delete ||
+          have.max_retention != want.max_retention) {
+        SEALPOOL_RETURN_IF_ERROR(Annotate(pool.UpdateLsu(want.name, LsuOptionsOf(want)),
+                                          Cat("updating LSU ", want.name)));
+        spdlog::info("LSU {}: client_delete = {}, max_retention_days = {} (from the config)",
+                     want.name, want.client_delete, absl::ToInt64Hours(want.max_retention) / 24);
+      }
+    }
+  }
   PendingSetup pending;
   for (const KeyGroupConfig& want : config.key_groups) {
     bool exists = false;
@@ -87,7 +107,7 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
       pending.lsus.insert(want.name);
       continue;
     }
-    SEALPOOL_RETURN_IF_ERROR(Annotate(pool.CreateLsu(want.name, want.key_group, want.client_delete),
+    SEALPOOL_RETURN_IF_ERROR(Annotate(pool.CreateLsu(want.name, want.key_group, LsuOptionsOf(want)),
                                       Cat("creating LSU ", want.name)));
     spdlog::info("created LSU {} in key group {}", want.name, want.key_group);
   }
@@ -146,7 +166,7 @@ bool Reconciler::RunOnce() {
       ++it;
       continue;
     }
-    absl::Status s = pool.CreateLsu(want->name, want->key_group, want->client_delete);
+    absl::Status s = pool.CreateLsu(want->name, want->key_group, LsuOptionsOf(*want));
     if (s.ok() || s.code() == absl::StatusCode::kAlreadyExists) {
       spdlog::info("created LSU {} in key group {}", want->name, want->key_group);
       it = pending_.lsus.erase(it);

@@ -1,6 +1,7 @@
 // Bringing a pool up to its config at start, and keeping sealkmsd's usage registry true.
 //
-// ApplyConfig creates the key groups and LSUs the config declares and the pool lacks (a key
+// ApplyConfig creates the key groups and LSUs the config declares and the pool lacks, and sets
+// existing LSUs' options (client_delete, max_retention) to the config's (a key
 // group's creation needs the KMS: with sealkmsd down it is deferred, its LSUs with it, and
 // retried by the reconciler) and refuses a config that contradicts the pool: an LSU that
 // belongs to another key group, a key group on another KMS backend. Such a contradiction is
@@ -39,6 +40,9 @@ struct PendingSetup {
 // Opens the pool in config.pool_dir, or creates it there when the folder is absent or empty.
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
     const PoolConfig& config, storage::RootKeyProvider* root_keys);
+
+// An LSU's options as the config sets them.
+storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu);
 
 // The storage options the config sets.
 storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config);

@@ -52,7 +52,7 @@ uint64_t Scheduler::ExpireImages(absl::Time now) {
   uint64_t expired = 0;
   for (const LsuConfig& lsu : runtime_->config().lsus) {
     if (!lsu.expire_after.has_value() && !lsu.keep_last.has_value()) continue;
-    absl::StatusOr<std::vector<storage::ImageInfo>> images = pool.ListImages(lsu.name);
+    absl::StatusOr<std::vector<storage::ImageInfo>> images = pool.ListImages(lsu.name, std::nullopt);
     if (!images.ok()) {
       spdlog::warn("scheduler: cannot list LSU {}: {}", lsu.name, images.status().ToString());
       continue;
@@ -79,7 +79,7 @@ uint64_t Scheduler::ExpireImages(absl::Time now) {
     doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
     for (const storage::ImageInfo* i : doomed) {
       if (i->retain_until > now) continue;  // governance retention: not before its time
-      absl::Status s = pool.DeleteImage(i->lsu, i->name, /*by_admin=*/true);
+      absl::Status s = pool.DeleteImage({i->lsu, i->owner, i->name}, storage::DeleteBy::kAdmin);
       (void)runtime_->Audit({"scheduler", "scheduler", "expire", i->lsu, i->owner, i->name, "",
                              lsu.expire_after.has_value() ? "expire_after" : "keep_last", s});
       if (s.ok()) {
