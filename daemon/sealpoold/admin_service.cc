@@ -126,7 +126,10 @@ grpc::Status AdminService::Restore(Ctx*, const v1::AdminRestoreRequest* request,
 
 grpc::Status AdminService::DeleteImage(Ctx*, const v1::AdminImageRef* request,
                                        v1::DeleteImageResponse*) {
-  absl::Status s = runtime_->pool().DeleteImage(Key(*request), storage::DeleteBy::kAdmin);
+  // Read-only refuses deletes from everyone; maintenance is for admins' work.
+  absl::Status s = runtime_->mode() == PoolMode::kReadOnly
+                       ? absl::FailedPreconditionError("the pool is read-only; deletes are refused")
+                       : runtime_->pool().DeleteImage(Key(*request), storage::DeleteBy::kAdmin);
   return Audited("delete", request->lsu(), request->owner(), request->name(), "", "", s);
 }
 
@@ -241,7 +244,7 @@ void AdminService::FillMode(v1::GetModeResponse* out) const {
     }
   }
   out->set_pool_id(runtime_->pool().pool_id_hex());
-  out->set_version("0.1.0");
+  out->set_version(std::string(kSealpooldVersion));
 }
 
 grpc::Status AdminService::GetMode(Ctx*, const v1::GetModeRequest*, v1::GetModeResponse* out) {
@@ -510,8 +513,13 @@ grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request
         for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
         absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(request->key_group(), usage);
         if (!rec.ok()) {
-          spdlog::warn("key group {}: re-wrapped, but the reconcile with sealkmsd failed: {}",
+          spdlog::warn("key group {}: re-wrapped, but the reconcile with sealkmsd failed ({}); "
+                       "retrying in the background",
                        request->key_group(), rec.status().ToString());
+          runtime_->SetDeferred(Cat("reconcile:", request->key_group()),
+                                Cat("key group ", request->key_group(),
+                                    ": reconcile with sealkmsd pending after a re-wrap"));
+          runtime_->RequestReconcile(request->key_group());
         }
       }
     }

@@ -95,7 +95,9 @@ absl::Status ClientService::Authorize(const Caller& caller, std::string_view lsu
                                            ClientRightName(right), " in LSU \"", lsu, "\""));
   }
   if (runtime_->config().FindLsu(lsu) == nullptr) {
-    return absl::NotFoundError(Cat("no LSU \"", lsu, "\" in this pool"));
+    // Granted by a config SIGHUP reloaded, but LSUs are created only at start.
+    return absl::NotFoundError(Cat("no LSU \"", lsu, "\" in the running configuration (",
+                                   "new LSUs take effect when sealpoold restarts)"));
   }
   return absl::OkStatus();
 }
@@ -274,20 +276,22 @@ absl::Status ClientService::DoRestore(grpc::ServerContext* context,
 grpc::Status ClientService::ListImages(grpc::ServerContext* context,
                                        const v1::ListImagesRequest* request,
                                        v1::ListImagesResponse* response) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<Caller> caller = Authenticate(context);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (!caller.ok()) return Finish(runtime_, "ListImages", start, caller.status());
   // Listing needs any right on the LSU.
   absl::Status allowed = Authorize(*caller, request->lsu(), ClientRight::kRestore);
   if (!allowed.ok()) allowed = Authorize(*caller, request->lsu(), ClientRight::kBackup);
-  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  if (allowed.ok()) allowed = runtime_->CheckRestoreAllowed();
+  if (!allowed.ok()) return Finish(runtime_, "ListImages", start, allowed);
   if (request->page_size() > kMaxPageSize) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
+    return Finish(runtime_, "ListImages", start, absl::InvalidArgumentError(
         Cat("page_size: at most ", kMaxPageSize)));
   }
   const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   absl::StatusOr<std::vector<storage::ImageInfo>> images =
       runtime_->pool().ListImages(request->lsu(), caller->cn);
-  if (!images.ok()) return ToGrpcStatus(images.status());
+  if (!images.ok()) return Finish(runtime_, "ListImages", start, images.status());
   // In name order (the pool lists by (owner, name)); the token is the last name returned.
   std::vector<const storage::ImageInfo*> own;
   for (const storage::ImageInfo& i : *images) {
@@ -297,27 +301,30 @@ grpc::Status ClientService::ListImages(grpc::ServerContext* context,
     ImageToProto(*own[i], response->add_images());
   }
   if (own.size() > page) response->set_next_page_token(own[page - 1]->name);
-  return grpc::Status::OK;
+  return Finish(runtime_, "ListImages", start, absl::OkStatus());
 }
 
 grpc::Status ClientService::StatImage(grpc::ServerContext* context, const v1::ImageRef* request,
                                       v1::Image* response) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<Caller> caller = Authenticate(context);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (!caller.ok()) return Finish(runtime_, "StatImage", start, caller.status());
   absl::Status allowed = Authorize(*caller, request->lsu(), ClientRight::kRestore);
   if (!allowed.ok()) allowed = Authorize(*caller, request->lsu(), ClientRight::kBackup);
-  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  if (allowed.ok()) allowed = runtime_->CheckRestoreAllowed();
+  if (!allowed.ok()) return Finish(runtime_, "StatImage", start, allowed);
   absl::StatusOr<storage::ImageInfo> info = OwnImage(*caller, request->lsu(), request->name());
-  if (!info.ok()) return ToGrpcStatus(info.status());
+  if (!info.ok()) return Finish(runtime_, "StatImage", start, info.status());
   ImageToProto(*info, response);
-  return grpc::Status::OK;
+  return Finish(runtime_, "StatImage", start, absl::OkStatus());
 }
 
 grpc::Status ClientService::DeleteImage(grpc::ServerContext* context,
                                         const v1::ImageRef* request,
                                         v1::DeleteImageResponse* /*response*/) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<Caller> caller = Authenticate(context);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (!caller.ok()) return Finish(runtime_, "DeleteImage", start, caller.status());
   absl::Status s = Authorize(*caller, request->lsu(), ClientRight::kDelete);
   if (s.ok()) s = runtime_->CheckDeleteAllowed();
   if (s.ok()) {
@@ -332,7 +339,7 @@ grpc::Status ClientService::DeleteImage(grpc::ServerContext* context,
     (void)runtime_->Audit({caller->cn, "client", "delete", request->lsu(), caller->cn,
                            request->name(), "", "", s});
   }
-  return ToGrpcStatus(s);
+  return Finish(runtime_, "DeleteImage", start, s);
 }
 
 }  // namespace sealpool::daemon

@@ -25,7 +25,7 @@
 namespace sealpool::daemon {
 
 struct PoolAuditEvent {
-  std::string_view actor;  // client CN, "uid:<n>" for an admin, "scheduler", "sealpoold"
+  std::string_view actor;  // client CN, "admin-socket" for an admin, "scheduler", "sealpoold"
   std::string_view role;   // "client", "admin", "scheduler", "daemon"
   std::string_view op;     // "delete", "reassign-owner", "extend-retention", "set-mode", ...
   std::string_view lsu;

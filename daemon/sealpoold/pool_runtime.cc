@@ -1,7 +1,9 @@
 #include "daemon/sealpoold/pool_runtime.h"
 
 #include <grpcpp/server_context.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -128,25 +130,38 @@ std::filesystem::path ModeFile(const std::filesystem::path& pool_dir) {
 
 PoolMode PoolRuntime::LoadMode(const std::filesystem::path& pool_dir) {
   std::ifstream in(ModeFile(pool_dir));
+  if (!in) return PoolMode::kReadWrite;  // never set
   std::string word;
-  if (!(in >> word)) return PoolMode::kReadWrite;
+  in >> word;
   if (word == "read-only") return PoolMode::kReadOnly;
   if (word == "maintenance") return PoolMode::kMaintenance;
-  return PoolMode::kReadWrite;
+  if (word == "read-write") return PoolMode::kReadWrite;
+  // A damaged mode file must not silently open a pool an admin closed: stay read-only.
+  spdlog::error("{} holds \"{}\", not a pool mode: starting read-only; set the mode again "
+                "with SetMode", ModeFile(pool_dir).string(), word);
+  return PoolMode::kReadOnly;
 }
 
 absl::Status PoolRuntime::SetMode(PoolMode mode) {
   const std::filesystem::path path = ModeFile(config_.pool_dir);
   std::filesystem::path tmp = path;
   tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << PoolModeName(mode) << "\n";
-    if (!out.flush()) return absl::InternalError(Cat("cannot write ", tmp.string()));
-  }
+  // Written, synced, renamed over the old one and the folder synced: a crash leaves the old
+  // mode or the new one.
+  const std::string text = Cat(PoolModeName(mode), "\n");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(Cat("cannot write ", tmp.string()));
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return absl::InternalError(Cat("cannot write ", tmp.string()));
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) return absl::InternalError(Cat("cannot rename ", tmp.string(), ": ", ec.message()));
+  if (int dir = ::open(config_.pool_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   mode_.store(mode);
   return absl::OkStatus();
 }
@@ -192,6 +207,16 @@ std::vector<std::string> PoolRuntime::Deferred() const {
   std::vector<std::string> out;
   for (const auto& [k, v] : deferred_) out.push_back(v);
   return out;
+}
+
+void PoolRuntime::RequestReconcile(std::string key_group) {
+  absl::MutexLock lock(&mu_);
+  reconcile_requests_.push_back(std::move(key_group));
+}
+
+std::vector<std::string> PoolRuntime::TakeReconcileRequests() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(reconcile_requests_, {});
 }
 
 absl::Status PoolRuntime::CheckIngestAllowed() const {

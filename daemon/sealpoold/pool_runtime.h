@@ -31,6 +31,9 @@ namespace sealpool::daemon {
 
 class PoolMetrics;
 
+// sealpoold's version, as --version and GetMode report it.
+inline constexpr std::string_view kSealpooldVersion = "0.1.0";
+
 enum class PoolMode { kReadWrite, kReadOnly, kMaintenance };
 std::string_view PoolModeName(PoolMode mode);  // "read-write", "read-only", "maintenance"
 
@@ -132,6 +135,11 @@ class PoolRuntime {
   void ClearDeferred(std::string_view key) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> Deferred() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Asks the reconciler to send `key_group`'s wrapped-key list to sealkmsd again (after a
+  // re-wrap whose own reconcile failed); TakeReconcileRequests hands them over.
+  void RequestReconcile(std::string key_group) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::string> TakeReconcileRequests() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Whether a client may start a backup now; FAILED_PRECONDITION / UNAVAILABLE /
   // RESOURCE_EXHAUSTED naming the reason otherwise.
   absl::Status CheckIngestAllowed() const;
@@ -154,6 +162,7 @@ class PoolRuntime {
   mutable absl::Mutex mu_;
   std::shared_ptr<const AccessMap> access_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string, std::less<>> deferred_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> reconcile_requests_ ABSL_GUARDED_BY(mu_);
 };
 
 // Builds the access map from the config, loading the CRL if one is configured.

@@ -176,6 +176,7 @@ bool Reconciler::RunOnce() {
     }
   }
   // The usage registry of each group.
+  for (std::string& g : runtime_->TakeReconcileRequests()) unreconciled_.insert(std::move(g));
   if (kms != nullptr) {
     for (auto it = unreconciled_.begin(); it != unreconciled_.end();) {
       absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs = pool.ListWrappedKeys(*it);

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/strings.h"
 #include "daemon/sealpoold/image_stream.h"
@@ -175,7 +176,8 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   if (!pool.ok()) {
     spdlog::error("cannot open the pool in {}: {}", config.pool_dir.string(),
                   pool.status().ToString());
-    if (pool.status().code() == absl::StatusCode::kFailedPrecondition) {
+    if (pool.status().code() == absl::StatusCode::kFailedPrecondition &&
+        absl::StrContains(pool.status().message(), "already open")) {
       spdlog::error("is another sealpoold running on this pool folder?");
     }
     return kExitRuntime;
@@ -183,8 +185,13 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   spdlog::info("pool {} open in {}", (*pool)->pool_id_hex(), config.pool_dir.string());
   absl::StatusOr<PendingSetup> pending = ApplyConfig(**pool, config);
   if (!pending.ok()) {
-    spdlog::error("the config contradicts the pool: {}", base::StdView(pending.status().message()));
-    return kExitConfig;
+    if (pending.status().code() == absl::StatusCode::kFailedPrecondition) {
+      spdlog::error("the config contradicts the pool: {}",
+                    base::StdView(pending.status().message()));
+      return kExitConfig;
+    }
+    spdlog::error("cannot set the pool up as configured: {}", pending.status().ToString());
+    return kExitRuntime;
   }
   absl::StatusOr<std::unique_ptr<PoolAuditLog>> audit = PoolAuditLog::Open(config.audit_log);
   if (!audit.ok()) {
@@ -349,7 +356,7 @@ int Main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "TOML config file (see packaging/sealpoold.toml)")
       ->required();
   app.add_flag("--check-config", check_config, "parse and validate the config, then exit");
-  app.set_version_flag("--version", "sealpoold 0.1.0");
+  app.set_version_flag("--version", Cat("sealpoold ", kSealpooldVersion));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

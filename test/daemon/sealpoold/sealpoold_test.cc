@@ -312,8 +312,24 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: the pool mode gates the client API",
     v1::DeleteImageResponse out;
     CHECK(alice->DeleteImage(&ctx, ref, &out).error_code() == grpc::FAILED_PRECONDITION);
   }
+  {
+    grpc::ClientContext ctx;
+    v1::AdminImageRef ref;
+    ref.set_lsu("lsu2");
+    ref.set_owner("alice");
+    ref.set_name("before");
+    v1::DeleteImageResponse out;
+    CHECK(admin->DeleteImage(&ctx, ref, &out).error_code() == grpc::FAILED_PRECONDITION);
+  }
   REQUIRE(set_mode(v1::POOL_MODE_MAINTENANCE).ok());
   CHECK(Restore(*alice, "lsu2", "before").status().code() == StatusCode::kUnavailable);
+  {
+    grpc::ClientContext ctx;
+    v1::ListImagesRequest req;
+    req.set_lsu("lsu2");
+    v1::ListImagesResponse out;
+    CHECK(alice->ListImages(&ctx, req, &out).error_code() == grpc::UNAVAILABLE);
+  }
   {
     grpc::ClientContext ctx;
     v1::GetModeResponse out;
@@ -331,6 +347,14 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: the pool mode gates the client API",
   admin = pool().Admin();
   CHECK(Restore(*alice, "lsu2", "before").status().code() == StatusCode::kUnavailable);
   CHECK(set_mode(static_cast<v1::PoolMode>(42)).error_code() == grpc::INVALID_ARGUMENT);
+  // A damaged mode file does not open the pool: it starts read-only.
+  REQUIRE(pool().Stop() == 0);
+  WriteFileOrDie(pool().pool_dir() / "sealpoold.mode", "garbage\n", 0600);
+  pool().Start();
+  alice = pool().Client("alice");
+  admin = pool().Admin();
+  CHECK(Backup(*alice, "lsu2", "y", "abc").status().code() == StatusCode::kFailedPrecondition);
+  CHECK(pool().Log().find("not a pool mode") != std::string::npos);
   REQUIRE(set_mode(v1::POOL_MODE_READ_WRITE).ok());
   CHECK(Restore(*alice, "lsu2", "before").ok());
   // Encryption cannot be switched off; purge is not there yet and changes nothing.
