@@ -119,7 +119,8 @@ SchedulerTick Scheduler::RunOnce(absl::Time now) {
 
   if (!config.catalog_backup_dir.empty() &&
       now - last_catalog_backup_ >= config.catalog_backup_interval) {
-    absl::StatusOr<uint32_t> id = pool.BackupCatalog(config.catalog_backup_dir.string());
+    absl::StatusOr<uint32_t> id =
+        pool.BackupCatalog(config.catalog_backup_dir.string(), config.catalog_backup_keep);
     (void)runtime_->Audit({"scheduler", "scheduler", "backup-catalog", "", "", "", "",
                            Cat("dir=", config.catalog_backup_dir.string()), id.status()});
     if (id.ok()) {

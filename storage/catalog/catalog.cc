@@ -461,7 +461,7 @@ absl::Status Catalog::CreateCheckpoint(const std::string& dir) const {
                    base::Cat("checkpoint into ", dir));
 }
 
-absl::StatusOr<uint32_t> Catalog::Backup(const std::string& backup_dir) const {
+absl::StatusOr<uint32_t> Catalog::Backup(const std::string& backup_dir, uint32_t keep) const {
   absl::MutexLock lock(&impl_->backup_mu);
   rocksdb::BackupEngineOptions backup_options(backup_dir);
   backup_options.share_table_files = true;
@@ -475,6 +475,10 @@ absl::StatusOr<uint32_t> Catalog::Backup(const std::string& backup_dir) const {
   rocksdb::BackupID id = 0;
   SEALPOOL_RETURN_IF_ERROR(FromRocks(engine->CreateNewBackup(create_options, impl_->db, &id),
                                      dir_, base::Cat("backup into ", backup_dir)));
+  if (keep > 0) {
+    SEALPOOL_RETURN_IF_ERROR(FromRocks(engine->PurgeOldBackups(keep), dir_,
+                                       base::Cat("removing old backups from ", backup_dir)));
+  }
   return id;
 }
 

@@ -143,10 +143,11 @@ class Catalog {
 
   // Backup while the pool runs. CreateCheckpoint: a consistent copy in `dir` (must not exist;
   // hard links where it can). Backup: an incremental RocksDB BackupEngine backup into
-  // `backup_dir` (created if missing); returns the backup id. RestoreLatest: into `db_dir`
+  // `backup_dir` (created if missing); returns the backup id; with `keep` > 0, then deletes
+  // all but the newest `keep` backups there (files shared with a kept backup stay). RestoreLatest: into `db_dir`
   // (which must not be open), from `backup_dir`; FailedPrecondition if `db_dir` is open.
   absl::Status CreateCheckpoint(const std::string& dir) const;
-  absl::StatusOr<uint32_t> Backup(const std::string& backup_dir) const;
+  absl::StatusOr<uint32_t> Backup(const std::string& backup_dir, uint32_t keep = 0) const;
   static absl::Status RestoreLatest(const std::string& backup_dir, const std::string& db_dir);
 
   // Flushes memtables to files (tests, before a backup figure).

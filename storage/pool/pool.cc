@@ -831,7 +831,7 @@ absl::StatusOr<PoolStats> Pool::RecountStats() const {
   return s;
 }
 
-absl::StatusOr<uint32_t> Pool::BackupCatalog(const std::string& backup_dir) {
+absl::StatusOr<uint32_t> Pool::BackupCatalog(const std::string& backup_dir, uint32_t keep) {
   Impl& p = *impl_;
   // From now on compaction keeps retired containers until the next backup.
   p.keep_retired_until_backup.store(true);
@@ -845,7 +845,7 @@ absl::StatusOr<uint32_t> Pool::BackupCatalog(const std::string& backup_dir) {
         if (record.state == ContainerRecord::State::kRetired) retired.push_back(id);
         return true;
       }));
-  SEALPOOL_ASSIGN_OR_RETURN(uint32_t id, p.catalog->Backup(backup_dir));
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t id, p.catalog->Backup(backup_dir, keep));
   absl::MutexLock maintenance(&p.maintenance_mu);
   for (uint64_t c : retired) SEALPOOL_RETURN_IF_ERROR(RemoveRetiredContainer(p, c));
   return id;

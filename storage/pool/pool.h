@@ -382,7 +382,8 @@ class Pool {
   // segment records.
   absl::StatusOr<RebuildReport> RebuildFingerprintIndex();
   // A consistent backup of the catalog while the pool runs (RocksDB BackupEngine, incremental).
-  absl::StatusOr<uint32_t> BackupCatalog(const std::string& backup_dir);
+  // With `keep` > 0, only the newest `keep` backups stay in `backup_dir` afterwards.
+  absl::StatusOr<uint32_t> BackupCatalog(const std::string& backup_dir, uint32_t keep = 0);
   // Restores the newest catalog backup of `backup_dir` into the (closed) pool in `pool_dir`.
   static absl::Status RestoreCatalog(const std::string& backup_dir, const std::string& pool_dir);
 

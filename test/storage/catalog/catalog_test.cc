@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -646,6 +647,36 @@ TEST_CASE("memory figures are non-zero after writes and reads", "[storage][catal
   memory = catalog->Memory();
   CHECK(memory.block_cache_usage > 0);  // data, index and filter blocks live in the cache
   CHECK(memory.block_cache_pinned > 0);  // L0 index and filter blocks are pinned
+}
+
+TEST_CASE("a backup with keep leaves only the newest backups, and the newest restores",
+          "[storage][catalog]") {
+  TempDir tmp;
+  std::string backups = tmp.File("backups");
+  auto catalog = OpenOk(tmp.File("catalog"));
+  auto ids = [&] {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(backups + "/meta")) {
+      out.insert(e.path().filename().string());
+    }
+    return out;
+  };
+  for (int i = 1; i <= 4; ++i) {
+    Catalog::Batch batch;
+    batch.Put(Cf::kMeta, "round", std::to_string(i));
+    REQUIRE(catalog->Write(batch, true).ok());
+    auto id = catalog->Backup(backups, /*keep=*/2);
+    INFO(id.status().ToString());
+    REQUIRE(id.ok());
+  }
+  CHECK(ids() == std::set<std::string>{"3", "4"});
+  catalog.reset();
+  REQUIRE(Catalog::RestoreLatest(backups, tmp.File("restored")).ok());
+  auto restored = OpenOk(tmp.File("restored"));
+  auto round = restored->Get(Cf::kMeta, "round");
+  REQUIRE(round.ok());
+  REQUIRE(round->has_value());
+  CHECK(**round == "4");
 }
 
 }  // namespace
