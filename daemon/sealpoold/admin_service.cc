@@ -5,6 +5,7 @@
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "daemon/sealpoold/image_stream.h"
+#include "daemon/sealpoold/metrics.h"
 #include "kms/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -130,6 +131,9 @@ grpc::Status AdminService::DeleteImage(Ctx*, const v1::AdminImageRef* request,
   absl::Status s = runtime_->mode() == PoolMode::kReadOnly
                        ? absl::FailedPreconditionError("the pool is read-only; deletes are refused")
                        : runtime_->pool().DeleteImage(Key(*request), storage::DeleteBy::kAdmin);
+  if (s.ok()) {
+    if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->images_deleted->Inc();
+  }
   return Audited("delete", request->lsu(), request->owner(), request->name(), "", "", s);
 }
 
@@ -238,7 +242,8 @@ void AdminService::FillMode(v1::GetModeResponse* out) const {
             now - k.created >= runtime_->config().kek_max_age) {
           out->add_deferred(Cat("key group ", g.name, ": KEK ", k.kek_id,
                                 " is due for rotation (", k.dek_count,
-                                " DEKs wrapped); it rotates when the KMS answers"));
+                                " DEKs wrapped); it rotates at its next seal once the key service "
+                                "answers"));
         }
       }
     }

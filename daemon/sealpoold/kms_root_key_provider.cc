@@ -30,7 +30,7 @@ absl::StatusOr<storage::WrappedKey> KmsRootKeyProvider::Wrap(std::string_view ke
                                                              std::span<const uint8_t> secret) {
   const absl::Time start = absl::Now();
   SEALPOOL_ASSIGN_OR_RETURN(kms::WrappedSecret w,
-                            Observed(start, client_->Wrap(key_group, key_id, secret)));
+                            Observed("wrap", start, client_->Wrap(key_group, key_id, secret)));
   return storage::WrappedKey{std::move(w.root_key_id), std::move(w.blob)};
 }
 
@@ -38,20 +38,20 @@ absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::Unwrap(
     std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
   SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
   const absl::Time start = absl::Now();
-  return Observed(start, client_->Unwrap(key_group, key_id, wrapped.blob));
+  return Observed("unwrap", start, client_->Unwrap(key_group, key_id, wrapped.blob));
 }
 
 absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::UnwrapForRewrap(
     std::string_view key_group, std::string_view key_id, const storage::WrappedKey& wrapped) {
   SEALPOOL_RETURN_IF_ERROR(CheckRootKeyId(key_group, key_id, wrapped));
   const absl::Time start = absl::Now();
-  return Observed(start, client_->UnwrapForRewrap(key_group, key_id, wrapped.blob));
+  return Observed("unwrap-for-rewrap", start, client_->UnwrapForRewrap(key_group, key_id, wrapped.blob));
 }
 
 absl::StatusOr<std::string> KmsRootKeyProvider::ActiveRootKeyId(std::string_view key_group) {
   const absl::Time start = absl::Now();
   SEALPOOL_ASSIGN_OR_RETURN(kms::ActiveRootKey active,
-                            Observed(start, client_->GetActiveRootKey(key_group)));
+                            Observed("active-root-key", start, client_->GetActiveRootKey(key_group)));
   return std::move(active.root_key_id);
 }
 

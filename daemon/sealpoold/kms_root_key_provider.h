@@ -36,7 +36,9 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
   explicit KmsRootKeyProvider(kms::KmsClient* client) : client_(client) {}
 
   // Told of every call's outcome and duration (for metrics); set before first use.
-  using CallObserver = std::function<void(absl::StatusCode code, absl::Duration elapsed)>;
+  // `op`: "wrap", "unwrap", "unwrap-for-rewrap" or "active-root-key".
+  using CallObserver =
+      std::function<void(std::string_view op, absl::StatusCode code, absl::Duration elapsed)>;
   void set_observer(CallObserver observer) { observer_ = std::move(observer); }
 
   absl::StatusOr<storage::WrappedKey> Wrap(std::string_view key_group, std::string_view key_id,
@@ -50,7 +52,7 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
 
  private:
   template <typename T>
-  T Observed(absl::Time start, T result) const {
+  T Observed(std::string_view op, absl::Time start, T result) const {
     if (observer_) {
       absl::Status s = [&] {
         if constexpr (std::is_same_v<T, absl::Status>) {
@@ -59,7 +61,7 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
           return result.status();
         }
       }();
-      observer_(s.code(), absl::Now() - start);
+      observer_(op, s.code(), absl::Now() - start);
     }
     return result;
   }

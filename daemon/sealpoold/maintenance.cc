@@ -1,5 +1,6 @@
 #include "daemon/sealpoold/maintenance.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "spdlog/spdlog.h"
 
 namespace sealpool::daemon {
@@ -25,6 +26,7 @@ absl::Status CompactionJob::Start(std::optional<double> live_threshold) {
     return absl::InvalidArgumentError("live_threshold must lie strictly between 0 and 1");
   }
   absl::MutexLock lock(&mu_);
+  if (closed_) return absl::UnavailableError("sealpoold is shutting down");
   if (status_.state == JobState::kRunning) {
     return absl::FailedPreconditionError("a compaction is already running");
   }
@@ -51,6 +53,10 @@ void CompactionJob::Run(std::optional<double> live_threshold) {
     status_.bytes_reclaimed = p.bytes_reclaimed;
   };
   absl::StatusOr<storage::CompactionReport> report = pool_->Compact(options);
+  CompactionStatus done;
+  absl::Cleanup notify = [&] {
+    if (on_done_ && report.ok()) on_done_(done);
+  };
   absl::MutexLock lock(&mu_);
   status_.finished = absl::Now();
   if (!report.ok()) {
@@ -62,12 +68,19 @@ void CompactionJob::Run(std::optional<double> live_threshold) {
   status_.bytes_moved = report->bytes_moved;
   status_.bytes_reclaimed = report->bytes_reclaimed;
   status_.state = report->cancelled ? JobState::kStopped : JobState::kDone;
+  done = status_;
   spdlog::info("compaction {}: {} container(s), {} bytes moved, {} bytes reclaimed",
                JobStateName(status_.state), status_.containers_done, status_.bytes_moved,
                status_.bytes_reclaimed);
 }
 
 void CompactionJob::Stop() { cancel_.store(true); }
+
+void CompactionJob::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  cancel_.store(true);
+}
 
 void CompactionJob::Join() {
   std::thread t;

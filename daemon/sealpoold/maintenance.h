@@ -7,6 +7,7 @@
 #define SEALPOOL_DAEMON_SEALPOOLD_MAINTENANCE_H_
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -34,14 +35,18 @@ struct CompactionStatus {
 
 class CompactionJob {
  public:
-  CompactionJob(storage::Pool* pool, double default_threshold)
-      : pool_(pool), default_threshold_(default_threshold) {}
+  // `on_done` (may be empty) is called with the final status of each run that did not fail.
+  CompactionJob(storage::Pool* pool, double default_threshold,
+                std::function<void(const CompactionStatus&)> on_done = {})
+      : pool_(pool), default_threshold_(default_threshold), on_done_(std::move(on_done)) {}
   ~CompactionJob();  // stops a running compaction and joins it
 
   // FAILED_PRECONDITION while one runs.
   absl::Status Start(std::optional<double> live_threshold) ABSL_LOCKS_EXCLUDED(mu_);
   // Asks a running compaction to stop after its current container; returns at once.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops a running compaction and refuses every later Start (UNAVAILABLE): shutdown.
+  void Close() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for the running compaction (if any) to end.
   void Join() ABSL_LOCKS_EXCLUDED(mu_);
   CompactionStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -52,9 +57,11 @@ class CompactionJob {
 
   storage::Pool* const pool_;
   const double default_threshold_;
+  const std::function<void(const CompactionStatus&)> on_done_;
   std::atomic<bool> cancel_{false};
   mutable absl::Mutex mu_;
   CompactionStatus status_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -695,12 +695,11 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
   SEALPOOL_ASSIGN_OR_RETURN(
       m.kms_reachable, r.AddGauge("sealpool_kms_reachable",
                                   "Key service state: 2 reachable, 1 degraded, 0 unreachable."));
-  SEALPOOL_ASSIGN_OR_RETURN(m.kek_cache_hits,
-                            r.AddCounter("sealpool_kek_cache_hits_total",
-                                         "Unwrapped KEK lookups served from the cache."));
-  SEALPOOL_ASSIGN_OR_RETURN(m.kek_cache_misses,
-                            r.AddCounter("sealpool_kek_cache_misses_total",
-                                         "Unwrapped KEK lookups that had to ask sealkmsd."));
+  SEALPOOL_ASSIGN_OR_RETURN(
+      m.kek_cache_misses,
+      r.AddCounter("sealpool_kek_cache_misses_total",
+                   "KEKs and fingerprint keys the pool did not hold unwrapped and asked the key "
+                   "service for."));
 
   SEALPOOL_ASSIGN_OR_RETURN(
       m.delete_queue_jobs,
@@ -724,7 +723,8 @@ absl::StatusOr<PoolMetrics> PoolMetrics::Register(MetricsRegistry& r) {
       r.AddGauge("sealpool_pool_logical_bytes", "Sum of the sizes of the pool's images."));
   SEALPOOL_ASSIGN_OR_RETURN(
       m.pool_stored_bytes,
-      r.AddGauge("sealpool_pool_stored_bytes", "Bytes of the pool's container files."));
+      r.AddGauge("sealpool_pool_stored_bytes",
+                 "Container bytes of the pool's live segment records."));
   SEALPOOL_ASSIGN_OR_RETURN(m.pool_containers,
                             r.AddGauge("sealpool_pool_containers", "Container files in the pool."));
   SEALPOOL_ASSIGN_OR_RETURN(m.pool_images,

@@ -354,7 +354,6 @@ struct PoolMetrics {
   CounterFamily* kms_calls = nullptr;      // sealpool_kms_calls_total{result}
   Histogram* kms_call_duration = nullptr;  // sealpool_kms_call_duration_seconds
   Gauge* kms_reachable = nullptr;          // sealpool_kms_reachable: kKms* above
-  Counter* kek_cache_hits = nullptr;       // sealpool_kek_cache_hits_total
   Counter* kek_cache_misses = nullptr;     // sealpool_kek_cache_misses_total
   // Background work.
   Gauge* delete_queue_jobs = nullptr;             // sealpool_delete_queue_jobs

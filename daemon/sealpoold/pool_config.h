@@ -49,7 +49,7 @@ struct LsuConfig {
   // Expiry policy run by the scheduler (both optional; both may be set: an image expires when
   // either says so). Images under retention never expire early.
   std::optional<absl::Duration> expire_after;  // expire_after_days: images older than this
-  std::optional<uint32_t> keep_last;           // keep_last: newest N images per (owner, base name)
+  std::optional<uint32_t> keep_last;           // keep_last: newest N per (owner, "series" label)
   // Quota per owner in logical bytes (sum of image sizes); 0 = none.
   uint64_t owner_quota_bytes = 0;
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "base/strings.h"
+#include "daemon/sealpoold/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace sealpool::daemon {
@@ -57,10 +58,11 @@ uint64_t Scheduler::ExpireImages(absl::Time now) {
       spdlog::warn("scheduler: cannot list LSU {}: {}", lsu.name, images.status().ToString());
       continue;
     }
-    std::vector<const storage::ImageInfo*> doomed;
+    // Each doomed image with the rule that chose it (expire_after wins when both do).
+    std::map<const storage::ImageInfo*, std::string_view> doomed;
     if (lsu.expire_after.has_value()) {
       for (const storage::ImageInfo& i : *images) {
-        if (i.created + *lsu.expire_after < now) doomed.push_back(&i);
+        if (i.created + *lsu.expire_after < now) doomed.emplace(&i, "expire_after_days");
       }
     }
     if (lsu.keep_last.has_value()) {
@@ -72,18 +74,17 @@ uint64_t Scheduler::ExpireImages(absl::Time now) {
       for (auto& [key, list] : series) {
         std::sort(list.begin(), list.end(),
                   [](auto* a, auto* b) { return a->created > b->created; });
-        for (size_t k = *lsu.keep_last; k < list.size(); ++k) doomed.push_back(list[k]);
+        for (size_t k = *lsu.keep_last; k < list.size(); ++k) doomed.emplace(list[k], "keep_last");
       }
     }
-    std::sort(doomed.begin(), doomed.end());
-    doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
-    for (const storage::ImageInfo* i : doomed) {
+    for (const auto& [i, rule] : doomed) {
       if (i->retain_until > now) continue;  // governance retention: not before its time
       absl::Status s = pool.DeleteImage({i->lsu, i->owner, i->name}, storage::DeleteBy::kAdmin);
-      (void)runtime_->Audit({"scheduler", "scheduler", "expire", i->lsu, i->owner, i->name, "",
-                             lsu.expire_after.has_value() ? "expire_after" : "keep_last", s});
+      (void)runtime_->Audit(
+          {"scheduler", "scheduler", "expire", i->lsu, i->owner, i->name, "", rule, s});
       if (s.ok()) {
         ++expired;
+        if (PoolMetrics* m = runtime_->metrics(); m != nullptr) m->images_deleted->Inc();
       } else if (s.code() != absl::StatusCode::kNotFound) {
         spdlog::warn("scheduler: cannot expire image {}/{}: {}", i->lsu, i->name, s.ToString());
       }

@@ -168,9 +168,12 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
     return kExitRuntime;
   }
   KmsRootKeyProvider root_keys(kms_client->get());
-  root_keys.set_observer([m = &*metrics](absl::StatusCode code, absl::Duration elapsed) {
-    m->RecordKmsCall(code, elapsed);
-  });
+  root_keys.set_observer(
+      [m = &*metrics](std::string_view op, absl::StatusCode code, absl::Duration elapsed) {
+        m->RecordKmsCall(code, elapsed);
+        // The key dictionary asks for an unwrap only when it does not hold the key.
+        if (op.rfind("unwrap", 0) == 0) m->kek_cache_misses->Inc();
+      });
 
   absl::StatusOr<std::unique_ptr<storage::Pool>> pool = OpenOrCreatePool(config, &root_keys);
   if (!pool.ok()) {
@@ -213,7 +216,10 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   PoolRuntime runtime(config, pool->get(), kms_client->get(), audit->get(), &*metrics, *access);
-  CompactionJob compaction(pool->get(), config.compact_live_threshold);
+  CompactionJob compaction(pool->get(), config.compact_live_threshold,
+                           [m = &*metrics](const CompactionStatus& s) {
+                             m->compaction_bytes_reclaimed->Inc(s.bytes_reclaimed);
+                           });
   // Gauges computed at scrape time.
   registry.AddCollector([&runtime, &compaction, m = &*metrics](MetricsSnapshotWriter&) {
     m->active_backup_streams->Set(
@@ -323,7 +329,7 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   }
   sd_notify(0, "STOPPING=1");
   runtime.streams().Close();
-  compaction.Stop();
+  compaction.Close();
   // gRPC waits for running calls until the deadline, then cancels them (their images roll back).
   server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
   server->Wait();

@@ -334,7 +334,6 @@ TEST_CASE("sealpoold's metric set registers once, with its series at zero", "[me
                            "sealpool_kms_calls_total",
                            "sealpool_kms_call_duration_seconds",
                            "sealpool_kms_reachable",
-                           "sealpool_kek_cache_hits_total",
                            "sealpool_kek_cache_misses_total",
                            "sealpool_delete_queue_jobs",
                            "sealpool_compaction_running",
