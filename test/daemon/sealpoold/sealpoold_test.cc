@@ -505,6 +505,88 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: admins reassign owners and extend rete
   CHECK(audit.find("new_owner=bob") != std::string::npos);
 }
 
+TEST_CASE_METHOD(PoolFixture, "sealpoold: a certificate with two CNs is refused",
+                 "[e2e][sealpoold]") {
+  const std::filesystem::path d = kms().dir();
+  const std::string key = (d / "twocn.key").string();
+  const std::string csr = (d / "twocn.csr").string();
+  const std::string ext = (d / "twocn.ext").string();
+  WriteFileOrDie(ext, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                      "extendedKeyUsage=clientAuth\n", 0644);
+  std::string out;
+  REQUIRE(RunCommand({"/usr/bin/openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-out", key}, &out) == 0);
+  REQUIRE(RunCommand({"/usr/bin/openssl", "req", "-new", "-key", key, "-subj", "/CN=alice/CN=bob", "-out",
+                      csr}, &out) == 0);
+  REQUIRE(RunCommand({"/usr/bin/openssl", "x509", "-req", "-in", csr, "-CA", (d / "ca.crt").string(),
+                      "-CAkey", (d / "ca.key").string(), "-CAcreateserial", "-days", "2",
+                      "-extfile", ext, "-out", (d / "twocn.crt").string()}, &out) == 0);
+  auto two = pool().Client("twocn");
+  absl::Status s = Backup(*two, "lsu1", "x", "abc").status();
+  CHECK(s.code() == StatusCode::kUnauthenticated);
+  CHECK(std::string(s.message()).find("more than one CN") != std::string::npos);
+}
+
+TEST_CASE_METHOD(PoolFixture, "sealpoold: admins rotate a KEK and re-wrap under a new root key",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  REQUIRE(Backup(*alice, "lsu1", "before", "sealed under the first KEK").ok());
+  auto list = [&] {
+    grpc::ClientContext ctx;
+    v1::ListKeysResponse keys;
+    REQUIRE(admin->ListKeys(&ctx, {}, &keys).ok());
+    REQUIRE(keys.key_groups_size() >= 1);
+    return keys.key_groups(0);
+  };
+  const v1::KeyGroupInfo first = list();
+  REQUIRE(first.keks_size() == 1);
+  const std::string old_root = first.keks(0).root_key_id();
+  {
+    grpc::ClientContext ctx;
+    v1::RotateKekRequest req;
+    req.set_key_group("kg-a");
+    v1::RotateKekResponse out;
+    REQUIRE(admin->RotateKek(&ctx, req, &out).ok());
+    CHECK(out.kek_id() > first.keks(0).id());
+  }
+  const v1::KeyGroupInfo rotated = list();
+  REQUIRE(rotated.keks_size() == 2);
+  int active = 0;
+  for (const auto& k : rotated.keks()) active += k.state() == "active" ? 1 : 0;
+  CHECK(active == 1);
+  REQUIRE(Backup(*alice, "lsu1", "after", "sealed under the second KEK").ok());
+
+  // A new root key in sealkmsd; the old one still wraps the pool's keys until the re-wrap.
+  const std::string new_root = kms().CreateKey("kg-a");
+  REQUIRE(kms().SetState(new_root, kms::v1::KEY_STATE_ACTIVE).ok());
+  CHECK(kms().SetState(old_root, kms::v1::KEY_STATE_DEPRECATED).code() ==
+        StatusCode::kFailedPrecondition);
+  {
+    grpc::ClientContext ctx;
+    v1::RewrapKeysRequest req;
+    req.set_key_group("kg-a");
+    v1::RewrapKeysResponse out;
+    REQUIRE(admin->RewrapKeys(&ctx, req, &out).ok());
+    CHECK(out.rewrapped() == 3);  // two KEKs and the fingerprint key
+    CHECK(out.root_key_id() == new_root);
+  }
+  const v1::KeyGroupInfo rewrapped = list();
+  for (const auto& k : rewrapped.keks()) CHECK(k.root_key_id() == new_root);
+  CHECK(rewrapped.fingerprint_key_root_key_id() == new_root);
+  // sealkmsd was told: the old root key wraps nothing now and may be deprecated.
+  CHECK(kms().SetState(old_root, kms::v1::KEY_STATE_DEPRECATED).ok());
+  // A fresh process (no cached key) reads both images through the new root key.
+  REQUIRE(pool().Stop() == 0);
+  pool().Start();
+  alice = pool().Client("alice");
+  CHECK(Restore(*alice, "lsu1", "before").value_or("") == "sealed under the first KEK");
+  CHECK(Restore(*alice, "lsu1", "after").value_or("") == "sealed under the second KEK");
+  const std::string audit = ReadFileOrDie(pool().audit_path());
+  CHECK(audit.find("\"op\":\"rotate-kek\"") != std::string::npos);
+  CHECK(audit.find("\"op\":\"rewrap-keys\"") != std::string::npos);
+}
+
 TEST_CASE("sealpoold: a config that contradicts the pool is refused", "[e2e][sealpoold]") {
   TempDir dir;
   Sealkmsd kms(dir.path() / "kms");
