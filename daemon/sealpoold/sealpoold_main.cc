@@ -359,9 +359,17 @@ int Main(int argc, char** argv) {
       "See docs/server.md."};
   std::string config_path;
   bool check_config = false;
+  std::string restore_catalog;
   app.add_option("-c,--config", config_path, "TOML config file (see packaging/sealpoold.toml)")
       ->required();
-  app.add_flag("--check-config", check_config, "parse and validate the config, then exit");
+  CLI::Option* check =
+      app.add_flag("--check-config", check_config, "parse and validate the config, then exit");
+  app.add_option("--restore-catalog", restore_catalog,
+                 "with sealpoold stopped: replace the pool's catalog with the newest backup in "
+                 "this folder (made by BackupCatalog or the scheduler), then exit. Images "
+                 "committed after that backup are lost; their space is reclaimed. Refused while "
+                 "a sealpoold has the pool open")
+      ->excludes(check);
   app.set_version_flag("--version", Cat("sealpoold ", kSealpooldVersion));
   try {
     app.parse(argc, argv);
@@ -378,6 +386,17 @@ int Main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (check_config) {
     std::printf("config %s is valid\n", config_path.c_str());
+    return kExitOk;
+  }
+  if (!restore_catalog.empty()) {
+    absl::Status s = storage::Pool::RestoreCatalog(restore_catalog, config->pool_dir.string());
+    if (!s.ok()) {
+      spdlog::error("cannot restore the catalog of {} from {}: {}", config->pool_dir.string(),
+                    restore_catalog, s.ToString());
+      return s.code() == absl::StatusCode::kFailedPrecondition ? kExitConfig : kExitRuntime;
+    }
+    std::printf("restored the catalog of %s from the newest backup in %s; start sealpoold\n",
+                config->pool_dir.c_str(), restore_catalog.c_str());
     return kExitOk;
   }
   return Serve(config_path, *std::move(config));

@@ -587,6 +587,52 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: admins rotate a KEK and re-wrap under 
   CHECK(audit.find("\"op\":\"rewrap-keys\"") != std::string::npos);
 }
 
+TEST_CASE_METHOD(PoolFixture, "sealpoold: a catalog backup restores with sealpoold stopped",
+                 "[e2e][sealpoold]") {
+  auto alice = pool().Client("alice");
+  auto admin = pool().Admin();
+  const std::string backups = (pool().dir() / "catalog-backups").string();
+  REQUIRE(Backup(*alice, "lsu1", "before", std::string(200000, 'b')).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::BackupCatalogRequest req;
+    req.set_dir(backups);
+    v1::BackupCatalogResponse out;
+    REQUIRE(admin->BackupCatalog(&ctx, req, &out).ok());
+    CHECK(out.dir() == backups);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::BackupCatalogRequest req;
+    req.set_dir("relative/dir");
+    v1::BackupCatalogResponse out;
+    CHECK(admin->BackupCatalog(&ctx, req, &out).error_code() == grpc::INVALID_ARGUMENT);
+  }
+  REQUIRE(Backup(*alice, "lsu1", "after", std::string(300000, 'a')).ok());
+  // Refused while the pool is open.
+  std::string out;
+  CHECK(RunCommand({SEALPOOLD_PATH, "--config", pool().config_path().string(),
+                    "--restore-catalog", backups}, &out) == 2);
+  CHECK(out.find("while the pool is open") != std::string::npos);
+  REQUIRE(pool().Stop() == 0);
+  REQUIRE(RunCommand({SEALPOOLD_PATH, "--config", pool().config_path().string(),
+                      "--restore-catalog", backups}, &out) == 0);
+  pool().Start();
+  alice = pool().Client("alice");
+  admin = pool().Admin();
+  CHECK(Restore(*alice, "lsu1", "before").value_or("") == std::string(200000, 'b'));
+  CHECK(Restore(*alice, "lsu1", "after").status().code() == StatusCode::kNotFound);
+  grpc::ClientContext ctx;
+  auto reader = admin->Verify(&ctx, {});
+  v1::CheckProgress p, last;
+  while (reader->Read(&p)) last = p;
+  REQUIRE(reader->Finish().ok());
+  CHECK(last.finished());
+  CHECK(last.problems_size() == 0);
+  // The image written after the backup can be written again: its name is free.
+  CHECK(Backup(*alice, "lsu1", "after", "again").ok());
+}
+
 TEST_CASE("sealpoold: a config that contradicts the pool is refused", "[e2e][sealpoold]") {
   TempDir dir;
   Sealkmsd kms(dir.path() / "kms");
