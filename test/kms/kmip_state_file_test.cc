@@ -47,7 +47,7 @@ TEST_CASE("KMIP state file refuses damage, edits and newer versions", "[kmip]") 
   CHECK(KmipStateFile::Decode("").status().code() == absl::StatusCode::kDataLoss);
   CHECK(KmipStateFile::Decode("garbage").status().code() == absl::StatusCode::kDataLoss);
   std::string newer = text;
-  newer.replace(newer.find(" 1\n"), 3, " 2\n");
+  newer.replace(newer.find(" 2\n"), 3, " 3\n");
   auto n = KmipStateFile::Decode(newer);
   CHECK(n.status().code() == absl::StatusCode::kDataLoss);  // checksum covers the version too
 }
