@@ -367,6 +367,40 @@ absl::Status KmipBackend::Mutate(const std::function<absl::Status(KeyStoreConten
   return SaveLocked(next);
 }
 
+namespace {
+
+// Whether a KMS state (nullopt: the object is gone) shows change `op` carried out.
+bool StateShowsLanded(PendingKmsChange::Op op, std::optional<kmip::ObjectState> state) {
+  const bool gone = !state.has_value() || *state == kmip::ObjectState::kDestroyed ||
+                    *state == kmip::ObjectState::kDestroyedCompromised;
+  switch (op) {
+    case PendingKmsChange::Op::kActivate:
+      return !gone && *state != kmip::ObjectState::kPreActive;
+    case PendingKmsChange::Op::kRevoke:
+      return gone || *state == kmip::ObjectState::kDeactivated ||
+             *state == kmip::ObjectState::kCompromised;
+    case PendingKmsChange::Op::kDestroy:
+      return gone;
+    case PendingKmsChange::Op::kCreate:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<kmip::ObjectState>> KmipBackend::KmsStateOf(std::string_view id) {
+  absl::StatusOr<kmip::KeyAttributes> a = client_->GetAttributes(KmipUidOf(id));
+  if (a.ok()) {
+    if (!a->state.has_value()) {
+      return absl::InternalError(Cat("the KMS sent no State for root key ", id));
+    }
+    return a->state;
+  }
+  if (a.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+  return a.status();
+}
+
 absl::StatusOr<std::optional<std::string>> KmipBackend::Landed(const PendingKmsChange& p) {
   if (p.op == PendingKmsChange::Op::kCreate) {
     SEALPOOL_ASSIGN_OR_RETURN(std::vector<std::string> uids,
@@ -374,31 +408,8 @@ absl::StatusOr<std::optional<std::string>> KmipBackend::Landed(const PendingKmsC
     if (uids.empty()) return std::nullopt;
     return uids.front();
   }
-  absl::StatusOr<kmip::KeyAttributes> a = client_->GetAttributes(KmipUidOf(p.key_id));
-  std::optional<kmip::ObjectState> state;
-  if (a.ok()) {
-    state = a->state;
-  } else if (a.status().code() != absl::StatusCode::kNotFound) {
-    return a.status();
-  }
-  bool gone = !state.has_value() || *state == kmip::ObjectState::kDestroyed ||
-              *state == kmip::ObjectState::kDestroyedCompromised;
-  bool landed = false;
-  switch (p.op) {
-    case PendingKmsChange::Op::kActivate:
-      landed = !gone && *state != kmip::ObjectState::kPreActive;
-      break;
-    case PendingKmsChange::Op::kRevoke:
-      landed = gone || *state == kmip::ObjectState::kDeactivated ||
-               *state == kmip::ObjectState::kCompromised;
-      break;
-    case PendingKmsChange::Op::kDestroy:
-      landed = gone;
-      break;
-    case PendingKmsChange::Op::kCreate:
-      break;
-  }
-  if (!landed) return std::nullopt;
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<kmip::ObjectState> state, KmsStateOf(p.key_id));
+  if (!StateShowsLanded(p.op, state)) return std::nullopt;
   return std::string();
 }
 
@@ -454,6 +465,19 @@ absl::StatusOr<std::string> KmipBackend::SendChange(
 }
 
 absl::Status KmipBackend::ReconcileIn(KeyStoreContents& c) {
+  // A request that reached a hung KMS is carried out when the KMS resumes, possibly just after
+  // it answers a newer connection. So "not done" is concluded only once a change is older than
+  // twice the call deadline; before that the reconcile waits.
+  const int64_t settle =
+      2 * std::max<int64_t>(1, absl::ToInt64Seconds(client_->call_deadline() + absl::Seconds(1)));
+  auto unsettled = [&](const PendingKmsChange& p) -> absl::Status {
+    const int64_t age = NowUnix() - p.created_unix;
+    if (age >= settle) return absl::OkStatus();
+    return absl::UnavailableError(
+        Cat(Describe(p), " was sent ", age, " s ago and the KMS does not show it done yet; it "
+            "may still carry it out, so sealkmsd concludes it was not only ", settle,
+            " s after sending it (twice the call deadline); try again then"));
+  };
   while (!c.pending.empty()) {
     const PendingKmsChange p = c.pending.front();
     if (p.op == PendingKmsChange::Op::kCreate) {
@@ -462,6 +486,7 @@ absl::Status KmipBackend::ReconcileIn(KeyStoreContents& c) {
       // adopted so that nothing the KMS holds is lost.
       SEALPOOL_ASSIGN_OR_RETURN(std::vector<std::string> uids,
                                 client_->LocateByRequestId(p.group, p.request_id));
+      if (uids.empty()) SEALPOOL_RETURN_IF_ERROR(unsettled(p));
       for (const std::string& uid : uids) {
         const std::string id = Cat(kKmipKeyIdPrefix, uid);
         if (c.keys.contains(id) || !ValidateName("root key id", id).ok()) continue;
@@ -486,9 +511,9 @@ absl::Status KmipBackend::ReconcileIn(KeyStoreContents& c) {
         }
       }
     } else {
-      absl::StatusOr<kmip::KeyAttributes> a = client_->GetAttributes(KmipUidOf(p.key_id));
-      if (!a.ok() && a.status().code() != absl::StatusCode::kNotFound) return a.status();
-      RecordKmsState(c, p.key_id, a.ok() ? a->state : std::nullopt, p.erase);
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<kmip::ObjectState> state, KmsStateOf(p.key_id));
+      if (!StateShowsLanded(p.op, state)) SEALPOOL_RETURN_IF_ERROR(unsettled(p));
+      RecordKmsState(c, p.key_id, state, p.erase);
     }
     c.pending.erase(c.pending.begin());
   }

@@ -27,8 +27,10 @@
 //     Information, namespace kmip::kRequestIdNamespace; Name and Object Group are unchanged)
 //     and, as its caller was told it failed, destroyed if still Pre-Active (adopted otherwise);
 //     for Activate, Revoke and Destroy the key's state is read back (GetAttributes) and the
-//     KMS's state recorded, as the KMS cannot undo them. Until every pending change is
-//     reconciled, no further key change is sent. Wraps, unwraps and listings go on.
+//     KMS's state recorded, as the KMS cannot undo them. A change the KMS does not show done
+//     is concluded not done only once it is older than twice the call deadline (a resumed
+//     KMS may carry it out just after answering a newer connection). Until every pending
+//     change is reconciled, no further key change is sent. Wraps, unwraps and listings go on.
 //
 // Thread-safe. `mu_` is held exclusively by every change, KMS call included (the KMIP client
 // has one connection anyway), and shared by Unwrap (with its KMS Decrypt) and the listings.
@@ -175,6 +177,8 @@ class KmipBackend final : public KeyBackend {
       KeyStoreContents& c, PendingKmsChange p,
       const std::function<absl::StatusOr<std::string>(const std::string&)>& send)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The KMS state of root key `id`; nullopt when the KMS no longer has it.
+  absl::StatusOr<std::optional<kmip::ObjectState>> KmsStateOf(std::string_view id);
   // Whether the KMS shows `p` done: nullopt if not; else the created key's Unique Identifier
   // (Create) or "".
   absl::StatusOr<std::optional<std::string>> Landed(const PendingKmsChange& p);

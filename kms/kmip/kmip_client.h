@@ -120,6 +120,7 @@ class KmipClient {
   void Disconnect();
   // How many connections were established so far (for tests: reuse and reconnects).
   int connections_made() const;
+  absl::Duration call_deadline() const { return options_.call_deadline; }
 
  private:
   struct Tls;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -557,12 +558,49 @@ TEST_CASE_METHOD(KmipFixture,
     CHECK(b->ListKeys("kg-a")->size() == 1);  // listings still answer
   }
   server_->Thaw();
+  REQUIRE(test::Eventually([&] { return KmsState(id) == ObjectState::kActive; }));
   auto b = Open();
   REQUIRE(b->PendingChanges().size() == 1);  // kept in the state file
   REQUIRE(b->ReconcilePending().ok());        // what sealkmsd does at start
   CHECK(b->PendingChanges().empty());
   CHECK(RecordedState(*b, id) == RootKeyState::kActive);  // the KMS did activate it
   CHECK(KmsState(id) == ObjectState::kActive);
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: a change the KMS never carried out is concluded not done only "
+                 "after twice the deadline",
+                 "[kmip][pykmip][pending]") {
+  auto b = Open("sealkmsd", false, absl::Seconds(2));
+  REQUIRE(b->CreateGroup("kg-a").ok());
+  auto k = b->CreateKey("kg-a");
+  REQUIRE(k.ok());
+  server_->Freeze();
+  CheckTimedOut(b->SetKeyState(k->id, RootKeyState::kActive).status(), "Activate");
+  const auto sent = std::chrono::steady_clock::now();
+  server_->Kill();  // the request it held is lost with it
+  server_->Start();
+  auto early = b->CreateKey("kg-a");
+  INFO(early.status().ToString());
+  if (std::chrono::steady_clock::now() - sent < std::chrono::seconds(5)) {
+    CHECK(early.status().code() == absl::StatusCode::kUnavailable);
+    CHECK_THAT(std::string(early.status().message()),
+               Catch::Contains("the KMS does not show it done yet; it may still carry it out, "
+                               "so sealkmsd concludes it was not only 6 s after sending it"));
+    CHECK(b->PendingChanges().size() == 1);
+  }
+  std::optional<RootKeyView> later;
+  REQUIRE(test::Eventually(
+      [&] {
+        auto r = b->CreateKey("kg-a");
+        if (r.ok()) later = *r;
+        return r.ok();
+      },
+      std::chrono::seconds(15)));
+  CHECK(b->PendingChanges().empty());
+  CHECK(RecordedState(*b, k->id) == RootKeyState::kPrelive);  // never activated, by either
+  CHECK(KmsState(k->id) == ObjectState::kPreActive);
+  REQUIRE(b->SetKeyState(k->id, RootKeyState::kActive).ok());
 }
 
 TEST_CASE_METHOD(KmipFixture,
