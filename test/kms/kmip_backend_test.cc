@@ -395,6 +395,10 @@ TEST_CASE_METHOD(KmipFixture, "KMIP backend: a rebuild with the KMS down fails a
 
 // ---- KMS changes whose answer never comes (issue 12, bugs 1 and 2). ----
 
+// The KMIP call deadline of these tests: what a frozen KMS costs, and ample for PyKMIP on a
+// loaded machine (2 s was not).
+constexpr absl::Duration kCallDeadline = absl::Seconds(5);
+
 // What the KMS holds in key group `group`, seen by sealkmsd's identity on a connection of
 // its own.
 std::vector<std::string> KmsKeys(PyKmipServer& server, const std::string& group) {
@@ -432,7 +436,7 @@ TEST_CASE_METHOD(KmipFixture,
                  "KMIP backend: a Create the KMS carries out after the deadline leaves no key "
                  "behind",
                  "[kmip][pykmip][pending]") {
-  auto b = Open("sealkmsd", false, absl::Seconds(2));
+  auto b = Open("sealkmsd", false, kCallDeadline);
   REQUIRE(b->CreateGroup("kg-a").ok());
   REQUIRE(b->CreateGroup("kg-b").ok());
   REQUIRE(b->CreateKey("kg-b").ok());  // the connection is up
@@ -468,11 +472,13 @@ TEST_CASE_METHOD(KmipFixture,
                  "KMIP backend: Activate, Revoke and Destroy the KMS carries out after the "
                  "deadline are recorded as the KMS did them",
                  "[kmip][pykmip][pending]") {
-  auto b = Open("sealkmsd", false, absl::Seconds(2));
+  auto b = Open("sealkmsd", false, kCallDeadline);
   REQUIRE(b->CreateGroup("kg-a").ok());
   auto k1 = b->CreateKey("kg-a");
-  auto k2 = b->CreateKey("kg-a");
+  INFO(k1.status().ToString());
   REQUIRE(k1.ok());
+  auto k2 = b->CreateKey("kg-a");
+  INFO(k2.status().ToString());
   REQUIRE(k2.ok());
   REQUIRE(b->SetKeyState(k1->id, RootKeyState::kActive).ok());
   auto kms_state = [&](const std::string& id) -> std::optional<ObjectState> {
@@ -542,7 +548,7 @@ TEST_CASE_METHOD(KmipFixture,
                  "[kmip][pykmip][pending]") {
   std::string id;
   {
-    auto b = Open("sealkmsd", false, absl::Seconds(2));
+    auto b = Open("sealkmsd", false, kCallDeadline);
     REQUIRE(b->CreateGroup("kg-a").ok());
     id = b->CreateKey("kg-a")->id;
     server_->Freeze();
@@ -571,7 +577,7 @@ TEST_CASE_METHOD(KmipFixture,
                  "KMIP backend: a change the KMS never carried out is concluded not done only "
                  "after twice the deadline",
                  "[kmip][pykmip][pending]") {
-  auto b = Open("sealkmsd", false, absl::Seconds(2));
+  auto b = Open("sealkmsd", false, kCallDeadline);
   REQUIRE(b->CreateGroup("kg-a").ok());
   auto k = b->CreateKey("kg-a");
   REQUIRE(k.ok());
@@ -582,11 +588,11 @@ TEST_CASE_METHOD(KmipFixture,
   server_->Start();
   auto early = b->CreateKey("kg-a");
   INFO(early.status().ToString());
-  if (std::chrono::steady_clock::now() - sent < std::chrono::seconds(5)) {
+  if (std::chrono::steady_clock::now() - sent < std::chrono::seconds(11)) {
     CHECK(early.status().code() == absl::StatusCode::kUnavailable);
     CHECK_THAT(std::string(early.status().message()),
                Catch::Contains("the KMS does not show it done yet; it may still carry it out, "
-                               "so sealkmsd concludes it was not only 6 s after sending it"));
+                               "so sealkmsd concludes it was not only 12 s after sending it"));
     CHECK(b->PendingChanges().size() == 1);
   }
   std::optional<RootKeyView> later;
@@ -596,7 +602,7 @@ TEST_CASE_METHOD(KmipFixture,
         if (r.ok()) later = *r;
         return r.ok();
       },
-      std::chrono::seconds(15)));
+      std::chrono::seconds(40)));
   CHECK(b->PendingChanges().empty());
   CHECK(RecordedState(*b, k->id) == RootKeyState::kPrelive);  // never activated, by either
   CHECK(KmsState(k->id) == ObjectState::kPreActive);

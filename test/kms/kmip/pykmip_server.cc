@@ -179,6 +179,20 @@ void PyKmipServer::Kill() {
 void PyKmipServer::Freeze() {
   REQUIRE(running());
   REQUIRE(kill(-pid_, SIGSTOP) == 0);
+  // kill() returns before every thread has stopped: wait until each thread of the server
+  // shows state T (stopped) in /proc, so nothing it does races the caller's next request.
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+  REQUIRE(Eventually([&] {
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::string stat = ReadFileOrDie(t.path() / "stat");
+      size_t close = stat.rfind(')');  // "pid (comm) S ..."
+      if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
+        return false;
+      }
+    }
+    return !ec;
+  }));
 }
 
 void PyKmipServer::Thaw() {

@@ -54,7 +54,8 @@ class PyKmipServer {
   // SIGKILL and wait: the KMS crashing (its SQLite database keeps committed objects).
   void Kill();
   // SIGSTOP / SIGCONT to the server and its helpers: a KMS that hangs, then carries on with
-  // whatever requests reached it meanwhile.
+  // whatever requests reached it meanwhile. Freeze returns once every thread of the server
+  // has stopped.
   void Freeze();
   void Thaw();
   bool running() const { return pid_ > 0; }
