@@ -24,7 +24,18 @@ grpc::Status KeyAdminImpl::Run(grpc::ServerContext* context,
   }();
   audit_->Record({cn, kRoleAdmin, op, "", target.group, target.root_key, "", s})
       .IgnoreError();  // An audit write failure must not fail the operation it records.
+  if (IsKmsFailure(s)) context->AddTrailingMetadata(kFailedComponentKey, kFailedComponentKms);
   return ToGrpcStatus(s);
+}
+
+std::string KeyAdminImpl::GroupOfKey(std::string_view id) {
+  if (!ValidateName("root key id", id).ok()) return "";
+  absl::StatusOr<std::vector<RootKeyView>> keys = backend_->ListKeys("");
+  if (!keys.ok()) return "";
+  for (const RootKeyView& k : *keys) {
+    if (k.id == id) return k.group;
+  }
+  return "";
 }
 
 grpc::Status KeyAdminImpl::CreateGroup(grpc::ServerContext* context,
@@ -73,7 +84,8 @@ grpc::Status KeyAdminImpl::SetKeyState(grpc::ServerContext* context,
                                        v1::RootKeyInfo* response) {
   std::optional<RootKeyState> state = FromProtoValue(static_cast<int>(request->state()));
   std::string op = Cat("set-state:", state ? RootKeyStateName(*state) : std::string_view("?"));
-  return Run(context, *request, op, {"", request->root_key_id()}, [&]() -> absl::Status {
+  return Run(context, *request, op, {GroupOfKey(request->root_key_id()), request->root_key_id()},
+             [&]() -> absl::Status {
     if (!state) {
       return absl::InvalidArgumentError(
           Cat("unknown key state ", static_cast<int>(request->state())));
@@ -87,7 +99,8 @@ grpc::Status KeyAdminImpl::SetKeyState(grpc::ServerContext* context,
 grpc::Status KeyAdminImpl::DeleteKey(grpc::ServerContext* context,
                                      const v1::DeleteKeyRequest* request,
                                      v1::DeleteKeyResponse* /*response*/) {
-  return Run(context, *request, "delete-key", {"", request->root_key_id()},
+  return Run(context, *request, "delete-key",
+             {GroupOfKey(request->root_key_id()), request->root_key_id()},
              [&]() { return backend_->DeleteKey(request->root_key_id()); });
 }
 

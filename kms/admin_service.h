@@ -12,6 +12,11 @@
 namespace sealpool::kms {
 
 inline constexpr size_t kMaxPassphraseSize = 1024;
+// Trailing metadata of a failed call that the external KMS behind sealkmsd (the KMIP server)
+// failed or refused, rather than sealkmsd itself (IsKmsFailure): kFailedComponentKey =
+// kFailedComponentKms. kmscmd gives such failures their own exit code and hint.
+inline constexpr char kFailedComponentKey[] = "sealpool-failed-component";
+inline constexpr char kFailedComponentKms[] = "kms";
 inline constexpr uint32_t kMaxAuditTailLines = 1000;
 
 class KeyAdminImpl final : public v1::KeyAdmin::Service {
@@ -51,6 +56,8 @@ class KeyAdminImpl final : public v1::KeyAdmin::Service {
   grpc::Status Run(grpc::ServerContext* context, const google::protobuf::Message& request,
                    std::string_view op, const Target& target,
                    const std::function<absl::Status()>& body);
+  // The group of root key `id` ("" if unknown), for audit lines.
+  std::string GroupOfKey(std::string_view id);
 
   KeyBackend* const backend_;
   const AccessPolicy* const policy_;

@@ -10,6 +10,8 @@
 //   - unknown group or key                                  NotFound
 //   - a blob that does not authenticate for (pool, group,
 //     KEK id), or names a key of another group             DataLoss / InvalidArgument
+// A backend in front of an external KMS marks the failures of the KMS, or of reaching it, with
+// MarkKmsFailure, so the services can tell the operator which component failed.
 // Implementations are thread-safe.
 #ifndef SEALPOOL_KMS_KEY_BACKEND_H_
 #define SEALPOOL_KMS_KEY_BACKEND_H_
@@ -21,10 +23,21 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "crypto/secure_memory.h"
 #include "kms/root_key_state.h"
 
 namespace sealpool::kms {
+
+// The status payload that marks a failure of the external KMS (value: "kmip").
+inline constexpr absl::string_view kKmsFailureUrl = "type.sealpool.dev/sealpool.kms.KmsFailure";
+inline absl::Status MarkKmsFailure(absl::Status s) {
+  if (!s.ok()) s.SetPayload(kKmsFailureUrl, absl::Cord("kmip"));
+  return s;
+}
+inline bool IsKmsFailure(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kKmsFailureUrl).has_value();
+}
 
 // What a wrapped key is bound to (its associated data).
 struct WrapContext {

@@ -136,8 +136,9 @@ absl::StatusOr<RootKeyView> KeyStore::SetKeyState(std::string_view id, RootKeySt
       if (uint32_t n = CountUsage(c, k->id); n != 0) {
         return absl::FailedPreconditionError(
             Cat("root key \"", id, "\" still wraps ", n,
-                " registered KEK(s); re-wrap them under "
-                "the active key (keydictutil --rewrap) before making it ",
+                " registered KEK(s); re-wrap them under the active key first (Pool::"
+                "RewrapGroupKeys in each pool's sealpoold; keydictutil --rewrap does not exist "
+                "yet) before making it ",
                 RootKeyStateName(state)));
       }
     }

@@ -1,12 +1,14 @@
 #include "kms/kmip_backend.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 #include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "crypto/aead.h"
@@ -22,8 +24,91 @@ namespace {
 
 using kmip::RevocationReason;
 
+// A failure of the KMS (or of reaching it), marked so that the admin service can tell the
+// operator the KMS, not sealkmsd, failed (IsKmsFailure). `what` is sealpool's context (the
+// key group or root key); the client's message already names the KMIP operation and server.
 absl::Status KmsError(const absl::Status& s, std::string_view what) {
-  return Annotate(s, Cat("KMS (KMIP) ", what));
+  if (s.ok()) return s;
+  return MarkKmsFailure(Annotate(s, Cat("KMS (KMIP), ", what)));
+}
+
+// A fresh request id: "r" and 24 hex digits (96 random bits).
+absl::StatusOr<std::string> NewRequestId() {
+  std::array<uint8_t, 12> r{};
+  SEALPOOL_RETURN_IF_ERROR(crypto::RandomBytes(r));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "r";
+  for (uint8_t b : r) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::string_view OpName(PendingKmsChange::Op op) {
+  switch (op) {
+    case PendingKmsChange::Op::kCreate:
+      return "Create";
+    case PendingKmsChange::Op::kActivate:
+      return "Activate";
+    case PendingKmsChange::Op::kRevoke:
+      return "Revoke";
+    case PendingKmsChange::Op::kDestroy:
+      return "Destroy";
+  }
+  return "?";
+}
+
+std::string Describe(const PendingKmsChange& p) {
+  return Cat("KMIP ", OpName(p.op), p.key_id.empty() ? Cat(" in key group ", p.group)
+                                                     : Cat(" of root key ", p.key_id),
+             " (request ", p.request_id, ")");
+}
+
+// Records the KMS's state `kms` (nullopt: the object is gone) of root key `id` in `c`, where
+// it differs from sealkmsd's record: the KMS is right about what it did.
+void RecordKmsState(KeyStoreContents& c, const std::string& id, std::optional<kmip::ObjectState> kms,
+                    bool erase) {
+  auto it = c.keys.find(id);
+  if (it == c.keys.end()) return;
+  StoredRootKey& k = it->second;
+  const int64_t now = NowUnix();
+  auto set = [&](RootKeyState s) {
+    if (k.state == s) return;
+    k.state = s;
+    k.state_changed_unix = now;
+  };
+  if (!kms.has_value() || *kms == kmip::ObjectState::kDestroyed ||
+      *kms == kmip::ObjectState::kDestroyedCompromised) {
+    if (erase) {
+      std::erase_if(c.usage, [&](const auto& kv) { return kv.second == id; });
+      c.keys.erase(it);
+    } else {
+      set(RootKeyState::kTerminated);
+    }
+    return;
+  }
+  switch (*kms) {
+    case kmip::ObjectState::kActive:
+      if (k.state == RootKeyState::kPrelive) {
+        for (auto& [other_id, other] : c.keys) {
+          if (other.group == k.group && other.state == RootKeyState::kActive) {
+            other.state = RootKeyState::kInactive;
+            other.state_changed_unix = now;
+          }
+        }
+        set(RootKeyState::kActive);
+      }
+      break;
+    case kmip::ObjectState::kDeactivated:
+      set(RootKeyState::kDeprecated);
+      break;
+    case kmip::ObjectState::kCompromised:
+      set(RootKeyState::kCompromised);
+      break;
+    default:
+      break;
+  }
 }
 
 // KEK ids of the usage placeholders a rebuild records ("rebuilt:1", ...).
@@ -54,6 +139,12 @@ bool UidLess(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return a.size() < b.size();
   }
   return a < b;
+}
+
+// A mutation's status as SendChange's result type.
+absl::StatusOr<std::string> ToUid(const absl::Status& s) {
+  if (!s.ok()) return s;
+  return std::string();
 }
 
 }  // namespace
@@ -207,7 +298,7 @@ absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(
   for (const std::string& g : groups) {
     SEALPOOL_RETURN_IF_ERROR(ValidateName("key group", g));
     absl::StatusOr<std::vector<std::string>> uids = client.Locate(g, max_keys_per_group);
-    if (!uids.ok()) return KmsError(uids.status(), Cat("Locate of key group \"", g, "\""));
+    if (!uids.ok()) return KmsError(uids.status(), Cat("key group ", g));
     if (uids->size() >= static_cast<size_t>(max_keys_per_group)) {
       return absl::FailedPreconditionError(
           Cat("KMS (KMIP) Locate of key group \"", g, "\" listed ", uids->size(),
@@ -222,7 +313,7 @@ absl::StatusOr<KmipRebuildReport> KmipBackend::RebuildState(
                  attrs.status().code() == absl::StatusCode::kPermissionDenied) {
         f.status = attrs.status();
       } else {
-        return KmsError(attrs.status(), Cat("GetAttributes of ", Printable(uid)));
+        return KmsError(attrs.status(), Cat("key group ", g, ", KMIP key ", Printable(uid)));
       }
       found.push_back(std::move(f));
     }
@@ -260,14 +351,203 @@ absl::Status KmipBackend::CreateState(const std::filesystem::path& path) {
   return KmipStateFile::Create(path).status();
 }
 
-absl::Status KmipBackend::Mutate(const std::function<absl::Status(KeyStoreContents&)>& change) {
+absl::Status KmipBackend::SaveLocked(KeyStoreContents& c) {
+  ++c.generation;
+  SEALPOOL_RETURN_IF_ERROR(file_->Save(c));
+  contents_ = c;
+  return absl::OkStatus();
+}
+
+absl::Status KmipBackend::Mutate(const std::function<absl::Status(KeyStoreContents&)>& change,
+                                 bool reconcile_first) {
   absl::MutexLock lock(&mu_);
+  if (reconcile_first) SEALPOOL_RETURN_IF_ERROR(ReconcileLocked());
   KeyStoreContents next = contents_;
   SEALPOOL_RETURN_IF_ERROR(change(next));
-  ++next.generation;
-  SEALPOOL_RETURN_IF_ERROR(file_->Save(next));
-  contents_ = std::move(next);
+  return SaveLocked(next);
+}
+
+namespace {
+
+// Whether a KMS state (nullopt: the object is gone) shows change `op` carried out.
+bool StateShowsLanded(PendingKmsChange::Op op, std::optional<kmip::ObjectState> state) {
+  const bool gone = !state.has_value() || *state == kmip::ObjectState::kDestroyed ||
+                    *state == kmip::ObjectState::kDestroyedCompromised;
+  switch (op) {
+    case PendingKmsChange::Op::kActivate:
+      return !gone && *state != kmip::ObjectState::kPreActive;
+    case PendingKmsChange::Op::kRevoke:
+      return gone || *state == kmip::ObjectState::kDeactivated ||
+             *state == kmip::ObjectState::kCompromised;
+    case PendingKmsChange::Op::kDestroy:
+      return gone;
+    case PendingKmsChange::Op::kCreate:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<kmip::ObjectState>> KmipBackend::KmsStateOf(std::string_view id) {
+  absl::StatusOr<kmip::KeyAttributes> a = client_->GetAttributes(KmipUidOf(id));
+  if (a.ok()) {
+    if (!a->state.has_value()) {
+      return absl::InternalError(Cat("the KMS sent no State for root key ", id));
+    }
+    return a->state;
+  }
+  if (a.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+  return a.status();
+}
+
+absl::StatusOr<std::optional<std::string>> KmipBackend::Landed(const PendingKmsChange& p) {
+  if (p.op == PendingKmsChange::Op::kCreate) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<std::string> uids,
+                              client_->LocateByRequestId(p.group, p.request_id));
+    if (uids.empty()) return std::nullopt;
+    return uids.front();
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(std::optional<kmip::ObjectState> state, KmsStateOf(p.key_id));
+  if (!StateShowsLanded(p.op, state)) return std::nullopt;
+  return std::string();
+}
+
+absl::StatusOr<std::string> KmipBackend::SendChange(
+    KeyStoreContents& c, PendingKmsChange p,
+    const std::function<absl::StatusOr<std::string>(const std::string&)>& send) {
+  SEALPOOL_ASSIGN_OR_RETURN(p.request_id, NewRequestId());
+  p.created_unix = NowUnix();
+  c.pending.push_back(p);
+  // Recorded before the request leaves: if the answer never comes, the next change (or the
+  // next start) finds out what the KMS did.
+  if (absl::Status s = SaveLocked(c); !s.ok()) {
+    c.pending.pop_back();
+    return Annotate(s, Cat("recording ", Describe(p), " before sending it; nothing was sent"));
+  }
+  auto settle = [&]() {
+    std::erase_if(c.pending,
+                  [&](const PendingKmsChange& q) { return q.request_id == p.request_id; });
+  };
+  absl::StatusOr<std::string> r = send(p.request_id);
+  if (r.ok()) {
+    settle();  // the caller's save records the change and drops the pending record
+    return r;
+  }
+  if (!kmip::IsOutcomeUnknown(r.status())) {
+    settle();
+    // A refusal changed nothing; if this save fails, reconciling will find that out again.
+    SaveLocked(c).IgnoreError();
+    return r.status();
+  }
+  absl::Status unknown = r.status();
+  if (unknown.code() == absl::StatusCode::kUnavailable) {
+    // The connection dropped (a KMS restart): look now on a new connection, and send once
+    // more if the KMS shows that nothing happened.
+    absl::StatusOr<std::optional<std::string>> landed = Landed(p);
+    if (landed.ok() && landed->has_value()) {
+      settle();
+      return **landed;
+    }
+    if (landed.ok()) {
+      r = send(p.request_id);
+      if (r.ok() || !kmip::IsOutcomeUnknown(r.status())) {
+        settle();
+        if (!r.ok()) SaveLocked(c).IgnoreError();
+        return r;
+      }
+      unknown = r.status();
+    }
+  }
+  return Annotate(unknown, Cat("sealkmsd keeps ", Describe(p),
+                               " pending and reconciles it with the KMS before its next key "
+                               "change, or at its next start"));
+}
+
+absl::Status KmipBackend::ReconcileIn(KeyStoreContents& c) {
+  // A request that reached a hung KMS is carried out when the KMS resumes, possibly just after
+  // it answers a newer connection. So "not done" is concluded only once a change is older than
+  // twice the call deadline; before that the reconcile waits.
+  const int64_t settle =
+      2 * std::max<int64_t>(1, absl::ToInt64Seconds(client_->call_deadline() + absl::Seconds(1)));
+  auto unsettled = [&](const PendingKmsChange& p) -> absl::Status {
+    const int64_t age = NowUnix() - p.created_unix;
+    if (age >= settle) return absl::OkStatus();
+    return absl::UnavailableError(
+        Cat(Describe(p), " was sent ", age, " s ago and the KMS does not show it done yet; it "
+            "may still carry it out, so sealkmsd concludes it was not only ", settle,
+            " s after sending it (twice the call deadline); try again then"));
+  };
+  while (!c.pending.empty()) {
+    const PendingKmsChange p = c.pending.front();
+    if (p.op == PendingKmsChange::Op::kCreate) {
+      // The Create failed for its caller: a key it left behind is destroyed (still
+      // Pre-Active, carrying the request id, unknown to sealkmsd); one already changed is
+      // adopted so that nothing the KMS holds is lost.
+      SEALPOOL_ASSIGN_OR_RETURN(std::vector<std::string> uids,
+                                client_->LocateByRequestId(p.group, p.request_id));
+      if (uids.empty()) SEALPOOL_RETURN_IF_ERROR(unsettled(p));
+      for (const std::string& uid : uids) {
+        const std::string id = Cat(kKmipKeyIdPrefix, uid);
+        if (c.keys.contains(id) || !ValidateName("root key id", id).ok()) continue;
+        absl::StatusOr<kmip::KeyAttributes> a = client_->GetAttributes(uid);
+        if (!a.ok() && a.status().code() == absl::StatusCode::kNotFound) continue;
+        SEALPOOL_RETURN_IF_ERROR(a.status());
+        if (std::find(a->request_ids.begin(), a->request_ids.end(), p.request_id) ==
+            a->request_ids.end()) {
+          continue;
+        }
+        if (a->state == kmip::ObjectState::kPreActive) {
+          absl::Status d = client_->Destroy(uid);
+          if (!d.ok() && d.code() != absl::StatusCode::kNotFound) return d;
+          continue;
+        }
+        const int64_t now = NowUnix();
+        c.keys.emplace(id, StoredRootKey{id, p.group, RootKeyState::kPrelive,
+                                         a->initial_date.value_or(now), now, nullptr});
+        RecordKmsState(c, id, a->state, false);
+        if (c.keys.at(id).state == RootKeyState::kActive) {
+          c.keys.at(id).state = RootKeyState::kInactive;  // sealkmsd did not choose it
+        }
+      }
+    } else {
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<kmip::ObjectState> state, KmsStateOf(p.key_id));
+      if (!StateShowsLanded(p.op, state)) SEALPOOL_RETURN_IF_ERROR(unsettled(p));
+      RecordKmsState(c, p.key_id, state, p.erase);
+    }
+    c.pending.erase(c.pending.begin());
+  }
   return absl::OkStatus();
+}
+
+absl::Status KmipBackend::Failed(const absl::Status& s, std::string_view what) const {
+  absl::Status out = KmsError(s, what);
+  if (!out.ok() && options_.on_kms_failure) options_.on_kms_failure(out);
+  return out;
+}
+
+absl::Status KmipBackend::ReconcileLocked() {
+  if (contents_.pending.empty()) return absl::OkStatus();
+  KeyStoreContents c = contents_;
+  const size_t before = c.pending.size();
+  absl::Status s = ReconcileIn(c);
+  if (c.pending.size() != before) SEALPOOL_RETURN_IF_ERROR(SaveLocked(c));
+  if (!s.ok()) {
+    return Failed(s, Cat("reconciling ", Describe(c.pending.front()),
+                           ", sent earlier with no answer; nothing more is sent to the KMS "
+                           "until it is reconciled"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KmipBackend::ReconcilePending() {
+  absl::MutexLock lock(&mu_);
+  return ReconcileLocked();
+}
+
+std::vector<PendingKmsChange> KmipBackend::PendingChanges() {
+  absl::ReaderMutexLock lock(&mu_);
+  return contents_.pending;
 }
 
 absl::StatusOr<GroupView> KmipBackend::CreateGroup(std::string_view name) {
@@ -292,24 +572,33 @@ absl::StatusOr<GroupView> KmipBackend::GetGroup(std::string_view name) {
   return ToView(contents_, *g);
 }
 
-absl::Status KmipBackend::KmsDestroy(const StoredRootKey& key) {
-  std::string_view uid = KmipUidOf(key.id);
+absl::Status KmipBackend::KmsDestroy(KeyStoreContents& c, const StoredRootKey& key,
+                                     bool erase) {
+  const std::string uid(KmipUidOf(key.id));
+  auto gone_is_done = [](absl::StatusOr<std::string> r) -> absl::StatusOr<std::string> {
+    if (!r.ok() && r.status().code() == absl::StatusCode::kNotFound) return std::string();
+    return r;
+  };
   switch (key.state) {
     case RootKeyState::kTerminated:
       return absl::OkStatus();
     case RootKeyState::kActive:
     case RootKeyState::kInactive: {
-      absl::Status s = client_->Revoke(uid, RevocationReason::kCessationOfOperation);
-      if (!s.ok() && s.code() != absl::StatusCode::kNotFound)
-        return KmsError(s, Cat("Revoke of ", key.id));
+      PendingKmsChange p{"", PendingKmsChange::Op::kRevoke, key.group, key.id, false, 0};
+      absl::StatusOr<std::string> r = SendChange(c, p, [&](const std::string&) {
+        return gone_is_done(
+            ToUid(client_->Revoke(uid, RevocationReason::kCessationOfOperation)));
+      });
+      if (!r.ok()) return Failed(r.status(), Cat("root key ", key.id));
       break;
     }
     default:
       break;
   }
-  absl::Status s = client_->Destroy(uid);
-  if (!s.ok() && s.code() != absl::StatusCode::kNotFound)
-    return KmsError(s, Cat("Destroy of ", key.id));
+  PendingKmsChange p{"", PendingKmsChange::Op::kDestroy, key.group, key.id, erase, 0};
+  absl::StatusOr<std::string> r = SendChange(
+      c, p, [&](const std::string&) { return gone_is_done(ToUid(client_->Destroy(uid))); });
+  if (!r.ok()) return Failed(r.status(), Cat("root key ", key.id));
   return absl::OkStatus();
 }
 
@@ -322,7 +611,7 @@ absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
     // terminated (saved), and the group, so the shred can be repeated.
     for (auto& [id, k] : c.keys) {
       if (k.group != name) continue;
-      kms_failure = KmsDestroy(k);
+      kms_failure = KmsDestroy(c, k, /*erase=*/false);
       if (!kms_failure.ok()) return absl::OkStatus();
       k.state = RootKeyState::kTerminated;
       k.state_changed_unix = NowUnix();
@@ -339,7 +628,7 @@ absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
     });
     c.groups.erase(std::string(name));
     return absl::OkStatus();
-  });
+  }, /*reconcile_first=*/true);
   SEALPOOL_RETURN_IF_ERROR(s);
   SEALPOOL_RETURN_IF_ERROR(kms_failure);
   return result;
@@ -349,8 +638,11 @@ absl::StatusOr<RootKeyView> KmipBackend::CreateKey(std::string_view group) {
   RootKeyView view;
   SEALPOOL_RETURN_IF_ERROR(Mutate([&](KeyStoreContents& c) {
     SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
-    absl::StatusOr<std::string> uid = client_->CreateAesKey(Cat("sealpool:", group), group);
-    if (!uid.ok()) return KmsError(uid.status(), "Create");
+    PendingKmsChange p{"", PendingKmsChange::Op::kCreate, std::string(group), "", false, 0};
+    absl::StatusOr<std::string> uid = SendChange(c, p, [&](const std::string& request_id) {
+      return client_->CreateAesKey(Cat("sealpool:", group), group, request_id);
+    });
+    if (!uid.ok()) return Failed(uid.status(), Cat("key group ", group));
     std::string id = Cat(kKmipKeyIdPrefix, *uid);
     if (absl::Status s = ValidateName("root key id", id); !s.ok()) {
       return absl::InternalError(Cat("the KMS named its new key \"", *uid,
@@ -365,7 +657,7 @@ absl::StatusOr<RootKeyView> KmipBackend::CreateKey(std::string_view group) {
     view = ToView(c, k);
     c.keys.emplace(id, std::move(k));
     return absl::OkStatus();
-  }));
+  }, /*reconcile_first=*/true));
   return view;
 }
 
@@ -379,20 +671,33 @@ absl::StatusOr<std::vector<RootKeyView>> KmipBackend::ListKeys(std::string_view 
   return out;
 }
 
-absl::Status KmipBackend::KmsTransition(const StoredRootKey& key, RootKeyState to) {
-  std::string_view uid = KmipUidOf(key.id);
+absl::Status KmipBackend::KmsTransition(KeyStoreContents& c, const StoredRootKey& key,
+                                        RootKeyState to) {
+  const std::string uid(KmipUidOf(key.id));
+  auto change = [&](PendingKmsChange::Op op, const std::function<absl::Status()>& call) {
+    PendingKmsChange p{"", op, key.group, key.id, false, 0};
+    absl::StatusOr<std::string> r =
+        SendChange(c, p, [&](const std::string&) { return ToUid(call()); });
+    return Failed(r.status(), Cat("root key ", key.id));
+  };
   switch (to) {
     case RootKeyState::kActive:
-      if (key.state == RootKeyState::kPrelive) return KmsError(client_->Activate(uid), "Activate");
+      if (key.state == RootKeyState::kPrelive) {
+        return change(PendingKmsChange::Op::kActivate, [&] { return client_->Activate(uid); });
+      }
       return absl::OkStatus();  // inactive → active: still Active in the KMS
     case RootKeyState::kInactive:
       return absl::OkStatus();  // stays Active in the KMS so that it still decrypts
     case RootKeyState::kDeprecated:
-      return KmsError(client_->Revoke(uid, RevocationReason::kCessationOfOperation), "Revoke");
+      return change(PendingKmsChange::Op::kRevoke, [&] {
+        return client_->Revoke(uid, RevocationReason::kCessationOfOperation);
+      });
     case RootKeyState::kCompromised:
-      return KmsError(client_->Revoke(uid, RevocationReason::kKeyCompromise, NowUnix()), "Revoke");
+      return change(PendingKmsChange::Op::kRevoke, [&] {
+        return client_->Revoke(uid, RevocationReason::kKeyCompromise, NowUnix());
+      });
     case RootKeyState::kTerminated:
-      return KmsDestroy(key);
+      return KmsDestroy(c, key, /*erase=*/false);
     case RootKeyState::kPrelive:
       break;
   }
@@ -408,12 +713,13 @@ absl::StatusOr<RootKeyView> KmipBackend::SetKeyState(std::string_view id, RootKe
       if (uint32_t n = CountUsage(c, k->id); n != 0) {
         return absl::FailedPreconditionError(
             Cat("root key \"", id, "\" still wraps ", n,
-                " registered KEK(s); re-wrap them under the active key (keydictutil --rewrap) "
-                "before making it ",
+                " registered KEK(s); re-wrap them under the active key first (Pool::"
+                "RewrapGroupKeys in each pool's sealpoold; keydictutil --rewrap does not exist "
+                "yet) before making it ",
                 RootKeyStateName(state)));
       }
     }
-    SEALPOOL_RETURN_IF_ERROR(KmsTransition(*k, state));
+    SEALPOOL_RETURN_IF_ERROR(KmsTransition(c, *k, state));
     int64_t now = NowUnix();
     if (state == RootKeyState::kActive) {
       for (auto& [other_id, other] : c.keys) {
@@ -427,7 +733,7 @@ absl::StatusOr<RootKeyView> KmipBackend::SetKeyState(std::string_view id, RootKe
     k->state_changed_unix = now;
     view = ToView(c, *k);
     return absl::OkStatus();
-  }));
+  }, /*reconcile_first=*/true));
   return view;
 }
 
@@ -439,10 +745,11 @@ absl::Status KmipBackend::DeleteKey(std::string_view id) {
       return absl::FailedPreconditionError(
           Cat("root key \"", id, "\" still wraps ", n, " registered KEK(s)"));
     }
-    SEALPOOL_RETURN_IF_ERROR(KmsDestroy(*k));  // a prelive key is destroyed in the KMS too
+    // A prelive key is destroyed in the KMS too.
+    SEALPOOL_RETURN_IF_ERROR(KmsDestroy(c, *k, /*erase=*/true));
     c.keys.erase(std::string(id));
     return absl::OkStatus();
-  });
+  }, /*reconcile_first=*/true);
 }
 
 absl::StatusOr<WrapResult> KmipBackend::Wrap(const WrapContext& ctx,
@@ -468,7 +775,7 @@ absl::StatusOr<WrapResult> KmipBackend::Wrap(const WrapContext& ctx,
     std::string_view uid = KmipUidOf(active->id);
     if (options_.allow_export) {
       absl::StatusOr<crypto::SecretBytes> raw = client_->Get(uid);
-      if (!raw.ok()) return KmsError(raw.status(), "Get (export)");
+      if (!raw.ok()) return Failed(raw.status(), Cat("root key ", active->id, " (export)"));
       SEALPOOL_ASSIGN_OR_RETURN(crypto::RootKey key, crypto::RootKey::FromBytes(raw->span()));
       blob.ciphertext.resize(secret.size());
       crypto::GcmNonce nonce{};
@@ -479,7 +786,7 @@ absl::StatusOr<WrapResult> KmipBackend::Wrap(const WrapContext& ctx,
     } else {
       SEALPOOL_RETURN_IF_ERROR(crypto::RandomBytes(blob.nonce));
       absl::StatusOr<kmip::EncryptResult> e = client_->Encrypt(uid, secret, blob.nonce, aad);
-      if (!e.ok()) return KmsError(e.status(), Cat("Encrypt under ", active->id));
+      if (!e.ok()) return Failed(e.status(), Cat("root key ", active->id));
       if (e->ciphertext.size() != secret.size() || e->tag.size() != kWrapTagSize) {
         return absl::InternalError("the KMS returned a ciphertext or tag of the wrong size");
       }
@@ -523,7 +830,7 @@ absl::StatusOr<UnwrapResult> KmipBackend::Unwrap(const WrapContext& ctx,
                                   "group or KEK)");
   if (options_.allow_export) {
     absl::StatusOr<crypto::SecretBytes> raw = client_->Get(uid);
-    if (!raw.ok()) return KmsError(raw.status(), "Get (export)");
+    if (!raw.ok()) return Failed(raw.status(), Cat("root key ", key.id, " (export)"));
     SEALPOOL_ASSIGN_OR_RETURN(crypto::RootKey root, crypto::RootKey::FromBytes(raw->span()));
     SEALPOOL_ASSIGN_OR_RETURN(crypto::SecretBytes secret,
                               crypto::SecretBytes::Allocate(blob.ciphertext.size()));
@@ -539,7 +846,7 @@ absl::StatusOr<UnwrapResult> KmipBackend::Unwrap(const WrapContext& ctx,
     if (secret.status().code() == absl::StatusCode::kDataLoss) {
       return absl::DataLossError(Cat(refused, "; ", secret.status().message()));
     }
-    return KmsError(secret.status(), Cat("Decrypt under ", key.id));
+    return Failed(secret.status(), Cat("root key ", key.id));
   }
   return UnwrapResult{*std::move(secret), key.id, key.state};
 }

@@ -16,6 +16,21 @@
 //     (kmip_state_file.h); a change calls the KMS first and saves after, so a refused KMS call
 //     changes nothing. A lost state file is rebuilt from the KMS by RebuildState (Locate by
 //     Object Group, GetAttributes), all but the usage registry.
+//   - A KMS change (Create, Activate, Revoke, Destroy) whose answer never comes (deadline,
+//     dropped connection) may still be carried out by the KMS. So each one is recorded in the
+//     state file as pending, with a request id of its own, before it is sent, and dropped when
+//     the answer is recorded. When the connection dropped, the backend looks at once (on a new
+//     connection) and sends once more if the KMS shows nothing happened. Otherwise the call
+//     fails (DeadlineExceeded / Unavailable) and the change stays pending; before the next key
+//     change (CreateKey, SetKeyState, DeleteKey, ShredGroup), and at start (ReconcilePending),
+//     the backend reconciles: a Create is found by its request id (Application Specific
+//     Information, namespace kmip::kRequestIdNamespace; Name and Object Group are unchanged)
+//     and, as its caller was told it failed, destroyed if still Pre-Active (adopted otherwise);
+//     for Activate, Revoke and Destroy the key's state is read back (GetAttributes) and the
+//     KMS's state recorded, as the KMS cannot undo them. A change the KMS does not show done
+//     is concluded not done only once it is older than twice the call deadline (a resumed
+//     KMS may carry it out just after answering a newer connection). Until every pending
+//     change is reconciled, no further key change is sent. Wraps, unwraps and listings go on.
 //
 // Thread-safe. `mu_` is held exclusively by every change, KMS call included (the KMIP client
 // has one connection anyway), and shared by Unwrap (with its KMS Decrypt) and the listings.
@@ -48,6 +63,9 @@ inline constexpr std::string_view kKmipKeyIdPrefix = "kmip-";
 struct KmipBackendOptions {
   std::filesystem::path state_path;
   bool allow_export = false;
+  // Told every failure of the KMS (marked IsKmsFailure) a call returns, for the daemon's log;
+  // called with the backend's mutex held (it must not call the backend).
+  std::function<void(const absl::Status&)> on_kms_failure;
 };
 
 // ---- Rebuilding a lost state file from the KMS (sealkmsd --rebuild-kmip-state). ----
@@ -134,18 +152,50 @@ class KmipBackend final : public KeyBackend {
   // Unimplemented: the KMIP backend holds no passphrase-protected secret.
   absl::Status ChangePassphrase(std::span<const uint8_t> new_passphrase) override;
 
+  // Reconciles the KMS changes whose outcome is unknown (sealkmsd calls it at start; every
+  // key change does it first). OK when none is left; else the KMS error that stopped it.
+  absl::Status ReconcilePending() ABSL_LOCKS_EXCLUDED(mu_);
+  // The KMS changes whose outcome is not known yet, oldest first.
+  std::vector<PendingKmsChange> PendingChanges() ABSL_LOCKS_EXCLUDED(mu_);
+
   kmip::KmipClient& client() { return *client_; }
 
  private:
   KmipBackend(const KmipBackendOptions& options, std::unique_ptr<kmip::KmipClient> client,
               std::unique_ptr<KmipStateFile> file, KeyStoreContents contents);
 
-  absl::Status Mutate(const std::function<absl::Status(KeyStoreContents&)>& change)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies `change` to a copy of the contents and saves it; with `reconcile_first`, pending
+  // KMS changes are reconciled first (and the change refused while one cannot be).
+  absl::Status Mutate(const std::function<absl::Status(KeyStoreContents&)>& change,
+                      bool reconcile_first = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // Saves `c` (generation + 1) and makes it the current contents.
+  absl::Status SaveLocked(KeyStoreContents& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends one KMS change (`send`, given the request id) under a pending record saved first
+  // in `c`; see the class comment. Returns what `send` returned (a Create's Unique
+  // Identifier).
+  absl::StatusOr<std::string> SendChange(
+      KeyStoreContents& c, PendingKmsChange p,
+      const std::function<absl::StatusOr<std::string>(const std::string&)>& send)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The KMS state of root key `id`; nullopt when the KMS no longer has it.
+  absl::StatusOr<std::optional<kmip::ObjectState>> KmsStateOf(std::string_view id);
+  // Whether the KMS shows `p` done: nullopt if not; else the created key's Unique Identifier
+  // (Create) or "".
+  absl::StatusOr<std::optional<std::string>> Landed(const PendingKmsChange& p);
+  // Reconciles the pending changes of `c` with the KMS, oldest first, dropping each one
+  // settled; stops at the first KMS error.
+  absl::Status ReconcileIn(KeyStoreContents& c);
+  absl::Status ReconcileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `s` marked as the KMS's failure in `what` (a key group, a root key), told to
+  // on_kms_failure.
+  absl::Status Failed(const absl::Status& s, std::string_view what) const;
   // The KMS side of moving `key` from its state to `to`.
-  absl::Status KmsTransition(const StoredRootKey& key, RootKeyState to);
-  // Destroys `key` in the KMS whatever its state (Revoke first if it is Active there).
-  absl::Status KmsDestroy(const StoredRootKey& key);
+  absl::Status KmsTransition(KeyStoreContents& c, const StoredRootKey& key, RootKeyState to)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Destroys `key` in the KMS whatever its state (Revoke first if it is Active there);
+  // `erase`: a deletion (the record goes when the KMS shows it gone).
+  absl::Status KmsDestroy(KeyStoreContents& c, const StoredRootKey& key, bool erase)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const KmipBackendOptions options_;
   const std::unique_ptr<kmip::KmipClient> client_;

@@ -21,7 +21,8 @@ namespace sealpool::kms {
 namespace {
 
 constexpr std::string_view kMagic = "sealpool-kmip-state";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;
+constexpr int kOldestVersion = 1;
 
 absl::Status Errno(std::string_view what, const std::filesystem::path& p) {
   int e = errno;
@@ -130,6 +131,11 @@ std::string KmipStateFile::Encode(const KeyStoreContents& c) {
     const auto& [pool, group, kek] = key;
     o << "usage " << pool << " " << group << " " << kek << " " << root << "\n";
   }
+  for (const PendingKmsChange& p : c.pending) {
+    o << "pending " << p.request_id << " " << static_cast<int>(p.op) << " " << p.group << " "
+      << (p.key_id.empty() ? "-" : p.key_id) << " " << (p.erase ? 1 : 0) << " "
+      << p.created_unix << "\n";
+  }
   std::string body = o.str();
   return body + "sha256 " + Sha256Hex(body) + "\n";
 }
@@ -161,7 +167,7 @@ absl::StatusOr<KeyStoreContents> KmipStateFile::Decode(std::string_view text) {
         return absl::FailedPreconditionError(
             Cat("KMIP state file version ", v, " is newer than this sealkmsd (", kVersion, ")"));
       }
-      if (v != kVersion) return Corrupt(n, "bad version");
+      if (v < kOldestVersion) return Corrupt(n, "bad version");
       continue;
     }
     for (size_t i = 1; i < f.size(); ++i) {
@@ -197,6 +203,23 @@ absl::StatusOr<KeyStoreContents> KmipStateFile::Decode(std::string_view text) {
         return Corrupt(n, "usage of an unknown key");
       c.usage[UsageKey(std::string(f[1]), std::string(f[2]), std::string(f[3]))] =
           std::string(f[4]);
+    } else if (f[0] == "pending" && f.size() == 7) {
+      PendingKmsChange p;
+      p.request_id = std::string(f[1]);
+      int op = 0, erase = 0;
+      p.group = std::string(f[3]);
+      if (f[4] != "-") p.key_id = std::string(f[4]);
+      if (!ValidateName("request id", p.request_id).ok() || !Number(f[2], &op) || op < 1 ||
+          op > 4 || !Number(f[5], &erase) || erase < 0 || erase > 1 ||
+          !num(f[6], &p.created_unix)) {
+        return Corrupt(n, "bad pending record");
+      }
+      p.op = static_cast<PendingKmsChange::Op>(op);
+      p.erase = erase == 1;
+      if (!c.groups.contains(p.group)) return Corrupt(n, "pending change of an unknown group");
+      if ((p.op == PendingKmsChange::Op::kCreate) != p.key_id.empty())
+        return Corrupt(n, "bad pending record");
+      c.pending.push_back(std::move(p));
     } else {
       return Corrupt(n, "unknown record");
     }

@@ -38,6 +38,16 @@ absl::StatusOr<WrappedKey> WrappedKey::Decode(std::span<const uint8_t> blob) {
     return absl::InvalidArgumentError(Cat("wrapped key is ", blob.size(),
                                           " bytes; the largest valid one is ", kMaxWrappedKeySize));
   }
+  // The magic-less layout of storage's in-process root-key provider (version 1 | id length |
+  // id | nonce | tag | ct length | ct): not sealkmsd's, and never migrated.
+  const size_t ct_at = blob.size() >= 2 ? 2 + size_t{blob[1]} + kWrapNonceSize + kWrapTagSize : 0;
+  if (blob.size() >= 2 && blob[0] == 1 && blob.size() > ct_at &&
+      blob.size() == ct_at + 1 + blob[ct_at]) {
+    return absl::FailedPreconditionError(
+        "not a sealkmsd wrapped key: it has no \"SPWK\" magic; its layout (version 1, id "
+        "length, id, nonce, tag, length, ciphertext) is that of the in-process root-key "
+        "provider, which sealkmsd neither opens nor migrates");
+  }
   ByteReader r(blob);
   std::array<uint8_t, 4> magic{};
   uint8_t version = 0;

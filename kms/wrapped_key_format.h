@@ -4,8 +4,11 @@
 //
 //   +--------+---------+---------+-------+------------+-------+-------+-------+------------+
 //   | magic  | version | backend | idlen | root key id| nonce |  tag  | ctlen | ciphertext |
-//   | "SPWK" |   u8=1  |  u8=1   |  u8   |  idlen B   |  12 B |  16 B |  u8   |   ctlen B  |
+//   | "SPWK" |   u8=1  | u8: 1/2 |  u8   |  idlen B   |  12 B |  16 B |  u8   |   ctlen B  |
 //   +--------+---------+---------+-------+------------+-------+-------+-------+------------+
+//
+// Size: 36 + idlen + ctlen bytes (72 for root key "rk-1" and a 32-byte KEK). Both backends
+// write it (backend 1 built-in, 2 KMIP); golden bytes in test/kms/wrapped_key_format_test.cc.
 //
 // The ciphertext is AES-256-GCM under the root key; its associated data is
 // kAadLabel ‖ len‖pool id ‖ len‖key group ‖ len‖KEK id ‖ the header bytes up to the nonce, so a
@@ -53,7 +56,8 @@ struct WrappedKey {
   // The header bytes up to the nonce (part of the associated data).
   std::vector<uint8_t> HeaderBytes() const;
   // InvalidArgument for a blob that is not a well-formed version-1 wrapped key (wrong magic,
-  // lengths, trailing bytes); FailedPrecondition for a newer version.
+  // lengths, trailing bytes); FailedPrecondition for a newer version, and for the magic-less
+  // blob of storage's in-process root-key provider (refused, not migrated).
   static absl::StatusOr<WrappedKey> Decode(std::span<const uint8_t> blob);
 };
 

@@ -93,6 +93,17 @@ absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> MakeKmipClient(const Kmip
   ko.port = kmip.port;
   ko.server_name = kmip.server_name;
   ko.call_deadline = absl::Seconds(kmip.timeout_seconds);
+  ko.ca_label = Cat("[kmip].ca (", kmip.ca_file.string(), ")");
+  ko.cert_label = Cat("[kmip].cert (", kmip.cert_file.string(), ")");
+  ko.server_label = kmip.server_name.empty()
+                        ? Cat("[kmip].server_name (unset: the host of [kmip].server, \"",
+                              kmip.host, "\")")
+                        : Cat("[kmip].server_name (\"", kmip.server_name, "\")");
+  ko.deadline_label = "[kmip].timeout_seconds";
+  ko.on_connect = [](const kms::kmip::KmipConnectionInfo& c) {
+    spdlog::info("KMIP server {}: connected, {} with cipher {}, KMIP {}", c.peer, c.tls_version,
+                 c.cipher, kms::kmip::VersionString(c.kmip));
+  };
   for (auto [path, out, what] :
        {std::tuple{&kmip.ca_file, &ko.ca_pem, "KMIP CA certificate"},
         std::tuple{&kmip.cert_file, &ko.cert_pem, "KMIP client certificate"},
@@ -219,6 +230,60 @@ int RebuildKmipState(const KmsConfig& config) {
   return kExitOk;
 }
 
+// --check-kms: connects to the KMIP server of [kmip], negotiates, and checks that it answers
+// sealkmsd's identity and offers the operations sealpool uses; read-only (Query, Locate).
+int CheckKms(const KmsConfig& config) {
+  if (!config.kmip.enabled) {
+    std::printf("--check-kms: the config has no [kmip] section; every key group is in the "
+                "built-in store\n");
+    return kExitOk;
+  }
+  absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> client = MakeKmipClient(config.kmip);
+  if (!client.ok()) {
+    std::printf("KMS check failed: %s\n", std::string(client.status().message()).c_str());
+    return kExitConfig;
+  }
+  const std::string peer = Cat(config.kmip.host, ":", config.kmip.port);
+  auto fail = [&](const absl::Status& s) {
+    std::printf("KMS check of KMIP server %s failed (%s): %s\n", peer.c_str(),
+                absl::StatusCodeToString(s.code()).c_str(), std::string(s.message()).c_str());
+    // A setup error (certificates, names, versions) is the config's; anything else the KMS's
+    // or the network's.
+    return s.code() == absl::StatusCode::kFailedPrecondition ||
+                   s.code() == absl::StatusCode::kPermissionDenied
+               ? kExitConfig
+               : kExitRuntime;
+  };
+  absl::StatusOr<kms::kmip::QueryResult> query = (*client)->Query();
+  if (!query.ok()) return fail(query.status());
+  absl::StatusOr<kms::kmip::ProtocolVersion> version = (*client)->Version();
+  if (!version.ok()) return fail(version.status());
+  std::vector<std::pair<uint32_t, const char*>> needed = {
+      {0x01, "Create"},  {0x08, "Locate"}, {0x0B, "Get Attributes"}, {0x12, "Activate"},
+      {0x13, "Revoke"},  {0x14, "Destroy"}, {0x1F, "Encrypt"},      {0x20, "Decrypt"}};
+  if (config.kmip.allow_export) needed.push_back({0x0A, "Get"});
+  std::vector<std::string> missing;
+  for (const auto& [op, name] : needed) {
+    if (std::find(query->operations.begin(), query->operations.end(), op) ==
+        query->operations.end()) {
+      missing.push_back(name);
+    }
+  }
+  for (const std::string& g : config.kmip.key_groups) {
+    absl::StatusOr<std::vector<std::string>> keys = (*client)->Locate(g);
+    if (!keys.ok()) return fail(keys.status());
+    std::printf("key group %s: %zu key(s) in the KMS\n", g.c_str(), keys->size());
+  }
+  if (!missing.empty()) {
+    return fail(absl::FailedPreconditionError(
+        Cat("the KMS does not offer ", absl::StrJoin(missing, ", "),
+            ", which sealpool uses (docs/kms.md, \"KMIP operations used\")")));
+  }
+  std::printf("KMIP server %s: OK (KMIP %s, vendor \"%s\"); nothing was changed in the KMS\n",
+              peer.c_str(), kms::kmip::VersionString(*version).c_str(), query->vendor.c_str());
+  return kExitOk;
+}
+
 int InitStore(const KmsConfig& config) {
   // With a store already there, --init-store only adds a missing KMIP state file.
   if (std::filesystem::exists(config.store_path)) {
@@ -297,8 +362,14 @@ int Serve(const KmsConfig& config) {
       spdlog::warn("KMIP server {}:{} not usable now: {}", config.kmip.host, config.kmip.port,
                    version.status().ToString());
     }
-    absl::StatusOr<std::unique_ptr<kms::KmipBackend>> backend = kms::KmipBackend::Open(
-        {config.kmip.state_path, config.kmip.allow_export}, *std::move(client));
+    kms::KmipBackendOptions bo;
+    bo.state_path = config.kmip.state_path;
+    bo.allow_export = config.kmip.allow_export;
+    bo.on_kms_failure = [](const absl::Status& s) {
+      spdlog::warn("KMIP call failed: {}", s.ToString(absl::StatusToStringMode::kWithNoExtraData));
+    };
+    absl::StatusOr<std::unique_ptr<kms::KmipBackend>> backend =
+        kms::KmipBackend::Open(bo, *std::move(client));
     if (!backend.ok()) {
       spdlog::error("cannot open the KMIP state: {}", backend.status().ToString());
       if (backend.status().code() == absl::StatusCode::kNotFound) {
@@ -308,6 +379,16 @@ int Serve(const KmsConfig& config) {
     }
     kmip = *std::move(backend);
     spdlog::info("KMIP backend for key group(s): {}", JoinGroups(config.kmip.key_groups));
+    if (size_t n = kmip->PendingChanges().size(); n != 0) {
+      absl::Status r = kmip->ReconcilePending();
+      if (r.ok()) {
+        spdlog::info("reconciled {} KMIP change(s) whose outcome was unknown", n);
+      } else {
+        spdlog::warn(
+            "{} KMIP change(s) whose outcome is unknown are still pending; key changes of KMIP "
+            "groups wait until the KMS answers", kmip->PendingChanges().size());
+      }
+    }
     if (config.kmip.allow_export)
       spdlog::warn("kmip.allow_export is on: root keys are fetched with Get");
   }
@@ -385,7 +466,14 @@ int Main(int argc, char** argv) {
       app.add_flag("--init-store", init_store,
                    "create a new, empty key store at store.path with the configured passphrase, "
                    "then exit (refuses to overwrite an existing store)");
-  app.add_flag("--check-config", check_config, "parse the config, report problems, and exit");
+  app.add_flag("--check-config", check_config,
+               "parse the config, report problems, and exit (the KMS is not contacted: see "
+               "--check-kms)");
+  bool check_kms = false;
+  app.add_flag("--check-kms", check_kms,
+               "connect to the KMIP server of [kmip] (TLS, version negotiation, Query, Locate of "
+               "each KMIP group), report certificate and setup problems naming the config key to "
+               "fix, and exit without changing anything in the KMS");
   app.add_flag("--rebuild-kmip-state", rebuild_kmip_state,
                "recovery of a lost [kmip].state file, with sealkmsd stopped: find the keys of "
                "kmip.key_groups in the KMS (Locate by Object Group, Get Attributes), write a new "
@@ -408,8 +496,14 @@ int Main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (check_config) {
-    std::printf("config %s is valid\n", config_path.c_str());
+    std::printf("config %s is valid%s\n", config_path.c_str(),
+                config->kmip.enabled ? " (the KMIP server was not contacted: --check-kms does)"
+                                     : "");
     return kExitOk;
+  }
+  if (check_kms) {
+    spdlog::set_level(spdlog::level::info);  // the connection's TLS version and cipher
+    return CheckKms(*config);
   }
   if (init_store) return InitStore(*config);
   if (rebuild_kmip_state) return RebuildKmipState(*config);

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/time/clock.h"
 #include "kms/status_util.h"
 
@@ -73,6 +74,9 @@ class SigpipeGuard {
   bool was_pending_ = false;
 };
 
+constexpr absl::string_view kOutcomeUnknownUrl =
+    "type.sealpool.dev/sealpool.kms.kmip.OutcomeUnknown";
+
 int MillisLeft(absl::Time deadline) {
   absl::Duration left = deadline - absl::Now();
   if (left <= absl::ZeroDuration()) return 0;
@@ -81,6 +85,29 @@ int MillisLeft(absl::Time deadline) {
 }
 
 }  // namespace
+
+bool IsOutcomeUnknown(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kOutcomeUnknownUrl).has_value();
+}
+
+bool IsReadOnly(Operation op) {
+  switch (op) {
+    case Operation::kEncrypt:
+    case Operation::kDecrypt:
+    case Operation::kGet:
+    case Operation::kGetAttributes:
+    case Operation::kLocate:
+    case Operation::kQuery:
+    case Operation::kDiscoverVersions:
+      return true;
+    case Operation::kCreate:
+    case Operation::kActivate:
+    case Operation::kRevoke:
+    case Operation::kDestroy:
+      return false;
+  }
+  return false;
+}
 
 struct KmipClient::Tls {
   SSL_CTX* ctx = nullptr;
@@ -132,7 +159,11 @@ struct KmipClient::Tls {
     int err = SSL_get_error(ssl, ret);
     if (err == SSL_ERROR_WANT_READ) return Wait(POLLIN, deadline, doing);
     if (err == SSL_ERROR_WANT_WRITE) return Wait(POLLOUT, deadline, doing);
-    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+    // End of file: a TLS close_notify, a bare TCP close (OpenSSL 1.1: SYSCALL with an empty
+    // queue; OpenSSL 3: SSL with reason "unexpected eof while reading").
+    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) ||
+        (err == SSL_ERROR_SSL &&
+         ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
       if (eof != nullptr) *eof = true;
       ERR_clear_error();
       return absl::UnavailableError(
@@ -144,6 +175,60 @@ struct KmipClient::Tls {
       *eof = true;
     return absl::UnavailableError(
         Cat("KMIP server ", peer, ": TLS error while ", doing, ": ", detail));
+  }
+
+  // Why SSL_connect failed (`err`: SSL_get_error), told apart: sealkmsd refused the KMS's
+  // certificate, the KMS refused sealkmsd's (both FailedPrecondition: setup errors), or the
+  // connection broke (Unavailable).
+  absl::Status HandshakeError(const KmipClientOptions& o, int err) {
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+      ERR_clear_error();
+      const bool name = verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+                        verify == X509_V_ERR_IP_ADDRESS_MISMATCH;
+      return absl::FailedPreconditionError(Cat(
+          "sealkmsd refused the certificate of KMIP server ", peer, " in the TLS handshake: ",
+          X509_verify_cert_error_string(verify), "; check ",
+          name ? Cat(o.server_label, " (the name its certificate must carry)")
+               : Cat(o.ca_label, " (it must hold the CA that issued the KMS's certificate)")));
+    }
+    unsigned long e = ERR_peek_last_error();
+    const int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+    std::string_view why;
+    switch (reason) {
+      case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        why = "the KMS does not trust its issuer; give the KMS the CA that issued it, or use a "
+              "certificate from a CA the KMS trusts";
+        break;
+      case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+        why = "the KMS does not accept it for client authentication; it needs the extended key "
+              "usage clientAuth";
+        break;
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+        why = "it has expired";
+        break;
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+        why = "it has been revoked";
+        break;
+      case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+      case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        why = "the KMS does not accept it";
+        break;
+      default:
+        break;
+    }
+    if (!why.empty()) {
+      std::string alert = OpenSslErrors();
+      return absl::FailedPreconditionError(
+          Cat("KMIP server ", peer, " refused sealkmsd's client certificate (", o.cert_label,
+              ") in the TLS handshake: ", why, " (TLS: ", alert, ")"));
+    }
+    std::string detail = err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
+                             ? std::string("the connection was closed")
+                             : OpenSslErrors();
+    return absl::UnavailableError(Cat("KMIP server ", peer, ": TLS handshake failed: ", detail));
   }
 
   absl::Status Connect(const KmipClientOptions& o, absl::Time deadline) {
@@ -209,13 +294,9 @@ struct KmipClient::Tls {
       if (ret == 1) break;
       int err = SSL_get_error(ssl, ret);
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-        long verify = SSL_get_verify_result(ssl);
-        std::string detail =
-            verify != X509_V_OK ? Cat("server certificate: ", X509_verify_cert_error_string(verify))
-                                : OpenSslErrors();
+        absl::Status s = HandshakeError(o, err);
         Drop();
-        return absl::UnavailableError(
-            Cat("KMIP server ", peer, ": TLS handshake failed: ", detail));
+        return s;
       }
       absl::Status s = Retry(ret, deadline, "in the TLS handshake");
       if (!s.ok()) {
@@ -261,10 +342,12 @@ struct KmipClient::Tls {
 
   // Sends `request` and reads one whole response message. `retryable` is set when the failure
   // shows the connection was dead before the server saw the request (nothing came back).
+  // `sent` is set once the request may have left (a failure after that may hide a success).
   absl::StatusOr<std::vector<uint8_t>> RoundTrip(std::span<const uint8_t> request,
                                                  const DecodeLimits& limits, absl::Time deadline,
-                                                 bool* retryable) {
+                                                 bool* retryable, bool* sent) {
     *retryable = false;
+    *sent = true;
     bool eof = false;
     absl::Status s = WriteAll(request, deadline, &eof);
     if (!s.ok()) {
@@ -285,8 +368,15 @@ struct KmipClient::Tls {
       Drop();
       return Annotate(size.status(), Cat("KMIP server ", peer, " sent a bad response"));
     }
-    std::vector<uint8_t> message(*size);
-    std::copy(header.begin(), header.end(), message.begin());
+    if (*size < kHeaderSize) {
+      Drop();
+      return absl::InvalidArgumentError(
+          Cat("KMIP server ", peer, " sent a bad response: ", *size, " bytes in all"));
+    }
+    // The header first, then room for the rest (no copy into a buffer the compiler cannot
+    // prove non-empty: GCC 12 -O3 -Wnull-dereference).
+    std::vector<uint8_t> message(header.begin(), header.end());
+    message.resize(*size);
     s = ReadAll(std::span<uint8_t>(message).subspan(kHeaderSize), deadline, &got, &eof);
     if (!s.ok()) {
       crypto::Wipe(message);
@@ -382,45 +472,39 @@ void KmipClient::Disconnect() {
 absl::StatusOr<Response> KmipClient::Call(Operation op, const Item& payload,
                                           ProtocolVersion min_version) {
   const absl::Time deadline = absl::Now() + options_.call_deadline;
+  const std::string what = Cat("KMIP ", OperationName(op));
   std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
   if (!lock.try_lock_until(std::chrono::steady_clock::now() +
                            absl::ToChronoMilliseconds(options_.call_deadline))) {
-    return absl::DeadlineExceededError(Cat("KMIP ", OperationName(op), " to ", tls_->peer,
-                                           ": deadline passed waiting for the connection"));
+    return absl::DeadlineExceededError(Cat(what, " to ", tls_->peer,
+                                           ": deadline passed waiting for the connection (",
+                                           options_.deadline_label, ")"));
   }
   DecodeLimits limits;
   limits.max_message_size = options_.max_response_size;
   Tls& t = *tls_;
+  // The statuses of a connection or round trip, with what to fix or what is unknown.
+  auto failed = [&](const absl::Status& s, bool sent) {
+    absl::Status out = Annotate(s, what);
+    if (out.code() == absl::StatusCode::kDeadlineExceeded) {
+      out = absl::DeadlineExceededError(Cat(out.message(), " (",
+                                            absl::FormatDuration(options_.call_deadline), ", ",
+                                            options_.deadline_label, ")"));
+    }
+    if (sent && !IsReadOnly(op) &&
+        (out.code() == absl::StatusCode::kDeadlineExceeded ||
+         out.code() == absl::StatusCode::kUnavailable)) {
+      out = absl::Status(out.code(),
+                         Cat(out.message(), "; the request was sent, so the KMS may have "
+                                            "carried it out or may still do so"));
+      out.SetPayload(kOutcomeUnknownUrl, absl::Cord("1"));
+    }
+    return out;
+  };
   for (int attempt = 0;; ++attempt) {
     if (!t.connected()) {
-      SEALPOOL_RETURN_IF_ERROR(t.Connect(options_, deadline));
-      // Negotiate the version on the new connection.
-      SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint8_t> dv,
-                                EncodeRequest(kDiscoverAt, Operation::kDiscoverVersions,
-                                              DiscoverVersionsPayload(kOffered)));
-      bool ignored = false;
-      absl::StatusOr<std::vector<uint8_t>> raw = t.RoundTrip(dv, limits, deadline, &ignored);
-      if (!raw.ok()) return Annotate(raw.status(), "KMIP DiscoverVersions");
-      absl::StatusOr<Response> r = DecodeResponse(*raw, Operation::kDiscoverVersions, limits);
-      absl::StatusOr<std::vector<ProtocolVersion>> versions =
-          r.ok() ? ParseDiscoverVersions(*r)
-                 : absl::StatusOr<std::vector<ProtocolVersion>>(r.status());
-      if (!versions.ok()) {
-        t.Drop();
-        return versions.status();
-      }
-      std::optional<ProtocolVersion> chosen;
-      for (ProtocolVersion v : *versions) {
-        for (ProtocolVersion mine : kOffered) {
-          if (v == mine && (!chosen || v > *chosen)) chosen = v;
-        }
-      }
-      if (!chosen) {
-        t.Drop();
-        return absl::FailedPreconditionError(
-            Cat("KMIP server ", t.peer, " speaks none of KMIP 1.4, 1.3, 1.2"));
-      }
-      t.version = *chosen;
+      absl::Status s = Negotiate(deadline, limits);
+      if (!s.ok()) return failed(s, /*sent=*/false);
     }
     if (t.version < min_version) {
       return absl::FailedPreconditionError(Cat(
@@ -429,12 +513,14 @@ absl::StatusOr<Response> KmipClient::Call(Operation op, const Item& payload,
     }
     const bool reused = t.used;
     SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint8_t> request, EncodeRequest(t.version, op, payload));
-    bool retryable = false;
-    absl::StatusOr<std::vector<uint8_t>> raw = t.RoundTrip(request, limits, deadline, &retryable);
+    bool retryable = false, sent = false;
+    absl::StatusOr<std::vector<uint8_t>> raw =
+        t.RoundTrip(request, limits, deadline, &retryable, &sent);
     crypto::Wipe(request);
     if (!raw.ok()) {
-      if (retryable && reused && attempt == 0) continue;  // a stale connection: once more
-      return Annotate(raw.status(), Cat("KMIP ", OperationName(op)));
+      // A stale connection: a call that changes nothing goes once more on a new one.
+      if (retryable && reused && attempt == 0 && IsReadOnly(op)) continue;
+      return failed(raw.status(), sent);
     }
     absl::StatusOr<Response> r = DecodeResponse(*raw, op, limits);
     crypto::Wipe(*raw);
@@ -442,8 +528,62 @@ absl::StatusOr<Response> KmipClient::Call(Operation op, const Item& payload,
       t.Drop();  // cannot trust the stream any more
       return Annotate(r.status(), Cat("KMIP server ", t.peer, " sent a malformed response"));
     }
+    if (!r.ok()) return RefusedClientCertificate(r.status());
     return r;
   }
+}
+
+absl::Status KmipClient::RefusedClientCertificate(const absl::Status& s) const {
+  if (s.code() != absl::StatusCode::kPermissionDenied ||
+      s.message().find("Authentication Not Successful") == std::string_view::npos) {
+    return s;
+  }
+  return absl::FailedPreconditionError(
+      Cat("KMIP server ", tls_->peer,
+          " accepted the TLS connection but refuses every request made with sealkmsd's client "
+          "certificate (",
+          options_.cert_label,
+          "): the KMS does not accept it for client authentication (PyKMIP requires the "
+          "extended key usage clientAuth in it); ",
+          s.message()));
+}
+
+absl::Status KmipClient::Negotiate(absl::Time deadline, const DecodeLimits& limits) {
+  Tls& t = *tls_;
+  SEALPOOL_RETURN_IF_ERROR(t.Connect(options_, deadline));
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint8_t> dv,
+                            EncodeRequest(kDiscoverAt, Operation::kDiscoverVersions,
+                                          DiscoverVersionsPayload(kOffered)));
+  bool ignored = false, ignored_sent = false;
+  absl::StatusOr<std::vector<uint8_t>> raw =
+      t.RoundTrip(dv, limits, deadline, &ignored, &ignored_sent);
+  if (!raw.ok()) return Annotate(raw.status(), "DiscoverVersions");
+  absl::StatusOr<Response> r = DecodeResponse(*raw, Operation::kDiscoverVersions, limits);
+  absl::StatusOr<std::vector<ProtocolVersion>> versions =
+      r.ok() ? ParseDiscoverVersions(*r)
+             : absl::StatusOr<std::vector<ProtocolVersion>>(RefusedClientCertificate(r.status()));
+  if (!versions.ok()) {
+    t.Drop();
+    return Annotate(versions.status(), "DiscoverVersions");
+  }
+  std::optional<ProtocolVersion> chosen;
+  for (ProtocolVersion v : *versions) {
+    for (ProtocolVersion mine : kOffered) {
+      if (v == mine && (!chosen || v > *chosen)) chosen = v;
+    }
+  }
+  if (!chosen) {
+    t.Drop();
+    return absl::FailedPreconditionError(
+        Cat("KMIP server ", t.peer, " speaks none of KMIP 1.4, 1.3, 1.2"));
+  }
+  t.version = *chosen;
+  if (options_.on_connect) {
+    const char* cipher = SSL_get_cipher_name(t.ssl);
+    options_.on_connect(KmipConnectionInfo{t.peer, SSL_get_version(t.ssl),
+                                           cipher != nullptr ? cipher : "(none)", t.version});
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ProtocolVersion> KmipClient::Version() {
@@ -465,8 +605,10 @@ absl::StatusOr<QueryResult> KmipClient::Query() {
 }
 
 absl::StatusOr<std::string> KmipClient::CreateAesKey(std::string_view name,
-                                                     std::string_view group) {
-  SEALPOOL_ASSIGN_OR_RETURN(Response r, Call(Operation::kCreate, CreateAesKeyPayload(name, group)));
+                                                     std::string_view group,
+                                                     std::string_view request_id) {
+  SEALPOOL_ASSIGN_OR_RETURN(
+      Response r, Call(Operation::kCreate, CreateAesKeyPayload(name, group, 0, request_id)));
   return ParseUid(r);
 }
 
@@ -478,6 +620,14 @@ absl::Status KmipClient::Activate(std::string_view uid) {
 absl::StatusOr<std::vector<std::string>> KmipClient::Locate(std::string_view group,
                                                             int32_t max_items) {
   SEALPOOL_ASSIGN_OR_RETURN(Response r, Call(Operation::kLocate, LocatePayload(group, max_items)));
+  return ParseLocate(r);
+}
+
+absl::StatusOr<std::vector<std::string>> KmipClient::LocateByRequestId(
+    std::string_view group, std::string_view request_id) {
+  if (request_id.empty()) return absl::InvalidArgumentError("KMIP Locate: empty request id");
+  SEALPOOL_ASSIGN_OR_RETURN(Response r,
+                            Call(Operation::kLocate, LocatePayload(group, 100, request_id)));
   return ParseLocate(r);
 }
 

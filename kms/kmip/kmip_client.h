@@ -5,12 +5,21 @@
 // deadline (connect, handshake, write and read included).
 //
 // Retries: when a reused connection turns out to be dead (the write fails, or the server
-// closes it before sending a single byte of the response) the request is sent once more on a
-// fresh connection, within the same deadline. Nothing else is retried.
+// closes it — a TLS close, a reset, or OpenSSL 3's "unexpected eof while reading" — before
+// sending a single byte of the response) a call that changes nothing in the KMS (Encrypt,
+// Decrypt, Get, GetAttributes, Locate, Query, DiscoverVersions) is sent once more on a fresh
+// connection, within the same deadline. A mutation (Create, Activate, Revoke, Destroy) is
+// never re-sent here: after a dropped connection nobody can know whether the server acted.
+// Its failure then carries the outcome-unknown mark (IsOutcomeUnknown) and the caller
+// reconciles (kmip_backend.h). Nothing else is retried.
 //
-// Errors: Unavailable (cannot connect, TLS handshake refused, connection lost),
-// DeadlineExceeded (the deadline passed), InvalidArgument (a malformed response; the
-// connection is dropped), and the statuses of kmip_codec.h for a refused operation.
+// Errors: Unavailable (cannot connect, connection lost; temporary), DeadlineExceeded (the
+// deadline passed), FailedPrecondition (a setup error that retrying will not cure: the KMS's
+// certificate not trusted by the configured CA or not for its name, the KMS refusing the
+// client certificate in the handshake or refusing to authenticate requests made with it;
+// the message names the option to fix, labelled by KmipClientOptions::*_label),
+// InvalidArgument (a malformed response; the connection is dropped), and the statuses of
+// kmip_codec.h for a refused operation.
 //
 // Thread-safe: calls are serialized on the one connection (KMIP servers answer in order).
 // Plaintext passing through (Encrypt requests, Decrypt responses, Get responses) is wiped
@@ -18,6 +27,7 @@
 #ifndef SEALPOOL_KMS_KMIP_KMIP_CLIENT_H_
 #define SEALPOOL_KMS_KMIP_KMIP_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +40,14 @@
 
 namespace sealpool::kms::kmip {
 
+// What a new connection negotiated.
+struct KmipConnectionInfo {
+  std::string peer;         // host:port
+  std::string tls_version;  // "TLSv1.2"
+  std::string cipher;       // OpenSSL's name, "ECDHE-ECDSA-AES256-GCM-SHA384"
+  ProtocolVersion kmip;
+};
+
 struct KmipClientOptions {
   std::string host;  // name or IP address
   int port = 5696;
@@ -40,7 +58,23 @@ struct KmipClientOptions {
   std::string key_pem;
   absl::Duration call_deadline = absl::Seconds(10);
   size_t max_response_size = size_t{1} << 20;
+  // How error messages name the options above (sealkmsd: its config keys and files).
+  std::string server_label = "the KMIP server address";
+  std::string ca_label = "the KMIP CA";
+  std::string cert_label = "the KMIP client certificate";
+  std::string deadline_label = "the KMIP call deadline";
+  // Called after every new connection is negotiated, with the connection's mutex held (it
+  // must not call the client). For logging.
+  std::function<void(const KmipConnectionInfo&)> on_connect;
 };
+
+// Whether `s`, the failure of a call that changes the KMS (Create, Activate, Revoke,
+// Destroy), may hide a success: the request was (possibly) sent and no response arrived (the
+// deadline passed, or the connection dropped). The KMS may carry it out later. Such a status
+// is Unavailable or DeadlineExceeded.
+bool IsOutcomeUnknown(const absl::Status& s);
+// Whether `op` changes nothing in the KMS (so may be sent again after a dropped connection).
+bool IsReadOnly(Operation op);
 
 class KmipClient {
  public:
@@ -57,9 +91,16 @@ class KmipClient {
   absl::StatusOr<QueryResult> Query();
 
   // A Pre-Active AES-256 key; returns its Unique Identifier.
-  absl::StatusOr<std::string> CreateAesKey(std::string_view name, std::string_view group);
+  // `request_id`, when not empty, is stored as the key's Application Specific Information
+  // (namespace kRequestIdNamespace), so a Create whose outcome is unknown can be found again
+  // (LocateByRequestId).
+  absl::StatusOr<std::string> CreateAesKey(std::string_view name, std::string_view group,
+                                           std::string_view request_id = {});
   absl::Status Activate(std::string_view uid);
   absl::StatusOr<std::vector<std::string>> Locate(std::string_view group, int32_t max_items = 1000);
+  // The keys of Object Group `group` created with `request_id` (CreateAesKey).
+  absl::StatusOr<std::vector<std::string>> LocateByRequestId(std::string_view group,
+                                                             std::string_view request_id);
   // The attributes of KeyAttributeNames() (those the server has).
   absl::StatusOr<KeyAttributes> GetAttributes(std::string_view uid);
   absl::StatusOr<crypto::SecretBytes> Get(std::string_view uid);
@@ -79,6 +120,7 @@ class KmipClient {
   void Disconnect();
   // How many connections were established so far (for tests: reuse and reconnects).
   int connections_made() const;
+  absl::Duration call_deadline() const { return options_.call_deadline; }
 
  private:
   struct Tls;
@@ -88,6 +130,11 @@ class KmipClient {
   // at a lower negotiated version.
   absl::StatusOr<Response> Call(Operation op, const Item& payload,
                                 ProtocolVersion min_version = {1, 2});
+  // Connects, negotiates the version, reports the connection (on_connect). Holds mu_.
+  absl::Status Negotiate(absl::Time deadline, const DecodeLimits& limits);
+  // A refusal to authenticate requests made with the client certificate (PermissionDenied
+  // "Authentication Not Successful") as the setup error it is; other statuses unchanged.
+  absl::Status RefusedClientCertificate(const absl::Status& s) const;
 
   const KmipClientOptions options_;
   std::unique_ptr<Tls> tls_;

@@ -169,6 +169,13 @@ absl::Status FailureStatus(Operation op, int64_t status, int64_t reason, std::st
   }
 }
 
+// Application Specific Information carrying a sealkmsd request id.
+Item RequestIdAttr(std::string_view request_id) {
+  return Attr("Application Specific Information",
+              Item::Struct(0, {Item::Text(tag::kApplicationNamespace, kRequestIdNamespace),
+                               Item::Text(tag::kApplicationData, request_id)}));
+}
+
 absl::StatusOr<const Item*> PayloadOf(const Response& r) {
   if (!r.payload.has_value()) {
     return absl::InvalidArgumentError(Cat(Where(r.operation), ": Response Payload is missing"));
@@ -241,17 +248,18 @@ std::string_view ObjectStateName(ObjectState s) {
 
 std::string VersionString(ProtocolVersion v) { return Cat(v.major, ".", v.minor); }
 
-Item CreateAesKeyPayload(std::string_view name, std::string_view group, uint32_t extra_usage) {
+Item CreateAesKeyPayload(std::string_view name, std::string_view group, uint32_t extra_usage,
+                         std::string_view request_id) {
   Item name_value = NameValue(name);
-  return Payload(
-      {Item::Enum(tag::kObjectType, kObjectTypeSymmetricKey),
-       Item::Struct(
-           tag::kTemplateAttribute,
-           {Attr("Cryptographic Algorithm", Item::Enum(0, kAlgorithmAes)),
-            Attr("Cryptographic Length", Item::Int(0, 256)),
-            Attr("Cryptographic Usage Mask",
-                 Item::Int(0, static_cast<int32_t>(kUsageEncrypt | kUsageDecrypt | extra_usage))),
-            Attr("Name", std::move(name_value)), Attr("Object Group", Item::Text(0, group))})});
+  std::vector<Item> attrs = {
+      Attr("Cryptographic Algorithm", Item::Enum(0, kAlgorithmAes)),
+      Attr("Cryptographic Length", Item::Int(0, 256)),
+      Attr("Cryptographic Usage Mask",
+           Item::Int(0, static_cast<int32_t>(kUsageEncrypt | kUsageDecrypt | extra_usage))),
+      Attr("Name", std::move(name_value)), Attr("Object Group", Item::Text(0, group))};
+  if (!request_id.empty()) attrs.push_back(RequestIdAttr(request_id));
+  return Payload({Item::Enum(tag::kObjectType, kObjectTypeSymmetricKey),
+                  Item::Struct(tag::kTemplateAttribute, std::move(attrs))});
 }
 
 Item UidPayload(std::string_view uid) { return Payload({Item::Text(tag::kUniqueIdentifier, uid)}); }
@@ -272,10 +280,12 @@ Item RevokePayload(std::string_view uid, RevocationReason reason, int64_t compro
   return Payload(std::move(c));
 }
 
-Item LocatePayload(std::string_view group, int32_t max_items) {
-  return Payload({Item::Int(tag::kMaximumItems, max_items),
-                  Attr("Object Type", Item::Enum(0, kObjectTypeSymmetricKey)),
-                  Attr("Object Group", Item::Text(0, group))});
+Item LocatePayload(std::string_view group, int32_t max_items, std::string_view request_id) {
+  std::vector<Item> c = {Item::Int(tag::kMaximumItems, max_items),
+                         Attr("Object Type", Item::Enum(0, kObjectTypeSymmetricKey)),
+                         Attr("Object Group", Item::Text(0, group))};
+  if (!request_id.empty()) c.push_back(RequestIdAttr(request_id));
+  return Payload(std::move(c));
 }
 
 Item GetAttributesPayload(std::string_view uid, const std::vector<std::string>& names) {
@@ -474,6 +484,18 @@ absl::StatusOr<KeyAttributes> ParseGetAttributes(const Response& r) {
       SEALPOOL_ASSIGN_OR_RETURN(const Item* nv,
                                 nf.One(tag::kNameValue, Type::kTextString, "Name Value", true));
       out.names.emplace_back(nv->text());
+    } else if (n == "Application Specific Information") {
+      SEALPOOL_RETURN_IF_ERROR(want(Type::kStructure));
+      Fields asi(*value, where);
+      SEALPOOL_ASSIGN_OR_RETURN(
+          const Item* ns,
+          asi.One(tag::kApplicationNamespace, Type::kTextString, "Application Namespace", true));
+      SEALPOOL_ASSIGN_OR_RETURN(
+          const Item* data,
+          asi.One(tag::kApplicationData, Type::kTextString, "Application Data", false));
+      if (ns->text() == kRequestIdNamespace && data != nullptr) {
+        out.request_ids.emplace_back(data->text());
+      }
     } else if (n == "Cryptographic Algorithm") {
       SEALPOOL_RETURN_IF_ERROR(once(out.algorithm.has_value(), Type::kEnumeration));
       out.algorithm = static_cast<uint32_t>(value->number);
@@ -498,6 +520,7 @@ const std::vector<std::string>& KeyAttributeNames() {
   static const std::vector<std::string> kNames = {"State",
                                                   "Object Group",
                                                   "Name",
+                                                  "Application Specific Information",
                                                   "Cryptographic Algorithm",
                                                   "Cryptographic Length",
                                                   "Initial Date",

@@ -34,6 +34,8 @@ namespace sealpool::kms::kmip {
 
 // Tags (KMIP 1.4 section 9.1.3.1).
 namespace tag {
+inline constexpr uint32_t kApplicationData = 0x420002;
+inline constexpr uint32_t kApplicationNamespace = 0x420003;
 inline constexpr uint32_t kApplicationSpecificInformation = 0x420004;
 inline constexpr uint32_t kAttribute = 0x420008;
 inline constexpr uint32_t kAttributeIndex = 0x420009;
@@ -140,16 +142,24 @@ std::string VersionString(ProtocolVersion v);
 
 // ---- Requests: the payload of one operation, then the whole message. ----
 
+// The Application Namespace under which sealkmsd stores the request id of a Create (KMIP
+// has no custom attributes PyKMIP accepts; Application Specific Information it keeps,
+// returns and searches).
+inline constexpr std::string_view kRequestIdNamespace = "sealpool-request";
+
 // Create: an AES-256 symmetric key with usage Encrypt|Decrypt (plus `extra_usage`), named
-// `name`, in Object Group `group`.
-Item CreateAesKeyPayload(std::string_view name, std::string_view group, uint32_t extra_usage = 0);
+// `name`, in Object Group `group`; with Application Specific Information
+// (kRequestIdNamespace, `request_id`) when `request_id` is not empty.
+Item CreateAesKeyPayload(std::string_view name, std::string_view group, uint32_t extra_usage = 0,
+                         std::string_view request_id = {});
 // Activate, Get (Raw key format), Destroy: just the Unique Identifier.
 Item UidPayload(std::string_view uid);
 Item GetPayload(std::string_view uid);
 // Revoke with `reason`; a compromise carries its Compromise Occurrence Date.
 Item RevokePayload(std::string_view uid, RevocationReason reason, int64_t compromise_unix = 0);
-// Locate symmetric keys of Object Group `group` (at most `max_items`).
-Item LocatePayload(std::string_view group, int32_t max_items);
+// Locate symmetric keys of Object Group `group` (at most `max_items`); only those created
+// with `request_id` (CreateAesKeyPayload) when it is not empty.
+Item LocatePayload(std::string_view group, int32_t max_items, std::string_view request_id = {});
 // GetAttributes for the named attributes ("State", "Object Group", "Name", ...).
 Item GetAttributesPayload(std::string_view uid, const std::vector<std::string>& names);
 // Encrypt/Decrypt with AES-256-GCM, a 12-byte nonce from the caller and a 16-byte tag.
@@ -193,6 +203,8 @@ struct KeyAttributes {
   std::optional<ObjectState> state;
   std::vector<std::string> object_groups;
   std::vector<std::string> names;
+  // Application Data of the Application Specific Information under kRequestIdNamespace.
+  std::vector<std::string> request_ids;
   std::optional<uint32_t> algorithm;
   std::optional<int32_t> length;
   // Date-Times, Unix seconds.

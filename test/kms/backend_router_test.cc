@@ -23,6 +23,7 @@ namespace {
 constexpr int kOk = 0;
 constexpr int kRefused = 4;
 constexpr int kUnavailable = 6;
+constexpr int kKms = 7;
 
 class KmipKmsFixture {
  public:
@@ -32,18 +33,22 @@ class KmipKmsFixture {
     groups_ = std::move(kmip_groups);
   }
 
-  // Configures [kmip] (client identity `cert` from kmip dir `sub`), creates the state file.
-  void ConfigureKmip(const std::string& cert = "sealkmsd", const std::string& sub = "") {
+  // Configures [kmip] (client identity `cert` from kmip dir `sub`), creates the state file
+  // (`init`; only once).
+  void ConfigureKmip(const std::string& cert = "sealkmsd", const std::string& sub = "",
+                     bool init = true) {
     std::filesystem::path d = sub.empty() ? kmip_.dir() : kmip_.dir() / sub;
     std::ostringstream c;
     c << "[kmip]\nserver = \"127.0.0.1:" << kmip_.port() << "\"\n"
       << "ca = \"" << (kmip_.dir() / "ca.crt").string() << "\"\n"
       << "cert = \"" << (d / (cert + ".crt")).string() << "\"\n"
       << "key = \"" << (d / (cert + ".key")).string() << "\"\n"
-      << "state = \"kmip-state\"\ntimeout_seconds = 1\nkey_groups = [";
+      << "state = \"kmip-state\"\ntimeout_seconds = " << kmip_timeout_seconds_
+      << "\nkey_groups = [";
     for (size_t i = 0; i < groups_.size(); ++i) c << (i ? ", " : "") << "\"" << groups_[i] << "\"";
     c << "]\n";
     kms_.SetExtraConfig(c.str());
+    if (!init) return;
     std::string out;
     int rc =
         RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string(), "--init-store"}, &out);
@@ -86,6 +91,7 @@ class KmipKmsFixture {
   Sealkmsd kms_;
   std::vector<std::string> groups_;
   std::string out_;
+  int kmip_timeout_seconds_ = 1;  // [kmip].timeout_seconds
 };
 
 using kms::kmip::ObjectState;
@@ -162,7 +168,7 @@ TEST_CASE_METHOD(KmipKmsFixture,
   REQUIRE(cached.ok());
   CHECK(Vec(*cached) == kKek);
   CHECK(Kmscmd({"key", "list"}) == kOk);  // administration of recorded state still answers
-  CHECK(Kmscmd({"key", "create", "kg-a"}) == kUnavailable);
+  CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);
 
   kmip_.Start();  // same port, same database
   auto again = client->Wrap("kg-a", "kek-2", kKek);
@@ -174,17 +180,158 @@ TEST_CASE_METHOD(KmipKmsFixture,
   CHECK(Vec(*u) == kKek);
 }
 
-TEST_CASE_METHOD(KmipKmsFixture, "sealkmsd KMIP group: a client certificate the KMS does not trust",
-                 "[kmip][pykmip][e2e]") {
+// ---- Errors that name the component at fault and the config key to fix (issue 12). ----
+
+// kmscmd's answer when the KMS failed: its own exit code, sealkmsd's message naming the KMIP
+// server, and a hint at sealkmsd's [kmip] config rather than at kmscmd's connection.
+#define CHECK_KMS_FAILURE(out, code_name, ...)                                                 \
+  do {                                                                                         \
+    INFO(out);                                                                                 \
+    CHECK_THAT(out, Catch::Contains(std::string("kmscmd: ") + code_name + ": KMS (KMIP), ") && \
+                        Catch::Contains("KMIP server 127.0.0.1:" + std::to_string(kmip_.port())) && \
+                        Catch::Contains("its KMS (the KMIP server it keeps root keys in) failed or " \
+                                        "refused") &&                                          \
+                        Catch::Contains("[kmip] section of sealkmsd's config") && __VA_ARGS__); \
+    CHECK_THAT(out, !Catch::Contains("is sealkmsd running"));                                 \
+  } while (false)
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd KMIP group: a client certificate the KMS does not trust is named",
+                 "[kmip][pykmip][e2e][errors]") {
   kmip_.MakeForeignCerts();
   ConfigureKmip("sealkmsd", "foreign");
   kms_.Start();  // starts anyway (built-in groups keep working) and logs the KMS problem
   REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
-  CHECK(Kmscmd({"key", "create", "kg-a"}) == kUnavailable);
-  CHECK_THAT(out_, Catch::Contains("handshake"));
+  CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);
+  CHECK_KMS_FAILURE(out_, "FAILED_PRECONDITION",
+                    Catch::Contains("refused sealkmsd's client certificate ([kmip].cert (" +
+                                    (kmip_.dir() / "foreign" / "sealkmsd.crt").string() +
+                                    ")) in the TLS handshake: the KMS does not trust its issuer"));
   REQUIRE(Kmscmd({"group", "create", "kg-b"}) == kOk);
   CHECK(Kmscmd({"key", "create", "kg-b"}) == kOk);
-  CHECK_THAT(ReadFileOrDie(kms_.dir() / "sealkmsd.log"), Catch::Contains("not usable now"));
+  std::string log = ReadFileOrDie(kms_.dir() / "sealkmsd.log");
+  CHECK_THAT(log, Catch::Contains("not usable now"));
+  CHECK_THAT(log, Catch::Contains("KMIP call failed: FAILED_PRECONDITION: KMS (KMIP), key group "
+                                  "kg-a: KMIP Create: KMIP server"));
+  // The audit line's detail names the operation once ("KMS (KMIP), <group>: KMIP Create: ...").
+  std::string audit = ReadFileOrDie(kms_.audit_path());
+  CHECK_THAT(audit, Catch::Contains("\"op\":\"create-key\",\"pool\":\"\",\"group\":\"kg-a\"") &&
+                        Catch::Contains("\"detail\":\"KMS (KMIP), key group kg-a: KMIP Create: "
+                                        "KMIP server 127.0.0.1:"));
+  CHECK_THAT(audit, !Catch::Contains("Create: KMIP Create"));
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd KMIP group: a wrong [kmip].ca, a certificate for servers only and one "
+                 "without extended key usage are each named with the key to fix",
+                 "[kmip][pykmip][e2e][errors]") {
+  kmip_.MakeForeignCerts();
+  std::string extra;
+  SECTION("[kmip].ca of another CA: sealkmsd refuses the KMS") {
+    ConfigureKmip();
+    std::string config = ReadFileOrDie(kms_.config_path());
+    const std::string ca = (kmip_.dir() / "ca.crt").string();
+    const std::string foreign_ca = (kmip_.dir() / "foreign" / "ca.crt").string();
+    std::string kmip_part = config.substr(config.find("[kmip]"));
+    kmip_part.replace(kmip_part.find(ca), ca.size(), foreign_ca);
+    kms_.SetExtraConfig(kmip_part);
+    kms_.Start();
+    REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+    CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);
+    CHECK_KMS_FAILURE(out_, "FAILED_PRECONDITION",
+                      Catch::Contains("sealkmsd refused the certificate of KMIP server") &&
+                          Catch::Contains("check [kmip].ca (" + foreign_ca + ")"));
+  }
+  SECTION("a client certificate for servers only: the KMS refuses it") {
+    ConfigureKmip("server");
+    kms_.Start();
+    REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+    CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);
+    CHECK_KMS_FAILURE(out_, "FAILED_PRECONDITION",
+                      Catch::Contains("refused sealkmsd's client certificate ([kmip].cert (") &&
+                          Catch::Contains("it needs the extended key usage clientAuth"));
+  }
+  SECTION("a client certificate without extended key usage: the KMS refuses every request") {
+    kmip_.MakeCertWithoutEku("no-eku");
+    ConfigureKmip("no-eku");
+    kms_.Start();
+    REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+    CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);  // not 5, "not an admin certificate"
+    CHECK_KMS_FAILURE(
+        out_, "FAILED_PRECONDITION",
+        Catch::Contains("refuses every request made with sealkmsd's client certificate "
+                        "([kmip].cert (") &&
+            Catch::Contains("Authentication Not Successful"));
+  }
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd KMIP group: a KMS that is down or hangs is named, with sealkmsd's own "
+                 "deadline",
+                 "[kmip][pykmip][e2e][errors]") {
+  kmip_timeout_seconds_ = 3;  // room for PyKMIP on a loaded machine, and below kmscmd's 30 s
+  ConfigureKmip();
+  kms_.Start();
+  REQUIRE(Kmscmd({"group", "create", "kg-a"}) == kOk);
+  REQUIRE(Kmscmd({"key", "create", "kg-a"}) == kOk);
+  SECTION("frozen: sealkmsd's deadline ([kmip].timeout_seconds) ends the call first") {
+    kmip_.Freeze();
+    // kmscmd's default deadline (30 s) exceeds sealkmsd's KMIP deadline (here 3 s).
+    std::vector<std::string> argv = {KMSCMD_PATH,   "key",
+                                     "create",      "kg-a",
+                                     "--server",    kms_.address(),
+                                     "--ca",        (kms_.dir() / "ca.crt").string(),
+                                     "--cert",      (kms_.dir() / "admin.crt").string(),
+                                     "--key",       (kms_.dir() / "admin.key").string()};
+    CHECK(RunCommand(argv, &out_) == kKms);
+    CHECK_KMS_FAILURE(out_, "DEADLINE_EXCEEDED",
+                      Catch::Contains("deadline passed while waiting for the response (3s, "
+                                      "[kmip].timeout_seconds)"));
+    kmip_.Thaw();
+  }
+  SECTION("down") {
+    kmip_.Kill();
+    CHECK(Kmscmd({"key", "create", "kg-a"}) == kKms);
+    CHECK_KMS_FAILURE(out_, "UNAVAILABLE", Catch::Contains("KMIP Create"));
+    CHECK_THAT(ReadFileOrDie(kms_.dir() / "sealkmsd.log"),
+               Catch::Contains("KMIP call failed: UNAVAILABLE: KMS (KMIP), key group kg-a"));
+  }
+}
+
+TEST_CASE_METHOD(KmipKmsFixture,
+                 "sealkmsd --check-kms reports the KMS and certificate problems and changes "
+                 "nothing",
+                 "[kmip][pykmip][e2e][errors]") {
+  auto check = [&]() {
+    return RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string(), "--check-kms"},
+                      &out_);
+  };
+  ConfigureKmip();
+  CHECK(check() == 0);
+  CHECK_THAT(out_, Catch::Contains("KMIP server 127.0.0.1:" + std::to_string(kmip_.port()) +
+                                   ": OK (KMIP 1.4") &&
+                       Catch::Contains("connected, TLSv1.2 with cipher ECDHE-ECDSA-") &&
+                       Catch::Contains("key group kg-a: 0 key(s) in the KMS") &&
+                       Catch::Contains("nothing was changed in the KMS"));
+  CHECK(kmip_.Client()->Locate("kg-a")->empty());
+  std::string valid;
+  CHECK(RunCommand({SEALKMSD_PATH, "--config", kms_.config_path().string(), "--check-config"},
+                   &valid) == 0);
+  CHECK_THAT(valid, Catch::Contains("the KMIP server was not contacted: --check-kms does"));
+
+  kmip_.MakeForeignCerts();
+  ConfigureKmip("sealkmsd", "foreign", false);
+  CHECK(check() == 2);
+  CHECK_THAT(out_, Catch::Contains("KMS check of KMIP server 127.0.0.1:") &&
+                       Catch::Contains("refused sealkmsd's client certificate ([kmip].cert ("));
+  kmip_.MakeCertWithoutEku("no-eku");
+  ConfigureKmip("no-eku", "", false);
+  CHECK(check() == 2);
+  CHECK_THAT(out_, Catch::Contains("Authentication Not Successful"));
+  ConfigureKmip("sealkmsd", "", false);
+  kmip_.Kill();
+  CHECK(check() == 1);
+  CHECK_THAT(out_, Catch::Contains("(UNAVAILABLE)"));
 }
 
 TEST_CASE_METHOD(KmipKmsFixture,

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -35,8 +36,10 @@ class KmipFixture {
   }
   std::filesystem::path state_path() const { return state_dir_.path() / "kmip-state"; }
   std::unique_ptr<KmipBackend> Open(const std::string& cert = "sealkmsd",
-                                    bool allow_export = false) {
-    auto b = KmipBackend::Open({state_path(), allow_export}, server_->Client(cert));
+                                    bool allow_export = false,
+                                    absl::Duration deadline = absl::Seconds(5)) {
+    auto b = KmipBackend::Open({state_path(), allow_export, nullptr},
+                                  server_->Client(cert, "", deadline));
     INFO(b.status().ToString());
     REQUIRE(b.ok());
     return *std::move(b);
@@ -138,7 +141,7 @@ TEST_CASE_METHOD(KmipFixture,
     id = b->CreateKey("kg-a")->id;
     REQUIRE(b->SetKeyState(id, RootKeyState::kActive).ok());
     wrapped = b->Wrap(kCtx, kSecret)->wrapped;
-    auto second = KmipBackend::Open({state_path(), false}, server_->Client());
+    auto second = KmipBackend::Open({state_path(), false, nullptr}, server_->Client());
     CHECK(second.status().code() == absl::StatusCode::kFailedPrecondition);
   }
   auto b = Open();
@@ -388,6 +391,254 @@ TEST_CASE_METHOD(KmipFixture, "KMIP backend: a rebuild with the KMS down fails a
   CHECK_THAT(std::string(report.status().message()), Catch::Contains("Locate"));
   CHECK(!std::filesystem::exists(state_path()));
   CHECK(!std::filesystem::exists(state_path().string() + ".tmp"));
+}
+
+// ---- KMS changes whose answer never comes (issue 12, bugs 1 and 2). ----
+
+// The KMIP call deadline of these tests: what a frozen KMS costs, and ample for PyKMIP on a
+// loaded machine (2 s was not).
+constexpr absl::Duration kCallDeadline = absl::Seconds(5);
+
+// What the KMS holds in key group `group`, seen by sealkmsd's identity on a connection of
+// its own.
+std::vector<std::string> KmsKeys(PyKmipServer& server, const std::string& group) {
+  auto located = server.Client()->Locate(group);
+  INFO(located.status().ToString());
+  REQUIRE(located.ok());
+  return *located;
+}
+
+RootKeyState RecordedState(KmipBackend& b, const std::string& id) {
+  auto keys = b.ListKeys("");
+  REQUIRE(keys.ok());
+  for (const RootKeyView& k : *keys) {
+    if (k.id == id) return k.state;
+  }
+  FAIL("no root key " << id << " recorded");
+  return RootKeyState::kPrelive;
+}
+
+// The call ran into the deadline with the KMS frozen, and says what happens next.
+void CheckTimedOut(const absl::Status& s, std::string_view op) {
+  INFO(s.ToString());
+  CHECK(s.code() == absl::StatusCode::kDeadlineExceeded);
+  CHECK(IsKmsFailure(s));
+  CHECK_THAT(std::string(s.message()),
+             Catch::StartsWith("KMS (KMIP), ") &&
+                 Catch::Contains(Cat("KMIP ", op, ": KMIP server 127.0.0.1:")) &&
+                 Catch::Contains("deadline passed while waiting for the response") &&
+                 Catch::Contains("the KMS may have carried it out or may still do so") &&
+                 Catch::Contains("pending and reconciles it with the KMS before its next key "
+                                 "change, or at its next start"));
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: a Create the KMS carries out after the deadline leaves no key "
+                 "behind",
+                 "[kmip][pykmip][pending]") {
+  auto b = Open("sealkmsd", false, kCallDeadline);
+  REQUIRE(b->CreateGroup("kg-a").ok());
+  REQUIRE(b->CreateGroup("kg-b").ok());
+  REQUIRE(b->CreateKey("kg-b").ok());  // the connection is up
+  server_->Freeze();
+  auto created = b->CreateKey("kg-a");
+  CheckTimedOut(created.status(), "Create");
+  CHECK(b->ListKeys("kg-a")->empty());
+  REQUIRE(b->PendingChanges().size() == 1);
+  CHECK(b->PendingChanges()[0].op == PendingKmsChange::Op::kCreate);
+  server_->Thaw();
+  // The KMS carries out the Create it read before it froze.
+  REQUIRE(test::Eventually([&] { return KmsKeys(*server_, "kg-a").size() == 1; }));
+  const std::string orphan = KmsKeys(*server_, "kg-a")[0];
+  auto attrs = server_->Client()->GetAttributes(orphan);
+  REQUIRE(attrs.ok());
+  CHECK(attrs->state == ObjectState::kPreActive);
+  CHECK(attrs->names == std::vector<std::string>{"sealpool:kg-a"});  // rebuild still matches
+  CHECK(attrs->request_ids == std::vector<std::string>{b->PendingChanges()[0].request_id});
+
+  // The next key change reconciles first: the orphan is destroyed, then the key is created.
+  auto again = b->CreateKey("kg-a");
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  CHECK(b->PendingChanges().empty());
+  CHECK(KmsKeys(*server_, "kg-a") == std::vector<std::string>{std::string(KmipUidOf(again->id))});
+  CHECK(server_->Client()->GetAttributes(orphan).status().code() == absl::StatusCode::kNotFound);
+  auto keys = b->ListKeys("kg-a");
+  REQUIRE(keys.ok());
+  CHECK(keys->size() == 1);
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: Activate, Revoke and Destroy the KMS carries out after the "
+                 "deadline are recorded as the KMS did them",
+                 "[kmip][pykmip][pending]") {
+  auto b = Open("sealkmsd", false, kCallDeadline);
+  REQUIRE(b->CreateGroup("kg-a").ok());
+  auto k1 = b->CreateKey("kg-a");
+  INFO(k1.status().ToString());
+  REQUIRE(k1.ok());
+  auto k2 = b->CreateKey("kg-a");
+  INFO(k2.status().ToString());
+  REQUIRE(k2.ok());
+  REQUIRE(b->SetKeyState(k1->id, RootKeyState::kActive).ok());
+  auto kms_state = [&](const std::string& id) -> std::optional<ObjectState> {
+    auto a = server_->Client()->GetAttributes(KmipUidOf(id));
+    if (!a.ok()) return std::nullopt;
+    return a->state;
+  };
+  // Freezes the KMS, runs `change` into the deadline, thaws it, waits until the KMS shows
+  // `landed`, and runs the next key change (a harmless Create in kg-b).
+  REQUIRE(b->CreateGroup("kg-b").ok());
+  auto timed_out = [&](std::string_view op, const std::function<absl::Status()>& change,
+                       const std::function<bool()>& landed) {
+    server_->Freeze();
+    CheckTimedOut(change(), op);
+    CHECK(b->PendingChanges().size() == 1);
+    server_->Thaw();
+    REQUIRE(test::Eventually(landed));
+    auto next = b->CreateKey("kg-b");
+    INFO(next.status().ToString());
+    REQUIRE(next.ok());
+    CHECK(b->PendingChanges().empty());
+  };
+
+  SECTION("Activate") {
+    timed_out(
+        "Activate", [&] { return b->SetKeyState(k2->id, RootKeyState::kActive).status(); },
+        [&] { return kms_state(k2->id) == ObjectState::kActive; });
+    CHECK(RecordedState(*b, k2->id) == RootKeyState::kActive);
+    CHECK(RecordedState(*b, k1->id) == RootKeyState::kInactive);
+    CHECK(b->GetGroup("kg-a")->active_root_key_id == k2->id);
+  }
+  SECTION("Revoke") {
+    REQUIRE(b->SetKeyState(k2->id, RootKeyState::kActive).ok());  // k1 inactive
+    timed_out(
+        "Revoke", [&] { return b->SetKeyState(k1->id, RootKeyState::kDeprecated).status(); },
+        [&] { return kms_state(k1->id) == ObjectState::kDeactivated; });
+    CHECK(RecordedState(*b, k1->id) == RootKeyState::kDeprecated);
+  }
+  SECTION("Revoke for a compromise") {
+    timed_out(
+        "Revoke", [&] { return b->SetKeyState(k1->id, RootKeyState::kCompromised).status(); },
+        [&] { return kms_state(k1->id) == ObjectState::kCompromised; });
+    CHECK(RecordedState(*b, k1->id) == RootKeyState::kCompromised);
+    CHECK(b->GetGroup("kg-a")->active_root_key_id.empty());
+  }
+  SECTION("Destroy") {
+    REQUIRE(b->SetKeyState(k1->id, RootKeyState::kCompromised).ok());
+    timed_out(
+        "Destroy", [&] { return b->SetKeyState(k1->id, RootKeyState::kTerminated).status(); },
+        [&] { return !kms_state(k1->id).has_value(); });
+    CHECK(RecordedState(*b, k1->id) == RootKeyState::kTerminated);
+    REQUIRE(b->DeleteKey(k1->id).ok());
+  }
+  SECTION("Destroy of a deleted prelive key") {
+    timed_out(
+        "Destroy", [&] { return b->DeleteKey(k2->id); },
+        [&] { return !kms_state(k2->id).has_value(); });
+    auto keys = b->ListKeys("kg-a");
+    REQUIRE(keys.ok());
+    CHECK(keys->size() == 1);
+  }
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: a pending change is reconciled at the next start, and blocks "
+                 "key changes while the KMS stays away",
+                 "[kmip][pykmip][pending]") {
+  std::string id;
+  {
+    auto b = Open("sealkmsd", false, kCallDeadline);
+    REQUIRE(b->CreateGroup("kg-a").ok());
+    id = b->CreateKey("kg-a")->id;
+    server_->Freeze();
+    CheckTimedOut(b->SetKeyState(id, RootKeyState::kActive).status(), "Activate");
+    // While the KMS does not answer, the next key change cannot reconcile and is refused.
+    auto refused = b->CreateKey("kg-a");
+    INFO(refused.status().ToString());
+    CHECK(refused.status().code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK_THAT(std::string(refused.status().message()),
+               Catch::Contains("reconciling KMIP Activate of root key " + id) &&
+                   Catch::Contains("nothing more is sent to the KMS until it is reconciled"));
+    CHECK(b->PendingChanges().size() == 1);
+    CHECK(b->ListKeys("kg-a")->size() == 1);  // listings still answer
+  }
+  server_->Thaw();
+  REQUIRE(test::Eventually([&] { return KmsState(id) == ObjectState::kActive; }));
+  auto b = Open();
+  REQUIRE(b->PendingChanges().size() == 1);  // kept in the state file
+  REQUIRE(b->ReconcilePending().ok());        // what sealkmsd does at start
+  CHECK(b->PendingChanges().empty());
+  CHECK(RecordedState(*b, id) == RootKeyState::kActive);  // the KMS did activate it
+  CHECK(KmsState(id) == ObjectState::kActive);
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: a change the KMS never carried out is concluded not done only "
+                 "after twice the deadline",
+                 "[kmip][pykmip][pending]") {
+  auto b = Open("sealkmsd", false, kCallDeadline);
+  REQUIRE(b->CreateGroup("kg-a").ok());
+  auto k = b->CreateKey("kg-a");
+  REQUIRE(k.ok());
+  server_->Freeze();
+  CheckTimedOut(b->SetKeyState(k->id, RootKeyState::kActive).status(), "Activate");
+  const auto sent = std::chrono::steady_clock::now();
+  server_->Kill();  // the request it held is lost with it
+  server_->Start();
+  auto early = b->CreateKey("kg-a");
+  INFO(early.status().ToString());
+  if (std::chrono::steady_clock::now() - sent < std::chrono::seconds(11)) {
+    CHECK(early.status().code() == absl::StatusCode::kUnavailable);
+    CHECK_THAT(std::string(early.status().message()),
+               Catch::Contains("the KMS does not show it done yet; it may still carry it out, "
+                               "so sealkmsd concludes it was not only 12 s after sending it"));
+    CHECK(b->PendingChanges().size() == 1);
+  }
+  std::optional<RootKeyView> later;
+  REQUIRE(test::Eventually(
+      [&] {
+        auto r = b->CreateKey("kg-a");
+        if (r.ok()) later = *r;
+        return r.ok();
+      },
+      std::chrono::seconds(40)));
+  CHECK(b->PendingChanges().empty());
+  CHECK(RecordedState(*b, k->id) == RootKeyState::kPrelive);  // never activated, by either
+  CHECK(KmsState(k->id) == ObjectState::kPreActive);
+  REQUIRE(b->SetKeyState(k->id, RootKeyState::kActive).ok());
+}
+
+TEST_CASE_METHOD(KmipFixture,
+                 "KMIP backend: after a KMS restart the first wrap and the first key change "
+                 "succeed",
+                 "[kmip][pykmip][pending]") {
+  auto b = Open();
+  REQUIRE(b->CreateGroup("kg-a").ok());
+  auto k = b->CreateKey("kg-a");
+  REQUIRE(k.ok());
+  REQUIRE(b->SetKeyState(k->id, RootKeyState::kActive).ok());
+  REQUIRE(b->Wrap(kCtx, kSecret).ok());
+  server_->Kill();
+  server_->Start();
+  auto w = b->Wrap(kCtx, kSecret);
+  INFO(w.status().ToString());
+  REQUIRE(w.ok());
+  REQUIRE(b->Unwrap(kCtx, w->wrapped, false).ok());
+  server_->Kill();
+  server_->Start();
+  // A Create on the dead connection: the backend looks (by its request id), finds nothing,
+  // and sends it once more.
+  auto created = b->CreateKey("kg-a");
+  INFO(created.status().ToString());
+  REQUIRE(created.ok());
+  CHECK(b->PendingChanges().empty());
+  CHECK(KmsKeys(*server_, "kg-a").size() == 2);
+  server_->Kill();
+  server_->Start();
+  REQUIRE(b->SetKeyState(created->id, RootKeyState::kActive).ok());
+  CHECK(KmsState(created->id) == ObjectState::kActive);
+  CHECK(b->client().connections_made() == 4);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // exclusive lock.
 #include "kms/kmip_state_file.h"
 
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -37,6 +38,37 @@ TEST_CASE("KMIP state file round-trips its contents", "[kmip]") {
   CHECK(KmipStateFile::Encode(*c) == text);
 }
 
+TEST_CASE("KMIP state file keeps pending KMS changes, and reads version 1 files", "[kmip]") {
+  KeyStoreContents c = Sample();
+  c.pending.push_back({"r0123abcd", PendingKmsChange::Op::kCreate, "kg-a", "", false, 1700000005});
+  c.pending.push_back(
+      {"r4567ef01", PendingKmsChange::Op::kDestroy, "kg-a", "kmip-12", true, 1700000006});
+  std::string text = KmipStateFile::Encode(c);
+  CHECK_THAT(text, Catch::StartsWith("sealpool-kmip-state 2\n") &&
+                       Catch::Contains("pending r0123abcd 1 kg-a - 0 1700000005\n"
+                                       "pending r4567ef01 4 kg-a kmip-12 1 1700000006\n"));
+  auto back = KmipStateFile::Decode(text);
+  REQUIRE(back.ok());
+  REQUIRE(back->pending.size() == 2);
+  CHECK(back->pending[0].key_id.empty());
+  CHECK(back->pending[1].op == PendingKmsChange::Op::kDestroy);
+  CHECK(back->pending[1].erase);
+  CHECK(KmipStateFile::Encode(*back) == text);
+
+  // A version 1 file (no pending records) is read as is.
+  std::string body = KmipStateFile::Encode(Sample());
+  body = body.substr(0, body.rfind("sha256 "));
+  body.replace(0, body.find('\n'), "sealpool-kmip-state 1");
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(body.data(), body.size(), md, &n, EVP_sha256(), nullptr);
+  auto v1 = KmipStateFile::Decode(body + "sha256 " + test::ToHex({md, md + n}) + "\n");
+  INFO(v1.status().ToString());
+  REQUIRE(v1.ok());
+  CHECK(v1->keys.size() == 2);
+  CHECK(v1->pending.empty());
+}
+
 TEST_CASE("KMIP state file refuses damage, edits and newer versions", "[kmip]") {
   std::string text = KmipStateFile::Encode(Sample());
   std::string edited = text;
@@ -47,7 +79,7 @@ TEST_CASE("KMIP state file refuses damage, edits and newer versions", "[kmip]") 
   CHECK(KmipStateFile::Decode("").status().code() == absl::StatusCode::kDataLoss);
   CHECK(KmipStateFile::Decode("garbage").status().code() == absl::StatusCode::kDataLoss);
   std::string newer = text;
-  newer.replace(newer.find(" 1\n"), 3, " 2\n");
+  newer.replace(newer.find(" 2\n"), 3, " 3\n");
   auto n = KmipStateFile::Decode(newer);
   CHECK(n.status().code() == absl::StatusCode::kDataLoss);  // checksum covers the version too
 }

@@ -56,6 +56,44 @@ TEST_CASE("malformed wrapped keys are refused", "[kms][format]") {
         absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("the blob of each backend is pinned, 36 bytes plus the id and the secret",
+          "[kms][format]") {
+  WrappedKey k = SampleBlob();
+  k.root_key_id = "rk-1";
+  std::vector<uint8_t> builtin = k.Encode();
+  CHECK(builtin.size() == 72);
+  CHECK(test::ToHex(builtin) ==
+        "5350574b010104726b2d31"  // "SPWK", version 1, backend 1 (built-in), 4, "rk-1"
+        "000102030405060708090a0b"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+        "20"
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+  k.backend = kBackendKmip;
+  k.root_key_id = "kmip-17";
+  std::vector<uint8_t> kmip = k.Encode();
+  CHECK(kmip.size() == 36 + 7 + 32);
+  CHECK(test::ToHex(kmip).substr(0, 28) == "5350574b0102076b6d69702d3137");  // backend 2
+  auto back = WrappedKey::Decode(kmip);
+  REQUIRE(back.ok());
+  CHECK(back->backend == kBackendKmip);
+}
+
+TEST_CASE("a magic-less blob of the in-process provider is refused, not migrated",
+          "[kms][format]") {
+  // 01 | 04 | "rk-1" | nonce 12 | tag 16 | 0x20 | ct 32: 67 bytes, no magic.
+  std::vector<uint8_t> old = test::FromHex(
+      "0104726b2d31"
+      "000102030405060708090a0b"
+      "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+      "20"
+      "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+  REQUIRE(old.size() == 67);
+  auto r = WrappedKey::Decode(old);
+  CHECK(r.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(r.status().message()),
+             Catch::Contains("no \"SPWK\" magic") && Catch::Contains("neither opens nor migrates"));
+}
+
 TEST_CASE("the associated data binds pool, group, KEK id and header", "[kms][format]") {
   WrappedKey k = SampleBlob();
   auto base = WrapAssociatedData("p", "g", "k", k);

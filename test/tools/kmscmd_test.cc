@@ -72,6 +72,28 @@ TEST_CASE_METHOD(KmscmdFixture, "kmscmd manages groups and keys through their li
   REQUIRE(Run({"key", "delete", id}) == tools::kExitOk);
   CHECK(Run({"key", "delete", id}) == tools::kExitNotFound);
   CHECK(Run({"key", "list", "--group", "nope"}) == tools::kExitNotFound);
+  // Audit lines of state moves and deletions name the key's group.
+  std::string audit = ReadFileOrDie(kms_.audit_path());
+  for (const char* op : {"set-state:deprecated", "set-state:terminated", "delete-key"}) {
+    INFO(op);
+    CHECK_THAT(audit, Catch::Contains(std::string("\"op\":\"") + op +
+                                      "\",\"pool\":\"\",\"group\":\"kg-a\",\"root_key\":\"" +
+                                      id + "\""));
+  }
+}
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd takes its global options after the subcommand too",
+                 "[tools][kmscmd]") {
+  kms_.CreateActiveGroup("kg-a");
+  REQUIRE(Run({"key", "list", "--json"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::StartsWith("{\"keys\":[{\"id\":"));
+  REQUIRE(Run({"key", "list", "--group", "kg-a", "--json"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::StartsWith("{\"keys\":["));
+  REQUIRE(Run({"group", "list", "--json"}) == tools::kExitOk);
+  CHECK_THAT(out(), Catch::StartsWith("{\"groups\":[{\"name\":\"kg-a\""));
+  std::string help;
+  CHECK(RunCommand({KMSCMD_PATH, "--help"}, &help) == 0);
+  CHECK_THAT(help, Catch::Contains("--timeout") && Catch::Contains("30"));
 }
 
 TEST_CASE_METHOD(KmscmdFixture, "kmscmd shows usage, shreds with confirmation, tails the audit",

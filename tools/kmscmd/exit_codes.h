@@ -13,6 +13,9 @@ inline constexpr int kExitNotFound = 3;     // NOT_FOUND: no such group or key
 inline constexpr int kExitRefused = 4;      // FAILED_PRECONDITION / ALREADY_EXISTS: a state rule
 inline constexpr int kExitDenied = 5;       // PERMISSION_DENIED / UNAUTHENTICATED
 inline constexpr int kExitUnavailable = 6;  // UNAVAILABLE / DEADLINE_EXCEEDED: sealkmsd unreachable
+// Any failure sealkmsd reports as its KMS's (the KMIP server behind it failed, refused, or
+// could not be reached; trailing metadata "sealpool-failed-component: kms"), whatever the code.
+inline constexpr int kExitKms = 7;
 
 inline int ExitCodeFor(grpc::StatusCode code) {
   switch (code) {

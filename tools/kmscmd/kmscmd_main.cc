@@ -28,13 +28,19 @@ namespace {
 
 namespace v1 = kms::v1;
 
+// sealkmsd's mark of a failure of its KMS (kms/admin_service.h; kmscmd links no kms code).
+constexpr char kFailedComponentKey[] = "sealpool-failed-component";
+constexpr char kFailedComponentKms[] = "kms";
+
 struct Connection {
   std::string server = "localhost:7443";
   std::string server_name;
   std::string ca = "/etc/sealpool/kms/ca.crt";
   std::string cert = "/etc/sealpool/kms/admin.crt";
   std::string key = "/etc/sealpool/kms/admin.key";
-  double timeout_seconds = 10;
+  // Longer than sealkmsd's own deadline for a KMIP call ([kmip].timeout_seconds, 10 s by
+  // default), so that sealkmsd's more specific error arrives first.
+  double timeout_seconds = 30;
   bool json = false;
 };
 
@@ -86,6 +92,19 @@ class Admin {
     if (!status.ok()) {
       std::fprintf(stderr, "kmscmd: %s: %s\n", CodeName(status.error_code()),
                    status.error_message().c_str());
+      auto component = context.GetServerTrailingMetadata().find(kFailedComponentKey);
+      if (component != context.GetServerTrailingMetadata().end() &&
+          component->second == kFailedComponentKms) {
+        std::fprintf(stderr,
+                     "kmscmd: sealkmsd at %s answered, but its KMS (the KMIP server it keeps "
+                     "root keys in) failed or refused; nothing is wrong with kmscmd's "
+                     "connection. Check the [kmip] section of sealkmsd's config (server, "
+                     "server_name, ca, cert, key, timeout_seconds: the message above names the "
+                     "one at fault), that the KMIP server runs, and sealkmsd's log "
+                     "(sealkmsd --config ... --check-kms tests it)\n",
+                     conn_.server.c_str());
+        return kExitKms;
+      }
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         std::fprintf(stderr,
@@ -163,8 +182,11 @@ int Main(int argc, char** argv) {
       "key-store passphrase) over mTLS with an admin certificate.\n\n"
       "Exit codes: 0 ok, 1 other error, 2 usage or invalid argument, 3 not found,\n"
       "4 refused by a key-state rule or already exists, 5 permission denied,\n"
-      "6 sealkmsd unreachable. See docs/kms.md."};
+      "6 sealkmsd unreachable, 7 sealkmsd's KMS (KMIP server) failed or refused.\n"
+      "The options below may also follow the subcommand (kmscmd key list --json).\n"
+      "See docs/kms.md."};
   app.require_subcommand(1);
+  app.fallthrough();  // inherited by every subcommand: global options after it too
   Connection conn;
   app.set_config("--config", "", "file with the options below as key = value (TOML)");
   app.add_option("-s,--server", conn.server, "sealkmsd address host:port")->capture_default_str();
@@ -173,7 +195,9 @@ int Main(int argc, char** argv) {
   app.add_option("--ca", conn.ca, "CA certificate (PEM)")->capture_default_str();
   app.add_option("--cert", conn.cert, "admin client certificate (PEM)")->capture_default_str();
   app.add_option("--key", conn.key, "its private key (PEM)")->capture_default_str();
-  app.add_option("--timeout", conn.timeout_seconds, "seconds to wait for sealkmsd")
+  app.add_option("--timeout", conn.timeout_seconds,
+                 "seconds to wait for sealkmsd (keep it above sealkmsd's "
+                 "[kmip].timeout_seconds)")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
   app.add_flag("--json", conn.json, "print the answer as JSON");

@@ -373,7 +373,7 @@ TEST_CASE("KMIP GetAttributes asks for and parses the dates of a key", "[kmip]")
     CHECK(req.children[i].tag == tag::kAttributeName);
     asked.emplace_back(req.children[i].text());
   }
-  CHECK(asked == std::vector<std::string>{"State", "Object Group", "Name",
+  CHECK(asked == std::vector<std::string>{"State", "Object Group", "Name", "Application Specific Information",
                                           "Cryptographic Algorithm", "Cryptographic Length",
                                           "Initial Date", "Activation Date", "Deactivation Date",
                                           "Compromise Date"});

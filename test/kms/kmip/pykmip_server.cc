@@ -21,6 +21,15 @@ constexpr const char* kPython = "/usr/bin/python3";
 constexpr const char* kServerScript = "/usr/bin/pykmip-server";
 }  // namespace
 
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  auto give_up = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void RequirePyKmip() {
   if (access(kPython, X_OK) != 0 || access(kServerScript, R_OK) != 0) {
     SkipTest(
@@ -54,6 +63,21 @@ PyKmipServer::PyKmipServer() {
 }
 
 void PyKmipServer::MakeForeignCerts() { MakeCerts(dir() / "foreign", {"sealkmsd"}, {}); }
+
+void PyKmipServer::MakeCertWithoutEku(const std::string& name) {
+  const std::string d = dir().string();
+  std::string script =
+      "set -e; cd '" + d + "'; printf 'basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\n' > " +
+      name + ".ext; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + name +
+      ".key 2>/dev/null; openssl req -new -key " + name + ".key -subj /O=sealpool/CN=" + name +
+      " -out " + name + ".csr; openssl x509 -req -in " + name +
+      ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -sha256 -extfile " + name +
+      ".ext -out " + name + ".crt 2>/dev/null";
+  std::string out;
+  int rc = RunCommand({"/bin/bash", "-c", script}, &out);
+  INFO(out);
+  REQUIRE(rc == 0);
+}
 
 PyKmipServer::~PyKmipServer() {
   if (running()) Stop();
@@ -128,6 +152,7 @@ void PyKmipServer::Start() {
 
 void PyKmipServer::Stop() {
   REQUIRE(running());
+  kill(-pid_, SIGCONT);  // a frozen server cannot stop
   kill(-pid_, SIGINT);
   int status = 0;
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -149,6 +174,30 @@ void PyKmipServer::Kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+void PyKmipServer::Freeze() {
+  REQUIRE(running());
+  REQUIRE(kill(-pid_, SIGSTOP) == 0);
+  // kill() returns before every thread has stopped: wait until each thread of the server
+  // shows state T (stopped) in /proc, so nothing it does races the caller's next request.
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+  REQUIRE(Eventually([&] {
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::string stat = ReadFileOrDie(t.path() / "stat");
+      size_t close = stat.rfind(')');  // "pid (comm) S ..."
+      if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
+        return false;
+      }
+    }
+    return !ec;
+  }));
+}
+
+void PyKmipServer::Thaw() {
+  REQUIRE(running());
+  REQUIRE(kill(-pid_, SIGCONT) == 0);
 }
 
 kms::kmip::KmipClientOptions PyKmipServer::Options(const std::string& cert, const std::string& sub,

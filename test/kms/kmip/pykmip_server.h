@@ -11,7 +11,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,11 @@
 #include "test/test_util.h"
 
 namespace sealpool::test {
+
+// Polls `condition` (every 20 ms) until it holds or `limit` passes; whether it held. For
+// waiting on what another process does, instead of a fixed sleep.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds limit = std::chrono::seconds(20));
 
 // Skips the calling test unless /usr/bin/python3 can import PyKMIP's server.
 void RequirePyKmip();
@@ -35,6 +42,9 @@ class PyKmipServer {
   PyKmipServer& operator=(const PyKmipServer&) = delete;
 
   void MakeForeignCerts();
+  // dir()/<name>.crt/.key: a client certificate signed by the server's CA with no extended key
+  // usage at all.
+  void MakeCertWithoutEku(const std::string& name);
   // Starts the server (on the same port and database after a restart) and waits, polling a
   // DiscoverVersions over mutual TLS for up to 30 s, until it answers.
   void Start();
@@ -43,6 +53,11 @@ class PyKmipServer {
   void Stop();
   // SIGKILL and wait: the KMS crashing (its SQLite database keeps committed objects).
   void Kill();
+  // SIGSTOP / SIGCONT to the server and its helpers: a KMS that hangs, then carries on with
+  // whatever requests reached it meanwhile. Freeze returns once every thread of the server
+  // has stopped.
+  void Freeze();
+  void Thaw();
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
