@@ -92,7 +92,9 @@ struct PoolConfig {
   std::filesystem::path kms_cert_file;         // cert: OU=storage-server identity
   std::filesystem::path kms_key_file;          // key
   std::string kms_pool_id;                     // pool_id: as sealkmsd's config maps this cert
-  absl::Duration kms_call_deadline = absl::Seconds(10);  // call_deadline_seconds
+  // call_deadline_seconds: longer than sealkmsd's own KMIP deadline (10 s by default), so that its
+  // more specific error arrives first.
+  absl::Duration kms_call_deadline = absl::Seconds(15);
 
   // [chunking]: parameters of new key groups (fixed per group at creation)
   uint32_t chunk_min_size = 16 * 1024;   // min_size

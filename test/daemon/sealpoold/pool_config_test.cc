@@ -278,7 +278,7 @@ TEST_CASE("a minimal config gets every default", "[daemon][config]") {
   CHECK(c->metrics_listen == "127.0.0.1:9464");
   CHECK(c->kms_address == "127.0.0.1:7443");
   CHECK(c->kms_server_name.empty());
-  CHECK(c->kms_call_deadline == absl::Seconds(10));
+  CHECK(c->kms_call_deadline == absl::Seconds(15));
   CHECK(c->chunk_min_size == 16384);
   CHECK(c->chunk_avg_size == 65536);
   CHECK(c->chunk_max_size == 262144);
