@@ -1009,5 +1009,304 @@ TEST_CASE_METHOD(HostileFixture, "sealpoold: an image name ending in '/' is refu
         StatusCode::kInvalidArgument);
 }
 
+// PARKED (daemon bug, reported to the lead): on gRPC's synchronous server a message that does
+// not deserialize makes Read return false, exactly like the client's half-close. So bytes that
+// are no BackupRequest after the commit are taken for the end of the stream and the image is
+// committed, where "a message followed the commit" (INVALID_ARGUMENT, nothing stored) is due
+// (ClientService::DoBackup, the Read after kCommit). Found by the fuzz below.
+TEST_CASE_METHOD(HostileFixture, "sealpoold: undecodable bytes after the commit store nothing",
+                 "[e2e][sealpoold][hostile][parked][!shouldfail]") {
+  v1::BackupHeader header;
+  header.set_lsu("lsu1");
+  header.set_name("garbage-after-commit");
+  std::vector<std::string> bytes;
+  for (const v1::BackupRequest& m : BackupMessages(header, MarkedData(10000, 101))) {
+    bytes.push_back(m.SerializeAsString());
+  }
+  bytes.push_back(std::string("\xff\xff\xff", 3));
+  grpc::GenericStub raw(pool().ClientChannel("alice"));
+  RawResult r = RawCall(raw, "/sealpool.pool.v1.PoolService/Backup", bytes, seconds(10));
+  CHECK_FALSE(r.hung);
+  CHECK(r.status.error_code() == grpc::INVALID_ARGUMENT);
+  auto alice = pool().Client("alice");
+  CHECK(Restore(*alice, "lsu1", "garbage-after-commit").status().code() ==
+        StatusCode::kNotFound);
+}
+
+// ---- seeded mutations of valid messages ----
+
+uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+// Byte-level mutations of serialized messages, from one seeded generator.
+class Mutator {
+ public:
+  explicit Mutator(uint64_t seed) : rng_(seed) {}
+  uint64_t Below(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+  bool Percent(uint64_t p) { return Below(100) < p; }
+  char Byte() { return static_cast<char>(rng_() & 0xff); }
+
+  std::string Mutate(std::string b) {
+    static const std::vector<std::string> kInteresting = {
+        std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10),  // the largest varint
+        std::string("\x12\xff\xff\xff\xff\x0f", 6),   // field 2, length 4 GiB
+        std::string("\x0a\x80\x80\x80\x80\x08", 6),   // field 1, length 2 GiB
+        std::string("\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 12),  // overlong varint
+        std::string("\xf8\xff\xff\xff\x0f\x00", 6),   // the largest field number
+        std::string("\x0b\x0c", 2),                   // an empty group
+        std::string("\x1a\x00", 2),                   // empty field 3
+        std::string("\x00", 1)};
+    const uint64_t ops = 1 + Below(3);
+    for (uint64_t op = 0; op < ops; ++op) {
+      const size_t at = Below(b.size() + 1);
+      switch (Below(8)) {
+        case 0:
+          if (!b.empty()) b[at % b.size()] ^= static_cast<char>(1 << Below(8));
+          break;
+        case 1:
+          if (!b.empty()) b[at % b.size()] = Byte();
+          break;
+        case 2:
+          for (uint64_t n = 1 + Below(8); n > 0; --n) b.insert(b.begin() + static_cast<ptrdiff_t>(at), Byte());
+          break;
+        case 3:
+          b.erase(at, 1 + Below(8));
+          break;
+        case 4:
+          b.resize(at);
+          break;
+        case 5:
+          if (!b.empty()) b.insert(at, b.substr(Below(b.size()), 1 + Below(16)));
+          break;
+        case 6:
+          b.insert(at, kInteresting[Below(kInteresting.size())]);
+          break;
+        default: {
+          static constexpr char kValues[] = {'\x00', '\x01', '\x7f', '\x80', '\xff'};
+          if (!b.empty()) b[at % b.size()] = kValues[Below(sizeof kValues)];
+          break;
+        }
+      }
+    }
+    return b;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+// What one fuzz call got.
+struct FuzzOutcome {
+  grpc::Status status;
+  bool hung = false;
+};
+
+template <typename Message>
+bool ParseAll(const std::vector<std::string>& bytes, std::vector<Message>* out) {
+  out->clear();
+  for (const std::string& b : bytes) {
+    Message m;
+    if (!m.ParseFromString(b)) return false;
+    out->push_back(std::move(m));
+  }
+  return true;
+}
+
+TEST_CASE_METHOD(HostileFixture,
+                 "sealpoold: thousands of seeded mutations of valid messages each get a status",
+                 "[e2e][sealpoold][hostile][fuzz]") {
+  const uint64_t seed = EnvOr("SEALPOOL_FUZZ_SEED", std::random_device()());
+  const uint64_t count = EnvOr("SEALPOOL_FUZZ_COUNT", 2000);
+  const auto budget = seconds(EnvOr("SEALPOOL_FUZZ_SECONDS", 40));
+  std::printf("sealpoold fuzz: seed %llu (replay: SEALPOOL_FUZZ_SEED=%llu), up to %llu "
+              "mutations in %llds\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(count), static_cast<long long>(budget.count()));
+  std::fflush(stdout);
+  INFO("SEALPOOL_FUZZ_SEED=" << seed);
+
+  auto alice = pool().Client("alice");
+  auto bob = pool().Client("bob");
+  auto admin = pool().Admin();
+  // Images that must come through unchanged: in lsu1, which forbids client deletes (the fuzz
+  // deletes in lsu2, where they are allowed).
+  const std::map<std::pair<std::string, std::string>, std::string> refs = {
+      {{"lsu1", "ref-a"}, MarkedData(1500000, 91)},
+      {{"lsu1", "ref-b"}, MarkedData(300000, 92)},
+      {{"lsu1", "ref-c"}, MarkedData(100000, 93)}};
+  for (const auto& [key, data] : refs) REQUIRE(Backup(*alice, key.first, key.second, data).ok());
+  REQUIRE(Backup(*bob, "lsu1", "ref-bob", refs.begin()->second).ok());
+
+  grpc::GenericStub raw(pool().ClientChannel("alice"));
+  Mutator mut(seed);
+  std::map<std::string, int> histogram;  // "<call> <typed|raw> <code>"
+  std::vector<std::string> failures;
+  const std::set<grpc::StatusCode> allowed = {
+      grpc::OK,          grpc::INVALID_ARGUMENT,   grpc::NOT_FOUND,
+      grpc::PERMISSION_DENIED, grpc::ALREADY_EXISTS, grpc::FAILED_PRECONDITION,
+      grpc::RESOURCE_EXHAUSTED, grpc::OUT_OF_RANGE};
+  // gRPC's own answer to a unary or server-streaming request that does not deserialize is
+  // INTERNAL with an empty message (grpcpp/impl/codegen/proto_utils.h); a backup stream sees its
+  // Read fail and answers INVALID_ARGUMENT. INTERNAL is allowed only for bytes that do not parse.
+  const std::vector<std::string> names = {"ref-a", "ref-b", "ref-c", "ref-bob", "fz-1", "fz-2"};
+  const auto start = Clock::now();
+  google::protobuf::LogSilencer silence;  // invalid UTF-8 in a string field is logged otherwise
+  uint64_t done = 0;
+  for (uint64_t i = 0; i < count && Clock::now() - start < budget; ++i, ++done) {
+    const uint64_t kind = mut.Below(100);
+    const std::string lsu = mut.Percent(70) ? "lsu1" : "lsu2";
+    std::string call;
+    std::vector<std::string> bytes;
+    if (kind < 50) {
+      call = "Backup";
+      v1::BackupRequest h;
+      h.mutable_header()->set_lsu(lsu);
+      h.mutable_header()->set_name("fz-" + std::to_string(i));
+      if (mut.Percent(50)) (*h.mutable_header()->mutable_labels())["host"] = "db1";
+      if (mut.Percent(20)) h.mutable_header()->set_retain_until_unix_micros(NowMicros() + 3600000000);
+      bytes.push_back(h.SerializeAsString());
+      uint64_t size = 0;
+      for (uint64_t n = 1 + mut.Below(3); n > 0; --n) {
+        v1::BackupRequest d;
+        d.set_data(MarkedData(64 + mut.Below(4000), i * 7 + n));
+        size += d.data().size();
+        bytes.push_back(d.SerializeAsString());
+      }
+      v1::BackupRequest c;
+      c.mutable_commit()->set_size(size);
+      bytes.push_back(c.SerializeAsString());
+      // Stream shape: a message dropped, repeated or moved.
+      if (mut.Percent(10)) bytes.erase(bytes.begin() + static_cast<ptrdiff_t>(mut.Below(bytes.size())));
+      if (mut.Percent(10)) {
+        const std::string again = bytes[mut.Below(bytes.size())];
+        bytes.insert(bytes.begin() + static_cast<ptrdiff_t>(mut.Below(bytes.size() + 1)), again);
+      }
+    } else if (kind < 75) {
+      call = "Restore";
+      v1::RestoreRequest r;
+      r.set_lsu(lsu);
+      r.set_name(names[mut.Below(names.size())]);
+      r.set_offset(mut.Below(2000));
+      if (mut.Percent(80)) r.set_length(mut.Below(5000));
+      bytes.push_back(r.SerializeAsString());
+    } else if (kind < 95) {
+      call = mut.Percent(60) ? "StatImage" : "DeleteImage";
+      v1::ImageRef r;
+      r.set_lsu(mut.Percent(80) ? "lsu2" : lsu);
+      r.set_name(mut.Percent(50) ? names[mut.Below(names.size())]
+                                 : "fz-" + std::to_string(mut.Below(i + 1)));
+      bytes.push_back(r.SerializeAsString());
+    } else {
+      call = "ListImages";
+      v1::ListImagesRequest r;
+      r.set_lsu(lsu);
+      r.set_page_size(static_cast<uint32_t>(mut.Below(20)));
+      r.set_page_token("fz-" + std::to_string(mut.Below(i + 1)));
+      bytes.push_back(r.SerializeAsString());
+    }
+    // Mutate one message, sometimes two.
+    for (uint64_t n = mut.Percent(20) ? 2 : 1; n > 0; --n) {
+      std::string& victim = bytes[mut.Below(bytes.size())];
+      victim = mut.Mutate(victim);
+    }
+
+    // Typed when every message still parses (and mostly then), raw otherwise.
+    FuzzOutcome out;
+    bool typed = false;
+    bool parses = true;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(seconds(10)));
+    if (call == "Backup") {
+      std::vector<v1::BackupRequest> msgs;
+      parses = ParseAll(bytes, &msgs);
+      if (parses && mut.Percent(70)) {
+        typed = true;
+        out.status = SendBackup(*alice, msgs, seconds(10));
+      }
+    } else if (call == "Restore") {
+      std::vector<v1::RestoreRequest> msgs;
+      parses = ParseAll(bytes, &msgs);
+      if (parses && mut.Percent(70)) {
+        typed = true;
+        auto reader = alice->Restore(&ctx, msgs[0]);
+        v1::RestoreResponse m;
+        while (reader->Read(&m)) {
+        }
+        out.status = reader->Finish();
+      }
+    } else if (call == "StatImage" || call == "DeleteImage") {
+      std::vector<v1::ImageRef> msgs;
+      parses = ParseAll(bytes, &msgs);
+      if (parses && mut.Percent(70)) {
+        typed = true;
+        v1::Image img;
+        v1::DeleteImageResponse del;
+        out.status = call == "StatImage" ? alice->StatImage(&ctx, msgs[0], &img)
+                                         : alice->DeleteImage(&ctx, msgs[0], &del);
+      }
+    } else {
+      std::vector<v1::ListImagesRequest> msgs;
+      parses = ParseAll(bytes, &msgs);
+      if (parses && mut.Percent(70)) {
+        typed = true;
+        v1::ListImagesResponse lr;
+        out.status = alice->ListImages(&ctx, msgs[0], &lr);
+      }
+    }
+    if (!typed) {
+      RawResult r = RawCall(raw, "/sealpool.pool.v1.PoolService/" + call, bytes, seconds(10));
+      out.status = r.status;
+      out.hung = r.hung;
+    }
+    const grpc::StatusCode code = out.status.error_code();
+    const char* how = typed ? " typed " : parses ? " raw " : " unparsable ";
+    ++histogram[call + how + std::to_string(static_cast<int>(code))];
+    const bool ok = !out.hung && (allowed.contains(code) ||
+                                  (!parses && code == grpc::INTERNAL && out.status.error_message().empty()));
+    if (!ok && failures.size() < 20) {
+      failures.push_back("mutation " + std::to_string(i) + " (" + call + how +
+                         "): " + (out.hung ? "no status within the deadline; " : "") + "code " +
+                         std::to_string(static_cast<int>(code)) + " " + out.status.error_message());
+    }
+    if (i % 100 == 99) {
+      INFO("after mutation " << i);
+      REQUIRE(pool().Alive());
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("sealpoold fuzz: %llu mutations in %.1fs (seed %llu)\n",
+              static_cast<unsigned long long>(done), elapsed, static_cast<unsigned long long>(seed));
+  for (const auto& [k, n] : histogram) std::printf("  %-28s %d\n", k.c_str(), n);
+  std::fflush(stdout);
+  for (const std::string& f : failures) {
+    INFO(f);
+    CHECK(false);
+  }
+  REQUIRE(pool().Alive());
+  CHECK(done >= std::min<uint64_t>(count, 200));
+
+  // Afterwards: a clean Verify, an empty queue, and every earlier image bit-exact.
+  const v1::CheckProgress verify = VerifyAll(*admin);
+  CHECK(verify.finished());
+  for (const std::string& p : verify.problems()) {
+    INFO(p);
+    CHECK(false);
+  }
+  CHECK(ProcessQueue(*admin).jobs_left() == 0);
+  for (const auto& [key, data] : refs) {
+    auto back = Restore(*alice, key.first, key.second);
+    INFO(key.first << "/" << key.second << ": " << back.status());
+    REQUIRE(back.ok());
+    CHECK(*back == data);
+  }
+  auto back_bob = Restore(*bob, "lsu1", "ref-bob");
+  REQUIRE(back_bob.ok());
+  CHECK(*back_bob == refs.begin()->second);
+  RequireServes();
+  StopAndCheckLogs();
+}
+
 }  // namespace
 }  // namespace sealpool::test
