@@ -30,7 +30,6 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
@@ -325,7 +324,7 @@ v1::ProcessQueueResponse ProcessQueue(v1::PoolAdmin::Stub& admin) {
   return out;
 }
 
-// `text` without the first `max` bytes of context around position `at`.
+// About 200 bytes of `text` around position `at`, for a failure message.
 std::string Around(const std::string& text, size_t at) {
   const size_t from = at > 80 ? at - 80 : 0;
   return text.substr(from, 200);
