@@ -152,6 +152,40 @@ std::unique_ptr<v1::PoolAdmin::Stub> Sealpoold::Admin() const {
   return v1::PoolAdmin::NewStub(channel);
 }
 
+std::shared_ptr<grpc::Channel> Sealpoold::ClientChannel(const std::string& cert_name,
+                                                       int port) const {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFileOrDie(kms_->dir() / "ca.crt");
+  if (!cert_name.empty()) {
+    ssl.pem_cert_chain = ReadFileOrDie(kms_->dir() / (cert_name + ".crt"));
+    ssl.pem_private_key = ReadFileOrDie(kms_->dir() / (cert_name + ".key"));
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port == 0 ? port_ : port),
+                                   grpc::SslCredentials(ssl), args);
+}
+
+bool Sealpoold::Alive() {
+  if (!running()) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+PoolFixture::PoolFixture(const std::string& extra_config)
+    : kms_(dir_.path() / "kms"), pool_(dir_.path() / "poold", &kms_) {
+  pool_.SetExtra(extra_config);
+  kms_.Start();
+  kms_.CreateActiveGroup("kg-a");
+  kms_.CreateActiveGroup("kg-shared");
+  pool_.Start();
+}
+
 PoolFixture::PoolFixture() : kms_(dir_.path() / "kms"), pool_(dir_.path() / "poold", &kms_) {
   kms_.Start();
   kms_.CreateActiveGroup("kg-a");

@@ -59,6 +59,12 @@ class Sealpoold {
   std::unique_ptr<pool::v1::PoolService::Stub> Client(const std::string& cert_name,
                                                       const std::string& ca = "ca.crt") const;
   std::unique_ptr<pool::v1::PoolAdmin::Stub> Admin() const;
+  // A client-API channel as `cert_name` ("" = no certificate) to 127.0.0.1:`port` (0: the
+  // daemon's port), e.g. for grpc::GenericStub or through a proxy on another port.
+  std::shared_ptr<grpc::Channel> ClientChannel(const std::string& cert_name, int port = 0) const;
+  // Whether the child still runs; reaps it (and running() turns false) if it has exited.
+  bool Alive();
+  std::filesystem::path log_path() const { return dir_ / "sealpoold.log"; }
 
  private:
   std::filesystem::path dir_;
@@ -75,6 +81,8 @@ class Sealpoold {
 class PoolFixture {
  public:
   PoolFixture();
+  // Starts sealpoold with `extra_config` (Sealpoold::SetExtra), e.g. "[limits]\nmax_streams = 2\n".
+  explicit PoolFixture(const std::string& extra_config);
   Sealkmsd& kms() { return kms_; }
   Sealpoold& pool() { return pool_; }
 
