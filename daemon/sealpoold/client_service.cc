@@ -89,6 +89,10 @@ absl::StatusOr<ClientService::Caller> ClientService::Authenticate(
 absl::Status ClientService::Authorize(const Caller& caller, std::string_view lsu,
                                       ClientRight right) const {
   if (lsu.empty()) return absl::InvalidArgumentError("lsu: empty");
+  // Bounded before anything echoes it into a status message.
+  if (lsu.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(Cat("lsu: longer than ", kMaxNameBytes, " bytes"));
+  }
   auto it = caller.client->access.find(std::string(lsu));
   if (it == caller.client->access.end() || !it->second.contains(right)) {
     return absl::PermissionDeniedError(Cat("client \"", caller.cn, "\" may not ",
@@ -105,6 +109,9 @@ absl::Status ClientService::Authorize(const Caller& caller, std::string_view lsu
 absl::StatusOr<storage::ImageInfo> ClientService::OwnImage(const Caller& caller,
                                                           std::string_view lsu,
                                                           std::string_view name) const {
+  if (name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(Cat("name: longer than ", kMaxNameBytes, " bytes"));
+  }
   // The pool looks the image up under the caller's own name: another owner's image is
   // reported exactly like a missing one.
   return runtime_->pool().StatImage({std::string(lsu), caller.cn, std::string(name)});

@@ -13,6 +13,7 @@ namespace sealpool::daemon {
 
 // Bounds checked on every backup header.
 inline constexpr size_t kMaxLabels = 32;
+inline constexpr size_t kMaxNameBytes = 255;  // LSU and image names (the pool's own limit)
 inline constexpr size_t kMaxLabelKey = 64;
 inline constexpr size_t kMaxLabelValue = 256;
 
