@@ -388,7 +388,10 @@ TEST_CASE("sealpoold: the scheduler keeps the newest images of a series", "[e2e]
   CHECK(Restore(*alice, "lsu2", "db-2").ok());
   CHECK(Restore(*alice, "lsu2", "db-3").ok());
   CHECK(Restore(*alice, "lsu2", "loose").ok());
-  CHECK(ReadFileOrDie(pool.audit_path()).find("\"op\":\"expire\"") != std::string::npos);
+  // The audit line follows the delete: wait for it too.
+  CHECK(Eventually([&] {
+    return ReadFileOrDie(pool.audit_path()).find("\"op\":\"expire\"") != std::string::npos;
+  }));
 }
 
 }  // namespace
