@@ -16,6 +16,7 @@ PACKAGES=(
   libcpp-httplib-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
+  curl  # sealpoold_ops_test scrapes the metrics endpoint with it
   # peers measured side by side by test/bench/pool_bench (skipped there when absent)
   restic borgbackup
 )
