@@ -3,7 +3,7 @@
 # its clean SIGTERM exit, and the test binary at its own). Configures a separate build folder
 # with -DSEALPOOL_SANITIZE=address and builds only what the test runs: sealpoold, sealkmsd,
 # kmscmd and sealpoold_hostile_test, not the whole suite. Not yet called by packaging/test.sh
-# (its first full run under ASan is still to be checked); docs/testing.md, "Sanitizers".
+# (a cold build is long; docs/testing.md, "Sanitizers").
 #
 # Environment:
 #   SEALPOOL_ASAN_BUILD_DIR  build folder (default: build-asan)

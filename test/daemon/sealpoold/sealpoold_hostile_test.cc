@@ -187,12 +187,10 @@ class CutProxy {
         fds.push_back({b, POLLIN, 0});
       }
       if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
-      if (fds[0].revents & POLLIN) {
-        int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (client >= 0) conns_.emplace_back(client, ConnectLoopback(target_port_));
-      }
+      // Only the connections polled above have entries in `fds`; a new one joins after them.
+      const size_t polled = conns_.size();
       std::vector<std::pair<int, int>> keep;
-      for (size_t i = 0; i < conns_.size(); ++i) {
+      for (size_t i = 0; i < polled; ++i) {
         auto [a, b] = conns_[i];
         bool open = true;
         for (auto [from, to, ev] : {std::tuple{a, b, fds[1 + 2 * i].revents},
@@ -218,6 +216,10 @@ class CutProxy {
           ::close(a);
           ::close(b);
         }
+      }
+      if (fds[0].revents & POLLIN) {
+        int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client >= 0) keep.emplace_back(client, ConnectLoopback(target_port_));
       }
       conns_ = std::move(keep);
     }
