@@ -18,6 +18,8 @@ find_package(spdlog REQUIRED)
 find_package(tomlplusplus REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+# libarchive: the sealpool client writes and unpacks directory backups as pax tar archives.
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 
 # cpp-httplib serves sealpoold's /metrics. Debian's libcpp-httplib-dev ships no CMake config:
 # a split build (the header declares, libcpp-httplib.so implements) and a pkg-config file whose

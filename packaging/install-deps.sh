@@ -13,7 +13,7 @@ PACKAGES=(
   libssl-dev librocksdb-dev libzstd-dev libxxhash-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libarchive-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
   curl  # sealpoold_ops_test scrapes the metrics endpoint with it
