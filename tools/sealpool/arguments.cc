@@ -32,8 +32,8 @@ absl::Status BadRetention(std::string_view text) {
 std::optional<int64_t> ParseUtcTime(std::string_view text) {
   std::string s(text);
   if (!s.empty() && (s.back() == 'Z' || s.back() == 'z')) s.pop_back();
-  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
-                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
+  for (const char* format :
+       {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
     std::tm tm{};
     const char* end = strptime(s.c_str(), format, &tm);
     if (end != nullptr && *end == '\0') return static_cast<int64_t>(timegm(&tm));
@@ -98,10 +98,10 @@ absl::StatusOr<uint64_t> ParseByteCount(std::string_view text) {
     const char* text;
     uint64_t multiplier;
   };
-  for (const Suffix& s : {Suffix{"KiB", 1ULL << 10}, Suffix{"MiB", 1ULL << 20},
-                          Suffix{"GiB", 1ULL << 30}, Suffix{"TiB", 1ULL << 40},
-                          Suffix{"K", 1ULL << 10}, Suffix{"M", 1ULL << 20},
-                          Suffix{"G", 1ULL << 30}, Suffix{"T", 1ULL << 40}}) {
+  for (const Suffix& s :
+       {Suffix{"KiB", 1ULL << 10}, Suffix{"MiB", 1ULL << 20}, Suffix{"GiB", 1ULL << 30},
+        Suffix{"TiB", 1ULL << 40}, Suffix{"K", 1ULL << 10}, Suffix{"M", 1ULL << 20},
+        Suffix{"G", 1ULL << 30}, Suffix{"T", 1ULL << 40}}) {
     std::string_view suffix(s.text);
     if (text.size() > suffix.size() && text.ends_with(suffix)) {
       digits = text.substr(0, text.size() - suffix.size());

@@ -1,13 +1,13 @@
 #include "tools/sealpool/client_config.h"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <toml++/toml.h>
 #include <vector>
 
 #include "base/strings.h"
@@ -43,8 +43,8 @@ absl::Status LoadConfigFile(const std::string& path, ClientConfig* config) {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return absl::InvalidArgumentError(base::Cat(path, ":", where.line, ":", where.column,
-                                                ": ", std::string(e.description())));
+    return absl::InvalidArgumentError(
+        base::Cat(path, ":", where.line, ":", where.column, ": ", std::string(e.description())));
   }
   std::filesystem::path folder = std::filesystem::path(path).parent_path();
   auto resolve = [&](const std::string& p) {
@@ -81,8 +81,7 @@ absl::Status LoadConfigFile(const std::string& path, ClientConfig* config) {
       config->lsus.clear();
       for (const toml::node& element : *array) {
         if (!element.is_string()) {
-          return absl::InvalidArgumentError(
-              base::Cat(path, ": lsus must be an array of strings"));
+          return absl::InvalidArgumentError(base::Cat(path, ": lsus must be an array of strings"));
         }
         config->lsus.push_back(element.as_string()->get());
       }
@@ -132,10 +131,9 @@ absl::Status CheckConfig(const ClientConfig& config) {
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return absl::PermissionDeniedError(
-        base::Cat("the private key ", config.key, " has mode ", mode,
-                  ": its group or others may access it; refusing to use it (chmod 600 ",
-                  config.key, ")"));
+    return absl::PermissionDeniedError(base::Cat(
+        "the private key ", config.key, " has mode ", mode,
+        ": its group or others may access it; refusing to use it (chmod 600 ", config.key, ")"));
   }
   return absl::OkStatus();
 }

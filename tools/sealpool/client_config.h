@@ -3,9 +3,9 @@
 // The file is the one given by --config, else $SEALPOOL_CONFIG, else
 // $XDG_CONFIG_HOME/sealpool/client.toml (default ~/.config/sealpool/client.toml) when it
 // exists. Keys (all optional, strings unless said): server, server_name, ca, cert, key,
-// timeout_seconds (a number), lsus (an array of strings). The file is strict: an unknown key or table, or a value of the
-// wrong type, is an error that names it. A flag overrides the file's key. Relative paths in the
-// file are taken relative to the file's folder.
+// timeout_seconds (a number), lsus (an array of strings). The file is strict: an unknown key or
+// table, or a value of the wrong type, is an error that names it. A flag overrides the file's key.
+// Relative paths in the file are taken relative to the file's folder.
 //
 // No secret is ever an argument: `key` is the path of the private key file, and a key file
 // that its group or others may read or write (mode & 077) is refused, as ssh does.
@@ -22,12 +22,12 @@
 namespace sealpool::tools::client {
 
 struct ClientConfig {
-  std::string server;       // host:port
-  std::string server_name;  // name to verify in sealpoold's certificate ("": server's host)
-  std::string ca;           // CA certificate (PEM) that signed sealpoold's certificate
-  std::string cert;         // this client's certificate (PEM); its CN names the client
-  std::string key;          // its private key (PEM), a file of mode 0600 or 0400
-  double timeout_seconds = 30;  // for calls that are not streams (ls, stat, rm)
+  std::string server;             // host:port
+  std::string server_name;        // name to verify in sealpoold's certificate ("": server's host)
+  std::string ca;                 // CA certificate (PEM) that signed sealpoold's certificate
+  std::string cert;               // this client's certificate (PEM); its CN names the client
+  std::string key;                // its private key (PEM), a file of mode 0600 or 0400
+  double timeout_seconds = 30;    // for calls that are not streams (ls, stat, rm)
   std::vector<std::string> lsus;  // what `sealpool ls` lists when no LSU is named
 };
 

@@ -104,11 +104,10 @@ std::string FormatImageTable(const std::vector<pool::v1::Image>& images) {
   std::vector<std::vector<std::string>> rows = {
       {"LSU", "NAME", "SIZE", "CREATED", "RETAIN UNTIL", "LABELS"}};
   for (const auto& i : images) {
-    rows.push_back({i.lsu(), i.name(), std::to_string(i.size()),
-                    FormatMicros(i.created_unix_micros()),
-                    i.retain_until_unix_micros() == 0 ? "-"
-                                                      : FormatMicros(i.retain_until_unix_micros()),
-                    Labels(i)});
+    rows.push_back(
+        {i.lsu(), i.name(), std::to_string(i.size()), FormatMicros(i.created_unix_micros()),
+         i.retain_until_unix_micros() == 0 ? "-" : FormatMicros(i.retain_until_unix_micros()),
+         Labels(i)});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {
@@ -135,14 +134,20 @@ std::string DescribeFailure(const grpc::Status& status, const std::string& serve
              " failed: check that --ca (ca) is the CA that signed sealpoold's certificate and "
              "that --cert/--key (cert, key) are a client certificate of sealpoold's CA";
     }
+    if (has("failed to connect") && (has("Socket closed") || has("onnection reset"))) {
+      return "sealpoold at " + server +
+             " closed the connection during the TLS handshake: it did not accept this "
+             "client's certificate (--cert/--key, or cert and key in the config: a client "
+             "certificate signed by sealpoold's CA?)";
+    }
     if (has("onnection refused") || has("failed to connect") || has("Failed to connect") ||
         has("DNS resolution failed") || has("No address")) {
       std::string why = has("onnection refused") ? "connection refused" : "no connection";
       return "cannot reach sealpoold at " + server + ": " + why +
              " (is sealpoold running, and is --server (server) its client address?)";
     }
-    if (has("Socket closed") || has("Connection reset") || has("Broken pipe") ||
-        has("GOAWAY") || has("EOF") || has("closed")) {
+    if (has("Socket closed") || has("Connection reset") || has("Broken pipe") || has("GOAWAY") ||
+        has("EOF") || has("closed")) {
       return "the connection to sealpoold at " + server + " broke";
     }
     if (m.empty()) return "sealpoold at " + server + " is unavailable";

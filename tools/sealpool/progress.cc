@@ -23,8 +23,8 @@ std::string HumanDuration(double seconds) {
   auto s = static_cast<uint64_t>(seconds + 0.5);
   char buf[32];
   if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600,
-                  (s / 60) % 60, s % 60);
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600, (s / 60) % 60,
+                  s % 60);
   } else {
     std::snprintf(buf, sizeof(buf), "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
   }
@@ -46,9 +46,9 @@ std::string Progress::Line(double elapsed) const {
   line += ", " + HumanBytes(static_cast<uint64_t>(rate)) + "/s";
   if (total_.has_value() && *total_ > 0) {
     char pct[16];
-    std::snprintf(pct, sizeof(pct), " (%d%%)",
-                  static_cast<int>(100.0 * static_cast<double>(bytes_) /
-                                   static_cast<double>(*total_)));
+    std::snprintf(
+        pct, sizeof(pct), " (%d%%)",
+        static_cast<int>(100.0 * static_cast<double>(bytes_) / static_cast<double>(*total_)));
     line += pct;
     if (rate > 0 && *total_ >= bytes_) {
       line += ", ETA " + HumanDuration(static_cast<double>(*total_ - bytes_) / rate);

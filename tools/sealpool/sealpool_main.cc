@@ -7,6 +7,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <clocale>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -106,6 +108,7 @@ struct Options {
   bool json = false;
   bool quiet = false;
   bool progress = false;  // draw the progress line even when stderr is not a terminal
+  bool verbose = false;   // on a failed call, also print gRPC's own message
   ClientConfig config;    // the merged result
 };
 
@@ -136,6 +139,10 @@ int Fail(const Options& o, int code, const std::string& message, const char* sta
 
 // The command's failed call: the interruption, a connection failure, or sealpoold's status.
 int FailRpc(const Options& o, const grpc::Status& s, const std::string& what) {
+  if (o.verbose) {
+    std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", CodeName(s.error_code()),
+                 s.error_message().c_str());
+  }
   if (Interrupted()) return Fail(o, kExitInterrupted, what + ": interrupted", "CANCELLED");
   return Fail(o, ExitCodeFor(s.error_code()), what + ": " + DescribeFailure(s, o.config.server),
               CodeName(s.error_code()));
@@ -198,9 +205,9 @@ class Connection {
   }
 
   void SetDeadline(grpc::ClientContext* c) const {
-    c->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(
-                        static_cast<int64_t>(o_.config.timeout_seconds * 1000)));
+    c->set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(o_.config.timeout_seconds * 1000)));
   }
 
   v1::PoolService::Stub* stub() { return stub_.get(); }
@@ -263,10 +270,18 @@ class BackupSender {
   uint64_t sent_ = 0;
 };
 
-// Reads `fd` to its end into `sender`.
+// Reads `fd` to its end into `sender`. Waits for input in 200 ms slices so that an interruption
+// is seen even while a pipe stays idle.
 absl::Status SendFd(int fd, const std::string& what, BackupSender& sender) {
   std::string buf(kMessageBytes, '\0');
   while (true) {
+    if (Interrupted()) return absl::CancelledError("interrupted");
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, 200);
+    if (ready < 0 && errno != EINTR) {
+      return absl::FailedPreconditionError("cannot read " + what + ": " + std::strerror(errno));
+    }
+    if (ready <= 0) continue;
     ssize_t n = read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -365,10 +380,13 @@ int Backup(Options& o, Connection& conn, const BackupArgs& a) {
   }
   if (source_failed) {
     return Fail(o, local.code() == absl::StatusCode::kNotFound ? kExitNotFound : kExitError,
-                "backup " + ref + " aborted, nothing was stored: " +
-                    std::string(local.message()));
+                "backup " + ref + " aborted, nothing was stored: " + std::string(local.message()));
   }
   if (!status.ok()) {
+    if (o.verbose) {
+      std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", CodeName(status.error_code()),
+                   status.error_message().c_str());
+    }
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::CANCELLED) {
       grpc::Status described = status;
@@ -724,9 +742,10 @@ int Verify(Options& o, Connection& conn, const VerifyArgs& a) {
     j.EndObject();
     std::printf("%s\n", j.str().c_str());
   } else if (!o.quiet) {
-    std::printf("verified %s: %llu bytes read back, every segment and the image digests "
-                "authenticated by sealpoold\nsha256 %s\n",
-                ref.c_str(), static_cast<unsigned long long>(length), hex.c_str());
+    std::printf(
+        "verified %s: %llu bytes read back, every segment and the image digests "
+        "authenticated by sealpoold\nsha256 %s\n",
+        ref.c_str(), static_cast<unsigned long long>(length), hex.c_str());
     if (!a.compare.empty() && !first_difference.has_value()) {
       std::printf("identical to %s\n", a.compare.c_str());
     }
@@ -832,6 +851,10 @@ void SilenceGrpcLog(gpr_log_func_args*) {}
 
 int Main(int argc, char** argv) {
   StartSignalThread();
+  // File names are bytes, and nearly always UTF-8: with this locale libarchive stores them in
+  // pax headers as UTF-8 (what POSIX asks) whatever the user's locale, instead of marking them
+  // hdrcharset=BINARY, which GNU tar warns about.
+  if (setlocale(LC_CTYPE, "C.UTF-8") == nullptr) setlocale(LC_CTYPE, "");
   gpr_set_log_function(SilenceGrpcLog);  // failures are reported in one line of our own
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -859,6 +882,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 3600.0));
   app.add_flag("--json", o.json, "print one JSON document on stdout");
   app.add_flag("-q,--quiet", o.quiet, "print nothing but errors (and the data)");
+  app.add_flag("-v,--verbose", o.verbose,
+               "when a call fails, also print gRPC's own status message (for debugging)");
   app.add_flag("--progress", o.progress,
                "draw the progress line on stderr even when it is not a terminal");
 
@@ -895,8 +920,9 @@ int Main(int argc, char** argv) {
   auto* stat = app.add_subcommand("stat", "show one image");
   stat->add_option("lsu", lsu, "the LSU")->required();
   stat->add_option("name", name, "the image name")->required();
-  auto* rm = app.add_subcommand("rm", "delete an image (if the LSU allows client deletes and "
-                                      "its retention has passed)");
+  auto* rm = app.add_subcommand("rm",
+                                "delete an image (if the LSU allows client deletes and "
+                                "its retention has passed)");
   rm->add_option("lsu", lsu, "the LSU")->required();
   rm->add_option("name", name, "the image name")->required();
   VerifyArgs verify_args;
@@ -909,6 +935,11 @@ int Main(int argc, char** argv) {
   verify->add_option("--compare", verify_args.compare,
                      "a local file that must be byte for byte the image");
 
+  for (CLI::App* sub : {backup, restore, ls, stat, rm, verify}) {
+    sub->footer(
+        "Global options (--config, --server, --server-name, --ca, --cert, --key, --timeout,\n"
+        "--json, --quiet, --progress) may follow the subcommand; see sealpool --help.");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,12 +3,14 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "base/strings.h"
 
@@ -97,12 +99,21 @@ absl::StatusOr<ExtractResult> ExtractTar(const ByteSource& source, const std::st
   }
 
   ExtractResult result;
+  // The folder's own entry ("."): libarchive sets its times at once rather than after the
+  // entries inside it, so they are applied here at the end.
+  std::optional<struct stat> root;
   while (true) {
     archive_entry* entry = nullptr;
     int r = archive_read_next_header(reader.get(), &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return read_error("the image is not a readable tar archive");
-    std::string name = archive_entry_pathname(entry) != nullptr ? archive_entry_pathname(entry) : "";
+    std::string name =
+        archive_entry_pathname(entry) != nullptr ? archive_entry_pathname(entry) : "";
+    if ((name == "." || name == "./") && archive_entry_filetype(entry) == AE_IFDIR) {
+      root = *archive_entry_stat(entry);
+      ++result.entries;
+      continue;
+    }
     r = archive_write_header(disk.get(), entry);
     if (r < ARCHIVE_WARN) {
       if (r == ARCHIVE_FATAL) {
@@ -118,8 +129,7 @@ absl::StatusOr<ExtractResult> ExtractTar(const ByteSource& source, const std::st
       la_int64_t offset = 0;
       while ((r = archive_read_data_block(reader.get(), &block, &size, &offset)) == ARCHIVE_OK) {
         if (archive_write_data_block(disk.get(), block, size, offset) < ARCHIVE_WARN) {
-          return absl::InternalError(
-              base::Cat("writing \"", name, "\": ", ErrorOf(disk.get())));
+          return absl::InternalError(base::Cat("writing \"", name, "\": ", ErrorOf(disk.get())));
         }
       }
       if (r != ARCHIVE_EOF) return read_error(base::Cat("reading \"", name, "\""));
@@ -134,6 +144,14 @@ absl::StatusOr<ExtractResult> ExtractTar(const ByteSource& source, const std::st
   if (archive_write_close(disk.get()) < ARCHIVE_WARN) {
     return absl::InternalError(
         base::Cat("finishing the extraction in ", dir, ": ", ErrorOf(disk.get())));
+  }
+  if (root.has_value()) {
+    bool ok = chmod(".", root->st_mode & 07777) == 0;
+    if (geteuid() == 0) ok = chown(".", root->st_uid, root->st_gid) == 0 && ok;
+    const struct timespec times[2] = {root->st_atim, root->st_mtim};
+    ok = utimensat(AT_FDCWD, ".", times, 0) == 0 && ok;
+    if (!ok)
+      warn(base::Cat("cannot set the mode, owner or times of ", dir, ": ", std::strerror(errno)));
   }
   return result;
 }

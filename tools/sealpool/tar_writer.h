@@ -2,12 +2,13 @@
 // unpacks with plain `tar -x`. What is kept: docs/cli.md, "What a directory backup keeps".
 //
 // Entry names are relative to the directory: "." for the directory itself, then "a",
-// "a/b", ... in the order the file system lists them. Symlinks are stored, not followed; a
-// file with several links in the tree is stored once and then as hard links; sparse files are
-// stored with their holes (pax GNU.sparse 1.0); xattrs and POSIX ACLs as pax extended headers;
-// owners as numeric ids and names. Sockets are skipped with a warning (tar has no type for
-// them). Any file or folder that cannot be read fails the whole stream: a backup is never
-// silently partial.
+// "a/b", ... depth-first, each folder's entries sorted by name (GNU tar's own order, which its
+// extraction needs to restore folder mtimes; and the same tree gives the same order). Symlinks are
+// stored, not followed; a file with several links in the tree is stored once and then as hard
+// links; sparse files are stored with their holes (pax GNU.sparse 1.0); xattrs and POSIX ACLs as
+// pax extended headers; owners as numeric ids and names. Sockets are skipped with a warning (tar
+// has no type for them). Any file or folder that cannot be read fails the whole stream: a backup is
+// never silently partial.
 #ifndef SEALPOOL_TOOLS_SEALPOOL_TAR_WRITER_H_
 #define SEALPOOL_TOOLS_SEALPOOL_TAR_WRITER_H_
 
