@@ -138,6 +138,11 @@ class TreeWriter {
       archive_entry_free(entry);
       return absl::FailedPreconditionError(base::Cat("cannot read ", path, ": ", why));
     }
+    // Access, change and birth times are left out: no restore can set the last two, and all
+    // three change without the content changing, which would defeat dedup of the stream.
+    archive_entry_unset_atime(entry);
+    archive_entry_unset_ctime(entry);
+    archive_entry_unset_birthtime(entry);
     archive_entry* spare = nullptr;
     archive_entry* original = entry;
     archive_entry_linkify(resolver_, &entry, &spare);
