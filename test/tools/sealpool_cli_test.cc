@@ -495,8 +495,8 @@ fs::path MakeTree(const fs::path& root, bool* have_xattr) {
   }
   std::string acl = AccessAcl();
   *have_xattr = lsetxattr((root / "a.txt").c_str(), "user.sealpool", "kept", 4, 0) == 0 &&
-                setxattr((root / "sub" / "exec.sh").c_str(), "system.posix_acl_access",
-                         acl.data(), acl.size(), 0) == 0;
+                setxattr((root / "sub" / "exec.sh").c_str(), "system.posix_acl_access", acl.data(),
+                         acl.size(), 0) == 0;
   fs::permissions(root / "sub", fs::perms(0750));
   int64_t t = 1'600'000'000;
   for (const char* p : {"a.txt", "sub/exec.sh", "sub/deep/secret", "odd name ü.txt", "link",
