@@ -778,6 +778,13 @@ TEST_CASE_METHOD(CliFixture,
   CHECK(!fs::exists(work_ / "stolen"));
   CHECK(!fs::exists(work_ / "stolen.sealpool-partial"));
   CHECK(Run({"ls", "lsu1", "--json"}, "", "bob").out == "{\"images\":[]}\n");
+  // With the data meant for stdout, the JSON error document goes to stderr.
+  r = Run({"restore", "lsu1", "mine", "--json"}, "", "bob");
+  CHECK(r.code == c::kExitNotFound);
+  CHECK(r.out.empty());
+  CHECK_THAT(r.err, Catch::EndsWith("\n{\"error\":{\"exit_code\":3,\"status\":\"NOT_FOUND\","
+                                    "\"message\":\"restore lsu1/mine: NOT_FOUND: no image "
+                                    "lsu1/mine of owner \\\"bob\\\"\"}}\n"));
   // carol's certificate is of the right CA but she is not a client of this pool.
   r = Run({"ls", "lsu1"}, "", "carol");
   CHECK(r.code == c::kExitDenied);
@@ -844,7 +851,7 @@ struct RunningBackup {
 RunningBackup StartPipedBackup(CliFixture& f, const std::vector<std::string>& argv,
                                const fs::path& dir, size_t mib) {
   int fds[2];
-  REQUIRE(pipe(fds) == 0);
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);  // else the child holds a write end: no EOF
   RunningBackup b;
   b.child = std::make_unique<Child>(argv, dir, "", fds[0]);
   close(fds[0]);

@@ -107,9 +107,10 @@ struct Options {
   std::optional<double> timeout;
   bool json = false;
   bool quiet = false;
-  bool progress = false;  // draw the progress line even when stderr is not a terminal
-  bool verbose = false;   // on a failed call, also print gRPC's own message
-  ClientConfig config;    // the merged result
+  bool progress = false;        // draw the progress line even when stderr is not a terminal
+  bool verbose = false;         // on a failed call, also print gRPC's own message
+  bool data_on_stdout = false;  // restore to stdout: JSON documents go to stderr
+  ClientConfig config;          // the merged result
 };
 
 // Every failure goes through here: one line on stderr and, with --json, an error document on
@@ -131,7 +132,7 @@ int Fail(const Options& o, int code, const std::string& message, const char* sta
     }
     j.Key("message").String(message);
     j.EndObject().EndObject();
-    std::printf("%s\n", j.str().c_str());
+    std::fprintf(o.data_on_stdout ? stderr : stdout, "%s\n", j.str().c_str());
   }
   std::fflush(stdout);
   return code;
@@ -521,6 +522,7 @@ int Restore(Options& o, Connection& conn, const RestoreArgs& a) {
     return Fail(o, kExitUsage,
                 "refusing to write an image to a terminal: use -o FILE, -o - or a pipe");
   }
+  o.data_on_stdout = to_stdout;
   if (int rc = conn.Open(); rc != kExitOk) return rc;
   const std::string ref = Ref(a.lsu, a.name);
 
