@@ -864,13 +864,16 @@ RunningBackup StartPipedBackup(CliFixture& f, const std::vector<std::string>& ar
   return b;
 }
 
-TEST_CASE_METHOD(CliFixture, "SIGINT during a backup cancels it and leaves nothing visible",
+TEST_CASE_METHOD(CliFixture,
+                 "SIGINT or SIGTERM during a backup cancels it and leaves nothing visible",
                  "[tools][sealpool]") {
+  const int sig = GENERATE(SIGINT, SIGTERM);
+  INFO("signal " << sig);
   RunningBackup b =
       StartPipedBackup(*this, Argv({"backup", "lsu1", "interrupted", "-", "--progress"}), work_, 8);
   // The client has sent data once its progress line shows a few MiB.
   REQUIRE(WaitUntil([&] { return b.child->Err().find(" MiB, ") != std::string::npos; }));
-  REQUIRE(kill(b.child->pid(), SIGINT) == 0);
+  REQUIRE(kill(b.child->pid(), sig) == 0);
   Result r = b.child->Wait();
   close(b.pipe_write);
   CHECK(r.code == c::kExitInterrupted);
