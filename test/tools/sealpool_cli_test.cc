@@ -928,5 +928,25 @@ TEST_CASE_METHOD(CliFixture, "the progress line shows bytes, rate, percentage an
   CHECK(r.out.empty());
 }
 
+TEST_CASE_METHOD(CliFixture, "on a terminal sealpool draws progress and keeps image bytes off it",
+                 "[tools][sealpool]") {
+  // script(1) runs the command on a pseudo-terminal and copies what it draws to stdout.
+  fs::path data = Write("t", RandomBytes(3 << 20, 13));
+  auto on_terminal = [&](const std::vector<std::string>& args, std::string* shown) {
+    std::string cmd;
+    for (const std::string& a : Argv(args)) cmd += "'" + a + "' ";
+    return RunCommand({"/usr/bin/script", "-qefc", cmd, "/dev/null"}, shown);
+  };
+  std::string shown;
+  REQUIRE(on_terminal({"backup", "lsu1", "t", data.string()}, &shown) == c::kExitOk);
+  CHECK_THAT(shown, Catch::StartsWith("\rbackup lsu1/t: 1.0 MiB of 3.0 MiB, "));
+  CHECK_THAT(shown, Catch::Contains("\r\033[Kbacked up lsu1/t: 3.0 MiB (3145728 bytes) from file"));
+  REQUIRE(on_terminal({"backup", "lsu1", "t2", data.string(), "--quiet"}, &shown) == c::kExitOk);
+  CHECK(shown.empty());
+  CHECK(on_terminal({"restore", "lsu1", "t"}, &shown) == c::kExitUsage);
+  CHECK(shown ==
+        "sealpool: refusing to write an image to a terminal: use -o FILE, -o - or a pipe\r\n");
+}
+
 }  // namespace
 }  // namespace sealpool::test
