@@ -144,6 +144,7 @@ int Restore(Options& o, Connection& conn, const RestoreArgs& a) {
   Progress progress(ShowProgress(o), "restore " + ref, length);
   std::optional<ExtractResult> extracted;
   std::string local_error;
+  bool cancelled = false;  // this side cancelled the stream (local_error says why)
   if (!a.extract.empty()) {
     absl::StatusOr<ExtractResult> r = ExtractTar(
         [&]() -> absl::StatusOr<std::string_view> {
@@ -161,6 +162,7 @@ int Restore(Options& o, Connection& conn, const RestoreArgs& a) {
     } else {
       local_error = std::string(r.status().message());
       reader.Cancel();
+      cancelled = true;
     }
   } else {
     while (true) {
@@ -170,6 +172,7 @@ int Restore(Options& o, Connection& conn, const RestoreArgs& a) {
         local_error = std::string("cannot write ") + (to_stdout ? "stdout" : partial) + ": " +
                       std::strerror(errno);
         reader.Cancel();
+        cancelled = true;
         break;
       }
       progress.Add(bytes.size());
@@ -177,7 +180,9 @@ int Restore(Options& o, Connection& conn, const RestoreArgs& a) {
   }
   grpc::Status status = reader.Finish();
   progress.Finish();
-  if (!status.ok() && local_error.empty()) {
+  // sealpoold's failure first (a stream that broke or did not authenticate also leaves the
+  // extraction with a truncated archive), unless it is the cancellation this side asked for.
+  if (!status.ok() && !(cancelled && status.error_code() == grpc::StatusCode::CANCELLED)) {
     drop_partial();
     return FailRpc(o, status, "restore " + ref);
   }
