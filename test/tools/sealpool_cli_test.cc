@@ -731,6 +731,15 @@ TEST_CASE_METHOD(CliFixture, "sealpool reads its config file strictly", "[tools]
   setenv("HOME", home.c_str(), 1);
   unsetenv("XDG_CONFIG_HOME");
   CHECK(RunBare({"stat", "lsu2", "c"}).code == c::kExitOk);
+  // Relative paths in the file are relative to the file's folder.
+  fs::path relative = kms_.dir() / "relative.toml";
+  WriteFileOrDie(relative,
+                 "server = \"127.0.0.1:" + std::to_string(pool_.port()) +
+                     "\"\nca = \"ca.crt\"\ncert = \"alice.crt\"\nkey = \"alice.key\"\n",
+                 0644);
+  r = RunBare({"stat", "lsu2", "c", "--config", relative.string()});
+  CHECK(r.code == c::kExitOk);
+  CHECK_THAT(r.out, Catch::StartsWith("lsu:           lsu2\nname:          c\n"));
   // A flag overrides the file: the wrong port fails.
   r = RunBare({"stat", "lsu2", "c", "--server", "127.0.0.1:1"});
   CHECK(r.code == c::kExitUnavailable);
