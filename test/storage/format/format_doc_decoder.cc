@@ -13,11 +13,16 @@
 #include <tuple>
 #include <utility>
 
+#include "openssl/evp.h"
+#include "openssl/hmac.h"
+#include "openssl/kdf.h"
+#include "openssl/core_names.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/options.h"
 #include "xxhash.h"
+#include "zstd.h"
 
 namespace sealpool::formatdoc {
 namespace {
@@ -85,6 +90,16 @@ constexpr uint8_t kBlobVersion = 1;
 constexpr size_t kBlobNonce = 12;
 constexpr size_t kBlobTag = 16;
 
+// "Segment sealing: associated data (version 1)"
+constexpr uint16_t kSegmentAadVersion = 1;
+constexpr size_t kSegmentAadSize = 67;
+constexpr size_t kDekSize = 32;
+// "Image digests (version 1)" and docs/crypto.md "Image digests"
+constexpr char kDigestSalt[] = "sealpool image digest v1";
+// "Key dictionary records": the KMS key ids.
+constexpr char kFingerprintKeyId[] = "fpk";
+constexpr char kKekIdPrefix[] = "kek-";
+
 // docs/chunking.md "The params record"
 constexpr uint32_t kChunkerParamsVersion = 1;
 constexpr size_t kChunkerParamsSize = 24;
@@ -130,6 +145,85 @@ uint64_t LoadBE(std::string_view s, size_t at, int n) {
     v = (v << 8) | static_cast<unsigned char>(s[at + i]);
   }
   return v;
+}
+
+void PutLE(std::string* out, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+const unsigned char* U(const std::string& s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+// RFC 5649 (AES key wrap with padding) unwrap; nullopt if it does not authenticate.
+std::optional<std::string> UnwrapKwp(const std::string& kek, const std::string& wrapped) {
+  std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(),
+                                                                      EVP_CIPHER_CTX_free);
+  if (!ctx || kek.size() != 32) return std::nullopt;
+  EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+  std::string out(wrapped.size() + 16, '\0');
+  int n = 0, m = 0;
+  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_wrap_pad(), nullptr, U(kek), nullptr) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n, U(wrapped),
+                        static_cast<int>(wrapped.size())) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n, &m) != 1) {
+    return std::nullopt;
+  }
+  out.resize(static_cast<size_t>(n + m));
+  return out;
+}
+
+std::optional<std::string> OpenGcm(const std::string& key, const std::string& nonce,
+                                   const std::string& aad, const std::string& ct,
+                                   const std::string& tag) {
+  std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(),
+                                                                      EVP_CIPHER_CTX_free);
+  if (!ctx || key.size() != 32 || nonce.size() != 12 || tag.size() != 16) return std::nullopt;
+  std::string out(ct.size() + 16, '\0');
+  int n = 0, m = 0;
+  std::string tag_copy = tag;
+  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) != 1 ||
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, U(key), U(nonce)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &n, U(aad), static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n, U(ct),
+                        static_cast<int>(ct.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag_copy.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n, &m) != 1) {
+    return std::nullopt;
+  }
+  out.resize(static_cast<size_t>(n + m));
+  return out;
+}
+
+std::string HmacSha256(const std::string& key, const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), U(data), data.size(), out, &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::optional<std::string> HkdfSha256(const std::string& ikm, const std::string& salt,
+                                      const std::string& info) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) return std::nullopt;
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (ctx == nullptr) return std::nullopt;
+  std::string digest = "SHA256";
+  std::string k = ikm, sa = salt, in = info;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, k.data(), k.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, sa.data(), sa.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, in.data(), in.size()),
+      OSSL_PARAM_construct_end()};
+  std::string out(32, '\0');
+  const int ok = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                                params);
+  EVP_KDF_CTX_free(ctx);
+  if (ok != 1) return std::nullopt;
+  return out;
 }
 
 // Reads a value front to back; any read past the end sets `bad` and returns zeros.
@@ -231,6 +325,7 @@ struct SegmentInfo {
   uint32_t record_length = 0, plaintext_length = 0, stored_length = 0, kek_id = 0;
   uint8_t compression = 0;
   std::string fingerprint;
+  std::string wrapped_dek;
 };
 
 struct GroupInfo {
@@ -259,6 +354,7 @@ class Decoder {
     }
     ReadContainerFiles();
     if (catalog_ok_) CrossCheck();
+    if (catalog_ok_ && opt_.unwrap) KeyedChecks();
     return Finish();
   }
 
@@ -523,6 +619,7 @@ class Decoder {
           continue;
         }
         keks_.insert({group, kek});
+        kek_blobs_[{group, kek}] = {rk, blob};
         Line("keys", Hex(k.substr(0, 4)) + " K " + Hex(k.substr(5)) + ": version=1 kind=1 kek_id=" +
                          std::to_string(id) + " state=" + (state == 1 ? "active" : "inactive") +
                          " created_us=" + R(std::to_string(created)) +
@@ -542,6 +639,7 @@ class Decoder {
           continue;
         }
         fpk_groups_.insert(group);
+        fpk_blobs_[group] = {rk, blob};
         Line("keys", Hex(k.substr(0, 4)) + " F: version=1 kind=2 created_us=" +
                          R(std::to_string(created)) + " root_key_id=" + Quote(rk) + " " +
                          DecodeBlob(blob, rk, where));
@@ -595,6 +693,7 @@ class Decoder {
       s.compression = c.U8();
       s.kek_id = c.U32();
       std::string dek = c.Bytes(kWrappedDekSize);
+      s.wrapped_dek = dek;
       s.fingerprint = c.Bytes(kFingerprintSize);
       std::string why = c.Finish();
       std::string where = "segment " + std::to_string(group) + "/" + std::to_string(id);
@@ -671,6 +770,7 @@ class Decoder {
           continue;
         }
         images_[id] = f;
+        image_digests_[id] = {rd, cd};
         result_.figures.images.push_back(f);
         result_.figures.logical_bytes += f.size;
         Line("images", "I " + Hex(k.substr(1)) + ": version=1 image_id=" + std::to_string(id) +
@@ -874,6 +974,7 @@ class Decoder {
       return;
     }
     container_header_group_[id] = group_id;
+    if (opt_.unwrap) files_[id] = f;
     if (catalog_ok_ && pool_id != pool_id_) Problem(std::string(name) + ": pool id is not the pool's");
     Line(sec, std::string(name) + ": bytes=" + std::to_string(f.size()) +
                   " header={magic=SPCNTR\\r\\n version=1 header_size=72 flags=0 checksum=" +
@@ -1123,6 +1224,122 @@ class Decoder {
                   " records_in_files=" + std::to_string(f.container_records_scanned));
   }
 
+  // ---- what needs keys (DumpOptions::unwrap) ----
+  void KeyedChecks() {
+    std::map<uint32_t, std::string> fpk;
+    std::map<std::pair<uint32_t, uint32_t>, std::string> kek;
+    for (const auto& [g, kb] : fpk_blobs_) {
+      auto gi = groups_.find(g);
+      if (gi == groups_.end()) continue;
+      auto secret = opt_.unwrap(g, gi->second.name, kFingerprintKeyId, kb.first, kb.second);
+      if (!secret || secret->size() != 32) {
+        Problem("group " + std::to_string(g) + ": the fingerprint key does not unwrap");
+        continue;
+      }
+      fpk[g] = *secret;
+    }
+    for (const auto& [key, kb] : kek_blobs_) {
+      auto gi = groups_.find(key.first);
+      if (gi == groups_.end()) continue;
+      auto secret = opt_.unwrap(key.first, gi->second.name,
+                                kKekIdPrefix + std::to_string(key.second), kb.first, kb.second);
+      if (!secret || secret->size() != 32) {
+        Problem("group " + std::to_string(key.first) + " KEK " + std::to_string(key.second) +
+                ": does not unwrap");
+        continue;
+      }
+      kek[key] = *secret;
+    }
+    uint64_t opened = 0;
+    for (const auto& [key, seg] : segments_) {
+      const std::string where =
+          "segment " + std::to_string(key.first) + "/" + std::to_string(key.second);
+      auto k = kek.find({key.first, seg.kek_id});
+      auto f = fpk.find(key.first);
+      auto file = files_.find(seg.container_id);
+      auto g = groups_.find(key.first);
+      if (k == kek.end() || f == fpk.end() || file == files_.end() || g == groups_.end() ||
+          seg.offset + seg.record_length > file->second.size()) {
+        Problem(where + ": keys or record missing, not opened");
+        continue;
+      }
+      std::optional<std::string> dek = UnwrapKwp(k->second, seg.wrapped_dek);
+      if (!dek || dek->size() != kDekSize) {
+        Problem(where + ": the wrapped DEK does not unwrap under its KEK");
+        continue;
+      }
+      std::string aad;
+      PutLE(&aad, kSegmentAadVersion, 2);
+      aad += g->second.group_id;
+      PutLE(&aad, key.second, 8);
+      aad += seg.fingerprint;
+      PutLE(&aad, seg.compression, 1);
+      PutLE(&aad, seg.plaintext_length, 4);
+      PutLE(&aad, seg.stored_length, 4);
+      const std::string& bytes = file->second;
+      std::optional<std::string> stored =
+          aad.size() != kSegmentAadSize
+              ? std::nullopt
+              : OpenGcm(*dek, bytes.substr(seg.offset + 72, 12), aad,
+                        bytes.substr(seg.offset + kRecordHeaderSize, seg.stored_length),
+                        bytes.substr(seg.offset + 84, 16));
+      if (!stored) {
+        Problem(where + ": AES-256-GCM does not open with the documented associated data");
+        continue;
+      }
+      std::string plain;
+      if (seg.compression == kCompressionZstd) {
+        plain.resize(seg.plaintext_length);
+        const size_t n = ZSTD_decompress(plain.data(), plain.size(), stored->data(), stored->size());
+        if (ZSTD_isError(n) != 0 || n != seg.plaintext_length) {
+          Problem(where + ": the zstd frame does not give plaintext_length bytes");
+          continue;
+        }
+      } else {
+        plain = *stored;
+      }
+      if (plain.size() != seg.plaintext_length || HmacSha256(f->second, plain) != seg.fingerprint) {
+        Problem(where + ": the plaintext's HMAC-SHA-256 is not the recorded fingerprint");
+        continue;
+      }
+      ++opened;
+    }
+    uint64_t digests = 0;
+    for (const auto& [id, im] : images_) {
+      auto f = fpk.find(im.group_no);
+      if (f == fpk.end()) continue;
+      auto rk = HkdfSha256(f->second, kDigestSalt, "recipe");
+      auto ck = HkdfSha256(f->second, kDigestSalt, "content");
+      if (!rk || !ck) {
+        Problem("image " + std::to_string(id) + ": HKDF failed");
+        continue;
+      }
+      std::string recipe, content;
+      PutLE(&recipe, id, 8);
+      const auto& extents = recipes_[id];
+      for (const auto& [off, seg, len] : extents) {
+        PutLE(&recipe, off, 8);
+        PutLE(&recipe, seg, 8);
+        PutLE(&recipe, len, 8);
+        PutLE(&content, len, 8);
+        auto s = segments_.find({im.group_no, seg});
+        content += s == segments_.end() ? std::string(kFingerprintSize, '\0') : s->second.fingerprint;
+      }
+      PutLE(&recipe, extents.size(), 8);
+      PutLE(&recipe, im.size, 8);
+      const auto& [rd, cd] = image_digests_[id];
+      if (HmacSha256(*rk, recipe) != rd) Problem("image " + std::to_string(id) + ": recipe digest differs");
+      if (HmacSha256(*ck, content) != cd) Problem("image " + std::to_string(id) + ": content digest differs");
+      if (HmacSha256(*rk, recipe) == rd && HmacSha256(*ck, content) == cd) ++digests;
+    }
+    result_.figures.segments_opened = opened;
+    result_.figures.image_digests_checked = digests;
+    Line("keyed checks", "segments opened (DEK unwrapped, GCM tag, zstd, fingerprint): " +
+                             std::to_string(opened) + " of " + std::to_string(segments_.size()));
+    Line("keyed checks", "images with both digests matching: " + std::to_string(digests) + " of " +
+                             std::to_string(images_.size()));
+  }
+
   const std::string dir_;
   const DumpOptions opt_;
   DecodeResult result_;
@@ -1150,6 +1367,10 @@ class Decoder {
   std::map<uint64_t, std::map<uint64_t, RecordInfo>> records_;
   std::map<uint64_t, std::string> container_header_group_;
   std::map<uint64_t, uint64_t> file_sizes_;
+  std::map<uint32_t, std::pair<std::string, std::string>> fpk_blobs_;  // (root key id, blob)
+  std::map<std::pair<uint32_t, uint32_t>, std::pair<std::string, std::string>> kek_blobs_;
+  std::map<uint64_t, std::pair<std::string, std::string>> image_digests_;
+  std::map<uint64_t, std::string> files_;  // container bytes, kept for the keyed checks
 };
 
 }  // namespace

@@ -17,13 +17,27 @@
 #define SEALPOOL_TEST_STORAGE_FORMAT_FORMAT_DOC_DECODER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace sealpool::formatdoc {
 
 struct DumpOptions {
+  // Optional: the key service. Given (key group number, key group name, KMS key id "fpk" or
+  // "kek-<n>", root key id, wrapped blob) it returns the 32-byte secret, or nullopt. With it
+  // the decoder also checks what needs keys, from docs/format.md and docs/crypto.md alone:
+  // every segment's DEK unwraps (RFC 5649) under its KEK, its record opens (AES-256-GCM with
+  // the documented associated data), decompresses to plaintext_length and has the recorded
+  // HMAC-SHA-256 fingerprint; every image's recipe and content digests (HKDF-SHA-256 keys)
+  // match. The checks' counts go to the dump's "keyed checks" section.
+  std::function<std::optional<std::string>(uint32_t group_no, const std::string& group_name,
+                                           const std::string& key_id,
+                                           const std::string& root_key_id,
+                                           const std::string& blob)>
+      unwrap;
   // Replace the values that differ between two runs of the same deterministic generator
   // (random ids, keys, nonces, tags, checksums over them, fingerprints, digests, wall-clock
   // times) by "*", and sort the lines of each section (their order follows random
@@ -50,6 +64,8 @@ struct Figures {
   uint64_t container_file_bytes = 0;             // sum of container file sizes
   uint64_t live_record_bytes = 0;                // bytes of records segment records point at
   uint64_t container_records_scanned = 0;        // record headers found in container files
+  uint64_t segments_opened = 0;                  // keyed checks passed (DumpOptions::unwrap)
+  uint64_t image_digests_checked = 0;            // images whose two digests matched
   std::vector<ImageFigure> images;               // committed images, by image id
 };
 

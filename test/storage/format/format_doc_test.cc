@@ -99,8 +99,7 @@ ImageRequest Request(std::string name, std::string owner = "") {
 // (another owner, same name; labels; retention), "gone" (written, deleted, reclaimed), then a
 // KEK rotation and "after-rotation" (DEKs under KEK 2). Deterministic except for random ids,
 // keys, nonces and the container headers' wall-clock time.
-void WriteGoldenPool(const std::string& dir) {
-  InProcessRootKeyProvider kms("golden-pool");
+void WriteGoldenPool(const std::string& dir, InProcessRootKeyProvider& kms) {
   REQUIRE(kms.Activate(kms.AddRootKey(kGroup)).ok());
   PoolOptions options = GoldenOptions();
   auto pool = Pool::Create(dir, &kms, options);
@@ -160,6 +159,22 @@ std::string CopyPool(const fs::path& from, const test::TempDir& tmp, const std::
   return to.string();
 }
 
+// The decoder's key service: the provider that wrapped the pool's keys.
+DumpOptions WithKeys(InProcessRootKeyProvider& kms) {
+  DumpOptions o;
+  o.unwrap = [&kms](uint32_t, const std::string& group, const std::string& key_id,
+                    const std::string& root_key_id,
+                    const std::string& blob) -> std::optional<std::string> {
+    WrappedKey w;
+    w.root_key_id = root_key_id;
+    w.blob.assign(blob.begin(), blob.end());
+    auto secret = kms.Unwrap(group, key_id, w);
+    if (!secret.ok()) return std::nullopt;
+    return std::string(secret->span().begin(), secret->span().end());
+  };
+  return o;
+}
+
 // Every figure the decoder counted from the bytes equals what the Pool API says.
 void CheckAgainstPool(const std::string& dir, const DecodeResult& d) {
   InProcessRootKeyProvider kms("other");  // opening and counting needs no key
@@ -212,11 +227,28 @@ TEST_CASE("format doc: a fresh pool decodes from docs/format.md alone and agrees
           "[format]") {
   test::TempDir tmp;
   const std::string dir = tmp.File("pool");
-  WriteGoldenPool(dir);
-  DecodeResult d = DecodePool(dir);
+  InProcessRootKeyProvider kms("golden-pool");
+  WriteGoldenPool(dir, kms);
+  DecodeResult d = DecodePool(dir, WithKeys(kms));
   INFO(d.dump);
   CHECK(Joined(d.problems).empty());
   CHECK(d.figures.images.size() == 5);
+  // With the keys: every segment opened and every digest recomputed from the docs alone.
+  CHECK(d.figures.segments_opened == d.figures.segments);
+  CHECK(d.figures.image_digests_checked == 5);
+  // Without them the dump is the same but for the keyed section.
+  DecodeResult plain = DecodePool(dir);
+  CHECK(plain.ok());
+  CHECK(d.dump.find("[keyed checks] 2") != std::string::npos);
+  CHECK(plain.dump.find("[keyed checks]") == std::string::npos);
+  // Wrong keys open nothing (the keyed checks are not vacuous).
+  DumpOptions wrong;
+  wrong.unwrap = [](uint32_t, const std::string&, const std::string&, const std::string&,
+                    const std::string&) { return std::optional<std::string>(std::string(32, 'k')); };
+  DecodeResult bad = DecodePool(dir, wrong);
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.figures.segments_opened == 0);
+  CHECK(bad.figures.image_digests_checked == 0);
   CHECK(d.figures.pool_counters.at("delete_jobs") == 0);
   CheckAgainstPool(dir, d);
 }
@@ -250,10 +282,12 @@ TEST_CASE("format doc: a larger pool with two key groups and queued deletes agre
     // One job left queued: the decoder sees it and its recipe rows.
     REQUIRE((*pool)->ProcessDeleteQueue(1).ok());
   }
-  DecodeResult d = DecodePool(dir);
+  DecodeResult d = DecodePool(dir, WithKeys(kms));
   INFO(d.dump);
   CHECK(Joined(d.problems).empty());
   CHECK(d.figures.images.size() == 3);
+  CHECK(d.figures.segments_opened == d.figures.segments);
+  CHECK(d.figures.image_digests_checked == 3);
   CheckAgainstPool(dir, d);
   {
     InProcessRootKeyProvider k2("x");
@@ -292,9 +326,12 @@ TEST_CASE("format doc: this build writes the golden pool's format (masked dumps 
   test::TempDir tmp;
   const std::string golden = CopyPool(kGoldenPool, tmp, "golden");
   const std::string fresh = tmp.File("fresh");
-  WriteGoldenPool(fresh);
-  const std::string want = DecodePool(golden, DumpOptions{.masked = true}).dump;
-  const std::string got = DecodePool(fresh, DumpOptions{.masked = true}).dump;
+  InProcessRootKeyProvider kms("golden-pool");
+  WriteGoldenPool(fresh, kms);
+  DumpOptions masked;
+  masked.masked = true;
+  const std::string want = DecodePool(golden, masked).dump;
+  const std::string got = DecodePool(fresh, masked).dump;
   INFO("a format change: update docs/format.md, the decoder, and regenerate the golden pool "
        "(docs/testing.md)");
   CHECK(got == want);
@@ -435,7 +472,8 @@ TEST_CASE("format doc: generate the golden pool", "[.generate]") {
   REQUIRE(out != nullptr);
   const fs::path dir = fs::path(out) / "golden-pool";
   REQUIRE_FALSE(fs::exists(dir));
-  WriteGoldenPool(dir.string());
+  InProcessRootKeyProvider kms("golden-pool");
+  WriteGoldenPool(dir.string(), kms);
   // Decode a copy so that nothing RocksDB adds on open lands in the checked-in directory.
   test::TempDir tmp;
   DecodeResult d = DecodePool(CopyPool(dir, tmp, "copy"));
