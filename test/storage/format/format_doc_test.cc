@@ -278,7 +278,7 @@ TEST_CASE("format doc: a larger pool with two key groups and queued deletes agre
     other.lsu = "lsu2";
     REQUIRE(WriteImage(**pool, other, Content(10, 300 << 10)).ok());
     REQUIRE((*pool)->DeleteImage({kLsu, "", "img1"}, DeleteBy::kAdmin).ok());
-    REQUIRE((*pool)->DeleteImage({kLsu, "", "img2"}, DeleteBy::kAdmin).ok());
+    REQUIRE((*pool)->DeleteImage({kLsu, "", "img3"}, DeleteBy::kAdmin).ok());
     // One job left queued: the decoder sees it and its recipe rows.
     REQUIRE((*pool)->ProcessDeleteQueue(1).ok());
   }
@@ -289,16 +289,33 @@ TEST_CASE("format doc: a larger pool with two key groups and queued deletes agre
   CHECK(d.figures.segments_opened == d.figures.segments);
   CHECK(d.figures.image_digests_checked == 3);
   CheckAgainstPool(dir, d);
+  // The rest of a pool's life: the queue run dry, a catalog backup (backup/last; retired
+  // containers then wait for the next backup), compaction (dead records, retired containers,
+  // records copied into new containers), a KEK rotation and DEK re-wrap (K counters move, the
+  // old KEK record is dropped).
   {
-    InProcessRootKeyProvider k2("x");
-    auto pool = Pool::Open(dir, &k2, options);
+    auto pool = Pool::Open(dir, &kms, options);
     REQUIRE(pool.ok());
     REQUIRE((*pool)->ProcessDeleteQueue().ok());
+    REQUIRE((*pool)->BackupCatalog(tmp.File("backup")).ok());
+    CompactOptions compact;
+    compact.live_threshold = 0.95;
+    auto compacted = (*pool)->Compact(compact);
+    REQUIRE(compacted.ok());
+    CHECK(compacted->containers_compacted > 0);
+    REQUIRE((*pool)->RotateKek(kGroup).ok());
+    auto rewrapped = (*pool)->RewrapDeks(kGroup);
+    REQUIRE(rewrapped.ok());
+    CHECK(rewrapped->deks_rewrapped > 0);
   }
-  d = DecodePool(dir);
+  d = DecodePool(dir, WithKeys(kms));
   INFO(d.dump);
   CHECK(Joined(d.problems).empty());
   CHECK(d.figures.delete_jobs == 0);
+  CHECK(d.figures.segments_opened == d.figures.segments);
+  CHECK(d.figures.image_digests_checked == 3);
+  CHECK(d.dump.find("backup/last: unix_us=") != std::string::npos);
+  CHECK(d.dump.find("state=retired") != std::string::npos);
   CheckAgainstPool(dir, d);
 }
 
