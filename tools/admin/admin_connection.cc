@@ -85,13 +85,15 @@ std::string JoinAdvice(const std::string& group) {
          ", then log in again";
 }
 
-// gRPC's own words for a connection that failed or broke (as opposed to an UNAVAILABLE that
-// sealpoold answered, e.g. because sealkmsd is down).
-bool IsTransportFailure(const std::string& message) {
-  for (const char* m : {"failed to connect", "Socket closed", "Connection reset", "Broken pipe",
-                        "connections to all backends failing", "Connection refused",
-                        "Endpoint read failed", "GOAWAY", "Transport closed"}) {
-    if (message.find(m) != std::string::npos) return true;
+// Whether `message` is gRPC's own account of a connection that failed or broke, rather than
+// an UNAVAILABLE that sealpoold answered (e.g. because sealkmsd is down: sealpoold's messages
+// start with its own words, even when they quote a transport error of the KMS call).
+bool IsTransportFailure(std::string_view message) {
+  for (std::string_view prefix :
+       {"failed to connect to all addresses", "Socket closed", "Connection reset",
+        "Broken pipe", "Connection refused", "Endpoint read failed", "GOAWAY",
+        "connections to all backends failing"}) {
+    if (message.substr(0, prefix.size()) == prefix) return true;
   }
   return false;
 }
@@ -217,9 +219,10 @@ int AdminConnection::Fail(int exit_code, const std::string& code_name,
   return exit_code;
 }
 
-int AdminConnection::FailCall(const grpc::Status& status) {
+int AdminConnection::FailCall(const grpc::Status& status, const grpc::ClientContext& context) {
   const grpc::StatusCode code = status.error_code();
-  if (code == grpc::StatusCode::UNAVAILABLE && IsTransportFailure(status.error_message())) {
+  if (code == grpc::StatusCode::UNAVAILABLE &&
+      (context.peer().empty() || IsTransportFailure(status.error_message()))) {
     // The socket answered a plain connect a moment ago. A daemon that closes the connection
     // at once refuses this user (its SO_PEERCRED check); root is never refused.
     if (::geteuid() != 0 && CheckAdminSocket(options_.socket) == std::nullopt) {

@@ -67,9 +67,11 @@ class AdminConnection {
   // --timeout was given.
   std::unique_ptr<grpc::ClientContext> Context(bool long_call = false) const;
 
-  // Reports a failed call: prints "<program>: <message>" on stderr (and the JSON error with
-  // --json) and returns its exit code.
-  int FailCall(const grpc::Status& status);
+  // Reports a failed call made with `context`: prints "<program>: <message>" on stderr (and
+  // the JSON error with --json) and returns its exit code. A call that never reached sealpoold
+  // (the connection was refused or closed, in gRPC's words) is told apart from an UNAVAILABLE
+  // that sealpoold answered (e.g. sealkmsd is down).
+  int FailCall(const grpc::Status& status, const grpc::ClientContext& context);
   // Reports a failure found by the tool itself (usage, a socket problem, a refused prompt).
   int Fail(int exit_code, const std::string& code_name, const std::string& message);
 

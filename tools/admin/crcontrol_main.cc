@@ -27,7 +27,8 @@ int64_t NowMicros() {
 
 // Runs a Verify or Scrub stream to its end: progress on a terminal (stderr), then the verdict.
 template <typename Reader>
-int RunCheck(AdminConnection& conn, std::string_view what, std::string_view lsu, Reader reader) {
+int RunCheck(AdminConnection& conn, std::string_view what, std::string_view lsu,
+             const grpc::ClientContext& context, Reader reader) {
   const bool progress = !conn.json() && ::isatty(STDERR_FILENO) == 1;
   v1::CheckProgress msg;
   v1::CheckProgress last;
@@ -42,7 +43,7 @@ int RunCheck(AdminConnection& conn, std::string_view what, std::string_view lsu,
   }
   if (progress) std::fprintf(stderr, "\r\x1b[K");
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return conn.FailCall(status);
+  if (!status.ok()) return conn.FailCall(status, context);
   if (!finished) {
     return conn.Fail(kExitError, "INTERNAL",
                      std::string(what) + " ended without its final report");
@@ -167,7 +168,7 @@ int Main(int argc, char** argv) {
     auto ctx = conn.Context();
     v1::GetModeResponse r;
     grpc::Status s = stub.GetMode(ctx.get(), {}, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), ModeJson(r), ModeHuman(r, NowMicros()));
   }
   if (setmode_opt->count() > 0) {
@@ -176,7 +177,7 @@ int Main(int argc, char** argv) {
     q.set_mode(ParsePoolMode(setmode));
     v1::GetModeResponse r;
     grpc::Status s = stub.SetMode(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), ModeJson(r),
                  "Pool mode set to " + setmode + "\n" + ModeHuman(r, NowMicros()));
   }
@@ -184,7 +185,7 @@ int Main(int argc, char** argv) {
     auto ctx = conn.Context();
     v1::GetStatsResponse r;
     grpc::Status s = stub.GetStats(ctx.get(), {}, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), StatsJson(r), StatsHuman(r));
   }
   if (compactstart || compactstate || compactstop) {
@@ -202,7 +203,7 @@ int Main(int argc, char** argv) {
     } else {
       s = stub.GetCompaction(ctx.get(), {}, &r);
     }
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     if (compactstop) {
       headline = r.state() == v1::JOB_STATE_RUNNING
                      ? "Compaction asked to stop after its current container\n"
@@ -216,25 +217,25 @@ int Main(int argc, char** argv) {
     q.set_max_jobs(max_jobs);
     v1::ProcessQueueResponse r;
     grpc::Status s = stub.ProcessQueue(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), ProcessQueueJson(r), ProcessQueueHuman(r));
   }
   if (queueinfo) {
     auto ctx = conn.Context();
     v1::QueueInfo r;
     grpc::Status s = stub.GetQueueInfo(ctx.get(), {}, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), QueueInfoJson(r), QueueInfoHuman(r));
   }
   if (verify->count() > 0) {
     auto ctx = conn.Context(/*long_call=*/true);
     v1::VerifyRequest q;
     q.set_lsu(verify_lsu);
-    return RunCheck(conn, "verify", verify_lsu, stub.Verify(ctx.get(), q));
+    return RunCheck(conn, "verify", verify_lsu, *ctx, stub.Verify(ctx.get(), q));
   }
   if (scrub) {
     auto ctx = conn.Context(/*long_call=*/true);
-    return RunCheck(conn, "scrub", "", stub.Scrub(ctx.get(), {}));
+    return RunCheck(conn, "scrub", "", *ctx, stub.Scrub(ctx.get(), {}));
   }
   if (catalog->count() > 0) {
     auto ctx = conn.Context(/*long_call=*/true);
@@ -246,7 +247,7 @@ int Main(int argc, char** argv) {
     }
     v1::BackupCatalogResponse r;
     grpc::Status s = stub.BackupCatalog(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
     w.BeginObject().Key("backup_id").Uint(r.backup_id()).Key("dir").String(r.dir()).EndObject();
     return Print(conn.json(), w.str(),
@@ -262,7 +263,7 @@ int Main(int argc, char** argv) {
   q.set_max_retention_seconds(int64_t{max_retention_days} * 86400);
   v1::CreateLsuResponse r;
   grpc::Status s = stub.CreateLsu(ctx.get(), q, &r);
-  if (!s.ok()) return conn.FailCall(s);
+  if (!s.ok()) return conn.FailCall(s, *ctx);
   const uint32_t days = max_retention_days == 0 ? 3650 : max_retention_days;
   JsonWriter w;
   w.BeginObject()

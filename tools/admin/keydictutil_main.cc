@@ -117,7 +117,7 @@ int Main(int argc, char** argv) {
     auto ctx = conn.Context();
     v1::ListKeysResponse r;
     grpc::Status s = stub.ListKeys(ctx.get(), {}, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     return Print(conn.json(), KeysJson(r), KeysHuman(r));
   }
   if (rotate_opt->count() > 0) {
@@ -126,7 +126,7 @@ int Main(int argc, char** argv) {
     q.set_key_group(rotate);
     v1::RotateKekResponse r;
     grpc::Status s = stub.RotateKek(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
     w.BeginObject().Key("key_group").String(rotate).Key("kek_id").Uint(r.kek_id()).EndObject();
     return Print(conn.json(), w.str(),
@@ -139,7 +139,7 @@ int Main(int argc, char** argv) {
     q.set_key_group(rewrap);
     v1::RewrapKeysResponse r;
     grpc::Status s = stub.RewrapKeys(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
     w.BeginObject()
         .Key("key_group")
@@ -161,7 +161,7 @@ int Main(int argc, char** argv) {
     q.set_confirm(true);
     v1::PurgeResponse r;
     grpc::Status s = stub.Purge(ctx.get(), q, &r);
-    if (!s.ok()) return conn.FailCall(s);
+    if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
     w.BeginObject().Key("key_group").String(purge).Key("purged").Bool(true).EndObject();
     return Print(conn.json(), w.str(), "Key group " + purge + " purged\n");
@@ -173,7 +173,7 @@ int Main(int argc, char** argv) {
   q.set_kms_backend(backend);
   v1::CreateKeyGroupResponse r;
   grpc::Status s = stub.CreateKeyGroup(ctx.get(), q, &r);
-  if (!s.ok()) return conn.FailCall(s);
+  if (!s.ok()) return conn.FailCall(s, *ctx);
   JsonWriter w;
   w.BeginObject().Key("key_group").String(addgroup).Key("kms_backend").String(backend).EndObject();
   return Print(conn.json(), w.str(),
