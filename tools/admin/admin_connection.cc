@@ -90,8 +90,8 @@ std::string JoinAdvice(const std::string& group) {
 // start with its own words, even when they quote a transport error of the KMS call).
 bool IsTransportFailure(std::string_view message) {
   for (std::string_view prefix :
-       {"failed to connect to all addresses", "Socket closed", "Connection reset",
-        "Broken pipe", "Connection refused", "Endpoint read failed", "GOAWAY",
+       {"failed to connect to all addresses", "Socket closed", "Connection reset", "Broken pipe",
+        "Connection refused", "Endpoint read failed", "GOAWAY",
         "connections to all backends failing"}) {
     if (message.substr(0, prefix.size()) == prefix) return true;
   }
@@ -99,8 +99,8 @@ bool IsTransportFailure(std::string_view message) {
 }
 
 SocketProblem NotListening(const std::string& path) {
-  return {kExitUnavailable, "no sealpoold is listening on " + path +
-                                ": is it running? (systemctl status sealpoold)"};
+  return {kExitUnavailable,
+          "no sealpoold is listening on " + path + ": is it running? (systemctl status sealpoold)"};
 }
 
 }  // namespace
@@ -167,8 +167,7 @@ std::optional<SocketProblem> CheckAdminSocket(const std::string& path) {
                                           DescribeOwnership(path) + "); " +
                                           JoinAdvice(GroupName(st.st_gid))};
   }
-  return SocketProblem{kExitUnavailable,
-                       "cannot connect to " + path + ": " + std::strerror(err)};
+  return SocketProblem{kExitUnavailable, "cannot connect to " + path + ": " + std::strerror(err)};
 }
 
 AdminConnection::AdminConnection(ConnectionOptions options) : options_(std::move(options)) {}
@@ -198,8 +197,7 @@ std::unique_ptr<grpc::ClientContext> AdminConnection::Context(bool long_call) co
   return context;
 }
 
-int AdminConnection::Fail(int exit_code, const std::string& code_name,
-                          const std::string& message) {
+int AdminConnection::Fail(int exit_code, const std::string& code_name, const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", options_.program.c_str(), message.c_str());
   if (options_.json) {
     JsonWriter w;
@@ -236,11 +234,12 @@ int AdminConnection::FailCall(const grpc::Status& status, const grpc::ClientCont
     if (std::optional<SocketProblem> p = CheckAdminSocket(options_.socket); p.has_value()) {
       return Fail(p->exit_code, "UNAVAILABLE", p->message);
     }
-    return Fail(kExitUnavailable, "UNAVAILABLE",
-                "sealpoold on " + options_.socket + " broke the connection: " +
-                    status.error_message());
+    return Fail(
+        kExitUnavailable, "UNAVAILABLE",
+        "sealpoold on " + options_.socket + " broke the connection: " + status.error_message());
   }
-  if (code == grpc::StatusCode::DEADLINE_EXCEEDED && status.error_message() == "Deadline Exceeded") {
+  if (code == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      status.error_message() == "Deadline Exceeded") {
     char secs[32];
     std::snprintf(secs, sizeof(secs), "%g", options_.timeout_seconds);
     return Fail(kExitUnavailable, "DEADLINE_EXCEEDED",

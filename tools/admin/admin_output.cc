@@ -135,10 +135,14 @@ std::string FormatTable(const std::vector<std::string>& header,
 
 std::string_view PoolModeName(v1::PoolMode mode) {
   switch (mode) {
-    case v1::POOL_MODE_READ_WRITE: return "read-write";
-    case v1::POOL_MODE_READ_ONLY: return "read-only";
-    case v1::POOL_MODE_MAINTENANCE: return "maintenance";
-    default: return "unknown";
+    case v1::POOL_MODE_READ_WRITE:
+      return "read-write";
+    case v1::POOL_MODE_READ_ONLY:
+      return "read-only";
+    case v1::POOL_MODE_MAINTENANCE:
+      return "maintenance";
+    default:
+      return "unknown";
   }
 }
 
@@ -152,21 +156,31 @@ v1::PoolMode ParsePoolMode(std::string_view name) {
 
 std::string_view KmsStateName(v1::KmsReachability kms) {
   switch (kms) {
-    case v1::KMS_REACHABILITY_REACHABLE: return "reachable";
-    case v1::KMS_REACHABILITY_DEGRADED: return "degraded";
-    case v1::KMS_REACHABILITY_UNREACHABLE: return "unreachable";
-    default: return "unknown";
+    case v1::KMS_REACHABILITY_REACHABLE:
+      return "reachable";
+    case v1::KMS_REACHABILITY_DEGRADED:
+      return "degraded";
+    case v1::KMS_REACHABILITY_UNREACHABLE:
+      return "unreachable";
+    default:
+      return "unknown";
   }
 }
 
 std::string_view JobStateName(v1::JobState state) {
   switch (state) {
-    case v1::JOB_STATE_IDLE: return "idle";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_DONE: return "done";
-    case v1::JOB_STATE_STOPPED: return "stopped";
-    case v1::JOB_STATE_FAILED: return "failed";
-    default: return "unknown";
+    case v1::JOB_STATE_IDLE:
+      return "idle";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_DONE:
+      return "done";
+    case v1::JOB_STATE_STOPPED:
+      return "stopped";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
   }
 }
 

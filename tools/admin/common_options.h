@@ -30,7 +30,7 @@ inline void AddConnectionOptions(CLI::App& app, ConnectionOptions& options) {
            options.timeout_given = true;
          },
          "seconds to wait for an answer (default 30; --verify, --scrub, --processqueue, "
-         "--backup-catalog and --rewrap wait as long as they run unless this is given)")
+         "--backup-catalog, --rewrap and --purge wait as long as they run unless this is given)")
       ->check(CLI::Range(0.1, 86400.0));
   app.add_flag("--json", options.json, "print the answer as one JSON object on stdout");
 }

@@ -45,8 +45,7 @@ int RunCheck(AdminConnection& conn, std::string_view what, std::string_view lsu,
   grpc::Status status = reader->Finish();
   if (!status.ok()) return conn.FailCall(status, context);
   if (!finished) {
-    return conn.Fail(kExitError, "INTERNAL",
-                     std::string(what) + " ended without its final report");
+    return conn.Fail(kExitError, "INTERNAL", std::string(what) + " ended without its final report");
   }
   Print(conn.json(), CheckJson(what, lsu, last), CheckHuman(what, last));
   return last.problems().empty() ? kExitOk : kExitDamage;
@@ -250,9 +249,9 @@ int Main(int argc, char** argv) {
     if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
     w.BeginObject().Key("backup_id").Uint(r.backup_id()).Key("dir").String(r.dir()).EndObject();
-    return Print(conn.json(), w.str(),
-                 "Catalog backup " + std::to_string(r.backup_id()) + " written to " + r.dir() +
-                     "\n");
+    return Print(
+        conn.json(), w.str(),
+        "Catalog backup " + std::to_string(r.backup_id()) + " written to " + r.dir() + "\n");
   }
   // --addlsu
   auto ctx = conn.Context();

@@ -36,7 +36,8 @@ int Main(int argc, char** argv) {
   CLI::App app{
       "keydictutil: the pool's key dictionary through sealpoold's admin socket: every LSU with\n"
       "its key group and KMS mode, each group's KEKs; KEK rotation, re-wrap after a root-key\n"
-      "rotation, purge, new key groups. Give exactly one command option, e.g. keydictutil --list.\n"};
+      "rotation, purge, new key groups. Give exactly one command option, e.g. keydictutil "
+      "--list.\n"};
   app.footer(kExitCodesHelp);
   ConnectionOptions options;
   options.program = "keydictutil";

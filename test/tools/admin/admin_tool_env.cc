@@ -81,8 +81,8 @@ ToolRun RunTool(const std::vector<std::string>& argv, const ToolOptions& options
     }
   }
   run.exit_code = Reap(pid);
-  run.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - t0);
+  run.took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   return run;
 }
 
@@ -113,8 +113,8 @@ ToolRun RunOnTerminal(const std::vector<std::string>& argv, const std::string& w
   }
   ::close(master);
   run.exit_code = Reap(pid);
-  run.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - t0);
+  run.took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   return run;
 }
 
@@ -131,7 +131,8 @@ const google::protobuf::Value& At(const google::protobuf::Value& v, const std::s
   size_t start = 0;
   while (start <= path.size()) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     INFO("path " << path << " at " << part);
     if (cur->has_list_value()) {
       size_t i = std::stoul(part);

@@ -445,8 +445,11 @@ TEST_CASE_METHOD(AdminToolFixture, "crcontrol names what keeps a user off the ad
                      "its [admin].group, and this user (nobody) is none of these; run as root or "
                      "as a member of group daemon (sealpoold's [admin].group): usermod -aG "
                      "daemon nobody, then log in again\n");
-  CHECK(WaitFor([&] { return pool().Log().find("admin socket: refused a connection from uid "
-                                               "65534") != std::string::npos; }));
+  CHECK(WaitFor([&] {
+    return pool().Log().find(
+               "admin socket: refused a connection from uid "
+               "65534") != std::string::npos;
+  }));
   // Root still gets in.
   CHECK(Crcontrol({"--getmode"}).exit_code == admin::kExitOk);
 }
@@ -493,8 +496,21 @@ TEST_CASE("crcontrol's output helpers", "[tools][crcontrol][unit]") {
   CHECK(admin::ParsePoolMode("read-only") == pool::v1::POOL_MODE_READ_ONLY);
   CHECK(admin::ParsePoolMode("ro") == pool::v1::POOL_MODE_UNSPECIFIED);
   admin::JsonWriter w;
-  w.BeginObject().Key("a").String("q\"\n\x01").Key("b").BeginArray().Int(-1).Uint(2).Double(0.5)
-      .Bool(true).Null().EndArray().Key("c").BeginObject().EndObject().EndObject();
+  w.BeginObject()
+      .Key("a")
+      .String("q\"\n\x01")
+      .Key("b")
+      .BeginArray()
+      .Int(-1)
+      .Uint(2)
+      .Double(0.5)
+      .Bool(true)
+      .Null()
+      .EndArray()
+      .Key("c")
+      .BeginObject()
+      .EndObject()
+      .EndObject();
   CHECK(w.str() == R"({"a":"q\"\n\u0001","b":[-1,2,0.5,true,null],"c":{}})");
   pool::v1::GetModeResponse m;
   m.set_mode(pool::v1::POOL_MODE_READ_WRITE);

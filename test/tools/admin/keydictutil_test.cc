@@ -50,7 +50,8 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil --list shows LSUs, key groups an
                                "lsu1  kg-a       Yes         KEK-based KMS (builtin)\n"
                                "lsu2  kg-a       Yes         KEK-based KMS (builtin)\n\n"
                                "Key group kg-a: backend builtin, fingerprint key under root key " +
-                               root + ", chunking 16384/65536/262144 bytes (min/avg/max)\n"
+                               root +
+                               ", chunking 16384/65536/262144 bytes (min/avg/max)\n"
                                "KEK  STATE   ROOT KEY"));
   const std::string deks =
       std::to_string(static_cast<uint64_t>(Num(j, "key_groups.0.keks.0.deks_wrapped")));
@@ -58,15 +59,17 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil --list shows LSUs, key groups an
   CHECK_THAT(r.out, Contains("Z  " + deks + "\n"));
 }
 
-TEST_CASE_METHOD(AdminToolFixture, "keydictutil --rotate starts a new KEK and --rewrap follows "
-                                   "a root-key rotation",
+TEST_CASE_METHOD(AdminToolFixture,
+                 "keydictutil --rotate starts a new KEK and --rewrap follows "
+                 "a root-key rotation",
                  "[tools][keydictutil]") {
   BackUp("lsu1", "before", "under the first KEK");
   ToolRun r = Keydictutil({"--rotate", "kg-a"});
   INFO(r.err);
   REQUIRE(r.exit_code == admin::kExitOk);
-  CHECK(r.out == "Key group kg-a: KEK 2 is the active KEK now; older KEKs stay inactive and "
-                 "still unwrap\n");
+  CHECK(r.out ==
+        "Key group kg-a: KEK 2 is the active KEK now; older KEKs stay inactive and "
+        "still unwrap\n");
   auto j = KeydictutilJson({"--rotate", "kg-a"});
   CHECK(Str(j, "key_group") == "kg-a");
   CHECK(Num(j, "kek_id") == 3);
@@ -97,8 +100,7 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil --rotate starts a new KEK and --
   CHECK_THAT(r.out, Contains("the group's keys are under root key " + new_root + "\n"));
   CHECK(old_root != new_root);
   // Data written before is still readable.
-  CHECK(AdminRestore(*pool().Admin(), "lsu1", "alice", "before").value() ==
-        "under the first KEK");
+  CHECK(AdminRestore(*pool().Admin(), "lsu1", "alice", "before").value() == "under the first KEK");
 }
 
 TEST_CASE_METHOD(AdminToolFixture, "keydictutil --purge asks for confirmation",
@@ -106,8 +108,9 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil --purge asks for confirmation",
   // Off a terminal, without --yes: refused before sealpoold is asked anything.
   ToolRun r = Keydictutil({"--purge", "kg-a"});
   CHECK(r.exit_code == admin::kExitUsage);
-  CHECK(r.err == "keydictutil: --purge kg-a asks for confirmation on a terminal, and stdin is "
-                 "not one: add --yes to confirm (nothing was done)\n");
+  CHECK(r.err ==
+        "keydictutil: --purge kg-a asks for confirmation on a terminal, and stdin is "
+        "not one: add --yes to confirm (nothing was done)\n");
   r = Keydictutil({"--purge", "kg-a", "--json"});
   CHECK(r.exit_code == admin::kExitUsage);
   CHECK(Str(ParseJson(r.out), "error.code") == "INVALID_ARGUMENT");
