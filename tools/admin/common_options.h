@@ -4,9 +4,13 @@
 #define SEALPOOL_TOOLS_ADMIN_COMMON_OPTIONS_H_
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "tools/admin/admin_connection.h"
+#include "tools/admin/exit_codes.h"
+#include "tools/admin/json_writer.h"
 
 namespace sealpool::tools::admin {
 
@@ -33,6 +37,32 @@ inline void AddConnectionOptions(CLI::App& app, ConnectionOptions& options) {
          "--backup-catalog, --rewrap and --purge wait as long as they run unless this is given)")
       ->check(CLI::Range(0.1, 86400.0));
   app.add_flag("--json", options.json, "print the answer as one JSON object on stdout");
+}
+
+// Reports a command line CLI11 refused (or --help): CLI11's text, and with --json anywhere on
+// the command line also the {"error": ...} object on stdout. Returns the exit code.
+inline int ParseErrorExit(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  const int code = app.exit(e);
+  if (code == 0) return kExitOk;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--json") {
+      JsonWriter w;
+      w.BeginObject()
+          .Key("error")
+          .BeginObject()
+          .Key("code")
+          .String("INVALID_ARGUMENT")
+          .Key("message")
+          .String(e.what())
+          .Key("exit_code")
+          .Int(kExitUsage)
+          .EndObject()
+          .EndObject();
+      std::printf("%s\n", w.str().c_str());
+      break;
+    }
+  }
+  return kExitUsage;
 }
 
 }  // namespace sealpool::tools::admin

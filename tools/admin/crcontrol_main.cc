@@ -33,15 +33,17 @@ int RunCheck(AdminConnection& conn, std::string_view what, std::string_view lsu,
   v1::CheckProgress msg;
   v1::CheckProgress last;
   bool finished = false;
+  bool shown = false;  // a progress line is on the terminal
   while (reader->Read(&msg)) {
     if (msg.finished()) {
       last = msg;
       finished = true;
     } else if (progress) {
       std::fprintf(stderr, "\r%s\x1b[K", CheckProgressLine(what, msg).c_str());
+      shown = true;
     }
   }
-  if (progress) std::fprintf(stderr, "\r\x1b[K");
+  if (shown) std::fprintf(stderr, "\r\x1b[K");
   grpc::Status status = reader->Finish();
   if (!status.ok()) return conn.FailCall(status, context);
   if (!finished) {
@@ -142,8 +144,7 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    return ParseErrorExit(app, e, argc, argv);
   }
   AdminConnection conn(options);
   const int given = getmode + dsstat + compactstart + compactstate + compactstop + processqueue +

@@ -81,8 +81,7 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    return ParseErrorExit(app, e, argc, argv);
   }
   AdminConnection conn(options);
   const int given = list + (rotate_opt->count() > 0) + (rewrap_opt->count() > 0) +

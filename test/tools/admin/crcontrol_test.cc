@@ -243,6 +243,10 @@ TEST_CASE_METHOD(AdminToolFixture, "crcontrol --verify and --scrub check the poo
   CHECK_THAT(r.out, StartsWith("Verify: 3 image(s), "));
   CHECK_THAT(r.out, Contains(" checked, no problems found\n"));
   CHECK(r.err.empty());  // no progress lines when stderr is not a terminal
+  // On a terminal the verdict is the same (progress lines, if any, are erased before it).
+  r = RunOnTerminal({CRCONTROL_PATH, "--socket", socket(), "--verify"}, "", "");
+  CHECK(r.exit_code == admin::kExitOk);
+  CHECK_THAT(r.err, Contains("Verify: 3 image(s), "));
   auto j = CrcontrolJson({"--verify", "lsu2"});
   CHECK(Str(j, "check") == "verify");
   CHECK(Str(j, "lsu") == "lsu2");
@@ -356,6 +360,10 @@ TEST_CASE_METHOD(AdminToolFixture, "crcontrol refuses bad command lines with exi
   CHECK(Str(j, "error.code") == "INVALID_ARGUMENT");
   CHECK(Num(j, "error.exit_code") == admin::kExitUsage);
   CHECK(Crcontrol({"--frobnicate"}).exit_code == admin::kExitUsage);
+  r = Crcontrol({"--frobnicate", "--json"});
+  CHECK(r.exit_code == admin::kExitUsage);
+  CHECK_THAT(r.err, Contains("--frobnicate"));
+  CHECK(Str(ParseJson(r.out), "error.code") == "INVALID_ARGUMENT");
   CHECK(Crcontrol({"--getmode", "--timeout", "0"}).exit_code == admin::kExitUsage);
   CHECK(Crcontrol({"--dsstat", "--threshold", "0.5"}).exit_code == admin::kExitUsage);
   r = RunTool({CRCONTROL_PATH, "--help"});
