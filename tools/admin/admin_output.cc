@@ -309,7 +309,9 @@ std::string StatsHuman(const v1::GetStatsResponse& s) {
   out += Line("Records marked for compaction", std::to_string(s.records_to_compact()));
   out += Line("Containers marked for compaction", std::to_string(s.containers_to_compact()));
   out += Line("Active records", std::to_string(s.segments()));
-  out += Line("Total records", "n/a (this pool counts live records only)");
+  out += Line("Total records", s.has_total_records()
+                                   ? std::to_string(s.total_records())
+                                   : std::string("n/a (this pool counts live records only)"));
   out += "\n";
   out += Line("Images", std::to_string(s.images()));
   out += Line("Logical size", ExactBytes(s.logical_bytes()));
@@ -341,7 +343,12 @@ std::string StatsJson(const v1::GetStatsResponse& s) {
   w.Key("records_marked_for_compaction").Uint(s.records_to_compact());
   w.Key("containers_marked_for_compaction").Uint(s.containers_to_compact());
   w.Key("active_records").Uint(s.segments());
-  w.Key("total_records").Null();
+  w.Key("total_records");
+  if (s.has_total_records()) {
+    w.Uint(s.total_records());
+  } else {
+    w.Null();
+  }
   w.Key("images").Uint(s.images());
   w.Key("logical_bytes").Uint(s.logical_bytes());
   w.Key("stored_bytes").Uint(s.stored_bytes());

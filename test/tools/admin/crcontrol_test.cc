@@ -529,6 +529,12 @@ TEST_CASE("crcontrol's output helpers", "[tools][crcontrol][unit]") {
   CHECK_THAT(admin::ModeHuman(m, 1764853331000000 + 125000000),
              Contains("KMS         : unreachable since 2025-12-04 13:02:11Z (for 2m05s): "
                       "connection refused; work goes on with 2 key(s) cached\n"));
+  pool::v1::GetStatsResponse stats;
+  stats.set_segments(5);
+  CHECK_THAT(admin::StatsJson(stats), Contains("\"active_records\":5,\"total_records\":null,"));
+  stats.set_total_records(7);
+  CHECK_THAT(admin::StatsJson(stats), Contains("\"active_records\":5,\"total_records\":7,"));
+  CHECK_THAT(admin::StatsHuman(stats), Contains("\nTotal records                    : 7\n"));
   m.set_kms_since_unix_micros(0);
   CHECK_THAT(admin::ModeHuman(m, 0),
              Contains("KMS         : unreachable: not reached since sealpoold started: "));
