@@ -38,8 +38,8 @@ absl::StatusOr<WrappedKey> WrappedKey::Decode(std::span<const uint8_t> blob) {
     return absl::InvalidArgumentError(Cat("wrapped key is ", blob.size(),
                                           " bytes; the largest valid one is ", kMaxWrappedKeySize));
   }
-  // The magic-less layout of storage's in-process root-key provider (version 1 | id length |
-  // id | nonce | tag | ct length | ct): not sealkmsd's, and never migrated.
+  // The magic-less layout storage's in-process root-key provider wrote before it had a magic
+  // (version 1 | id length | id | nonce | tag | ct length | ct): not sealkmsd's, never migrated.
   const size_t ct_at = blob.size() >= 2 ? 2 + size_t{blob[1]} + kWrapNonceSize + kWrapTagSize : 0;
   if (blob.size() >= 2 && blob[0] == 1 && blob.size() > ct_at &&
       blob.size() == ct_at + 1 + blob[ct_at]) {
@@ -72,6 +72,11 @@ absl::StatusOr<WrappedKey> WrappedKey::Decode(std::span<const uint8_t> blob) {
   }
   if (r.remaining() != 0) {
     return absl::InvalidArgumentError(Cat("wrapped key has ", r.remaining(), " trailing bytes"));
+  }
+  if (key.backend == kBackendInProcessTest) {
+    return absl::FailedPreconditionError(
+        "not a sealkmsd wrapped key: backend 0x80 is storage's in-process root-key provider "
+        "(tests only), whose root keys sealkmsd does not hold");
   }
   if (key.backend != kBackendBuiltin && key.backend != kBackendKmip) {
     return absl::InvalidArgumentError(Cat("wrapped key names unknown backend ", key.backend));

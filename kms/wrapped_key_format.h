@@ -35,6 +35,9 @@ inline constexpr uint8_t kBackendBuiltin = 1;
 // Wrapped by a KMIP server's Encrypt (AES-256-GCM, same nonce/tag/AAD layout); the root key id
 // is "kmip-<KMIP unique identifier>" (kms/kmip_backend.h).
 inline constexpr uint8_t kBackendKmip = 2;
+// Written by storage's in-process root-key provider (tests and benchmarks only), same layout;
+// sealkmsd refuses it (FailedPrecondition).
+inline constexpr uint8_t kBackendInProcessTest = 0x80;
 inline constexpr std::string_view kWrapAadLabel = "sealpool.kms.wrap.v1";
 inline constexpr size_t kWrapNonceSize = 12;
 inline constexpr size_t kWrapTagSize = 16;
@@ -56,8 +59,9 @@ struct WrappedKey {
   // The header bytes up to the nonce (part of the associated data).
   std::vector<uint8_t> HeaderBytes() const;
   // InvalidArgument for a blob that is not a well-formed version-1 wrapped key (wrong magic,
-  // lengths, trailing bytes); FailedPrecondition for a newer version, and for the magic-less
-  // blob of storage's in-process root-key provider (refused, not migrated).
+  // lengths, trailing bytes); FailedPrecondition for a newer version, for a blob of storage's
+  // in-process root-key provider (backend 0x80), and for the magic-less layout that provider
+  // wrote before it had a magic (refused, not migrated).
   static absl::StatusOr<WrappedKey> Decode(std::span<const uint8_t> blob);
 };
 

@@ -455,7 +455,12 @@ grpc::Status AdminService::CreateLsu(Ctx*, const v1::CreateLsuRequest* request,
   if (request->max_retention_seconds() > 0) {
     options.max_retention = absl::Seconds(request->max_retention_seconds());
   }
-  absl::Status s = runtime_->pool().CreateLsu(request->name(), request->key_group(), options);
+  // The config's rule for LSU names: an LSU created here must be nameable in [[lsu]] and
+  // [[client.access]] before any client can use it.
+  const std::string why = LsuNameProblem(request->name());
+  absl::Status s = why.empty()
+                       ? runtime_->pool().CreateLsu(request->name(), request->key_group(), options)
+                       : absl::InvalidArgumentError(Cat("name: ", why));
   return Audited("create-lsu", request->name(), "", "", request->key_group(), "", s);
 }
 

@@ -646,6 +646,8 @@ std::string Printable(std::string_view text) {
 
 }  // namespace
 
+std::string LsuNameProblem(std::string_view name) { return NameProblem(name, "._-"); }
+
 const LsuConfig* PoolConfig::FindLsu(std::string_view name) const {
   for (const LsuConfig& lsu : lsus) {
     if (lsu.name == name) return &lsu;

@@ -154,6 +154,10 @@ absl::StatusOr<PoolConfig> LoadPoolConfig(const std::filesystem::path& path);
 
 std::string_view ClientRightName(ClientRight right);
 
+// "" if `name` may name an [[lsu]] (1..64 of [A-Za-z0-9._-], not starting with '.' or '-');
+// otherwise why not. The admin CreateLsu applies it too, so that every LSU can be configured.
+std::string LsuNameProblem(std::string_view name);
+
 }  // namespace sealpool::daemon
 
 #endif  // SEALPOOL_DAEMON_SEALPOOLD_POOL_CONFIG_H_

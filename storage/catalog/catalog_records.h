@@ -1,6 +1,6 @@
-// Keys and values of the pool catalog (storage/catalog/catalog.h), version 1. Byte layouts, reasons and
-// the upgrade rule: docs/format.md "Catalog (version 1)". The `keys` family (key dictionary) is
-// storage/keydict/key_dictionary_format.h.
+// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 2. Byte
+// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 2)". The `keys`
+// family (key dictionary) is storage/keydict/key_dictionary_format.h.
 //
 // Conventions: integers in keys are big-endian (so RocksDB's byte order is numeric order);
 // integers in values are little-endian. Every value starts with a u8 record version. Decoders
@@ -88,9 +88,11 @@ std::string LsuPrefix();  // "lsu/"
 std::string EncodeLsu(const LsuRecord& record);
 absl::StatusOr<LsuRecord> DecodeLsu(std::string_view value);
 
-// Id allocators: key "alloc/" + what ("segment", "container", "image", "session", "delete",
-// "group"); value u64 LE: the first id not yet handed out. Allocation reserves ahead in blocks,
-// so a crash skips ids but never reuses one.
+// Id allocators: key "alloc/" + what ("segment", "container", "image", "delete", "group");
+// value u64 LE: a high-water mark. The pool's IdAllocator reserves ids in blocks (4096 segment,
+// 16 container, 256 image, 1024 delete ids) and persists the end of each block before handing
+// out its first id, so ids jump after a reopen and a crash skips ids but never reuses one;
+// "group" has no block (the next group number). docs/format.md "Id allocators".
 std::string AllocatorKey(std::string_view what);
 std::string EncodeU64(uint64_t value);
 absl::StatusOr<uint64_t> DecodeU64(std::string_view value, std::string_view what);

@@ -14,7 +14,7 @@
 namespace sealpool::storage {
 namespace {
 
-constexpr std::string_view kAadLabel = "sealpool.inproc-root-key.wrap.v1";
+constexpr std::string_view kAadLabel = "sealpool.inproc-root-key.wrap.v2";
 constexpr size_t kMaxIdSize = 255;
 
 void PutString16(std::vector<uint8_t>* out, std::string_view s) {
@@ -23,14 +23,25 @@ void PutString16(std::vector<uint8_t>* out, std::string_view s) {
   out->insert(out->end(), s.begin(), s.end());
 }
 
+// The blob's bytes before the nonce: magic, version, backend, id length, id.
+std::vector<uint8_t> BlobHeader(std::string_view root_key_id) {
+  std::vector<uint8_t> header(InProcessRootKeyProvider::kBlobMagic.begin(),
+                              InProcessRootKeyProvider::kBlobMagic.end());
+  header.push_back(InProcessRootKeyProvider::kBlobVersion);
+  header.push_back(InProcessRootKeyProvider::kBlobBackend);
+  header.push_back(static_cast<uint8_t>(root_key_id.size()));
+  header.insert(header.end(), root_key_id.begin(), root_key_id.end());
+  return header;
+}
+
 std::vector<uint8_t> AssociatedData(std::string_view pool_id, std::string_view group,
                                     std::string_view key_id, std::string_view root_key_id) {
   std::vector<uint8_t> aad(kAadLabel.begin(), kAadLabel.end());
   PutString16(&aad, pool_id);
   PutString16(&aad, group);
   PutString16(&aad, key_id);
-  PutString16(&aad, root_key_id);
-  aad.push_back(InProcessRootKeyProvider::kBlobVersion);
+  const std::vector<uint8_t> header = BlobHeader(root_key_id);
+  aad.insert(aad.end(), header.begin(), header.end());
   return aad;
 }
 
@@ -46,12 +57,34 @@ absl::StatusOr<ParsedBlob> ParseBlob(std::span<const uint8_t> blob) {
     return absl::DataLossError(base::Cat("in-process wrapped key blob is damaged: ", why));
   };
   if (blob.empty()) return bad("empty");
-  if (blob[0] != InProcessRootKeyProvider::kBlobVersion) {
-    return bad(base::Cat("unknown version ", static_cast<int>(blob[0])));
+  // The magic-less layout of earlier versions: u8 version 1 | idlen | id | nonce | tag | ctlen |
+  // ct. No pool of it was deployed: refused, not migrated.
+  if (blob[0] == 1 && blob.size() >= 2) {
+    const size_t ct_at = 2 + size_t{blob[1]} + crypto::kGcmNonceSize + crypto::kGcmTagSize;
+    if (blob.size() > ct_at && blob.size() == ct_at + 1 + blob[ct_at]) {
+      return absl::FailedPreconditionError(
+          "in-process wrapped key blob has no \"SPWK\" magic: it is the magic-less layout of "
+          "an older sealpool, which this one neither opens nor migrates (create a new pool)");
+    }
   }
-  size_t pos = 1;
-  if (blob.size() < pos + 1) return bad("truncated");
+  const auto& magic = InProcessRootKeyProvider::kBlobMagic;
+  if (blob.size() < magic.size() || !std::equal(magic.begin(), magic.end(), blob.begin())) {
+    return bad("no \"SPWK\" magic");
+  }
+  size_t pos = magic.size();
+  if (blob.size() < pos + 3) return bad("truncated");
+  if (blob[pos] != InProcessRootKeyProvider::kBlobVersion) {
+    return bad(base::Cat("unknown version ", static_cast<int>(blob[pos])));
+  }
+  ++pos;
+  if (blob[pos] != InProcessRootKeyProvider::kBlobBackend) {
+    return bad(base::Cat("backend ", static_cast<int>(blob[pos]),
+                         " is not the in-process provider's (", 
+                         static_cast<int>(InProcessRootKeyProvider::kBlobBackend), ")"));
+  }
+  ++pos;
   const size_t id_len = blob[pos++];
+  if (id_len == 0) return bad("empty root key id");
   if (blob.size() < pos + id_len + crypto::kGcmNonceSize + crypto::kGcmTagSize + 1) {
     return bad("truncated");
   }
@@ -140,9 +173,7 @@ absl::StatusOr<WrappedKey> InProcessRootKeyProvider::Wrap(std::string_view key_g
   WrappedKey wrapped;
   wrapped.root_key_id = root_key_id;
   std::vector<uint8_t>& blob = wrapped.blob;
-  blob.push_back(kBlobVersion);
-  blob.push_back(static_cast<uint8_t>(root_key_id.size()));
-  blob.insert(blob.end(), root_key_id.begin(), root_key_id.end());
+  blob = BlobHeader(root_key_id);
   blob.insert(blob.end(), nonce.begin(), nonce.end());
   blob.insert(blob.end(), tag.begin(), tag.end());
   blob.push_back(static_cast<uint8_t>(ciphertext.size()));

@@ -3,17 +3,21 @@
 // key service on the points the store depends on: root key states, the binding of a wrap to
 // (pool, group, key id), compromised keys unwrapping only to re-wrap, and an outage switch.
 //
-// Root keys are crypto::RootKey (locked, wiped memory). A wrapped blob, all integers
-// little-endian:
+// Root keys are crypto::RootKey (locked, wiped memory). A wrapped blob has sealkmsd's layout
+// (docs/kms.md "Wrapped key format", docs/format.md "Wrapped-key blobs") with its own backend
+// byte, all integers single bytes:
 //
-//   +---------+-------+-------------+-------+-------+-------+------------+
-//   | version | idlen | root key id | nonce |  tag  | ctlen | ciphertext |
-//   |  u8 = 1 |  u8   |  idlen B    |  12 B |  16 B |  u8   |  ctlen B   |
-//   +---------+-------+-------------+-------+-------+-------+------------+
+//   +--------+---------+----------+-------+-------------+-------+-------+-------+------------+
+//   | magic  | version | backend  | idlen | root key id | nonce |  tag  | ctlen | ciphertext |
+//   | "SPWK" |  u8 = 1 | u8 0x80  |  u8   |  idlen B    |  12 B |  16 B |  u8   |  ctlen B   |
+//   +--------+---------+----------+-------+-------------+-------+-------+-------+------------+
 //
-// The ciphertext is AES-256-GCM under the root key with associated data
-// "sealpool.inproc-root-key.wrap.v1" ‖ u16 len ‖ pool id ‖ u16 len ‖ group ‖ u16 len ‖ key id
-// ‖ u16 len ‖ root key id ‖ version byte. Secrets are 16..64 bytes (like sealkmsd's).
+// 72 bytes for root key "rk-1" and a 32-byte secret. The ciphertext is AES-256-GCM under the
+// root key with associated data "sealpool.inproc-root-key.wrap.v2" ‖ u16 len ‖ pool id ‖ u16
+// len ‖ group ‖ u16 len ‖ key id ‖ the blob's bytes before the nonce. Secrets are 16..64 bytes
+// (like sealkmsd's). The magic-less layout earlier versions wrote (u8 version 1 ‖ idlen ‖ id ‖
+// nonce ‖ tag ‖ ctlen ‖ ct) is refused (FailedPrecondition), not migrated: no pool of it was
+// deployed.
 //
 // Root key states: prelive (AddRootKey) → active (Activate; the group's previous active key
 // turns inactive) ⇄ inactive; any → compromised (SetCompromised); any → destroyed (Destroy:
@@ -30,6 +34,7 @@
 #ifndef SEALPOOL_STORAGE_KEYDICT_IN_PROCESS_ROOT_KEY_PROVIDER_H_
 #define SEALPOOL_STORAGE_KEYDICT_IN_PROCESS_ROOT_KEY_PROVIDER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -53,7 +58,11 @@ std::string_view InProcessRootKeyStateName(InProcessRootKeyState state);
 
 class InProcessRootKeyProvider final : public RootKeyProvider {
  public:
+  // Do not edit: part of the format (docs/format.md "Wrapped-key blobs").
+  inline static constexpr std::array<uint8_t, 4> kBlobMagic = {'S', 'P', 'W', 'K'};
   inline static constexpr uint8_t kBlobVersion = 1;
+  // sealkmsd's backends are 1 (built-in) and 2 (KMIP); 0x80 marks this test provider's blobs.
+  inline static constexpr uint8_t kBlobBackend = 0x80;
   inline static constexpr size_t kMinSecretSize = 16;
   inline static constexpr size_t kMaxSecretSize = 64;
 

@@ -94,6 +94,20 @@ TEST_CASE("a magic-less blob of the in-process provider is refused, not migrated
              Catch::Contains("no \"SPWK\" magic") && Catch::Contains("neither opens nor migrates"));
 }
 
+TEST_CASE("a blob of the in-process provider (backend 0x80) is refused", "[kms][format]") {
+  // "SPWK" | 01 | 80 | 04 | "rk-1" | nonce 12 | tag 16 | 0x20 | ct 32: 72 bytes.
+  std::vector<uint8_t> blob = test::FromHex(
+      "5350574b018004726b2d31"
+      "000102030405060708090a0b"
+      "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+      "20"
+      "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+  REQUIRE(blob.size() == 72);
+  auto r = WrappedKey::Decode(blob);
+  CHECK(r.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(r.status().message()), Catch::Contains("in-process"));
+}
+
 TEST_CASE("the associated data binds pool, group, KEK id and header", "[kms][format]") {
   WrappedKey k = SampleBlob();
   auto base = WrapAssociatedData("p", "g", "k", k);

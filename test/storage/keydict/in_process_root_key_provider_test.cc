@@ -52,9 +52,14 @@ TEST_CASE("in-process provider: wrap and unwrap round trip under the active root
     auto wrapped = WrapVia(provider, "g", "kek-1", secret);
     REQUIRE(wrapped.ok());
     CHECK(wrapped->root_key_id == rk);
-    // version, idlen, id, nonce, tag, ctlen, ciphertext
-    CHECK(wrapped->blob.size() == 1 + 1 + rk.size() + 12 + 16 + 1 + n);
-    CHECK(wrapped->blob[0] == InProcessRootKeyProvider::kBlobVersion);
+    // "SPWK", version, backend, idlen, id, nonce, tag, ctlen, ciphertext
+    CHECK(wrapped->blob.size() == 4 + 1 + 1 + 1 + rk.size() + 12 + 16 + 1 + n);
+    const std::vector<uint8_t> head(wrapped->blob.begin(), wrapped->blob.begin() + 7);
+    CHECK(head == std::vector<uint8_t>{0x53, 0x50, 0x57, 0x4b, 0x01, 0x80,
+                                       static_cast<uint8_t>(rk.size())});
+    CHECK(std::string(wrapped->blob.begin() + 7, wrapped->blob.begin() + 7 +
+                      static_cast<std::ptrdiff_t>(rk.size())) == rk);
+    CHECK(wrapped->blob[7 + rk.size() + 12 + 16] == n);
     CHECK_FALSE(std::search(wrapped->blob.begin(), wrapped->blob.end(), secret.begin(),
                             secret.end()) != wrapped->blob.end());
     auto unwrapped = provider.Unwrap("g", "kek-1", *wrapped);
@@ -132,6 +137,25 @@ TEST_CASE("in-process provider: every damaged blob is DataLoss") {
   WrappedKey longer = *wrapped;
   longer.blob.push_back(0);
   CHECK(absl::IsDataLoss(provider.Unwrap("g", "kek-1", longer).status()));
+}
+
+TEST_CASE("in-process provider: the magic-less blob of earlier versions is refused, not migrated") {
+  InProcessRootKeyProvider provider("pool-1");
+  const std::string rk = provider.AddRootKey("g");
+  REQUIRE_OK(provider.Activate(rk));
+  REQUIRE(rk == "rk-1");
+  // 01 | 04 | "rk-1" | nonce 12 | tag 16 | 0x20 | ct 32: the 67-byte layout without magic.
+  WrappedKey old;
+  old.root_key_id = rk;
+  old.blob = {0x01, 0x04, 'r', 'k', '-', '1'};
+  old.blob.resize(old.blob.size() + 12 + 16, 0xAB);
+  old.blob.push_back(0x20);
+  old.blob.resize(old.blob.size() + 32, 0xCD);
+  REQUIRE(old.blob.size() == 67);
+  const absl::Status s = provider.Unwrap("g", "kek-1", old).status();
+  CHECK(absl::IsFailedPrecondition(s));
+  CHECK(std::string(s.message()).find("SPWK") != std::string::npos);
+  CHECK(absl::IsFailedPrecondition(provider.UnwrapForRewrap("g", "kek-1", old).status()));
 }
 
 TEST_CASE("in-process provider: root key states") {
