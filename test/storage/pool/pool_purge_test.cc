@@ -421,3 +421,43 @@ TEST_CASE("purge record: encodes, decodes, and refuses another version or a dama
 
 }  // namespace
 }  // namespace sealpool::storage
+
+namespace sealpool::storage {
+namespace {
+using namespace ::sealpool::storage::testing;  // NOLINT
+
+// The step timings of docs/security.md: SEALPOOL_PURGE_BENCH_MIB of unique data (default 256)
+// in images of 4 MiB, with the default chunker (64 KiB average), half the images deleted, then
+// the purge. Run: pool_purge_test "[.bench]" -s.
+TEST_CASE("purge: step timings on a pool of stated size", "[.bench]") {
+  PoolOptions options = SmallPoolOptions();
+  options.chunker = PoolOptions{}.chunker;
+  options.containers.target_size = 64 << 20;
+  options.commit_every_extents = 1024;
+  options.delete_batch = 4096;
+  PoolFixture f(options);
+  const char* env = std::getenv("SEALPOOL_PURGE_BENCH_MIB");
+  const size_t mib = env ? std::strtoul(env, nullptr, 10) : 256;
+  const size_t images = mib / 4;
+  for (size_t i = 0; i < images; ++i) {
+    REQUIRE(f.WriteImage("img" + std::to_string(i), ImageContent({1000 + i, 4u << 20})).ok());
+  }
+  for (size_t i = 0; i < images; i += 2) {
+    REQUIRE(f.pool().DeleteImage({kTestLsu, "", "img" + std::to_string(i)}, DeleteBy::kAdmin).ok());
+  }
+  auto stats = f.pool().Stats();
+  REQUIRE(stats.ok());
+  FakePurgeKeys keys(&f.kms());
+  auto report = f.pool().Purge(kTestKeyGroup, &keys);
+  REQUIRE(report.ok());
+  std::printf("pool: %zu MiB written in %zu images, %zu deleted; %llu segments before the drain\n",
+              mib, images, (images + 1) / 2, static_cast<unsigned long long>(stats->segments));
+  for (const PurgeStepReport& s : report->steps) {
+    std::printf("  %-20s %10.3f ms  %s\n", std::string(PurgeStepName(s.step)).c_str(),
+                absl::ToDoubleMilliseconds(s.took), s.detail.c_str());
+  }
+  std::printf("  total %.3f s\n", absl::ToDoubleSeconds(report->total));
+}
+
+}  // namespace
+}  // namespace sealpool::storage
