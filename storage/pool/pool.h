@@ -384,6 +384,10 @@ class Pool {
   // otherwise the failing step's status, annotated with the step. Run it again to resume.
   absl::StatusOr<PurgeReport> Purge(std::string_view key_group, PurgeKeyService* key_service,
                                     const PurgeOptions& options = {});
+  // Drops every unwrapped key of the group from memory (the next use unwraps again through the
+  // key service, which refuses a key whose root key was compromised, terminated or destroyed).
+  // NotFound for an unknown group.
+  absl::Status ForgetUnwrappedKeys(std::string_view key_group);
   // Whether a purge of the group is unfinished (its record is in the catalog).
   absl::StatusOr<bool> PurgeUnfinished(std::string_view key_group) const;
   // After a root-key rotation in the KMS: re-wraps the group's KEKs and fingerprint key under

@@ -257,6 +257,12 @@ class PurgeRun {
 
 }  // namespace
 
+absl::Status Pool::ForgetUnwrappedKeys(std::string_view key_group) {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  impl_->keys->ForgetUnwrapped(group_no);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> Pool::PurgeUnfinished(std::string_view key_group) const {
   SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
