@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,10 +17,12 @@
 #include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "kms/key_store.h"
+#include "kms/kmip_backend.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
 #include "storage/keydict/key_dictionary_format.h"
 #include "test/daemon/sealpoold/sealpoold_test_env.h"
+#include "test/kms/kmip/pykmip_server.h"
 #include "test/test_util.h"
 
 namespace sealpool::test {
@@ -316,6 +319,102 @@ TEST_CASE("sealpoold purge: refused, naming the pool, when another pool shares t
   auto keys = RootKeys(kms, "kg-shared");
   REQUIRE(keys.size() == 1);
   CHECK(keys[0].state() == kv1::KEY_STATE_ACTIVE);
+}
+
+TEST_CASE("sealpoold purge with the root keys in a KMIP server: old keys revoked and destroyed",
+          "[kmip][pykmip]") {
+  RequirePyKmip();
+  PyKmipServer kmip;
+  kmip.Start();
+  TempDir dir;
+  Sealkmsd kms(dir.path() / "kms");
+  std::ostringstream c;
+  c << "[kmip]\nserver = \"127.0.0.1:" << kmip.port() << "\"\n"
+    << "ca = \"" << (kmip.dir() / "ca.crt").string() << "\"\n"
+    << "cert = \"" << (kmip.dir() / "sealkmsd.crt").string() << "\"\n"
+    << "key = \"" << (kmip.dir() / "sealkmsd.key").string() << "\"\n"
+    << "state = \"kmip-state\"\ntimeout_seconds = 5\nkey_groups = [\"kg-shared\"]\n";
+  kms.SetExtraConfig(c.str());
+  std::string out;
+  REQUIRE(RunCommand({SEALKMSD_PATH, "--config", kms.config_path().string(), "--init-store"},
+                     &out) == 0);
+  kms.Start();
+  const std::string old_root = kms.CreateActiveGroup("kg-shared");
+  REQUIRE(old_root.rfind("kmip-", 0) == 0);
+  Sealpoold pool(dir.path() / "poold", &kms);
+  pool.SetTables(
+      "[[key_group]]\nname = \"kg-shared\"\nbackend = \"kmip\"\n"
+      "[[lsu]]\nname = \"lsuk\"\nkey_group = \"kg-shared\"\n"
+      "[[client]]\ncn = \"alice\"\n"
+      "[[client.access]]\nlsu = \"lsuk\"\nallow = [\"backup\", \"restore\", \"delete\"]\n");
+  pool.Start();
+  auto alice = pool.Client("alice");
+  const std::string shared = PseudoRandomString(2u << 20, 61);
+  const std::string a = shared + PseudoRandomString(2u << 20, 62);
+  const std::string b = shared + PseudoRandomString(2u << 20, 63);
+  REQUIRE(Backup(*alice, "lsuk", "A", a).ok());
+  REQUIRE(Backup(*alice, "lsuk", "B", b).ok());
+  REQUIRE(pool.Stop() == 0);
+  const auto copy = dir.path() / "pool-copy";
+  std::filesystem::copy(pool.pool_dir(), copy, std::filesystem::copy_options::recursive);
+  pool.Start();
+  {
+    auto admin = pool.Admin();
+    grpc::ClientContext ctx;
+    v1::AdminImageRef ref;
+    ref.set_lsu("lsuk");
+    ref.set_owner("alice");
+    ref.set_name("A");
+    v1::DeleteImageResponse deleted;
+    REQUIRE(admin->DeleteImage(&ctx, ref, &deleted).ok());
+  }
+  auto report = Purge(pool, "kg-shared");  // no store passphrase with KMIP: done in one run
+  INFO(report.status());
+  REQUIRE(report.ok());
+  CHECK_FALSE(report->store_rekeyed());
+  CHECK(std::vector<std::string>(report->root_keys_destroyed().begin(),
+                                 report->root_keys_destroyed().end()) ==
+        std::vector<std::string>{old_root});
+  alice = pool.Client("alice");
+  auto got = Restore(*alice, "lsuk", "B");
+  REQUIRE(got.ok());
+  CHECK(*got == b);
+  REQUIRE(pool.Stop() == 0);
+  const CatalogKeys before = ReadCatalogKeys(copy);
+  const CatalogKeys after = ReadCatalogKeys(pool.pool_dir());
+  auto client = kms.Client("pool-a", "pool-a");
+  std::vector<crypto::Kek> live;
+  for (const auto& [id, rec] : after.keks) {
+    auto secret = client->Unwrap("kg-shared", KekId(id), rec.wrapped.blob);
+    REQUIRE(secret.ok());
+    auto kek = crypto::Kek::FromBytes(secret->span());
+    REQUIRE(kek.ok());
+    live.push_back(*std::move(kek));
+  }
+  for (const auto& [seg, rec] : before.segments) {
+    for (const crypto::Kek& kek : live) {
+      CHECK(crypto::UnwrapDek(kek, rec.wrapped_dek).status().code() ==
+            absl::StatusCode::kDataLoss);
+    }
+  }
+  for (const auto& [id, rec] : before.keks) {
+    auto s = client->UnwrapForRewrap("kg-shared", KekId(id), rec.wrapped.blob);
+    INFO(s.status());
+    CHECK(s.status().code() == absl::StatusCode::kFailedPrecondition);
+  }
+  for (const kv1::RootKeyInfo& k : RootKeys(kms, "kg-shared")) {
+    CHECK(k.state() == (k.id() == report->new_root_key_id() ? kv1::KEY_STATE_ACTIVE
+                                                            : kv1::KEY_STATE_TERMINATED));
+  }
+  const std::string audit = ReadFileOrDie(kms.audit_path());
+  CHECK(audit.find("purge-destroy-root-key") != std::string::npos);
+  // Gone from the KMIP server: asked directly, it no longer has the old key's material.
+  auto direct = kmip.Client();
+  auto material = direct->Get(kms::KmipUidOf(old_root));
+  CHECK(material.status().code() == absl::StatusCode::kNotFound);  // PyKMIP: Item Not Found
+  CHECK(direct->GetAttributes(kms::KmipUidOf(old_root)).status().code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(direct->GetAttributes(kms::KmipUidOf(report->new_root_key_id())).ok());  // for contrast
 }
 
 TEST_CASE_METHOD(PoolFixture,
