@@ -259,7 +259,7 @@ struct PurgeE2e : PoolFixture {
   std::vector<kv1::RootKeyInfo> before_roots;
 };
 
-TEST_CASE("sealpoold purge: nothing only A used decrypts from raw copies; B restores bit-exact") {
+TEST_CASE("sealpoold purge: nothing only A used decrypts from raw copies and B restores bit-exact") {
   PurgeE2e t;
   const v1::PurgeResponse report = t.PurgeWithPassphraseChange();
   CHECK(report.steps_size() == 11);
