@@ -229,4 +229,10 @@ absl::Status BackendRouter::ChangePassphrase(std::span<const uint8_t> new_passph
   return builtin_->ChangePassphrase(new_passphrase);
 }
 
+absl::StatusOr<std::string> BackendRouter::StoreKeyId(std::string_view group) {
+  KeyBackend* b = ForGroup(group);
+  if (b == nullptr) return std::string();
+  return b->StoreKeyId(group);
+}
+
 }  // namespace sealpool::kms

@@ -48,6 +48,7 @@ class BackendRouter final : public KeyBackend {
                                                  std::span<const KekUsageEntry> usages) override;
   std::vector<UsageView> ListUsage(std::string_view group, std::string_view root_key_id) override;
   absl::Status ChangePassphrase(std::span<const uint8_t> new_passphrase) override;
+  absl::StatusOr<std::string> StoreKeyId(std::string_view group) override;
 
   bool IsKmipGroup(std::string_view group) const;
 

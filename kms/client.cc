@@ -287,4 +287,42 @@ absl::StatusOr<ReconcileResult> KmsClient::Reconcile(std::string_view key_group,
   return out;
 }
 
+absl::StatusOr<KmsClient::PurgeCheck> KmsClient::CheckPurge(std::string_view key_group) {
+  v1::CheckPurgeRequest request;
+  request.set_pool_id(options_.pool_id);
+  request.set_key_group(std::string(key_group));
+  v1::CheckPurgeResponse response;
+  SEALPOOL_RETURN_IF_ERROR(
+      Call(Cat("checking key group ", key_group, " for a purge"),
+           [&](grpc::ClientContext* c) { return stub_->CheckPurge(c, request, &response); }));
+  return PurgeCheck{{response.other_pools().begin(), response.other_pools().end()},
+                    response.store_key_id()};
+}
+
+absl::StatusOr<std::string> KmsClient::ActivateNewRootKey(std::string_view key_group,
+                                                          std::string_view replaces) {
+  v1::ActivateNewRootKeyRequest request;
+  request.set_pool_id(options_.pool_id);
+  request.set_key_group(std::string(key_group));
+  request.set_replaces(std::string(replaces));
+  v1::ActivateNewRootKeyResponse response;
+  SEALPOOL_RETURN_IF_ERROR(Call(
+      Cat("activating a new root key in key group ", key_group),
+      [&](grpc::ClientContext* c) { return stub_->ActivateNewRootKey(c, request, &response); }));
+  return response.root_key_id();
+}
+
+absl::StatusOr<std::vector<std::string>> KmsClient::DestroyRootKeys(std::string_view key_group,
+                                                                    std::string_view keep) {
+  v1::DestroyRootKeysRequest request;
+  request.set_pool_id(options_.pool_id);
+  request.set_key_group(std::string(key_group));
+  request.set_keep(std::string(keep));
+  v1::DestroyRootKeysResponse response;
+  SEALPOOL_RETURN_IF_ERROR(Call(
+      Cat("destroying the root keys of key group ", key_group, " but ", keep),
+      [&](grpc::ClientContext* c) { return stub_->DestroyRootKeys(c, request, &response); }));
+  return std::vector<std::string>(response.destroyed().begin(), response.destroyed().end());
+}
+
 }  // namespace sealpool::kms

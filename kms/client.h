@@ -96,6 +96,16 @@ class KmsClient {
   // with it and tells which need re-wrapping.
   absl::StatusOr<ReconcileResult> Reconcile(std::string_view key_group,
                                             std::span<const KekUsageEntry> usages);
+  // The purge calls (key_service.proto "CheckPurge" ...), for storage's PurgeKeyService.
+  struct PurgeCheck {
+    std::vector<std::string> other_pools;
+    std::string store_key_id;
+  };
+  absl::StatusOr<PurgeCheck> CheckPurge(std::string_view key_group);
+  absl::StatusOr<std::string> ActivateNewRootKey(std::string_view key_group,
+                                                 std::string_view replaces);
+  absl::StatusOr<std::vector<std::string>> DestroyRootKeys(std::string_view key_group,
+                                                           std::string_view keep);
   // Drops the cached secrets of `key_group`.
   void ForgetGroup(std::string_view key_group) { cache_.ForgetGroup(key_group); }
 

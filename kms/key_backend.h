@@ -140,6 +140,12 @@ class KeyBackend {
 
   // Unimplemented for a backend without a passphrase.
   virtual absl::Status ChangePassphrase(std::span<const uint8_t> new_passphrase) = 0;
+  // An id of the key the store holding `group` is encrypted under now (hex of the store's
+  // salt), which changes with every passphrase change; empty for a backend without a
+  // passphrase-encrypted store (a purge waits for it to change after its destroy step).
+  virtual absl::StatusOr<std::string> StoreKeyId(std::string_view /*group*/) {
+    return std::string();
+  }
 };
 
 }  // namespace sealpool::kms

@@ -1,8 +1,10 @@
 #include "kms/key_service.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
 #include "kms/grpc_status.h"
 #include "kms/names.h"
@@ -154,6 +156,122 @@ grpc::Status KeyServiceImpl::ReconcileUsage(grpc::ServerContext* context,
   audit_
       ->Record({cn, kRoleStorageServer, Cat("reconcile-usage:", request->usages_size()),
                 request->pool_id(), request->key_group(), "", "", s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+std::vector<std::string> KeyServiceImpl::OtherPools(std::string_view pool_id,
+                                                   std::string_view group,
+                                                   std::string_view root_key_id) {
+  std::set<std::string> pools;
+  for (const UsageView& u : backend_->ListUsage(group, root_key_id)) {
+    if (u.pool_id != pool_id) pools.insert(u.pool_id);
+  }
+  return {pools.begin(), pools.end()};
+}
+
+grpc::Status KeyServiceImpl::CheckPurge(grpc::ServerContext* context,
+                                        const v1::CheckPurgeRequest* request,
+                                        v1::CheckPurgeResponse* response) {
+  std::string cn;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_RETURN_IF_ERROR(backend_->GetGroup(request->key_group()).status());
+    for (std::string& p : OtherPools(request->pool_id(), request->key_group())) {
+      response->add_other_pools(std::move(p));
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(std::string store_key, backend_->StoreKeyId(request->key_group()));
+    response->set_store_key_id(store_key);
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, "purge-check", request->pool_id(), request->key_group(),
+                "", "", s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+grpc::Status KeyServiceImpl::ActivateNewRootKey(grpc::ServerContext* context,
+                                                const v1::ActivateNewRootKeyRequest* request,
+                                                v1::ActivateNewRootKeyResponse* response) {
+  std::string cn;
+  std::string id;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(GroupView g, backend_->GetGroup(request->key_group()));
+    if (!g.active_root_key_id.empty() && g.active_root_key_id != request->replaces()) {
+      id = g.active_root_key_id;  // done before (a resumed purge)
+    } else {
+      if (g.active_root_key_id.empty()) {
+        return absl::FailedPreconditionError(
+            Cat("key group \"", request->key_group(), "\" has no active root key"));
+      }
+      SEALPOOL_ASSIGN_OR_RETURN(RootKeyView k, backend_->CreateKey(request->key_group()));
+      SEALPOOL_RETURN_IF_ERROR(backend_->SetKeyState(k.id, RootKeyState::kActive).status());
+      id = k.id;
+    }
+    response->set_root_key_id(id);
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, "purge-activate-new-root-key", request->pool_id(),
+                request->key_group(), id, "", s})
+      .IgnoreError();  // See WrapKey.
+  return ToGrpcStatus(s);
+}
+
+grpc::Status KeyServiceImpl::DestroyRootKeys(grpc::ServerContext* context,
+                                             const v1::DestroyRootKeysRequest* request,
+                                             v1::DestroyRootKeysResponse* response) {
+  std::string cn;
+  absl::Status s = [&]() -> absl::Status {
+    SEALPOOL_RETURN_IF_ERROR(
+        Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
+    SEALPOOL_ASSIGN_OR_RETURN(GroupView g, backend_->GetGroup(request->key_group()));
+    if (request->keep().empty() || g.active_root_key_id != request->keep()) {
+      return absl::FailedPreconditionError(
+          Cat("key group \"", request->key_group(), "\": the key to keep (\"", request->keep(),
+              "\") is not its active root key (\"", g.active_root_key_id, "\")"));
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<RootKeyView> keys, backend_->ListKeys(request->key_group()));
+    // Check every key first: nothing is destroyed if one is still in use.
+    std::vector<std::string> blocked;
+    for (const RootKeyView& k : keys) {
+      if (k.id == request->keep() || k.state == RootKeyState::kTerminated) continue;
+      for (const UsageView& u : backend_->ListUsage(request->key_group(), k.id)) {
+        blocked.push_back(Cat("pool ", u.pool_id, " (", u.kek_id, " under ", k.id, ")"));
+      }
+    }
+    if (!blocked.empty()) {
+      return absl::FailedPreconditionError(
+          Cat("key group \"", request->key_group(), "\": root keys to destroy still wrap ",
+              "registered keys: ", absl::StrJoin(blocked, ", "), "; nothing was destroyed"));
+    }
+    for (const RootKeyView& k : keys) {
+      if (k.id == request->keep() || k.state == RootKeyState::kTerminated) continue;
+      if (k.state == RootKeyState::kPrelive) {
+        SEALPOOL_RETURN_IF_ERROR(backend_->DeleteKey(k.id));  // never wrapped anything
+      } else {
+        // The adjacent moves to terminated (docs/kms.md): inactive → deprecated → terminated;
+        // deprecated or compromised → terminated.
+        if (k.state == RootKeyState::kInactive) {
+          SEALPOOL_RETURN_IF_ERROR(backend_->SetKeyState(k.id, RootKeyState::kDeprecated).status());
+        }
+        SEALPOOL_RETURN_IF_ERROR(backend_->SetKeyState(k.id, RootKeyState::kTerminated).status());
+      }
+      response->add_destroyed(k.id);
+      audit_
+          ->Record({cn, kRoleStorageServer, "purge-destroy-root-key", request->pool_id(),
+                    request->key_group(), k.id, "", absl::OkStatus()})
+          .IgnoreError();  // See WrapKey.
+    }
+    return absl::OkStatus();
+  }();
+  audit_
+      ->Record({cn, kRoleStorageServer, Cat("purge-destroy-root-keys:", response->destroyed_size()),
+                request->pool_id(), request->key_group(), request->keep(), "", s})
       .IgnoreError();  // See WrapKey.
   return ToGrpcStatus(s);
 }

@@ -31,8 +31,20 @@ class KeyServiceImpl final : public v1::KeyService::Service {
   grpc::Status ReconcileUsage(grpc::ServerContext* context,
                               const v1::ReconcileUsageRequest* request,
                               v1::ReconcileUsageResponse* response) override;
+  grpc::Status CheckPurge(grpc::ServerContext* context, const v1::CheckPurgeRequest* request,
+                          v1::CheckPurgeResponse* response) override;
+  grpc::Status ActivateNewRootKey(grpc::ServerContext* context,
+                                  const v1::ActivateNewRootKeyRequest* request,
+                                  v1::ActivateNewRootKeyResponse* response) override;
+  grpc::Status DestroyRootKeys(grpc::ServerContext* context,
+                               const v1::DestroyRootKeysRequest* request,
+                               v1::DestroyRootKeysResponse* response) override;
 
  private:
+  // Every pool id other than `pool_id` with a KEK registered under a key of `group` (or under
+  // `root_key_id` when it is not empty), sorted.
+  std::vector<std::string> OtherPools(std::string_view pool_id, std::string_view group,
+                                      std::string_view root_key_id = {});
   // Authenticates the peer and authorizes (pool_id, key_group); fills `cn` for the audit.
   absl::StatusOr<const StorageClient*> Authorize(grpc::ServerContext* context,
                                                  const google::protobuf::Message& request,

@@ -263,4 +263,9 @@ absl::Status KeyStore::ChangePassphrase(std::span<const uint8_t> new_passphrase)
   return file_->ChangePassphrase(new_passphrase, contents_);
 }
 
+absl::StatusOr<std::string> KeyStore::StoreKeyId(std::string_view /*group*/) {
+  absl::ReaderMutexLock lock(&mu_);
+  return file_->KeyId();
+}
+
 }  // namespace sealpool::kms

@@ -1,5 +1,7 @@
 #include "kms/key_store_file.h"
 
+#include <openssl/crypto.h>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -198,9 +200,30 @@ absl::Status KeyStoreFile::Save(const KeyStoreContents& contents) {
   return s;
 }
 
+std::string KeyStoreFile::KeyId() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : header_.salt) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
 absl::Status KeyStoreFile::ChangePassphrase(std::span<const uint8_t> new_passphrase,
                                             const KeyStoreContents& contents) {
   if (new_passphrase.empty()) return absl::InvalidArgumentError("the new passphrase is empty");
+  {
+    // The same passphrase under a new salt would leave every older backup opening with it.
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::StoreKey same,
+                              crypto::DeriveStoreKey(new_passphrase, header_.salt, header_.scrypt));
+    const auto a = same.RevealSecret();
+    const auto b = key_.RevealSecret();
+    if (a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0) {
+      return absl::FailedPreconditionError(
+          "the new passphrase is the one in use; a passphrase change must change it");
+    }
+  }
   KeyStoreHeader header = header_;
   SEALPOOL_RETURN_IF_ERROR(crypto::RandomBytes(header.salt));
   SEALPOOL_ASSIGN_OR_RETURN(crypto::StoreKey key,

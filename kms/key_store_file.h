@@ -53,10 +53,14 @@ class KeyStoreFile {
 
   // Derives a new store key from `new_passphrase` with a fresh salt and atomically rewrites the
   // store under it. On error the store and this object keep the old passphrase.
+  // FailedPrecondition if `new_passphrase` is the passphrase in use (a purge needs the old one
+  // to stop opening anything).
   absl::Status ChangePassphrase(std::span<const uint8_t> new_passphrase,
                                 const KeyStoreContents& contents);
 
   const std::filesystem::path& path() const { return path_; }
+  // Hex of the salt the store key is derived with now (changes with every passphrase change).
+  std::string KeyId() const;
 
  private:
   KeyStoreFile(std::filesystem::path path, int lock_fd, crypto::StoreKey key,

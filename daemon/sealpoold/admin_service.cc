@@ -1,10 +1,14 @@
 #include "daemon/sealpoold/admin_service.h"
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "absl/strings/str_join.h"
 #include "daemon/sealpoold/image_stream.h"
+#include "daemon/sealpoold/kms_root_key_provider.h"
 #include "daemon/sealpoold/metrics.h"
 #include "kms/grpc_status.h"
 #include "spdlog/spdlog.h"
@@ -543,10 +547,77 @@ grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request
   return g;
 }
 
-grpc::Status AdminService::Purge(Ctx*, const v1::PurgeRequest* request, v1::PurgeResponse*) {
-  absl::Status s = absl::UnimplementedError(
-      "purge is not implemented yet (it arrives with the purge work); nothing was changed");
-  return Audited("purge", "", "", "", request->key_group(), "", s);
+grpc::Status AdminService::Purge(Ctx*, const v1::PurgeRequest* request,
+                                 v1::PurgeResponse* out) {
+  const std::string& group = request->key_group();
+  if (!request->confirm()) {
+    return Audited("purge", "", "", "", group, "",
+                   absl::FailedPreconditionError(
+                       "a purge destroys root keys and is not undone: set confirm (keydictutil "
+                       "--purge asks for it); nothing was changed"));
+  }
+  kms::KmsClient* client = runtime_->kms();
+  if (client == nullptr) {
+    return Audited("purge", "", "", "", group, "",
+                   absl::FailedPreconditionError("this sealpoold has no key service configured"));
+  }
+  KmsRootKeyProvider keys(client);
+  storage::PurgeOptions options;
+  // Every step is audited as it ends, done or failed.
+  options.on_step = [&](const storage::PurgeStepReport& r, const absl::Status& s) {
+    absl::Status a = runtime_->Audit({kAdminActor, "admin",
+                                      Cat("purge-step:", storage::PurgeStepName(r.step)), "", "",
+                                      "", group,
+                                      Cat(r.detail, " (", absl::FormatDuration(r.took), ")"), s});
+    if (!a.ok()) spdlog::error("purge of key group {}: audit line lost: {}", group, a.ToString());
+  };
+  // Test hook of the e2e crash test (test/daemon/sealpoold/sealpoold_purge_test.cc): SIGKILL
+  // this process just before the named step. Documented in docs/testing.md.
+  if (const char* at = std::getenv("SEALPOOLD_TEST_KILL_BEFORE_PURGE_STEP"); at != nullptr) {
+    options.before_step = [name = std::string(at)](storage::PurgeStep step) {
+      if (storage::PurgeStepName(step) == name) raise(SIGKILL);
+      return absl::OkStatus();
+    };
+  }
+  spdlog::info("key group {}: purge starting (or resuming)", group);
+  absl::StatusOr<storage::PurgeReport> r = runtime_->pool().Purge(group, &keys, options);
+  if (!r.ok()) {
+    spdlog::warn("key group {}: purge stopped: {}", group, r.status().ToString());
+  } else {
+    spdlog::info("key group {}: purge done in {}: {} DEK(s) re-wrapped, {} KEK(s) dropped, {} "
+                 "root key(s) destroyed",
+                 group, absl::FormatDuration(r->total), r->deks_rewrapped, r->keks_dropped.size(),
+                 r->root_keys_destroyed.size());
+  }
+  grpc::Status g =
+      Audited("purge", "", "", "", group,
+              r.ok() ? Cat("new_root_key=", r->new_root_key_id, " destroyed=",
+                           absl::StrJoin(r->root_keys_destroyed, ","), " deks_rewrapped=",
+                           r->deks_rewrapped, " keks_dropped=", r->keks_dropped.size())
+                     : "",
+              r.status());
+  if (!g.ok()) return g;
+  for (const storage::PurgeStepReport& step : r->steps) {
+    v1::PurgeStepInfo* si = out->add_steps();
+    si->set_step(std::string(storage::PurgeStepName(step.step)));
+    si->set_micros(absl::ToInt64Microseconds(step.took));
+    si->set_detail(step.detail);
+    si->set_done_before(step.done_before);
+  }
+  out->set_resumed(r->resumed);
+  out->set_segments_erased(r->segments_erased);
+  out->set_new_kek_id(r->new_kek_id);
+  out->set_writers_waited_for(r->writers_waited_for);
+  out->set_deks_rewrapped(r->deks_rewrapped);
+  for (uint32_t id : r->keks_dropped) out->add_keks_dropped(id);
+  out->set_old_root_key_id(r->old_root_key_id);
+  out->set_new_root_key_id(r->new_root_key_id);
+  for (const std::string& id : r->root_keys_destroyed) out->add_root_keys_destroyed(id);
+  out->set_catalog_compacted(r->catalog_compacted);
+  out->set_store_rekeyed(r->store_rekeyed);
+  out->set_total_micros(absl::ToInt64Microseconds(r->total));
+  for (const std::string& w : r->warnings) out->add_warnings(w);
+  return g;
 }
 
 }  // namespace sealpool::daemon

@@ -55,4 +55,32 @@ absl::StatusOr<std::string> KmsRootKeyProvider::ActiveRootKeyId(std::string_view
   return std::move(active.root_key_id);
 }
 
+absl::StatusOr<storage::PurgeKeyCheck> KmsRootKeyProvider::CheckPurge(
+    std::string_view key_group) {
+  absl::StatusOr<kms::KmsClient::PurgeCheck> c = client_->CheckPurge(key_group);
+  if (!c.ok()) return c.status();
+  return storage::PurgeKeyCheck{std::move(c->other_pools), std::move(c->store_key_id)};
+}
+
+absl::StatusOr<std::string> KmsRootKeyProvider::ActivateNewRootKey(std::string_view key_group,
+                                                                   std::string_view replaces) {
+  return client_->ActivateNewRootKey(key_group, replaces);
+}
+
+absl::Status KmsRootKeyProvider::ReplaceRegistrations(
+    std::string_view key_group, std::span<const storage::WrappedKeyRef> keys) {
+  std::vector<kms::KekUsageEntry> usage;
+  for (const storage::WrappedKeyRef& r : keys) usage.push_back({r.key_id, r.root_key_id});
+  return client_->Reconcile(key_group, usage).status();
+}
+
+absl::StatusOr<std::vector<std::string>> KmsRootKeyProvider::DestroyRootKeysExcept(
+    std::string_view key_group, std::string_view keep) {
+  return client_->DestroyRootKeys(key_group, keep);
+}
+
+void KmsRootKeyProvider::ForgetCached(std::string_view key_group) {
+  client_->ForgetGroup(key_group);
+}
+
 }  // namespace sealpool::daemon

@@ -27,10 +27,12 @@
 #include "crypto/secure_memory.h"
 #include "kms/client.h"
 #include "storage/keydict/root_key_provider.h"
+#include "storage/pool/purge.h"
 
 namespace sealpool::daemon {
 
-class KmsRootKeyProvider final : public storage::RootKeyProvider {
+class KmsRootKeyProvider final : public storage::RootKeyProvider,
+                                 public storage::PurgeKeyService {
  public:
   // Borrows `client`, which must outlive this provider.
   explicit KmsRootKeyProvider(kms::KmsClient* client) : client_(client) {}
@@ -49,6 +51,17 @@ class KmsRootKeyProvider final : public storage::RootKeyProvider {
                                                       std::string_view key_id,
                                                       const storage::WrappedKey& wrapped) override;
   absl::StatusOr<std::string> ActiveRootKeyId(std::string_view key_group) override;
+
+  // storage::PurgeKeyService, over the client's purge calls; ReplaceRegistrations is a
+  // ReconcileUsage, ForgetCached drops the client's cache of the group.
+  absl::StatusOr<storage::PurgeKeyCheck> CheckPurge(std::string_view key_group) override;
+  absl::StatusOr<std::string> ActivateNewRootKey(std::string_view key_group,
+                                                 std::string_view replaces) override;
+  absl::Status ReplaceRegistrations(std::string_view key_group,
+                                    std::span<const storage::WrappedKeyRef> keys) override;
+  absl::StatusOr<std::vector<std::string>> DestroyRootKeysExcept(std::string_view key_group,
+                                                                 std::string_view keep) override;
+  void ForgetCached(std::string_view key_group) override;
 
  private:
   template <typename T>

@@ -203,6 +203,46 @@ bool Reconciler::RunOnce() {
   return all;
 }
 
+void Reconciler::PollRootKeyStates() {
+  kms::KmsClient* kms = runtime_->kms();
+  if (kms == nullptr) return;
+  storage::Pool& pool = runtime_->pool();
+  absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups = pool.ListKeyGroups();
+  if (!groups.ok()) return;
+  for (const storage::KeyGroupInfo& g : *groups) {
+    absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs = pool.ListWrappedKeys(g.name);
+    if (!refs.ok()) continue;
+    std::vector<kms::KekUsageEntry> usage;
+    for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
+    absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(g.name, usage);
+    std::string why;
+    if (!rec.ok()) {
+      // A root key sealkmsd no longer knows (destroyed) or will not register under.
+      if (rec.status().code() == absl::StatusCode::kNotFound ||
+          rec.status().code() == absl::StatusCode::kFailedPrecondition) {
+        why = rec.status().ToString();
+      }
+    } else {
+      for (const kms::KekUsageStatus& u : rec->usages) {
+        if (u.root_key_state == kms::RootKeyState::kCompromised ||
+            u.root_key_state == kms::RootKeyState::kDeprecated ||
+            u.root_key_state == kms::RootKeyState::kTerminated) {
+          why = Cat("root key ", u.root_key_id, " is ", kms::RootKeyStateName(u.root_key_state));
+          break;
+        }
+      }
+    }
+    if (why.empty()) continue;
+    kms->ForgetGroup(g.name);
+    pool.ForgetUnwrappedKeys(g.name).IgnoreError();  // the group was just listed
+    if (warned_.insert(Cat(g.name, "/", why)).second) {
+      spdlog::warn("key group {}: {}; every unwrapped key of the group was dropped from memory "
+                   "(re-wrap or purge the group)",
+                   g.name, why);
+    }
+  }
+}
+
 void Reconciler::Loop() {
   absl::Duration backoff = absl::Seconds(1);
   while (true) {
@@ -220,6 +260,10 @@ void Reconciler::Loop() {
       all = RunOnce();
     }
     was_reachable_ = reachable;
+    if (reachable && absl::Now() >= next_state_poll_) {
+      PollRootKeyStates();
+      next_state_poll_ = absl::Now() + kRootKeyStatePoll;
+    }
     backoff = all ? absl::Seconds(5) : std::min(backoff * 2, absl::Seconds(30));
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_for(lock, absl::ToChronoSeconds(backoff), [this] { return stop_; })) return;

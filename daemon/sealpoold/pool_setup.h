@@ -21,6 +21,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/time.h"
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/sealpoold/pool_config.h"
@@ -59,6 +61,12 @@ class Reconciler {
   bool RunOnce();
   // Whether every key group has been reconciled since start.
   bool done() const { return done_.load(); }
+  // Asks sealkmsd for the state of every root key the pool's keys are wrapped under (a
+  // reconcile); for a group with a key compromised, deprecated, terminated or gone, drops every
+  // unwrapped key of the group from the pool and the client cache. Run by the loop every
+  // kRootKeyStatePoll (docs/kms.md "Root-key state changes reach running pools").
+  void PollRootKeyStates();
+  static constexpr absl::Duration kRootKeyStatePoll = absl::Seconds(60);
 
  private:
   void Loop();
@@ -70,6 +78,8 @@ class Reconciler {
   PendingSetup pending_;
   std::set<std::string> unreconciled_;
   bool was_reachable_ = true;
+  absl::Time next_state_poll_ = absl::InfinitePast();
+  std::set<std::string> warned_;  // "group/root key" already logged
   std::atomic<bool> done_{false};
   std::thread thread_;
 };

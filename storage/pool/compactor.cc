@@ -59,15 +59,19 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
   SEALPOOL_ASSIGN_OR_RETURN(ContainerScanner scanner, ContainerScanner::Create(reader.get()));
   std::vector<Move> moves;
   std::vector<StoredLocation> copies;
+  std::vector<uint64_t> epochs;  // the seal epoch of each copy
   // Whatever happens, the copies stop counting as uncommitted when this returns: committed,
   // or dead bytes in their container.
   struct Forget {
     Pool::Impl& p;
     std::vector<StoredLocation>& copies;
+    std::vector<uint64_t>& epochs;
     ~Forget() {
-      for (const StoredLocation& c : copies) p.ForgetPendingRecord(c.container_id);
+      for (size_t i = 0; i < copies.size(); ++i) {
+        p.ForgetPendingRecord(copies[i].container_id, epochs[i]);
+      }
     }
-  } forget_on_return{p, copies};
+  } forget_on_return{p, copies, epochs};
   std::vector<uint8_t> stored;
   while (true) {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<ScanItem> item, scanner.Next());
@@ -94,15 +98,16 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
     copy.nonce = read.nonce;
     copy.tag = read.tag;
     copy.stored = stored;
-    p.NoteSealStart();
+    const uint64_t epoch = p.NoteSealStart();
     p.NoteAppendStart();
     absl::StatusOr<StoredLocation> where = p.containers->Append(group.record.group_id, copy);
-    p.NoteAppendDone(where);
+    p.NoteAppendDone(where, epoch);
     if (!where.ok()) return where.status();
     record.container_id = where->container_id;
     record.offset = where->location.offset;
     record.record_length = static_cast<uint32_t>(where->location.length);
     copies.push_back(*where);
+    epochs.push_back(epoch);
     moves.push_back({key, record, id});
     report->bytes_moved += where->location.length;
   }

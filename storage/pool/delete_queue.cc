@@ -131,8 +131,11 @@ absl::StatusOr<bool> ReclaimSegment(Pool::Impl& p, uint64_t seq, const DeleteJob
 }  // namespace
 
 absl::StatusOr<DeleteQueueReport> Pool::ProcessDeleteQueue(uint64_t max_jobs) {
-  Impl& p = *impl_;
-  absl::MutexLock maintenance(&p.maintenance_mu);
+  absl::MutexLock maintenance(&impl_->maintenance_mu);
+  return RunDeleteQueue(*impl_, max_jobs);
+}
+
+absl::StatusOr<DeleteQueueReport> RunDeleteQueue(Pool::Impl& p, uint64_t max_jobs) {
   DeleteQueueReport report;
   uint64_t busy = 0;  // jobs skipped in this run (held or pinned)
   std::string after;

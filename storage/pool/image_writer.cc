@@ -170,7 +170,7 @@ class ImageWriterImpl final : public ImageWriter {
       if (--in.holders == 0 && in.state == State::kAppended) {
         auto it = st.inflight.find({group_no_, e.fingerprint});
         if (it != st.inflight.end() && it->second == e.inflight) st.inflight.erase(it);
-        p_->ForgetPendingRecord(in.where.container_id);
+        p_->ForgetPendingRecord(in.where.container_id, in.seal_epoch);
       }
       e.inflight.reset();
     }
@@ -280,19 +280,19 @@ class ImageWriterImpl final : public ImageWriter {
                              InflightSegment& in) {
     // Counted from before the DEK is wrapped: a re-wrap drops an old KEK only when no record
     // wrapped under it can still be on its way (Impl::NoUncommittedRecords).
-    p_->NoteSealStart();
+    const uint64_t epoch = p_->NoteSealStart();
     absl::StatusOr<EncodedSegment> encoded =
         EncodeSegment(group_id_, in.id, fingerprint, data, p_->options.codec);
     absl::StatusOr<KeyDictionary::WrappedDekResult> wrapped =
         encoded.ok() ? p_->keys->WrapDek(group_no_, encoded->dek) : encoded.status();
     if (!wrapped.ok()) {
-      p_->NoteSealAbandoned();
+      p_->NoteSealAbandoned(epoch);
       return wrapped.status();
     }
     p_->NoteAppendStart();
     absl::StatusOr<StoredLocation> where =
         p_->containers->Append(group_id_, encoded->AsSealedSegment());
-    p_->NoteAppendDone(where);
+    p_->NoteAppendDone(where, epoch);
     if (!where.ok()) return where.status();
     SegmentRecord record;
     record.container_id = where->container_id;
@@ -314,6 +314,7 @@ class ImageWriterImpl final : public ImageWriter {
     absl::MutexLock lock(&st.mu);
     in.record = record;
     in.where = *where;
+    in.seal_epoch = epoch;
     in.state = State::kAppended;
     return absl::OkStatus();
   }
@@ -393,7 +394,7 @@ class ImageWriterImpl final : public ImageWriter {
     }
     if (s.ok()) {
       for (const auto& in : claimed) {
-        p_->ForgetPendingRecord(in->where.container_id);
+        p_->ForgetPendingRecord(in->where.container_id, in->seal_epoch);
         p_->NoteLiveChange(in->record.container_id, in->record.record_length, 1);
       }
       ReleaseExtents();

@@ -122,9 +122,18 @@ void SealWorkers::Run() {
 
 // ---- pending records ---------------------------------------------------------------------
 
-void Pool::Impl::NoteSealStart() {
+namespace {
+void CloseEpochLocked(std::map<uint64_t, int64_t>& open, uint64_t epoch) {
+  auto it = open.find(epoch);
+  if (it != open.end() && --it->second <= 0) open.erase(it);
+}
+}  // namespace
+
+uint64_t Pool::Impl::NoteSealStart() {
   absl::MutexLock lock(&pending_mu);
   ++sealing;
+  ++open_by_epoch[seal_epoch];
+  return seal_epoch;
 }
 
 void Pool::Impl::NoteAppendStart() {
@@ -133,11 +142,15 @@ void Pool::Impl::NoteAppendStart() {
   ++in_append;
 }
 
-void Pool::Impl::NoteAppendDone(const absl::StatusOr<StoredLocation>& where) {
+void Pool::Impl::NoteAppendDone(const absl::StatusOr<StoredLocation>& where, uint64_t epoch) {
   {
     absl::MutexLock lock(&pending_mu);
     --in_append;
-    if (where.ok()) ++pending_records[where->container_id];
+    if (where.ok()) {
+      ++pending_records[where->container_id];
+    } else {
+      CloseEpochLocked(open_by_epoch, epoch);
+    }
   }
   if (where.ok()) {
     absl::MutexLock lock(&usage_mu);
@@ -176,15 +189,39 @@ absl::Status Pool::Impl::LoadContainerUsage() {
   return absl::OkStatus();
 }
 
-void Pool::Impl::NoteSealAbandoned() {
+void Pool::Impl::NoteSealAbandoned(uint64_t epoch) {
   absl::MutexLock lock(&pending_mu);
   --sealing;
+  CloseEpochLocked(open_by_epoch, epoch);
 }
 
-void Pool::Impl::ForgetPendingRecord(uint64_t container_id) {
+void Pool::Impl::ForgetPendingRecord(uint64_t container_id, uint64_t epoch) {
   absl::MutexLock lock(&pending_mu);
   auto it = pending_records.find(container_id);
   if (it != pending_records.end() && --it->second <= 0) pending_records.erase(it);
+  CloseEpochLocked(open_by_epoch, epoch);
+}
+
+uint64_t Pool::Impl::AdvanceSealEpoch() {
+  absl::MutexLock lock(&pending_mu);
+  return ++seal_epoch;
+}
+
+int64_t Pool::Impl::AwaitSealsBefore(uint64_t fence, absl::Duration timeout) {
+  struct Arg {
+    std::map<uint64_t, int64_t>* open;
+    uint64_t fence;
+  } arg{&open_by_epoch, fence};
+  auto before_empty = +[](Arg* a) {
+    return a->open->empty() || a->open->begin()->first >= a->fence;
+  };
+  absl::MutexLock lock(&pending_mu);
+  pending_mu.AwaitWithTimeout(absl::Condition(before_empty, &arg), timeout);
+  int64_t left = 0;
+  for (const auto& [epoch, n] : open_by_epoch) {
+    if (epoch < fence) left += n;
+  }
+  return left;
 }
 
 bool Pool::Impl::ContainerSettled(uint64_t container_id) {

@@ -60,6 +60,7 @@
 #include "storage/store/file_system.h"
 #include "storage/keydict/key_dictionary.h"
 #include "storage/keydict/root_key_provider.h"
+#include "storage/pool/purge.h"
 #include "storage/store/segment_codec.h"
 
 namespace sealpool::storage {
@@ -83,6 +84,9 @@ struct PoolOptions {
   int seal_threads = 0;
   // Compaction picks containers whose live bytes are below this share of their size.
   double compaction_live_threshold = 0.5;
+  // RewrapDeks (dropping KEKs) waits this long for records that running writers sealed before
+  // it started; if some are still on their way it fails (Unavailable) rather than skip a KEK.
+  absl::Duration rewrap_writer_wait = absl::Seconds(30);
   std::function<absl::Time()> clock = absl::Now;
 };
 
@@ -198,7 +202,7 @@ struct CompactOptions {
   uint64_t max_containers = UINT64_MAX;
 };
 
-struct RewrapReport {
+struct RewrapReport {  // RewrapDeks never returns one with a KEK skipped: it fails instead
   uint32_t target_kek_id = 0;
   uint64_t deks_rewrapped = 0;
   uint64_t deks_already_under_target = 0;
@@ -368,9 +372,24 @@ class Pool {
   // Starts a new active KEK in the group; no segment is touched. Returns its id.
   absl::StatusOr<uint32_t> RotateKek(std::string_view key_group);
   // Re-wraps every live DEK of the group under its active KEK, resumably (a crash or a KMS
-  // failure part-way: run it again), then drops the KEKs no DEK uses any more. With `drop_keks`
-  // false the old KEKs are kept.
+  // failure part-way: run it again), then drops the older KEKs. With `drop_keks` it first waits
+  // (PoolOptions::rewrap_writer_wait) for records running writers sealed before it started, and
+  // fails (Unavailable) if some are left; it fails (FailedPrecondition, nothing dropped) if an
+  // older KEK still wraps a DEK. With `drop_keks` false the old KEKs are kept. This is not a
+  // purge (no rotation, no root key touched): see Purge.
   absl::StatusOr<RewrapReport> RewrapDeks(std::string_view key_group, bool drop_keks = true);
+  // Purges the key group (storage/pool/purge.h): every step, or the rest of an interrupted
+  // purge. NotFound for an unknown group; FailedPrecondition when another pool shares the
+  // group's root keys (naming it) or the key store still waits for its passphrase change;
+  // otherwise the failing step's status, annotated with the step. Run it again to resume.
+  absl::StatusOr<PurgeReport> Purge(std::string_view key_group, PurgeKeyService* key_service,
+                                    const PurgeOptions& options = {});
+  // Drops every unwrapped key of the group from memory (the next use unwraps again through the
+  // key service, which refuses a key whose root key was compromised, terminated or destroyed).
+  // NotFound for an unknown group.
+  absl::Status ForgetUnwrappedKeys(std::string_view key_group);
+  // Whether a purge of the group is unfinished (its record is in the catalog).
+  absl::StatusOr<bool> PurgeUnfinished(std::string_view key_group) const;
   // After a root-key rotation in the KMS: re-wraps the group's KEKs and fingerprint key under
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);

@@ -14,6 +14,7 @@
 #define SEALPOOL_STORAGE_POOL_POOL_INTERNAL_H_
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -99,6 +100,7 @@ struct InflightSegment {
   StoredLocation where;
   int holders = 0;  // writers that reference it and have not committed that reference yet
   absl::Status error;  // kFailed: why
+  uint64_t seal_epoch = 0;  // Impl::NoteSealStart's answer for it (a purge's writer fence)
 };
 
 struct SegmentKeyHash {
@@ -177,12 +179,25 @@ struct Pool::Impl {
   int sealing ABSL_GUARDED_BY(pending_mu) = 0;
   int in_append ABSL_GUARDED_BY(pending_mu) = 0;
   absl::flat_hash_map<uint64_t, int> pending_records ABSL_GUARDED_BY(pending_mu);
-  void NoteSealStart() ABSL_LOCKS_EXCLUDED(pending_mu);
+  // The writer fence of a purge: every record counts in the seal epoch it started in, from
+  // NoteSealStart until it is committed or given up. A purge rotates the KEK, then advances the
+  // epoch and waits for the older epochs to empty: from then on no record wrapped under an old
+  // KEK can still reach the catalog.
+  uint64_t seal_epoch ABSL_GUARDED_BY(pending_mu) = 0;
+  std::map<uint64_t, int64_t> open_by_epoch ABSL_GUARDED_BY(pending_mu);
+  // Returns the record's seal epoch, to be passed to the calls that end it.
+  uint64_t NoteSealStart() ABSL_LOCKS_EXCLUDED(pending_mu);
   void NoteAppendStart() ABSL_LOCKS_EXCLUDED(pending_mu);
   // After Append: OK -> pending in `container_id`; failed -> forgotten.
-  void NoteAppendDone(const absl::StatusOr<StoredLocation>& where) ABSL_LOCKS_EXCLUDED(pending_mu);
-  void NoteSealAbandoned() ABSL_LOCKS_EXCLUDED(pending_mu);
-  void ForgetPendingRecord(uint64_t container_id) ABSL_LOCKS_EXCLUDED(pending_mu);
+  void NoteAppendDone(const absl::StatusOr<StoredLocation>& where, uint64_t epoch)
+      ABSL_LOCKS_EXCLUDED(pending_mu);
+  void NoteSealAbandoned(uint64_t epoch) ABSL_LOCKS_EXCLUDED(pending_mu);
+  void ForgetPendingRecord(uint64_t container_id, uint64_t epoch) ABSL_LOCKS_EXCLUDED(pending_mu);
+  // Starts a new seal epoch; returns it (records of earlier epochs are "before the fence").
+  uint64_t AdvanceSealEpoch() ABSL_LOCKS_EXCLUDED(pending_mu);
+  // Waits up to `timeout` until no record of an epoch before `fence` is open; returns how many
+  // are still open (0: the fence holds).
+  int64_t AwaitSealsBefore(uint64_t fence, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(pending_mu);
   // Whether every record appended to the container is committed or given up (waits for the
   // appends in progress, which are short, to land first).
   bool ContainerSettled(uint64_t container_id) ABSL_LOCKS_EXCLUDED(pending_mu);
@@ -243,6 +258,21 @@ struct Pool::Impl {
 // Delete-queue jobs in the catalog, held ones included: the pool counter kept by every batch
 // that queues (+1) or finishes (-1) a job.
 inline constexpr char kDeleteJobsCounter[] = "delete_jobs";
+
+// The bodies of the maintenance jobs, for callers that hold maintenance_mu already (purge.cc).
+absl::StatusOr<DeleteQueueReport> RunDeleteQueue(Pool::Impl& p, uint64_t max_jobs)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(p.maintenance_mu);
+// Re-wraps every live DEK of the group that is not under `target` (with `only_older`: under a
+// KEK older than `target`) under `target`, resumably (rewrap.cc).
+absl::Status RewrapLiveDeks(Pool::Impl& p, uint32_t group_no, uint32_t target, bool only_older,
+                            RewrapReport* report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p.maintenance_mu);
+// Drops every KEK of the group older than `target`; FailedPrecondition naming them, and
+// nothing dropped, if one still wraps a live DEK. The caller fenced the writers. Returns the
+// ids dropped.
+absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t group_no,
+                                                        std::string_view key_group,
+                                                        uint32_t target)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(p.maintenance_mu);
 
 // Deletes a retired container's file, then its record and counters (compactor.cc).
 absl::Status RemoveRetiredContainer(Pool::Impl& p, uint64_t container_id);

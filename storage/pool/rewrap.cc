@@ -1,12 +1,14 @@
 // KEK rotation and re-wrap. Rotation only starts a new KEK (no segment touched). RewrapDeks
 // re-wraps every live DEK of a group under the group's active KEK, in atomic batches that also
 // record how far it got (Cf::kMeta "rewrap/<group>"), so a crash or a KMS failure part-way is
-// resumed by running it again; then it drops the KEKs that no DEK uses any more. That is the
+// resumed by running it again; then it drops the older KEKs, and fails rather than skip one
+// that a DEK still uses. That is the
 // first half of a purge (DESIGN.md "Shredding"); the second half is a root-key rotation in the
 // KMS followed by RewrapGroupKeys.
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "storage/pool/pool.h"
@@ -59,6 +61,30 @@ absl::StatusOr<RewrapReport> Pool::RewrapDeks(std::string_view key_group, bool d
         absl::StrCat("key group ", base::AbslView(key_group), " has no active KEK"));
   }
   const uint32_t target = report.target_kek_id;
+  if (drop_keks) {
+    // A record sealed under an older KEK but not yet committed would escape the scan below:
+    // fence it first (records sealed from now on go under the active KEK or a newer one).
+    const uint64_t fence = p.AdvanceSealEpoch();
+    const int64_t left = p.AwaitSealsBefore(fence, p.options.rewrap_writer_wait);
+    if (left > 0) {
+      return absl::UnavailableError(base::Cat(
+          "key group ", key_group, ": ", left, " record(s) of running writers, sealed before the ",
+          "re-wrap started, are still on their way after ",
+          absl::FormatDuration(p.options.rewrap_writer_wait),
+          "; nothing was re-wrapped, run it again when ingest is quieter"));
+    }
+  }
+  SEALPOOL_RETURN_IF_ERROR(RewrapLiveDeks(p, group_no, target, /*only_older=*/false, &report));
+  if (drop_keks) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint32_t> dropped,
+                              DropKeksOlderThan(p, group_no, key_group, target));
+    report.keks_dropped = static_cast<uint32_t>(dropped.size());
+  }
+  return report;
+}
+
+absl::Status RewrapLiveDeks(Pool::Impl& p, uint32_t group_no, uint32_t target, bool only_older,
+                            RewrapReport* report) {
   std::string after;
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> cursor,
                             p.catalog->Get(Cf::kMeta, RewrapCursorKey(group_no)));
@@ -81,8 +107,8 @@ absl::StatusOr<RewrapReport> Pool::RewrapDeks(std::string_view key_group, bool d
           absl::StatusOr<SegmentRecord> record = DecodeSegmentRecord(value);
           if (!record.ok()) return base::Annotate(record.status(), "re-wrap: segment record");
           last.assign(key);
-          if (record->kek_id == target) {
-            ++report.deks_already_under_target;
+          if (record->kek_id == target || (only_older && record->kek_id > target)) {
+            ++report->deks_already_under_target;
           } else {
             todo.emplace_back(std::string(key), *record);
           }
@@ -106,26 +132,39 @@ absl::StatusOr<RewrapReport> Pool::RewrapDeks(std::string_view key_group, bool d
       after = last;
     }
     if (!batch.empty()) SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
-    report.deks_rewrapped += todo.size();
+    report->deks_rewrapped += todo.size();
     if (!more) break;
   }
   Catalog::Batch done;
   done.Delete(Cf::kMeta, RewrapCursorKey(group_no));
-  SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(done));
-  if (drop_keks) {
-    // A segment sealed before the rotation but not yet committed may be wrapped under an old
-    // KEK that its count does not show yet: drop nothing while any is on its way.
-    absl::MutexLock commit(&p.commit_mu);
-    if (!p.NoUncommittedRecords()) return report;
-    for (const KekInfo& k : keks) {
-      if (k.kek_id == target) continue;
-      SEALPOOL_ASSIGN_OR_RETURN(int64_t n, p.catalog->GetCounter(KekDekCountKey(group_no, k.kek_id)));
-      if (n > 0) continue;  // a segment written under it since (rotation during the run)
-      SEALPOOL_RETURN_IF_ERROR(p.keys->DropKek(group_no, k.kek_id));
-      ++report.keks_dropped;
-    }
+  return p.catalog->Write(done);
+}
+
+absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t group_no,
+                                                        std::string_view key_group,
+                                                        uint32_t target) {
+  // Under commit_mu no writer batch lands meanwhile, so the counts read are final for KEKs
+  // that no new seal can use (the caller fenced the writers).
+  absl::MutexLock commit(&p.commit_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekInfo> keks, p.keys->ListKeks(group_no));
+  std::vector<std::string> busy;
+  for (const KekInfo& k : keks) {
+    if (k.kek_id >= target) continue;
+    SEALPOOL_ASSIGN_OR_RETURN(int64_t n, p.catalog->GetCounter(KekDekCountKey(group_no, k.kek_id)));
+    if (n != 0) busy.push_back(base::Cat("KEK ", k.kek_id, " (", n, " DEKs)"));
   }
-  return report;
+  if (!busy.empty()) {
+    return absl::FailedPreconditionError(base::Cat(
+        "key group ", key_group, ": ", absl::StrJoin(busy, ", "),
+        " still wrap live DEKs after the re-wrap; no KEK was dropped"));
+  }
+  std::vector<uint32_t> dropped;
+  for (const KekInfo& k : keks) {
+    if (k.kek_id >= target) continue;
+    SEALPOOL_RETURN_IF_ERROR(p.keys->DropKek(group_no, k.kek_id));
+    dropped.push_back(k.kek_id);
+  }
+  return dropped;
 }
 
 }  // namespace sealpool::storage

@@ -357,7 +357,8 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: the pool mode gates the client API",
   CHECK(pool().Log().find("not a pool mode") != std::string::npos);
   REQUIRE(set_mode(v1::POOL_MODE_READ_WRITE).ok());
   CHECK(Restore(*alice, "lsu2", "before").ok());
-  // Encryption cannot be switched off; purge is not there yet and changes nothing.
+  // Encryption cannot be switched off; a purge without confirm is refused and changes nothing
+  // (the purge itself: sealpoold_purge_test.cc).
   {
     grpc::ClientContext ctx;
     v1::SetEncryptionRequest req;
@@ -370,9 +371,9 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: the pool mode gates the client API",
     grpc::ClientContext ctx;
     v1::PurgeRequest req;
     req.set_key_group("kg-a");
-    req.set_confirm(true);
+    req.set_confirm(false);
     v1::PurgeResponse out;
-    CHECK(admin->Purge(&ctx, req, &out).error_code() == grpc::UNIMPLEMENTED);
+    CHECK(admin->Purge(&ctx, req, &out).error_code() == grpc::FAILED_PRECONDITION);
   }
   CHECK(Restore(*alice, "lsu2", "before").ok());
 }

@@ -388,48 +388,8 @@ TEST_CASE("pool: after a root-key rotation and RewrapGroupKeys the old root key 
   CHECK((*w)->stats().new_segments == 0);
 }
 
-TEST_CASE("pool: a purge makes a deleted image unreadable even from a raw copy taken before") {
-  PoolFixture f;
-  const std::vector<uint8_t> secret = Unique(14, 1u << 20);
-  const std::vector<uint8_t> kept = Unique(15, 1u << 20);
-  REQUIRE(f.WriteImage("secret", secret).ok());
-  REQUIRE(f.WriteImage("kept", kept).ok());
-  f.Close();
-  const std::string copy = f.dir() + "-copy";
-  std::filesystem::copy(f.dir(), copy, std::filesystem::copy_options::recursive);
-  f.Reopen();
-  REQUIRE(f.pool().DeleteImage({kTestLsu, "", "secret"}, DeleteBy::kAdmin).ok());
-  REQUIRE(f.pool().ProcessDeleteQueue().ok());
-  // Purge: a new KEK, every live DEK re-wrapped, the old KEKs dropped; a new root key, the live
-  // KEKs re-wrapped, the old root key destroyed.
-  REQUIRE(f.pool().RotateKek(kTestKeyGroup).ok());
-  auto r = f.pool().RewrapDeks(kTestKeyGroup);
-  REQUIRE(r.ok());
-  CHECK(r->keks_dropped >= 1);
-  auto old_root = f.kms().ActiveRootKeyId(kTestKeyGroup);
-  REQUIRE(old_root.ok());
-  const std::string next = f.kms().AddRootKey(kTestKeyGroup);
-  REQUIRE(f.kms().Activate(next).ok());
-  REQUIRE(f.pool().RewrapGroupKeys(kTestKeyGroup).ok());
-  REQUIRE(f.kms().Destroy(*old_root).ok());
-  f.Reopen();
-  auto got = f.ReadAll("kept");
-  REQUIRE(got.ok());
-  CHECK(*got == kept);
-
-  // The raw copy still holds the deleted image's catalog, but its keys died with the old root.
-  auto old_pool = Pool::Open(copy, &f.kms(), f.options());
-  REQUIRE(old_pool.ok());
-  std::vector<uint8_t> leaked;
-  absl::Status s = (*old_pool)->ReadImage({kTestLsu, "", "secret"}, 0, secret.size(),
-                                          [&](std::span<const uint8_t> d) {
-                                            leaked.insert(leaked.end(), d.begin(), d.end());
-                                            return absl::OkStatus();
-                                          });
-  INFO(s);
-  CHECK_FALSE(s.ok());
-  CHECK(leaked.empty());
-}
+// The purge and its proof against a raw copy: pool_purge_test.cc (the test that stood here
+// passed with the re-wrap removed and accepted any failure; issue 14 point 3).
 
 TEST_CASE("pool: retention and client deletes") {
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
