@@ -14,6 +14,9 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   libcpp-httplib-dev libarchive-dev
+  # the .deb: CPack's DEB generator finds ELF files with file and runs dpkg-shlibdeps
+  # (dpkg-dev); it sets root ownership itself, so no fakeroot
+  dpkg-dev file
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
   curl  # sealpoold_ops_test scrapes the metrics endpoint with it

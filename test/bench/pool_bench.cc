@@ -39,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "crypto/keys.h"
 #include "storage/chunking/chunk_stream.h"
 #include "storage/chunking/chunker_format.h"
@@ -572,7 +573,7 @@ void RunMemory(const fs::path& root, uint64_t target_segments, Json& json) {
     while (stats.segments < checkpoint) {
       const Bytes data = UniqueBytes(rng, image_bytes);
       Stopwatch t;
-      const WriteStats w = Ingest(*h.pool, "m" + std::to_string(image++), data);
+      const WriteStats w = Ingest(*h.pool, absl::StrCat("m", image++), data);
       ingest_s += t.Seconds();
       ingested += w.new_segments;
       stats = Take(h.pool->Stats(), "Stats");

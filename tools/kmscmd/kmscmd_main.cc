@@ -186,6 +186,8 @@ int Main(int argc, char** argv) {
       "The options below may also follow the subcommand (kmscmd key list --json).\n"
       "See docs/kms.md."};
   app.require_subcommand(1);
+  // The package test (test/packaging/deb_test.sh) checks this against the project version.
+  app.set_version_flag("--version", "kmscmd 0.1.0");
   app.fallthrough();  // inherited by every subcommand: global options after it too
   Connection conn;
   app.set_config("--config", "", "file with the options below as key = value (TOML)");

@@ -35,6 +35,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/logging.h"
 #include "test/daemon/sealpoold/sealpoold_test_env.h"
 
@@ -721,7 +722,7 @@ TEST_CASE_METHOD(HostileFixture, "sealpoold: header fields out of bounds are ref
   };
   auto labels = [](int n) {
     return [n](v1::BackupHeader& h) {
-      for (int i = 0; i < n; ++i) (*h.mutable_labels())["k" + std::to_string(i)] = "v";
+      for (int i = 0; i < n; ++i) (*h.mutable_labels())[absl::StrCat("k", i)] = "v";
     };
   };
   auto label = [](std::string k, std::string v) {

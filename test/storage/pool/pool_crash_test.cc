@@ -517,7 +517,7 @@ std::string InChild(const std::function<std::string()>& body) {
   if (pid == 0) {
     ::close(fds[0]);
     Reporter out(fds[1]);
-    out.Send("R" + body());
+    out.Send(absl::StrCat("R", body()));
     ::_exit(0);
   }
   ::close(fds[1]);

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "catch2/catch.hpp"
+#include "absl/strings/str_cat.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
 #include "test/storage/pool/pool_test_util.h"
@@ -242,7 +243,7 @@ TEST_CASE("pool: the delete queue running during commits never takes a committed
   absl::Status write_status;
   for (int i = 0; i < 300 && write_status.ok(); ++i) {
     contents.push_back(Unique(1000 + static_cast<uint64_t>(i), 3000 + static_cast<size_t>(i)));
-    write_status = f.WriteImage("q" + std::to_string(i), contents.back()).status();
+    write_status = f.WriteImage(absl::StrCat("q", i), contents.back()).status();
   }
   stop.store(true);
   queue.join();
@@ -252,7 +253,7 @@ TEST_CASE("pool: the delete queue running during commits never takes a committed
   REQUIRE(queue_status.ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
   for (size_t i = 0; i < contents.size(); ++i) {
-    auto got = f.ReadAll("q" + std::to_string(i));
+    auto got = f.ReadAll(absl::StrCat("q", i));
     INFO("image q" << i << ": " << got.status());
     REQUIRE(got.ok());
     CHECK(*got == contents[i]);
@@ -302,7 +303,7 @@ TEST_CASE("pool: delete, queue and compaction reclaim space and shared segments 
   });
   std::thread writer([&] {
     for (int i = 0; i < 3 && writer_status.ok(); ++i) {
-      writer_status = f.WriteImage("c" + std::to_string(i), Unique(20 + static_cast<uint64_t>(i), 1u << 20)).status();
+      writer_status = f.WriteImage(absl::StrCat("c", i), Unique(20 + static_cast<uint64_t>(i), 1u << 20)).status();
     }
   });
   auto c = f.pool().Compact({.live_threshold = 0.9});
@@ -585,7 +586,7 @@ TEST_CASE("pool: a second open of the same directory is refused") {
 TEST_CASE("pool: Verify and Scrub report progress after each image and each container") {
   PoolFixture f;
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(f.WriteImage("p" + std::to_string(i), Unique(40 + static_cast<uint64_t>(i), 300'000)).ok());
+    REQUIRE(f.WriteImage(absl::StrCat("p", i), Unique(40 + static_cast<uint64_t>(i), 300'000)).ok());
   }
   std::vector<VerifyProgress> verified;
   auto v = f.pool().Verify({}, [&](const VerifyProgress& p) { verified.push_back(p); });
