@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "tools/admin/admin_connection.h"
@@ -17,6 +18,17 @@
 
 namespace sealpool::tools::admin {
 namespace {
+
+// "1.25 s" / "830 ms" for a step's duration.
+std::string FormatSeconds(int64_t micros) {
+  char buf[32];
+  if (micros >= 1000000) {
+    std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(micros) / 1e6);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lld ms", static_cast<long long>(micros / 1000));
+  }
+  return buf;
+}
 
 // Asks on the terminal for the group's name; true if typed exactly.
 bool ConfirmOnTerminal(const std::string& group) {
@@ -163,8 +175,57 @@ int Main(int argc, char** argv) {
     grpc::Status s = stub.Purge(ctx.get(), q, &r);
     if (!s.ok()) return conn.FailCall(s, *ctx);
     JsonWriter w;
-    w.BeginObject().Key("key_group").String(purge).Key("purged").Bool(true).EndObject();
-    return Print(conn.json(), w.str(), "Key group " + purge + " purged\n");
+    w.BeginObject().Key("key_group").String(purge).Key("purged").Bool(true);
+    w.Key("resumed").Bool(r.resumed()).Key("steps").BeginArray();
+    std::ostringstream human;
+    human << "Key group " << purge << " purged" << (r.resumed() ? " (resumed)" : "") << " in "
+          << FormatSeconds(r.total_micros()) << "\n";
+    human << "STEP                 TIME      DETAIL\n";
+    for (const auto& step : r.steps()) {
+      w.BeginObject()
+          .Key("step")
+          .String(step.step())
+          .Key("micros")
+          .Int(step.micros())
+          .Key("done_before")
+          .Bool(step.done_before())
+          .Key("detail")
+          .String(step.detail())
+          .EndObject();
+      char line[64];
+      std::snprintf(line, sizeof(line), "%-20s %-9s ", step.step().c_str(),
+                    step.done_before() ? "earlier" : FormatSeconds(step.micros()).c_str());
+      human << line << (step.detail().empty() ? "-" : step.detail()) << "\n";
+    }
+    w.EndArray();
+    w.Key("segments_erased").Uint(r.segments_erased());
+    w.Key("new_kek_id").Uint(r.new_kek_id());
+    w.Key("writers_waited_for").Int(r.writers_waited_for());
+    w.Key("deks_rewrapped").Uint(r.deks_rewrapped());
+    w.Key("keks_dropped").BeginArray();
+    for (uint32_t id : r.keks_dropped()) w.Uint(id);
+    w.EndArray();
+    w.Key("old_root_key_id").String(r.old_root_key_id());
+    w.Key("new_root_key_id").String(r.new_root_key_id());
+    w.Key("root_keys_destroyed").BeginArray();
+    for (const auto& id : r.root_keys_destroyed()) w.String(id);
+    w.EndArray();
+    w.Key("catalog_compacted").Bool(r.catalog_compacted());
+    w.Key("store_rekeyed").Bool(r.store_rekeyed());
+    w.Key("total_micros").Int(r.total_micros());
+    w.Key("warnings").BeginArray();
+    for (const auto& warning : r.warnings()) w.String(warning);
+    w.EndArray().EndObject();
+    human << "DEKs re-wrapped: " << r.deks_rewrapped() << ", KEKs dropped: " << r.keks_dropped_size()
+          << ", new KEK: " << r.new_kek_id() << ", segments erased first: " << r.segments_erased()
+          << "\n";
+    human << "Root key now: " << (r.new_root_key_id().empty() ? "-" : r.new_root_key_id())
+          << "; destroyed:";
+    if (r.root_keys_destroyed_size() == 0) human << " none";
+    for (const auto& id : r.root_keys_destroyed()) human << " " << id;
+    human << "\n";
+    for (const auto& warning : r.warnings()) human << "WARNING: " << warning << "\n";
+    return Print(conn.json(), w.str(), human.str());
   }
   // --addgroup
   auto ctx = conn.Context();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "rocksdb/db.h"
@@ -391,12 +392,12 @@ TEST_CASE("format doc: damaged copies of the golden pool give problems and never
     const uint64_t size = fs::file_size(c);
     for (uint64_t cut : {uint64_t{0}, uint64_t{10}, uint64_t{71}, uint64_t{72}, uint64_t{150},
                          size / 2, size - 1}) {
-      const std::string dir = CopyPool(kGoldenPool, tmp, "t" + std::to_string(n++));
+      const std::string dir = CopyPool(kGoldenPool, tmp, absl::StrCat("t", n++));
       fs::resize_file(fs::path(dir) / "containers" / c.filename(), cut);
       CheckDamaged(dir, c.filename().string() + " truncated to " + std::to_string(cut));
     }
     for (int i = 0; i < 6; ++i) {
-      const std::string dir = CopyPool(kGoldenPool, tmp, "f" + std::to_string(n++));
+      const std::string dir = CopyPool(kGoldenPool, tmp, absl::StrCat("f", n++));
       const fs::path f = fs::path(dir) / "containers" / c.filename();
       std::string bytes = ReadFile(f);
       const size_t at = i == 0 ? 8 : rng() % bytes.size();  // 8: the version byte
@@ -411,7 +412,7 @@ TEST_CASE("format doc: damaged copies of the golden pool give problems and never
     if (name == "LOCK" || name == "IDENTITY" || name.rfind("OPTIONS", 0) == 0) continue;
     if (fs::file_size(file) == 0) continue;
     for (int mode = 0; mode < 2; ++mode) {
-      const std::string dir = CopyPool(kGoldenPool, tmp, "c" + std::to_string(n++));
+      const std::string dir = CopyPool(kGoldenPool, tmp, absl::StrCat("c", n++));
       const fs::path f = fs::path(dir) / "catalog" / name;
       if (mode == 0) {
         fs::resize_file(f, fs::file_size(f) / 2);
@@ -459,7 +460,7 @@ TEST_CASE("format doc: damaged copies of the golden pool give problems and never
       {"counters", "Rshort", std::string(3, '\0')},
   };
   for (const Bad& b : bad) {
-    const std::string dir = CopyPool(kGoldenPool, tmp, "v" + std::to_string(n++));
+    const std::string dir = CopyPool(kGoldenPool, tmp, absl::StrCat("v", n++));
     {
       rocksdb::DBOptions dbo;
       std::vector<std::string> names;

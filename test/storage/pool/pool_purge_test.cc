@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "catch2/catch.hpp"
 
 #include "crypto/key_wrap.h"
@@ -323,7 +324,7 @@ TEST_CASE("purge: with writers running, every record ends under the new KEK") {
   std::atomic<int> committed{0};
   std::thread writer([&] {
     for (int i = 0; !stop.load(); ++i) {
-      auto w = t.f.pool().BeginImage(Req(kTestLsu, "w" + std::to_string(i)));
+      auto w = t.f.pool().BeginImage(Req(kTestLsu, absl::StrCat("w", i)));
       if (!w.ok()) continue;
       const std::vector<uint8_t> data = ImageContent({static_cast<uint64_t>(100 + i), 256u << 10});
       if ((*w)->Write(data).ok() && (*w)->Commit().ok()) ++committed;
@@ -341,7 +342,7 @@ TEST_CASE("purge: with writers running, every record ends under the new KEK") {
   for (const auto& [seg, rec] : after.segments) CHECK(rec.kek_id >= report->new_kek_id);
   for (const auto& [id, rec] : after.keks) CHECK(id >= report->new_kek_id);
   for (int i = 0; i < committed.load(); ++i) {
-    auto v = t.f.pool().VerifyImage({kTestLsu, "", "w" + std::to_string(i)});
+    auto v = t.f.pool().VerifyImage({kTestLsu, "", absl::StrCat("w", i)});
     INFO(v.status());
     REQUIRE(v.ok());
     CHECK(v->ok());
