@@ -122,7 +122,7 @@ for p in "${programs[@]}"; do
   grep -q "$p" "$tmp/help" || fail "$p --help does not name $p"
   v=$("$bin" --version 2>&1) || v="(exit $?) $v"
   case $p in
-    sealkmsd|sealpoold|kmscmd) [ "$v" = "$p $version" ] || fail "$p --version says '$v', not '$p $version'" ;;
+    sealkmsd|sealpoold|kmscmd|sealpool|crcontrol|keydictutil) [ "$v" = "$p $version" ] || fail "$p --version says '$v', not '$p $version'" ;;
     # Programs from other branches: if they answer --version, it must be this version.
     *) case $v in "(exit "*) echo "note: $p has no --version" ;;
          *) [[ "$v" == *"$version"* ]] || fail "$p --version says '$v', not $version" ;; esac ;;

@@ -59,6 +59,7 @@ int Main(int argc, char** argv) {
       "statistics, compaction, the delete queue, verify and scrub, catalog backups, LSUs.\n"
       "Give exactly one command option (the MSDP tool's names), e.g. crcontrol --dsstat.\n"};
   app.footer(kExitCodesHelp);
+  app.set_version_flag("--version", "crcontrol " SEALPOOL_VERSION);
   ConnectionOptions options;
   options.program = "crcontrol";
   AddConnectionOptions(app, options);

@@ -50,6 +50,7 @@ int Main(int argc, char** argv) {
       "its key group and KMS mode, each group's KEKs; KEK rotation, re-wrap after a root-key\n"
       "rotation, purge, new key groups. Give exactly one command option, e.g. keydictutil "
       "--list.\n"};
+  app.set_version_flag("--version", "keydictutil " SEALPOOL_VERSION);
   app.footer(kExitCodesHelp);
   ConnectionOptions options;
   options.program = "keydictutil";

@@ -187,7 +187,7 @@ int Main(int argc, char** argv) {
       "See docs/kms.md."};
   app.require_subcommand(1);
   // The package test (test/packaging/deb_test.sh) checks this against the project version.
-  app.set_version_flag("--version", "kmscmd 0.1.0");
+  app.set_version_flag("--version", "kmscmd " SEALPOOL_VERSION);
   app.fallthrough();  // inherited by every subcommand: global options after it too
   Connection conn;
   app.set_config("--config", "", "file with the options below as key = value (TOML)");

@@ -38,6 +38,7 @@ int Main(int argc, char** argv) {
       "130 interrupted (SIGINT/SIGTERM). The options below may also follow the subcommand.\n"
       "See docs/cli.md."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "sealpool " SEALPOOL_VERSION);
   app.fallthrough();
   Options o;
   app.add_option("--config", o.config_path, "the config file (TOML)");
