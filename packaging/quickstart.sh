@@ -250,6 +250,7 @@ server_name = "localhost"
 ca = "certs/ca.crt"
 cert = "certs/quickstart-client.crt"
 key = "certs/quickstart-client.key"
+lsus = ["backups"]
 EOF
 export SEALPOOL_CONFIG=$dir/client.toml
 export SEALPOOL_ADMIN_SOCKET=$dir/admin.sock
@@ -314,7 +315,7 @@ Next, in this shell:
   export SEALPOOL_CONFIG=$dir/client.toml SEALPOOL_ADMIN_SOCKET=$dir/admin.sock
   export PATH=$bindir:$admindir:\$PATH
   sealpool backup backups my-etc /etc          # a directory, as a pax tar
-  sealpool ls backups
+  sealpool ls                                  # every LSU of client.toml's lsus
   sealpool restore backups my-etc --extract /tmp/my-etc
   crcontrol --dsstat
   keydictutil --rotate kg-quickstart          # a new KEK for new segments
