@@ -28,7 +28,7 @@
 #include "test/daemon/sealpoold/sealpoold_test_env.h"
 #include "tools/sealpool/arguments.h"
 #include "tools/sealpool/exit_codes.h"
-#include "tools/sealpool/json_writer.h"
+#include "tools/common/json_writer.h"
 #include "tools/sealpool/progress.h"
 #include "tools/sealpool/tar_writer.h"
 
@@ -207,7 +207,7 @@ TEST_CASE("sealpool parses retention times, ranges and labels", "[tools][sealpoo
   CHECK(c::ParseRange("x:1").status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(c::ParseLabel("a=b=c")->second == "b=c");
   CHECK(!c::ParseLabel("=b").ok());
-  CHECK(c::JsonWriter::Quote("a\"\\\n\x01") == "\"a\\\"\\\\\\n\\u0001\"");
+  CHECK(tools::JsonWriter::Quote("a\"\\\n\x01") == "\"a\\\"\\\\\\n\\u0001\"");
   CHECK(c::HumanBytes(1536) == "1.5 KiB");
   c::Progress p(false, "backup l/n", 4 << 20);
   p.Add(1 << 20);

@@ -16,7 +16,7 @@
 #include <filesystem>
 
 #include "tools/admin/exit_codes.h"
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::tools::admin {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::tools::admin {
 

@@ -10,7 +10,7 @@
 
 #include "tools/admin/admin_connection.h"
 #include "tools/admin/exit_codes.h"
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::tools::admin {
 

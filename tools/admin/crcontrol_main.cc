@@ -14,7 +14,7 @@
 #include "tools/admin/admin_output.h"
 #include "tools/admin/common_options.h"
 #include "tools/admin/exit_codes.h"
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::tools::admin {
 namespace {

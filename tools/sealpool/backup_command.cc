@@ -14,7 +14,7 @@
 #include "tools/sealpool/arguments.h"
 #include "tools/sealpool/commands.h"
 #include "tools/sealpool/exit_codes.h"
-#include "tools/sealpool/json_writer.h"
+#include "tools/common/json_writer.h"
 #include "tools/sealpool/output.h"
 #include "tools/sealpool/progress.h"
 #include "tools/sealpool/tar_writer.h"
@@ -209,7 +209,7 @@ int Backup(Options& o, Connection& conn, const BackupArgs& a) {
     j.Key("bytes_sent").Uint(sender.sent());
     j.Key("bytes_not_sent").Uint(0);
     j.Key("segments").Uint(response.segments());
-    j.Key("elapsed_seconds").Double(response.elapsed_seconds());
+    j.Key("elapsed_seconds").Fixed(response.elapsed_seconds(), 3);
     j.EndObject();
     std::printf("%s\n", j.str().c_str());
   } else if (!o.quiet) {

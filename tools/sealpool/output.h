@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "sealpool/pool/v1/types.pb.h"
-#include "tools/sealpool/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::tools::client {
 

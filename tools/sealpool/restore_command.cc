@@ -12,7 +12,7 @@
 #include "tools/sealpool/arguments.h"
 #include "tools/sealpool/commands.h"
 #include "tools/sealpool/exit_codes.h"
-#include "tools/sealpool/json_writer.h"
+#include "tools/common/json_writer.h"
 #include "tools/sealpool/output.h"
 #include "tools/sealpool/progress.h"
 #include "tools/sealpool/tar_extractor.h"

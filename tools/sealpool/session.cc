@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "tools/sealpool/exit_codes.h"
-#include "tools/sealpool/json_writer.h"
+#include "tools/common/json_writer.h"
 #include "tools/sealpool/output.h"
 
 namespace sealpool::tools::client {

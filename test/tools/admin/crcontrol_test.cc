@@ -13,7 +13,7 @@
 #include "test/tools/admin/admin_tool_env.h"
 #include "tools/admin/admin_output.h"
 #include "tools/admin/exit_codes.h"
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 namespace sealpool::test {
 namespace {
@@ -503,7 +503,7 @@ TEST_CASE("crcontrol's output helpers", "[tools][crcontrol][unit]") {
   CHECK(admin::HumanDuration(7380) == "2h03m");
   CHECK(admin::ParsePoolMode("read-only") == pool::v1::POOL_MODE_READ_ONLY);
   CHECK(admin::ParsePoolMode("ro") == pool::v1::POOL_MODE_UNSPECIFIED);
-  admin::JsonWriter w;
+  tools::JsonWriter w;
   w.BeginObject()
       .Key("a")
       .String("q\"\n\x01")

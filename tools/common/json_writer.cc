@@ -1,10 +1,10 @@
-#include "tools/admin/json_writer.h"
+#include "tools/common/json_writer.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-namespace sealpool::tools::admin {
+namespace sealpool::tools {
 
 std::string JsonQuote(std::string_view s) {
   std::string out = "\"";
@@ -132,10 +132,30 @@ JsonWriter& JsonWriter::Null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::Fixed(double value, int decimals) {
+  BeforeValue();
+  if (!std::isfinite(value)) {
+    out_ += "null";
+    return *this;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+  out_ += buf;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Raw(std::string_view json) {
+  BeforeValue();
+  out_ += json;
+  return *this;
+}
+
+std::string JsonWriter::Quote(std::string_view s) { return JsonQuote(s); }
+
 JsonWriter& JsonWriter::Strings(const std::vector<std::string>& values) {
   BeginArray();
   for (const std::string& v : values) String(v);
   return EndArray();
 }
 
-}  // namespace sealpool::tools::admin
+}  // namespace sealpool::tools

@@ -1,4 +1,4 @@
-// A small JSON writer for the admin tools' --json output: objects and arrays in the order
+// The JSON writer of every tool's --json output (sealpool, crcontrol, keydictutil): objects and arrays in the order
 // written, integers as JSON numbers (not the strings protobuf's JSON mapping makes of 64-bit
 // fields), strings escaped per RFC 8259. Not thread-safe; one document per writer.
 //
@@ -6,15 +6,15 @@
 //   w.BeginObject().Key("images").Int(3).Key("lsus").BeginArray().String("lsu1").EndArray()
 //    .EndObject();
 //   w.str();  // {"images":3,"lsus":["lsu1"]}
-#ifndef SEALPOOL_TOOLS_ADMIN_JSON_WRITER_H_
-#define SEALPOOL_TOOLS_ADMIN_JSON_WRITER_H_
+#ifndef SEALPOOL_TOOLS_COMMON_JSON_WRITER_H_
+#define SEALPOOL_TOOLS_COMMON_JSON_WRITER_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace sealpool::tools::admin {
+namespace sealpool::tools {
 
 class JsonWriter {
  public:
@@ -33,6 +33,11 @@ class JsonWriter {
   JsonWriter& Null();
   // A list of strings as an array.
   JsonWriter& Strings(const std::vector<std::string>& values);
+  // A number with exactly `decimals` digits after the point (NaN and infinities as null).
+  JsonWriter& Fixed(double value, int decimals);
+  // A value written as is (another writer's document).
+  JsonWriter& Raw(std::string_view json);
+  static std::string Quote(std::string_view s);
 
   // The document so far.
   const std::string& str() const { return out_; }
@@ -49,6 +54,6 @@ class JsonWriter {
 // `s` as a JSON string literal, quotes included.
 std::string JsonQuote(std::string_view s);
 
-}  // namespace sealpool::tools::admin
+}  // namespace sealpool::tools
 
-#endif  // SEALPOOL_TOOLS_ADMIN_JSON_WRITER_H_
+#endif  // SEALPOOL_TOOLS_COMMON_JSON_WRITER_H_
