@@ -90,7 +90,7 @@ class Admin {
     Response response;
     grpc::Status status = rpc(&context, &response);
     if (!status.ok()) {
-      std::fprintf(stderr, "kmscmd: %s: %s\n", CodeName(status.error_code()),
+      std::fprintf(stderr, "kmscmd: %s: %s\n", StatusCodeName(status.error_code()),
                    status.error_message().c_str());
       auto component = context.GetServerTrailingMetadata().find(kFailedComponentKey);
       if (component != context.GetServerTrailingMetadata().end() &&
@@ -133,28 +133,6 @@ class Admin {
   v1::KeyAdmin::Stub* stub() { return stub_.get(); }
 
  private:
-  static const char* CodeName(grpc::StatusCode code) {
-    static const char* const kNames[] = {"OK",
-                                         "CANCELLED",
-                                         "UNKNOWN",
-                                         "INVALID_ARGUMENT",
-                                         "DEADLINE_EXCEEDED",
-                                         "NOT_FOUND",
-                                         "ALREADY_EXISTS",
-                                         "PERMISSION_DENIED",
-                                         "RESOURCE_EXHAUSTED",
-                                         "FAILED_PRECONDITION",
-                                         "ABORTED",
-                                         "OUT_OF_RANGE",
-                                         "UNIMPLEMENTED",
-                                         "INTERNAL",
-                                         "UNAVAILABLE",
-                                         "DATA_LOSS",
-                                         "UNAUTHENTICATED"};
-    auto i = static_cast<size_t>(code);
-    return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
-  }
-
   const Connection& conn_;
   std::unique_ptr<v1::KeyAdmin::Stub> stub_;
 };

@@ -184,7 +184,7 @@ int Backup(Options& o, Connection& conn, const BackupArgs& a) {
   }
   if (!status.ok()) {
     if (o.verbose) {
-      std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", CodeName(status.error_code()),
+      std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", StatusCodeName(status.error_code()),
                    status.error_message().c_str());
     }
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
@@ -193,7 +193,7 @@ int Backup(Options& o, Connection& conn, const BackupArgs& a) {
       return Fail(o, kExitUnavailable,
                   "backup " + ref + ": " + DescribeFailure(described, o.config.server) +
                       "; nothing was stored",
-                  CodeName(status.error_code()));
+                  StatusCodeName(status.error_code()));
     }
     return FailRpc(o, status, "backup " + ref);
   }

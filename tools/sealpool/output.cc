@@ -18,28 +18,6 @@ std::string FormatMicros(int64_t unix_micros) {
   return std::string(buf, n);
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  auto i = static_cast<size_t>(code);
-  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
-}
-
 void ImageJson(const pool::v1::Image& image, JsonWriter& json) {
   json.BeginObject();
   json.Key("lsu").String(image.lsu());
@@ -156,7 +134,7 @@ std::string DescribeFailure(const grpc::Status& status, const std::string& serve
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return "sealpoold at " + server + " did not answer in time (--timeout)";
   }
-  return std::string(CodeName(status.error_code())) + ": " + m.substr(0, m.find('\n'));
+  return std::string(StatusCodeName(status.error_code())) + ": " + m.substr(0, m.find('\n'));
 }
 
 }  // namespace sealpool::tools::client

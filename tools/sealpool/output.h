@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sealpool/pool/v1/types.pb.h"
+#include "tools/common/grpc_status.h"
 #include "tools/common/json_writer.h"
 
 namespace sealpool::tools::client {
@@ -18,7 +19,7 @@ namespace sealpool::tools::client {
 // "2026-11-23T09:12:03Z" (seconds); "" for 0.
 std::string FormatMicros(int64_t unix_micros);
 // "OK", "NOT_FOUND", ...
-const char* CodeName(grpc::StatusCode code);
+using common::StatusCodeName;
 
 // Writes `image` as a JSON object into `json`.
 void ImageJson(const pool::v1::Image& image, JsonWriter& json);

@@ -99,12 +99,12 @@ int Fail(const Options& o, int code, const std::string& message, const char* sta
 // The command's failed call: the interruption, a connection failure, or sealpoold's status.
 int FailRpc(const Options& o, const grpc::Status& s, const std::string& what) {
   if (o.verbose) {
-    std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", CodeName(s.error_code()),
+    std::fprintf(stderr, "sealpool: gRPC status %s: %s\n", StatusCodeName(s.error_code()),
                  s.error_message().c_str());
   }
   if (Interrupted()) return Fail(o, kExitInterrupted, what + ": interrupted", "CANCELLED");
   return Fail(o, ExitCodeFor(s.error_code()), what + ": " + DescribeFailure(s, o.config.server),
-              CodeName(s.error_code()));
+              StatusCodeName(s.error_code()));
 }
 
 namespace {
