@@ -31,7 +31,13 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                      std::string_view context, std::vector<uint8_t>* plaintext,
                                      SegmentRecord* record_out) const {
   const std::string where_text = absl::StrCat(base::AbslView(context), ": ", SegmentLabel(id));
-  for (int attempt = 0;; ++attempt) {
+  // Two races make the record read first stale, each at most once per read: compaction moved
+  // the segment (its old container is gone: NotFound from the container), or a purge re-wrapped
+  // its DEK and dropped the old KEK (NotFound from the key dictionary). Both are answered by
+  // reading the segment record again.
+  bool moved_retry = false;
+  bool kek_retry = false;
+  for (;;) {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
                               catalog->Get(Cf::kSegments, SegmentKey(group_no, id)));
     if (!value.has_value()) {
@@ -44,7 +50,10 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                {record->offset, record->record_length}};
     std::vector<uint8_t> stored;
     absl::StatusOr<RecordHeader> header = containers->Read(where, &stored, id);
-    if (absl::IsNotFound(header.status()) && attempt == 0) continue;  // moved by compaction
+    if (absl::IsNotFound(header.status()) && !moved_retry) {  // moved by compaction
+      moved_retry = true;
+      continue;
+    }
     if (!header.ok()) {
       return base::Annotate(header.status(),
                             absl::StrCat(where_text, " in container ", record->container_id,
@@ -59,6 +68,18 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                               ": the container record does not match the catalog"));
     }
     absl::StatusOr<crypto::Dek> dek = keys->UnwrapDek(group_no, record->kek_id, record->wrapped_dek);
+    if (absl::IsNotFound(dek.status())) {
+      if (!kek_retry) {  // re-wrapped under a newer KEK and the old one dropped meanwhile
+        kek_retry = true;
+        continue;
+      }
+      // Still under a KEK the key dictionary does not have: the catalog is damaged (a purge
+      // never drops a KEK that wraps a live DEK). Never NotFound: that would read as "no such
+      // image" to a caller.
+      return absl::DataLossError(absl::StrCat(where_text, ": its DEK is wrapped under KEK ",
+                                              record->kek_id, ", which the key group does not "
+                                              "have (", dek.status().message(), ")"));
+    }
     if (!dek.ok()) {
       return base::Annotate(dek.status(), absl::StrCat(where_text, ": unwrapping its DEK (KEK ",
                                                        record->kek_id, ")"));
