@@ -445,6 +445,33 @@ std::string EncodeImage(const ImageRecord& record) {
   }
   PutArray(&out, record.recipe_digest);
   PutArray(&out, record.content_digest);
+  PutArray(&out, record.identity_digest);
+  return out;
+}
+
+std::string EncodeImageIdentity(const ImageRecord& record) {
+  std::string out;
+  auto put_str = [&out](std::string_view s) {
+    PutU64(&out, s.size());
+    out.append(s);
+  };
+  PutU64(&out, kImageDigestVersion);
+  PutU64(&out, record.image_id);
+  put_str(record.lsu);
+  put_str(record.name);
+  put_str(record.owner);
+  PutU64(&out, record.group_no);
+  PutU64(&out, record.size);
+  PutU64(&out, record.extent_count);
+  PutU64(&out, record.created_unix_micros);
+  PutU64(&out, record.retain_until_unix_micros);
+  PutU64(&out, record.labels.size());
+  for (const auto& [key, value] : record.labels) {  // std::map: bytewise key order
+    put_str(key);
+    put_str(value);
+  }
+  PutArray(&out, record.recipe_digest);
+  PutArray(&out, record.content_digest);
   return out;
 }
 
@@ -479,6 +506,7 @@ absl::StatusOr<ImageRecord> DecodeImage(std::string_view value) {
   }
   r.Array(&record.recipe_digest);
   r.Array(&record.content_digest);
+  r.Array(&record.identity_digest);
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   return record;
 }

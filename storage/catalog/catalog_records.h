@@ -1,5 +1,5 @@
-// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 2. Byte
-// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 2)". The `keys`
+// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 3. Byte
+// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 3)". The `keys`
 // family (key dictionary) is storage/keydict/key_dictionary_format.h.
 //
 // Conventions: integers in keys are big-endian (so RocksDB's byte order is numeric order);
@@ -35,7 +35,14 @@ inline constexpr uint8_t kCatalogRecordVersion = 1;
 // refuses one (Pool::Open, FailedPrecondition) instead of migrating it.
 inline constexpr uint16_t kCatalogFormatV1 = 1;
 inline constexpr uint16_t kCatalogFormatV2 = 2;
-inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV2;
+// Version 3: image records end with an identity digest (docs/format.md "Image digests
+// (version 2)"), which binds the image's LSU, name, owner, retention and labels to its recipe.
+// A version-2 pool has none and is refused like a version-1 pool.
+inline constexpr uint16_t kCatalogFormatV3 = 3;
+inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV3;
+// The version of the image digests (recipe, content, identity); the first field of the
+// identity digest's input.
+inline constexpr uint64_t kImageDigestVersion = 2;
 
 // Bounds every decoder and every public API enforces.
 inline constexpr size_t kMaxNameLength = 255;        // LSU, key group and image names
@@ -141,6 +148,10 @@ struct ImageRecord {
   std::map<std::string, std::string> labels;
   Digest recipe_digest{};          // keyed digest of the recipe (docs/format.md "Digests")
   Digest content_digest{};         // keyed digest of the whole content
+  // Keyed digest of every field above (EncodeImageIdentity), catalog format 3: a changed
+  // LSU, name, owner, retention or label no longer checks. Recomputed by the operations that
+  // change the identity legitimately (ExtendRetention, ReassignOwner) after checking it.
+  Digest identity_digest{};
   friend bool operator==(const ImageRecord&, const ImageRecord&) = default;
 };
 std::string ImageRecordKey(uint64_t image_id);
@@ -151,6 +162,13 @@ std::string ImageNamePrefix(std::string_view lsu);  // 'N' + lsu + '\0'
 std::string ImageOwnerPrefix(std::string_view lsu, std::string_view owner);
 std::string EncodeImage(const ImageRecord& record);
 absl::StatusOr<ImageRecord> DecodeImage(std::string_view value);
+// The bytes the identity digest is computed over (docs/format.md "Image digests (version 2)"):
+// u64 kImageDigestVersion, image id, then str LSU, str name, str owner, u64 group, size,
+// extent count, created, retain until, label count, per label str key and str value (key
+// order), then the recipe and the content digest (32 B each); u64 = 8 bytes little-endian,
+// str = u64 length then the bytes. Every field is fixed-width or length-prefixed, so two
+// different records never give the same bytes. identity_digest itself is not covered.
+std::string EncodeImageIdentity(const ImageRecord& record);
 
 // ---- Cf::kRecipes: key = u64 BE image id + u64 BE logical offset; value = extent ------------
 struct RecipeExtent {

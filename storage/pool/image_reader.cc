@@ -31,7 +31,13 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                      std::string_view context, std::vector<uint8_t>* plaintext,
                                      SegmentRecord* record_out) const {
   const std::string where_text = absl::StrCat(base::AbslView(context), ": ", SegmentLabel(id));
-  for (int attempt = 0;; ++attempt) {
+  // Two races make the record read first stale, each at most once per read: compaction moved
+  // the segment (its old container is gone: NotFound from the container), or a purge re-wrapped
+  // its DEK and dropped the old KEK (NotFound from the key dictionary). Both are answered by
+  // reading the segment record again.
+  bool moved_retry = false;
+  bool kek_retry = false;
+  for (;;) {
     SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> value,
                               catalog->Get(Cf::kSegments, SegmentKey(group_no, id)));
     if (!value.has_value()) {
@@ -44,7 +50,10 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                {record->offset, record->record_length}};
     std::vector<uint8_t> stored;
     absl::StatusOr<RecordHeader> header = containers->Read(where, &stored, id);
-    if (absl::IsNotFound(header.status()) && attempt == 0) continue;  // moved by compaction
+    if (absl::IsNotFound(header.status()) && !moved_retry) {  // moved by compaction
+      moved_retry = true;
+      continue;
+    }
     if (!header.ok()) {
       return base::Annotate(header.status(),
                             absl::StrCat(where_text, " in container ", record->container_id,
@@ -59,6 +68,18 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                               ": the container record does not match the catalog"));
     }
     absl::StatusOr<crypto::Dek> dek = keys->UnwrapDek(group_no, record->kek_id, record->wrapped_dek);
+    if (absl::IsNotFound(dek.status())) {
+      if (!kek_retry) {  // re-wrapped under a newer KEK and the old one dropped meanwhile
+        kek_retry = true;
+        continue;
+      }
+      // Still under a KEK the key dictionary does not have: the catalog is damaged (a purge
+      // never drops a KEK that wraps a live DEK). Never NotFound: that would read as "no such
+      // image" to a caller.
+      return absl::DataLossError(absl::StrCat(where_text, ": its DEK is wrapped under KEK ",
+                                              record->kek_id, ", which the key group does not "
+                                              "have (", dek.status().message(), ")"));
+    }
     if (!dek.ok()) {
       return base::Annotate(dek.status(), absl::StrCat(where_text, ": unwrapping its DEK (KEK ",
                                                        record->kek_id, ")"));
@@ -125,8 +146,11 @@ absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t of
                                                    " bytes)"));
   }
   SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(image.group_no));
-  SEALPOOL_ASSIGN_OR_RETURN(auto digesters, p.Digesters(image.group_no));
-  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestValue recipe, p.RecipeDigest(image, *digesters.first));
+  SEALPOOL_ASSIGN_OR_RETURN(ImageDigesters digesters, p.Digesters(image.group_no));
+  // The identity first (cheap), then the recipe it is chained to: both before the first byte.
+  SEALPOOL_RETURN_IF_ERROR(p.CheckIdentity(image));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestValue recipe,
+                            p.RecipeDigest(image, *digesters.recipe));
   if (!crypto::DigestEquals(recipe, image.recipe_digest)) {
     return absl::DataLossError(
         absl::StrCat(label, ": the recipe does not match its digest (catalog damaged or altered)"));
@@ -135,7 +159,7 @@ absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t of
   const bool whole = offset == 0 && length == image.size;
   std::optional<crypto::ImageDigestStream> content;
   if (whole) {
-    SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream s, digesters.second->Begin());
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream s, digesters.content->Begin());
     content.emplace(std::move(s));
   }
   const uint64_t end = offset + length;
@@ -209,7 +233,9 @@ absl::StatusOr<ImageInfo> Pool::StatImage(const ImageKey& key) const {
 namespace {
 
 // The committed images whose name index entries start with `prefix`, in key order. A damaged
-// entry or record is DataLoss, or, with `problems`, noted there and skipped.
+// entry or record is DataLoss, or, with `problems`, noted there and skipped. With `problems`
+// (Verify) the identity digest of each is checked too, which needs the group's fingerprint
+// key; a listing (no `problems`) needs no key and shows the records as they are.
 absl::StatusOr<std::vector<ImageRecord>> ImagesUnder(const Pool::Impl& p, std::string_view lsu,
                                                      const std::string& prefix,
                                                      std::vector<std::string>* problems = nullptr) {
@@ -234,7 +260,9 @@ absl::StatusOr<std::vector<ImageRecord>> ImagesUnder(const Pool::Impl& p, std::s
       s = absl::DataLossError(absl::StrCat(ImageLabel(*record), ": its name index entry names "
                                            "another image"));
     }
+    if (s.ok() && problems != nullptr) s = p.CheckIdentity(*record);
     if (!s.ok()) {
+      if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) return s;  // KMS: not damage
       s = base::Annotate(s, absl::StrCat("image #", id, " of LSU ",
                                          absl::CHexEscape(base::AbslView(lsu))));
       if (problems == nullptr) return s;
@@ -301,7 +329,10 @@ absl::Status Pool::DeleteImage(const ImageKey& key, DeleteBy by) {
 absl::Status Pool::ExtendRetention(const ImageKey& key, absl::Time retain_until) {
   Impl& p = *impl_;
   SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(key.lsu));
+  // Before commit_mu: the first call of a group may ask the KMS for the fingerprint key.
+  SEALPOOL_RETURN_IF_ERROR(p.Digesters(lsu.group_no).status());
   absl::MutexLock commit(&p.commit_mu);  // against a delete or reassign of the same image
+  // FindImage checks the identity digest: a tampered record is refused, never re-signed.
   SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, p.FindImage(key));
   const absl::Time now_until = image.retain_until_unix_micros == 0
                                    ? absl::InfinitePast()
@@ -324,6 +355,7 @@ absl::Status Pool::ExtendRetention(const ImageKey& key, absl::Time retain_until)
   const uint64_t micros = ToMicros(retain_until);
   if (micros == image.retain_until_unix_micros) return absl::OkStatus();
   image.retain_until_unix_micros = micros;
+  SEALPOOL_ASSIGN_OR_RETURN(image.identity_digest, p.IdentityDigest(image));
   Catalog::Batch batch;
   batch.Put(Cf::kImages, ImageRecordKey(image.image_id), EncodeImage(image));
   return p.catalog->Write(batch);
@@ -332,8 +364,11 @@ absl::Status Pool::ExtendRetention(const ImageKey& key, absl::Time retain_until)
 absl::Status Pool::ReassignOwner(const ImageKey& key, std::string_view new_owner) {
   SEALPOOL_RETURN_IF_ERROR(ValidateOwner(new_owner));
   Impl& p = *impl_;
-  SEALPOOL_RETURN_IF_ERROR(p.FindLsu(key.lsu).status());
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(key.lsu));
+  // Before commit_mu: the first call of a group may ask the KMS for the fingerprint key.
+  SEALPOOL_RETURN_IF_ERROR(p.Digesters(lsu.group_no).status());
   absl::MutexLock commit(&p.commit_mu);  // against a delete, extend or reassign of it
+  // FindImage checks the identity digest: a tampered record is refused, never re-signed.
   SEALPOOL_ASSIGN_OR_RETURN(ImageRecord image, p.FindImage(key));
   if (new_owner == key.owner) return absl::OkStatus();
   const ImageKey target{key.lsu, std::string(new_owner), key.name};
@@ -353,6 +388,7 @@ absl::Status Pool::ReassignOwner(const ImageKey& key, std::string_view new_owner
     }
     ImageRecord moved = image;
     moved.owner = target.owner;
+    SEALPOOL_ASSIGN_OR_RETURN(moved.identity_digest, p.IdentityDigest(moved));
     const auto size = static_cast<int64_t>(image.size);
     Catalog::Batch batch;
     batch.Delete(Cf::kImages, ImageNameKey(key.lsu, key.owner, key.name));

@@ -102,6 +102,9 @@ class ImageWriterImpl final : public ImageWriter {
     record.labels = request_.labels;
     record.recipe_digest = *recipe;
     record.content_digest = *content;
+    absl::StatusOr<crypto::ImageDigestValue> identity = p_->IdentityDigest(record);
+    if (!identity.ok()) return Fail(identity.status());
+    record.identity_digest = *identity;
     s = WriteBatch(&record);
     if (!s.ok()) return Fail(s);
     done_ = true;
@@ -449,9 +452,9 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
   // Keys (may call the KMS once per group): fingerprint key and digest keys.
   SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, p.keys->FingerprintKey(lsu.group_no));
   SEALPOOL_ASSIGN_OR_RETURN(SegmentStream stream, SegmentStream::Create(group.chunker, fpk));
-  SEALPOOL_ASSIGN_OR_RETURN(auto digesters, p.Digesters(lsu.group_no));
-  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream recipe, digesters.first->Begin());
-  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream content, digesters.second->Begin());
+  SEALPOOL_ASSIGN_OR_RETURN(ImageDigesters digesters, p.Digesters(lsu.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream recipe, digesters.recipe->Begin());
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream content, digesters.content->Begin());
   // Reserve the name, then check the catalog (ReassignOwner does the same): a name checked free
   // stays free until the reservation goes.
   {

@@ -273,15 +273,17 @@ absl::StatusOr<uint32_t> Pool::Impl::FindGroupNo(std::string_view name) const {
   return it->second;
 }
 
-absl::StatusOr<std::pair<std::shared_ptr<const crypto::ImageDigester>,
-                         std::shared_ptr<const crypto::ImageDigester>>>
-Pool::Impl::Digesters(uint32_t group_no) const {
+absl::StatusOr<ImageDigesters> Pool::Impl::Digesters(uint32_t group_no) const {
   {
     absl::MutexLock lock(&meta_mu);
     auto it = groups.find(group_no);
-    if (it == groups.end()) return absl::NotFoundError(absl::StrCat("key group #", group_no));
+    if (it == groups.end()) {
+      return absl::DataLossError(absl::StrCat("key group #", group_no,
+                                              " is referenced but not in the catalog"));
+    }
     if (it->second.recipe_digester != nullptr) {
-      return std::make_pair(it->second.recipe_digester, it->second.content_digester);
+      return ImageDigesters{it->second.recipe_digester, it->second.content_digester,
+                            it->second.identity_digester};
     }
   }
   // Outside the lock: may call the KMS.
@@ -290,13 +292,41 @@ Pool::Impl::Digesters(uint32_t group_no) const {
                             crypto::ImageDigester::Create(fpk, "recipe"));
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigester content,
                             crypto::ImageDigester::Create(fpk, "content"));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigester identity,
+                            crypto::ImageDigester::Create(fpk, "identity"));
   absl::MutexLock lock(&meta_mu);
   GroupState& g = groups[group_no];
   if (g.recipe_digester == nullptr) {
     g.recipe_digester = std::make_shared<const crypto::ImageDigester>(std::move(recipe));
     g.content_digester = std::make_shared<const crypto::ImageDigester>(std::move(content));
+    g.identity_digester = std::make_shared<const crypto::ImageDigester>(std::move(identity));
   }
-  return std::make_pair(g.recipe_digester, g.content_digester);
+  return ImageDigesters{g.recipe_digester, g.content_digester, g.identity_digester};
+}
+
+absl::StatusOr<crypto::ImageDigestValue> Pool::Impl::IdentityDigest(
+    const ImageRecord& image) const {
+  SEALPOOL_ASSIGN_OR_RETURN(ImageDigesters d, Digesters(image.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream stream, d.identity->Begin());
+  const std::string bytes = EncodeImageIdentity(image);
+  SEALPOOL_RETURN_IF_ERROR(stream.Update(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
+  return stream.Final();
+}
+
+absl::Status Pool::Impl::CheckIdentity(const ImageRecord& image) const {
+  absl::StatusOr<crypto::ImageDigestValue> digest = IdentityDigest(image);
+  if (!digest.ok()) {
+    return base::Annotate(digest.status(), absl::StrCat(ImageLabel(image), " (#",
+                                                        image.image_id, ")"));
+  }
+  if (!crypto::DigestEquals(*digest, image.identity_digest)) {
+    return absl::DataLossError(absl::StrCat(
+        ImageLabel(image), " (#", image.image_id,
+        "): its LSU, name, owner, retention, labels or digests do not match its identity "
+        "digest (catalog damaged or altered)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<ImageRecord>> Pool::Impl::LookupImage(const ImageKey& key) const {
@@ -329,6 +359,7 @@ absl::StatusOr<ImageRecord> Pool::Impl::FindImage(const ImageKey& key) const {
   SEALPOOL_RETURN_IF_ERROR(FindLsu(key.lsu).status());
   SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> image, LookupImage(key));
   if (!image.has_value()) return absl::NotFoundError(absl::StrCat("no ", ImageLabel(key)));
+  SEALPOOL_RETURN_IF_ERROR(CheckIdentity(*image));
   return *std::move(image);
 }
 

@@ -127,6 +127,14 @@ struct GroupState {
   // Lazily created from the fingerprint key (needs the KMS once).
   std::shared_ptr<const crypto::ImageDigester> recipe_digester;
   std::shared_ptr<const crypto::ImageDigester> content_digester;
+  std::shared_ptr<const crypto::ImageDigester> identity_digester;
+};
+
+// A key group's three image digesters (docs/format.md "Image digests (version 2)").
+struct ImageDigesters {
+  std::shared_ptr<const crypto::ImageDigester> recipe;
+  std::shared_ptr<const crypto::ImageDigester> content;
+  std::shared_ptr<const crypto::ImageDigester> identity;
 };
 
 struct Pool::Impl {
@@ -229,14 +237,21 @@ struct Pool::Impl {
   absl::StatusOr<LsuRecord> FindLsu(std::string_view name) const;
   absl::StatusOr<GroupState> FindGroup(uint32_t group_no) const;
   absl::StatusOr<uint32_t> FindGroupNo(std::string_view name) const;
-  absl::StatusOr<std::pair<std::shared_ptr<const crypto::ImageDigester>,
-                           std::shared_ptr<const crypto::ImageDigester>>>
-  Digesters(uint32_t group_no) const;
+  // The group's digesters; the first call per group reads the fingerprint key (may call the
+  // KMS), later ones take meta_mu only. DataLoss for a group not in the catalog.
+  absl::StatusOr<ImageDigesters> Digesters(uint32_t group_no) const;
 
   // The committed image of that (LSU, owner, name); nullopt if there is none.
   absl::StatusOr<std::optional<ImageRecord>> LookupImage(const ImageKey& key) const;
-  // LookupImage, with the LSU checked first; NotFound for a missing image.
+  // LookupImage, with the LSU checked first and the identity digest checked (CheckIdentity);
+  // NotFound for a missing image.
   absl::StatusOr<ImageRecord> FindImage(const ImageKey& key) const;
+  // The identity digest of `image` as it is now (over EncodeImageIdentity).
+  absl::StatusOr<crypto::ImageDigestValue> IdentityDigest(const ImageRecord& image) const;
+  // DataLoss naming the image if its identity digest does not match its fields (a catalog
+  // edit changed its LSU, name, owner, retention, labels or digests). One HMAC over a few
+  // hundred bytes, no recipe read.
+  absl::Status CheckIdentity(const ImageRecord& image) const;
   ImageInfo ToInfo(const ImageRecord& record) const;
 
   // Reads, authenticates and decompresses one segment into `plaintext`; follows a segment

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,7 @@ ImageRecord GoldenImage() {
   r.labels = {{"a", "1"}, {"b", ""}};
   r.recipe_digest = Counting<kDigestSize>(0xA0);
   r.content_digest = Counting<kDigestSize>(0xC0);
+  r.identity_digest = Counting<kDigestSize>(0xE0);
   return r;
 }
 
@@ -167,6 +169,25 @@ constexpr char kGoldenImageHex[] =
     "0100" "61" "0100" "31"                                             // "a" = "1"
     "0100" "62" "0000"                                                  // "b" = ""
     "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"  // recipe digest
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"   // content digest
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";  // identity digest
+
+// What the identity digest is computed over (docs/format.md "Image digests (version 2)").
+constexpr char kGoldenImageIdentityHex[] =
+    "0200000000000000"                                                  // digest version 2
+    "0807060504030201"                                                  // image id
+    "0400000000000000" "6c737531"                                       // LSU "lsu1"
+    "0300000000000000" "696d67"                                         // name "img"
+    "0200000000000000" "636e"                                           // owner "cn"
+    "0200000000000000"                                                  // group 2
+    "0000100000000000"                                                  // size 1 MiB
+    "1000000000000000"                                                  // 16 extents
+    "40222018240a0600"                                                  // created
+    "0000000000000000"                                                  // no retention
+    "0200000000000000"                                                  // 2 labels
+    "0100000000000000" "61" "0100000000000000" "31"                     // "a" = "1"
+    "0100000000000000" "62" "0000000000000000"                          // "b" = ""
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"  // recipe digest
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf";  // content digest
 
 TEST_CASE("a segment record encodes to the pinned version 1 bytes", "[storage][catalog_records]") {
@@ -183,6 +204,39 @@ TEST_CASE("an image record encodes to the pinned version 1 bytes", "[storage][ca
   auto decoded = DecodeImage(FromHex(kGoldenImageHex));
   REQUIRE(decoded.ok());
   CHECK(*decoded == GoldenImage());
+}
+
+TEST_CASE("the identity digest's input is the pinned bytes, and every field changes it",
+          "[storage][catalog_records]") {
+  const ImageRecord golden = GoldenImage();
+  CHECK(Hex(EncodeImageIdentity(golden)) == kGoldenImageIdentityHex);
+  // The identity digest itself is not part of its input.
+  ImageRecord other_digest = golden;
+  other_digest.identity_digest[0] ^= 1;
+  CHECK(EncodeImageIdentity(other_digest) == EncodeImageIdentity(golden));
+  // Each change gives other bytes, including the ones a plain concatenation would confuse
+  // (a byte moved from one string to the next, a label split differently).
+  std::vector<ImageRecord> changed(13, golden);
+  changed[0].image_id += 1;
+  changed[1].lsu = "lsu";
+  changed[1].name = "1img";
+  changed[2].name = "im";
+  changed[2].owner = "gcn";
+  changed[3].owner = "";
+  changed[4].group_no = 3;
+  changed[5].size += 1;
+  changed[6].extent_count += 1;
+  changed[7].created_unix_micros += 1;
+  changed[8].retain_until_unix_micros = 1;
+  changed[9].labels = {{"a", "1b"}};
+  changed[10].labels = {{"a", "1"}, {"b", "x"}};
+  changed[11].recipe_digest[31] ^= 1;
+  changed[12].content_digest[0] ^= 1;
+  std::set<std::string> seen{EncodeImageIdentity(golden)};
+  for (size_t i = 0; i < changed.size(); ++i) {
+    INFO("change " << i);
+    CHECK(seen.insert(EncodeImageIdentity(changed[i])).second);
+  }
 }
 
 TEST_CASE("every record round trips", "[storage][catalog_records]") {

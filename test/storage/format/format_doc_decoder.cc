@@ -52,11 +52,11 @@ constexpr uint8_t kCompressionZstd = 1;
 constexpr uint32_t kMaxPlaintextLength = 16u << 20;
 constexpr uint32_t kMaxStoredLength = 16u << 20;
 
-// "Catalog (version 2)" / "Families and keys"
+// "Catalog (version 3)" / "Families and keys"
 constexpr const char* kFamilies[] = {"default",  "keys",         "fingerprints",
                                      "segments", "images",       "recipes",
                                      "delete_queue", "sessions", "containers", "counters"};
-constexpr uint16_t kCatalogFormatVersion = 2;
+constexpr uint16_t kCatalogFormatVersion = 3;
 constexpr uint8_t kRecordVersion = 1;
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxOwner = 1024;
@@ -94,8 +94,9 @@ constexpr size_t kBlobTag = 16;
 constexpr uint16_t kSegmentAadVersion = 1;
 constexpr size_t kSegmentAadSize = 67;
 constexpr size_t kDekSize = 32;
-// "Image digests (version 1)" and docs/crypto.md "Image digests"
+// "Image digests (version 2)" and docs/crypto.md "Image digests"
 constexpr char kDigestSalt[] = "sealpool image digest v1";
+constexpr uint64_t kImageDigestVersion = 2;  // the identity input's first field
 // "Key dictionary records": the KMS key ids.
 constexpr char kFingerprintKeyId[] = "fpk";
 constexpr char kKekIdPrefix[] = "kek-";
@@ -754,15 +755,35 @@ class Decoder {
         std::string labels;
         std::string last;
         bool order_ok = true;
+        // "Image digests (version 2)": the identity input, str = u64 LE length + bytes.
+        std::string identity;
+        auto put_str = [&identity](const std::string& str) {
+          PutLE(&identity, str.size(), 8);
+          identity += str;
+        };
+        PutLE(&identity, kImageDigestVersion, 8);
+        PutLE(&identity, f.image_id, 8);
+        put_str(f.lsu);
+        put_str(f.name);
+        put_str(f.owner);
+        for (uint64_t x : {uint64_t{f.group_no}, f.size, f.extent_count, created, retain,
+                           uint64_t{nlabels}}) {
+          PutLE(&identity, x, 8);
+        }
         for (uint16_t i = 0; i < nlabels && i <= kMaxLabels && !c.bad(); ++i) {
           std::string lk = c.Str16(kMaxLabel, "label key");
           std::string lv = c.Str16(kMaxLabel, "label value");
           if (i > 0 && lk <= last) order_ok = false;
           last = lk;
           labels += " " + Quote(lk) + "=" + Quote(lv);
+          put_str(lk);
+          put_str(lv);
         }
         std::string rd = c.Bytes(kDigestSize);
         std::string cd = c.Bytes(kDigestSize);
+        std::string idd = c.Bytes(kDigestSize);  // catalog format 3
+        identity += rd;
+        identity += cd;
         std::string why = c.Finish();
         if (!why.empty() || ver != kRecordVersion || f.image_id != id || nlabels > kMaxLabels ||
             !order_ok) {
@@ -770,7 +791,7 @@ class Decoder {
           continue;
         }
         images_[id] = f;
-        image_digests_[id] = {rd, cd};
+        image_digests_[id] = {rd, cd, idd, identity};
         result_.figures.images.push_back(f);
         result_.figures.logical_bytes += f.size;
         Line("images", "I " + Hex(k.substr(1)) + ": version=1 image_id=" + std::to_string(id) +
@@ -781,7 +802,8 @@ class Decoder {
                            R(std::to_string(created)) + " retain_until_us=" +
                            (retain == 0 ? std::string("0") : R(std::to_string(retain))) +
                            " owner=" + Quote(f.owner) + " labels=" + std::to_string(nlabels) +
-                           labels + " recipe_digest=" + RHex(rd) + " content_digest=" + RHex(cd));
+                           labels + " recipe_digest=" + RHex(rd) + " content_digest=" + RHex(cd) +
+                           " identity_digest=" + RHex(idd));
       } else if (!k.empty() && k[0] == 'N') {
         // 'N' + LSU + 00 + owner + 00 + name
         size_t a = k.find('\0', 1);
@@ -1310,7 +1332,8 @@ class Decoder {
       if (f == fpk.end()) continue;
       auto rk = HkdfSha256(f->second, kDigestSalt, "recipe");
       auto ck = HkdfSha256(f->second, kDigestSalt, "content");
-      if (!rk || !ck) {
+      auto ik = HkdfSha256(f->second, kDigestSalt, "identity");
+      if (!rk || !ck || !ik) {
         Problem("image " + std::to_string(id) + ": HKDF failed");
         continue;
       }
@@ -1327,16 +1350,20 @@ class Decoder {
       }
       PutLE(&recipe, extents.size(), 8);
       PutLE(&recipe, im.size, 8);
-      const auto& [rd, cd] = image_digests_[id];
-      if (HmacSha256(*rk, recipe) != rd) Problem("image " + std::to_string(id) + ": recipe digest differs");
-      if (HmacSha256(*ck, content) != cd) Problem("image " + std::to_string(id) + ": content digest differs");
-      if (HmacSha256(*rk, recipe) == rd && HmacSha256(*ck, content) == cd) ++digests;
+      const auto& [rd, cd, idd, identity] = image_digests_[id];
+      const bool recipe_ok = HmacSha256(*rk, recipe) == rd;
+      const bool content_ok = HmacSha256(*ck, content) == cd;
+      const bool identity_ok = HmacSha256(*ik, identity) == idd;
+      if (!recipe_ok) Problem("image " + std::to_string(id) + ": recipe digest differs");
+      if (!content_ok) Problem("image " + std::to_string(id) + ": content digest differs");
+      if (!identity_ok) Problem("image " + std::to_string(id) + ": identity digest differs");
+      if (recipe_ok && content_ok && identity_ok) ++digests;
     }
     result_.figures.segments_opened = opened;
     result_.figures.image_digests_checked = digests;
     Line("keyed checks", "segments opened (DEK unwrapped, GCM tag, zstd, fingerprint): " +
                              std::to_string(opened) + " of " + std::to_string(segments_.size()));
-    Line("keyed checks", "images with both digests matching: " + std::to_string(digests) + " of " +
+    Line("keyed checks", "images with all three digests matching: " + std::to_string(digests) + " of " +
                              std::to_string(images_.size()));
   }
 
@@ -1369,7 +1396,9 @@ class Decoder {
   std::map<uint64_t, uint64_t> file_sizes_;
   std::map<uint32_t, std::pair<std::string, std::string>> fpk_blobs_;  // (root key id, blob)
   std::map<std::pair<uint32_t, uint32_t>, std::pair<std::string, std::string>> kek_blobs_;
-  std::map<uint64_t, std::pair<std::string, std::string>> image_digests_;
+  // image id -> recipe, content and identity digest, and the identity digest's input.
+  std::map<uint64_t, std::tuple<std::string, std::string, std::string, std::string>>
+      image_digests_;
   std::map<uint64_t, std::string> files_;  // container bytes, kept for the keyed checks
 };
 

@@ -20,6 +20,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
 #include "storage/store/container_format.h"
@@ -430,6 +431,198 @@ TEST_CASE("Catalog damage: segment records and recipes and image records", "[cor
 // loses nothing: every image reads back exactly and the waiting delete job still runs. The
 // records are listed again before each round: compaction replaces containers, and the new
 // ones' records get their turn too.
+// ---- identity edits (issue 14, point 8) ----
+
+// A pool with img1 (retained, labelled) and img2 (no retention, no label), closed. Each section
+// edits the closed pool's catalog the way someone with write access to it could, keeping every
+// record well-formed and the name index consistent, so only the identity digest can tell.
+struct IdentityFixture {
+  PoolFixture f;
+  std::vector<uint8_t> img1 = ImageContent({.seed = 21, .size = 200 << 10});
+  std::vector<uint8_t> img2 = ImageContent({.seed = 22, .size = 150 << 10});
+  absl::Time retain_until;
+
+  IdentityFixture() {
+    retain_until = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() + absl::Hours(24 * 30)));
+    ImageRequest r = Req(kTestLsu, "img1");
+    r.labels = {{"host", "db1"}, {"policy", "gold"}};
+    r.retain_until = retain_until;
+    auto w = f.pool().BeginImage(r);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write(img1).ok());
+    auto info = (*w)->Commit();
+    INFO(info.status());
+    REQUIRE(info.ok());
+    REQUIRE(f.WriteImage("img2", img2).ok());
+    f.Close();
+  }
+
+  ImageRecord Record(const std::string& name, const std::string& owner = "") {
+    auto catalog = Catalog::Open(f.catalog_dir(), CatalogOptions{});
+    REQUIRE(catalog.ok());
+    auto id = (*catalog)->Get(Cf::kImages, ImageNameKey(kTestLsu, owner, name));
+    REQUIRE(id.ok());
+    REQUIRE(id->has_value());
+    auto v = (*catalog)->Get(Cf::kImages, ImageRecordKey(*DecodeU64(**id, "id")));
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value());
+    auto rec = DecodeImage(**v);
+    REQUIRE(rec.ok());
+    return *rec;
+  }
+
+  // Writes the records back (and the name index entries of `renamed`: old key -> deleted).
+  void Put(const std::vector<ImageRecord>& records,
+           const std::vector<std::string>& stale_name_keys = {}) {
+    auto catalog = Catalog::Open(f.catalog_dir(), CatalogOptions{});
+    REQUIRE(catalog.ok());
+    Catalog::Batch batch;
+    for (const std::string& k : stale_name_keys) batch.Delete(Cf::kImages, k);
+    for (const ImageRecord& r : records) {
+      batch.Put(Cf::kImages, ImageRecordKey(r.image_id), EncodeImage(r));
+      batch.Put(Cf::kImages, ImageNameKey(r.lsu, r.owner, r.name), EncodeU64(r.image_id));
+    }
+    REQUIRE((*catalog)->Write(batch).ok());
+  }
+};
+
+// Reads, stat and Verify of the edited image: DataLoss naming it (name and id), nothing
+// delivered; a delete is refused (DataLoss: the retention cannot be trusted); Verify reports it.
+void ExpectIdentityRefused(IdentityFixture& c, const ImageKey& key, uint64_t image_id,
+                           uint64_t size) {
+  INFO("edited " << key.name << " of owner \"" << key.owner << "\" (#" << image_id << ")");
+  c.f.Reopen();
+  Pool& pool = c.f.pool();
+  const std::string id_text = absl::StrCat("#", image_id);
+  uint64_t received = 0;
+  absl::Status read = pool.ReadImage(key, 0, size, [&](std::span<const uint8_t> d) {
+    received += d.size();
+    return absl::OkStatus();
+  });
+  INFO("read: " << read);
+  CHECK(read.code() == absl::StatusCode::kDataLoss);
+  CHECK(Contains(std::string(read.message()), key.name));
+  CHECK(Contains(std::string(read.message()), id_text));
+  CHECK(Contains(std::string(read.message()), "identity digest"));
+  CHECK(received == 0);
+  auto stat = pool.StatImage(key);
+  CHECK(stat.status().code() == absl::StatusCode::kDataLoss);
+  // A listing needs no key, so it shows the records as they are (docs/format.md, "Image
+  // digests"); every operation on the image checks.
+  CHECK(pool.ListImages(kTestLsu, std::nullopt).ok());
+  auto one = pool.VerifyImage(key);
+  CHECK(one.status().code() == absl::StatusCode::kDataLoss);
+  auto verify = pool.Verify();
+  INFO(verify.status());
+  REQUIRE(verify.ok());
+  CHECK_FALSE(verify->ok());
+  bool named = false;
+  for (const auto& p : verify->problems) named |= Contains(p, id_text) && Contains(p, key.name);
+  INFO("verify problems: " << (verify->problems.empty() ? "" : verify->problems[0]));
+  CHECK(named);
+  CHECK(pool.DeleteImage(key, DeleteBy::kAdmin).code() == absl::StatusCode::kDataLoss);
+  CHECK(pool.ExtendRetention(key, absl::Now() + absl::Hours(24 * 60)).code() ==
+        absl::StatusCode::kDataLoss);
+  CHECK(pool.ReassignOwner(key, "someone").code() == absl::StatusCode::kDataLoss);
+  // Still refused: the refusals above did not re-sign the record.
+  CHECK(pool.StatImage(key).status().code() == absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("Catalog edits of an image's name, owner, retention or labels are DataLoss naming it",
+          "[corruption]") {
+  IdentityFixture c;
+  ImageRecord one = c.Record("img1");
+  ImageRecord two = c.Record("img2");
+  REQUIRE(one.retain_until_unix_micros != 0);
+  REQUIRE(one.labels.size() == 2);
+  SECTION("two images' names swapped") {
+    std::swap(one.name, two.name);
+    c.Put({one, two});  // the name entries are overwritten crosswise
+    ExpectIdentityRefused(c, {kTestLsu, "", "img2"}, one.image_id, one.size);
+    uint64_t received = 0;
+    absl::Status other = c.f.pool().ReadImage({kTestLsu, "", "img1"}, 0, two.size,
+                                              [&](std::span<const uint8_t> d) {
+                                                received += d.size();
+                                                return absl::OkStatus();
+                                              });
+    CHECK(other.code() == absl::StatusCode::kDataLoss);
+    CHECK(received == 0);
+  }
+  SECTION("owner changed (record and name index)") {
+    const std::string old_key = ImageNameKey(one.lsu, one.owner, one.name);
+    one.owner = "mallory";
+    c.Put({one}, {old_key});
+    ExpectIdentityRefused(c, {kTestLsu, "mallory", "img1"}, one.image_id, one.size);
+  }
+  SECTION("retention cleared") {
+    one.retain_until_unix_micros = 0;
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+  SECTION("retention shortened by a second") {
+    one.retain_until_unix_micros -= 1000000;
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+  SECTION("a label's value altered") {
+    one.labels["policy"] = "bronze";
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+  SECTION("a label removed") {
+    one.labels.erase("host");
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+  SECTION("created time changed") {
+    one.created_unix_micros += 1;
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+  SECTION("identity digest of another image copied in") {
+    one.identity_digest = two.identity_digest;
+    c.Put({one});
+    ExpectIdentityRefused(c, {kTestLsu, "", "img1"}, one.image_id, one.size);
+  }
+}
+
+TEST_CASE("ReassignOwner and ExtendRetention re-sign the identity: the image reads and verifies",
+          "[corruption]") {
+  IdentityFixture c;
+  c.f.Reopen();
+  Pool& pool = c.f.pool();
+  const absl::Time later = c.retain_until + absl::Hours(24);
+  REQUIRE(pool.ExtendRetention({kTestLsu, "", "img1"}, later).ok());
+  REQUIRE(pool.ReassignOwner({kTestLsu, "", "img1"}, "alice").ok());
+  REQUIRE(pool.ReassignOwner({kTestLsu, "", "img2"}, "bob").ok());
+  REQUIRE(pool.ExtendRetention({kTestLsu, "bob", "img2"}, later).ok());
+  c.f.Reopen();  // from the catalog, not from anything cached
+  for (auto [key, want] : {std::pair{ImageKey{kTestLsu, "alice", "img1"}, &c.img1},
+                           std::pair{ImageKey{kTestLsu, "bob", "img2"}, &c.img2}}) {
+    INFO(key.name);
+    std::vector<uint8_t> got;
+    absl::Status s = c.f.pool().ReadImage(key, 0, want->size(), [&](std::span<const uint8_t> d) {
+      got.insert(got.end(), d.begin(), d.end());
+      return absl::OkStatus();
+    });
+    INFO(s);
+    REQUIRE(s.ok());
+    CHECK(DescribeMismatch(got, *want).empty());
+    auto stat = c.f.pool().StatImage(key);
+    REQUIRE(stat.ok());
+    CHECK(stat->owner == key.owner);
+    CHECK(stat->retain_until == later);
+  }
+  auto verify = c.f.pool().Verify();
+  REQUIRE(verify.ok());
+  INFO("verify problems: " << (verify->problems.empty() ? "" : verify->problems[0]));
+  CHECK(verify->ok());
+  CHECK(verify->images_checked == 2);
+  auto list = c.f.pool().ListImages(kTestLsu, std::nullopt);
+  REQUIRE(list.ok());
+  CHECK(list->size() == 2);
+}
+
 TEST_CASE("Catalog damage: pool, key group, LSU, key, container and delete-queue records",
           "[corruption]") {
   CorruptionFixture c;

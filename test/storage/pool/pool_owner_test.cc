@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "absl/strings/str_cat.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
 #include "storage/pool/pool.h"
@@ -317,28 +318,34 @@ TEST_CASE("owners: logical bytes per owner follow writes, deletes and reassignme
   CHECK(*f.pool().OwnerLogicalBytes("l2", kAlice) == 30'000);
 }
 
-TEST_CASE("catalog format: a pool of catalog format 1 is refused, naming both versions",
+TEST_CASE("catalog format: a pool of an older catalog format is refused, naming both versions",
           "[storage][pool]") {
-  PoolFixture f;
-  f.Close();
-  {
-    auto catalog = Catalog::Open(f.catalog_dir(), CatalogOptions{});
-    REQUIRE(catalog.ok());
-    auto value = (*catalog)->Get(Cf::kMeta, PoolMetaKey());
-    REQUIRE(value.ok());
-    REQUIRE(value->has_value());
-    auto meta = DecodePoolMeta(**value);
-    REQUIRE(meta.ok());
-    CHECK(meta->catalog_format_version == kCatalogFormatV2);
-    meta->catalog_format_version = kCatalogFormatV1;
-    Catalog::Batch batch;
-    batch.Put(Cf::kMeta, PoolMetaKey(), EncodePoolMeta(*meta));
-    REQUIRE((*catalog)->Write(batch).ok());
+  // Version 1 (names per LSU) and version 2 (no identity digest in image records).
+  for (uint16_t old : {kCatalogFormatV1, kCatalogFormatV2}) {
+    DYNAMIC_SECTION("catalog format " << old) {
+      PoolFixture f;
+      f.Close();
+      {
+        auto catalog = Catalog::Open(f.catalog_dir(), CatalogOptions{});
+        REQUIRE(catalog.ok());
+        auto value = (*catalog)->Get(Cf::kMeta, PoolMetaKey());
+        REQUIRE(value.ok());
+        REQUIRE(value->has_value());
+        auto meta = DecodePoolMeta(**value);
+        REQUIRE(meta.ok());
+        CHECK(meta->catalog_format_version == kCatalogFormatV3);
+        meta->catalog_format_version = old;
+        Catalog::Batch batch;
+        batch.Put(Cf::kMeta, PoolMetaKey(), EncodePoolMeta(*meta));
+        REQUIRE((*catalog)->Write(batch).ok());
+      }
+      absl::Status s = f.TryOpen();
+      INFO(s);
+      CHECK(Code(s) == C::kFailedPrecondition);
+      CHECK(s.message().find(absl::StrCat("catalog format ", old)) != std::string_view::npos);
+      CHECK(s.message().find("format 3") != std::string_view::npos);
+    }
   }
-  absl::Status s = f.TryOpen();
-  CHECK(Code(s) == C::kFailedPrecondition);
-  CHECK(s.message().find("catalog format 1") != std::string_view::npos);
-  CHECK(s.message().find("format 2") != std::string_view::npos);
 }
 
 }  // namespace

@@ -1,12 +1,14 @@
 // Pool::Purge (storage/pool/purge.h) against the in-process root keys, through a key-service
 // fake that keeps a registry and can refuse or time out. The end-to-end proof with the real
 // sealkmsd is test/daemon/sealpoold/sealpoold_purge_test.cc.
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "catch2/catch.hpp"
 
 #include "crypto/key_wrap.h"
@@ -14,6 +16,7 @@
 #include "storage/catalog/catalog_records.h"
 #include "storage/keydict/key_dictionary_format.h"
 #include "storage/pool/purge_record.h"
+#include "storage/store/file_system.h"
 #include "test/storage/pool/pool_test_util.h"
 #include "test/test_util.h"
 
@@ -391,6 +394,121 @@ TEST_CASE("purge: RewrapDeks fails rather than skip a KEK a running write still 
   REQUIRE(r.ok());
   CHECK(r->keks_dropped == 1);
   CHECK(f.ReadAll("open").ok());
+}
+
+// A FileSystem that forwards to the default one, and can stop one thread's next container read
+// until released: a deterministic sync point between ReadSegment's catalog read of a segment
+// record and its unwrap of the DEK (the container read comes between the two).
+class ReadGateFileSystem final : public FileSystem {
+ public:
+  // The next Read by thread `who` on a container file waits until Release().
+  void Arm(std::thread::id who) {
+    absl::MutexLock lock(&mu_);
+    armed_for_ = who;
+    waiting_ = false;
+    released_ = false;
+  }
+  void AwaitWaiting() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&waiting_));
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    released_ = true;
+  }
+  void Gate() const {
+    absl::MutexLock lock(&mu_);
+    if (armed_for_ != std::this_thread::get_id()) return;
+    armed_for_ = std::thread::id();
+    waiting_ = true;
+    mu_.Await(absl::Condition(&released_));
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                OpenMode mode) override {
+    return base_->NewWritableFile(path, mode);
+  }
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = base_->NewRandomAccessFile(path);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<RandomAccessFile>(new GatedFile(this, *std::move(file)));
+  }
+  absl::Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  absl::Status RemoveFile(const std::string& path) override { return base_->RemoveFile(path); }
+  absl::StatusOr<bool> FileExists(const std::string& path) override {
+    return base_->FileExists(path);
+  }
+  absl::StatusOr<uint64_t> GetFileSize(const std::string& path) override {
+    return base_->GetFileSize(path);
+  }
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
+    return base_->ListDir(dir);
+  }
+  absl::Status CreateDir(const std::string& dir) override { return base_->CreateDir(dir); }
+  absl::Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    return base_->LockFile(path);
+  }
+
+ private:
+  class GatedFile final : public RandomAccessFile {
+   public:
+    GatedFile(const ReadGateFileSystem* fs, std::unique_ptr<RandomAccessFile> base)
+        : fs_(fs), base_(std::move(base)) {}
+    absl::StatusOr<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
+      fs_->Gate();
+      return base_->Read(offset, out);
+    }
+    absl::StatusOr<uint64_t> Size() const override { return base_->Size(); }
+    const std::string& path() const override { return base_->path(); }
+
+   private:
+    const ReadGateFileSystem* const fs_;
+    std::unique_ptr<RandomAccessFile> base_;
+  };
+
+  FileSystem* const base_ = DefaultFileSystem();
+  mutable absl::Mutex mu_;
+  mutable std::thread::id armed_for_ ABSL_GUARDED_BY(mu_);
+  mutable bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The race behind "a restore racing drop-keks can fail once": a read takes a segment record
+// (DEK wrapped under the old KEK), the purge re-wraps that DEK and drops the old KEK, then the
+// read unwraps. It must read the record again and go on (before the fix: NOT_FOUND "no KEK 1",
+// which a client takes for "no such image").
+TEST_CASE("purge: a read that took a segment record before the re-wrap finishes bit-exact") {
+  ReadGateFileSystem gate;
+  PoolFixture f(SmallPoolOptions(&gate));
+  FakePurgeKeys keys(&f.kms());
+  const std::vector<uint8_t> data = ImageContent({31, 1u << 20});
+  REQUIRE(f.WriteImage("B", data).ok());
+  f.Reopen();  // nothing cached: the reader's first container read is of its first segment
+  std::vector<uint8_t> got;
+  absl::Status read_status;
+  std::thread reader([&] {
+    gate.Arm(std::this_thread::get_id());
+    read_status = f.pool().ReadImage({kTestLsu, "", "B"}, 0, data.size(),
+                                     [&](std::span<const uint8_t> d) {
+                                       got.insert(got.end(), d.begin(), d.end());
+                                       return absl::OkStatus();
+                                     });
+  });
+  gate.AwaitWaiting();  // the reader holds segment 1's record, wrapped under KEK 1
+  auto report = f.pool().Purge(kTestKeyGroup, &keys);
+  gate.Release();
+  reader.join();
+  INFO(report.status());
+  REQUIRE(report.ok());
+  REQUIRE(std::find(report->keks_dropped.begin(), report->keks_dropped.end(), 1u) !=
+          report->keks_dropped.end());
+  INFO(read_status);
+  CHECK(read_status.ok());
+  CHECK(DescribeMismatch(got, data).empty());
 }
 
 TEST_CASE("purge record: encodes, decodes, and refuses another version or a damaged record") {
