@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "base/malloc_tuning.h"
 #include "base/strings.h"
 #include "daemon/sealpoold/image_stream.h"
 #include "daemon/sealpoold/admin_service.h"
@@ -348,6 +349,7 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
 }
 
 int Main(int argc, char** argv) {
+  base::TuneMallocForStreaming();
   CLI::App app{
       "sealpoold: the sealpool storage server. Backup clients stream images to it over gRPC\n"
       "with TLS (client certificates required); admins use crcontrol and keydictutil over a\n"

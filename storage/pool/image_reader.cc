@@ -3,6 +3,8 @@
 // byte of it reaches the sink; the recipe digest is checked before the first byte; a whole-image
 // read also checks the content digest (which catches extents swapped inside the catalog).
 #include <algorithm>
+#include <deque>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -134,6 +136,74 @@ absl::StatusOr<crypto::ImageDigestValue> Pool::Impl::RecipeDigest(
 
 namespace {
 
+// How many segments a read decodes ahead of the one it hands to its sink.
+constexpr size_t kReadAheadSegments = 8;
+
+// Segments of one read, in recipe order, each read and decoded by a job on the pool's worker
+// threads (Impl::ReadSegment, which is thread-safe). The destructor waits for every job it
+// submitted, so a read that stops early (an error, a sink that refuses) leaves none running.
+class ReadAhead {
+ public:
+  struct Decoded {
+    bool done = false;  // guarded by ReadAhead::mu_
+    absl::Status status;
+    std::vector<uint8_t> plaintext;
+    SegmentRecord record;
+  };
+  struct Pending {
+    uint64_t at;
+    RecipeExtent extent;
+    std::unique_ptr<Decoded> decoded;
+  };
+
+  ReadAhead(const Pool::Impl& p, uint32_t group_no, const Id128& group_id, std::string label)
+      : p_(p), group_no_(group_no), group_id_(group_id), label_(std::move(label)) {}
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+  ~ReadAhead() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &running_));
+  }
+
+  size_t size() const { return pending_.size(); }
+  Pending& Front() { return pending_.front(); }
+  void PopFront() { pending_.pop_front(); }
+
+  void Push(uint64_t at, const RecipeExtent& extent) {
+    pending_.push_back(Pending{at, extent, std::make_unique<Decoded>()});
+    Decoded* d = pending_.back().decoded.get();
+    {
+      absl::MutexLock lock(&mu_);
+      ++running_;
+    }
+    p_.seal_workers->Submit([this, d, at, id = extent.segment_id] {
+      const std::string context = absl::StrCat(label_, " at offset ", at);
+      absl::Status s = p_.ReadSegment(group_no_, group_id_, id, context, &d->plaintext, &d->record);
+      absl::MutexLock lock(&mu_);
+      d->status = std::move(s);
+      d->done = true;
+      --running_;
+    });
+  }
+
+  const Decoded& Wait(const Pending& pending) {
+    Decoded* d = pending.decoded.get();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&d->done));
+    return *d;
+  }
+
+ private:
+  const Pool::Impl& p_;
+  const uint32_t group_no_;
+  const Id128 group_id_;
+  const std::string label_;
+  std::deque<Pending> pending_;  // the reading thread's only
+  absl::Mutex mu_;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // The read shared by ReadImage and Verify. `fingerprinter` (optional) re-fingerprints every
 // segment's plaintext and compares it with the authenticated fingerprint.
 absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t offset,
@@ -163,7 +233,41 @@ absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t of
     content.emplace(std::move(s));
   }
   const uint64_t end = offset + length;
-  std::vector<uint8_t> plaintext;
+  // Up to kReadAheadSegments segments are read, authenticated and decoded on the pool's worker
+  // threads ahead of the one this thread checks and hands to the sink, in recipe order.
+  ReadAhead ahead(p, image.group_no, group.record.group_id, label);
+  auto consume = [&]() -> absl::Status {
+    ReadAhead::Pending& front = ahead.Front();
+    const uint64_t at = front.at;
+    const RecipeExtent& extent = front.extent;
+    const ReadAhead::Decoded& d = ahead.Wait(front);
+    SEALPOOL_RETURN_IF_ERROR(d.status);
+    const std::string context = absl::StrCat(label, " at offset ", at);
+    const std::vector<uint8_t>& plaintext = d.plaintext;
+    const SegmentRecord& record = d.record;
+    if (plaintext.size() != extent.length) {
+      return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
+                                              " has ", plaintext.size(),
+                                              " bytes; the recipe says ", extent.length));
+    }
+    if (fingerprinter != nullptr) {
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprint fp, fingerprinter->Compute(plaintext));
+      if (fp != record.fingerprint) {
+        return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
+                                                ": its plaintext does not match its fingerprint"));
+      }
+    }
+    if (content.has_value()) {
+      SEALPOOL_RETURN_IF_ERROR(content->UpdateU64(extent.length));
+      SEALPOOL_RETURN_IF_ERROR(content->Update(record.fingerprint.bytes()));
+    }
+    if (segments_read != nullptr) ++*segments_read;
+    const uint64_t from = std::max(offset, at) - at;
+    const uint64_t to = std::min<uint64_t>(end, at + extent.length) - at;
+    SEALPOOL_RETURN_IF_ERROR(sink(std::span<const uint8_t>(plaintext).subspan(from, to - from)));
+    ahead.PopFront();
+    return absl::OkStatus();
+  };
   SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
       Cf::kRecipes, RecipePrefix(image.image_id),
       [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
@@ -171,33 +275,11 @@ absl::Status ReadImpl(const Pool::Impl& p, const ImageRecord& image, uint64_t of
         SEALPOOL_ASSIGN_OR_RETURN(RecipeExtent extent, DecodeRecipeExtent(value));
         if (at >= end) return false;
         if (at + extent.length <= offset) return true;
-        const std::string context = absl::StrCat(label, " at offset ", at);
-        SegmentRecord record;
-        SEALPOOL_RETURN_IF_ERROR(p.ReadSegment(image.group_no, group.record.group_id,
-                                               extent.segment_id, context, &plaintext, &record));
-        if (plaintext.size() != extent.length) {
-          return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
-                                                  " has ", plaintext.size(),
-                                                  " bytes; the recipe says ", extent.length));
-        }
-        if (fingerprinter != nullptr) {
-          SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprint fp, fingerprinter->Compute(plaintext));
-          if (fp != record.fingerprint) {
-            return absl::DataLossError(absl::StrCat(context, ": ", SegmentLabel(extent.segment_id),
-                                                    ": its plaintext does not match its fingerprint"));
-          }
-        }
-        if (content.has_value()) {
-          SEALPOOL_RETURN_IF_ERROR(content->UpdateU64(extent.length));
-          SEALPOOL_RETURN_IF_ERROR(content->Update(record.fingerprint.bytes()));
-        }
-        if (segments_read != nullptr) ++*segments_read;
-        const uint64_t from = std::max(offset, at) - at;
-        const uint64_t to = std::min<uint64_t>(end, at + extent.length) - at;
-        SEALPOOL_RETURN_IF_ERROR(
-            sink(std::span<const uint8_t>(plaintext).subspan(from, to - from)));
+        if (ahead.size() >= kReadAheadSegments) SEALPOOL_RETURN_IF_ERROR(consume());
+        ahead.Push(at, extent);
         return true;
       }));
+  while (ahead.size() > 0) SEALPOOL_RETURN_IF_ERROR(consume());
   if (content.has_value()) {
     SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestValue got, content->Final());
     if (!crypto::DigestEquals(got, image.content_digest)) {

@@ -9,6 +9,7 @@
 #include <clocale>
 #include <string>
 
+#include "base/malloc_tuning.h"
 #include "tools/sealpool/commands.h"
 #include "tools/sealpool/exit_codes.h"
 #include "tools/sealpool/session.h"
@@ -19,6 +20,7 @@ namespace {
 void SilenceGrpcLog(gpr_log_func_args*) {}
 
 int Main(int argc, char** argv) {
+  base::TuneMallocForStreaming();
   StartSignalThread();
   // File names are bytes, and nearly always UTF-8: with this locale libarchive stores them in
   // pax headers as UTF-8 (what POSIX asks) whatever the user's locale, instead of marking them

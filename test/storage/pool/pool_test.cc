@@ -55,6 +55,35 @@ std::vector<uint8_t> Unique(uint64_t seed, size_t size) {
   return test::PseudoRandomBytes(size, seed);
 }
 
+// Reads decode segments ahead on worker threads (image_reader.cc ReadAhead): a sink that stops
+// the read early gets its own status back, no later byte, and leaves no job behind.
+TEST_CASE("pool: a read whose sink refuses stops there and leaves the pool usable") {
+  PoolFixture f;
+  const std::vector<uint8_t> content = ImageContent({11, 4u << 20});
+  REQUIRE(f.WriteImage("img", content).ok());
+  for (int stop_after : {1, 2, 5}) {
+    int calls = 0;
+    uint64_t bytes = 0;
+    absl::Status s = f.pool().ReadImage({kTestLsu, "", "img"}, 0, content.size(),
+                                        [&](std::span<const uint8_t> d) {
+                                          ++calls;
+                                          bytes += d.size();
+                                          if (calls == stop_after) {
+                                            return absl::CancelledError("the client went away");
+                                          }
+                                          return absl::OkStatus();
+                                        });
+    INFO("stop after " << stop_after << ": " << s);
+    CHECK(absl::IsCancelled(s));
+    CHECK(s.message() == "the client went away");
+    CHECK(calls == stop_after);
+    CHECK(bytes < content.size());
+  }
+  auto all = f.ReadAll("img");
+  REQUIRE(all.ok());
+  CHECK(*all == content);
+}
+
 TEST_CASE("pool: an image reads back whole and by any range") {
   PoolFixture f;
   const std::vector<uint8_t> content = ImageContent({7, 3u << 20});
