@@ -18,6 +18,10 @@ find_package(spdlog REQUIRED)
 find_package(tomlplusplus REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+# The S3 client (storage/s3): libcurl signs requests (CURLOPT_AWS_SIGV4, curl >= 7.75), pugixml
+# parses the XML replies.
+pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl>=7.75)
+pkg_check_modules(PUGIXML REQUIRED IMPORTED_TARGET pugixml)
 # libarchive: the sealpool client writes and unpacks directory backups as pax tar archives.
 pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 

@@ -14,12 +14,16 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   libcpp-httplib-dev libarchive-dev
+  libcurl4-openssl-dev libpugixml-dev  # the S3 client (storage/s3): SigV4 requests, XML replies
   # the .deb: CPack's DEB generator finds ELF files with file and runs dpkg-shlibdeps
   # (dpkg-dev); it sets root ownership itself, so no fakeroot
   dpkg-dev file
   # tests and benchmarks
   catch2 libbenchmark-dev python3-cryptography-vectors python3-pykmip openssl
   curl  # sealpoold_ops_test scrapes the metrics endpoint with it
+  # a throw-away single-node Ceph with a RADOS Gateway for the S3 LSU's tests
+  # (test/storage/s3/ceph-up.sh)
+  ceph-mon ceph-osd radosgw ceph-common
   # peers measured side by side by test/bench/pool_bench (skipped there when absent)
   restic borgbackup
 )

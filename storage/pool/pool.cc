@@ -14,6 +14,7 @@
 #include "base/strings.h"
 #include "crypto/random.h"
 #include "storage/pool/pool_internal.h"
+#include "storage/store/local_container_store.h"
 
 namespace sealpool::storage {
 
@@ -598,8 +599,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
   Pool::Impl* raw = impl.get();
   SEALPOOL_ASSIGN_OR_RETURN(
       impl->containers,
-      ContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
-                           impl->options.containers,
+      LocalContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
+                                impl->options.containers,
                            [raw]() -> absl::StatusOr<uint64_t> { return raw->container_ids->Next(); }));
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),

@@ -25,15 +25,20 @@ absl::StatusOr<std::unique_ptr<ContainerReader>> ContainerReader::Open(FileSyste
                                                                        const std::string& path) {
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> file = fs->NewRandomAccessFile(path);
   if (!file.ok()) return file.status();
+  return FromFile(*std::move(file));
+}
+
+absl::StatusOr<std::unique_ptr<ContainerReader>> ContainerReader::FromFile(
+    std::unique_ptr<RandomAccessFile> file) {
   std::vector<uint8_t> bytes(kMaxContainerHeaderSize);
-  absl::StatusOr<size_t> n = ReadAt(**file, 0, bytes);
+  absl::StatusOr<size_t> n = ReadAt(*file, 0, bytes);
   if (!n.ok()) return n.status();
   bytes.resize(*n);
   ContainerHeader header;
   if (absl::Status status = header.DecodeFrom(bytes); !status.ok()) {
-    return base::Annotate(status, absl::StrCat("container file ", path));
+    return base::Annotate(status, absl::StrCat("container file ", file->path()));
   }
-  return std::unique_ptr<ContainerReader>(new ContainerReader(*std::move(file), header));
+  return std::unique_ptr<ContainerReader>(new ContainerReader(std::move(file), header));
 }
 
 std::string ContainerReader::Describe() const {

@@ -51,6 +51,9 @@ class ContainerReader {
   // DataLoss for a corrupt or truncated header, FailedPrecondition for a newer format version.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ContainerReader>> Open(
       FileSystem* fs, const std::string& path);
+  // The same over a file the caller opened (an S3 object read by ranged GETs, for one).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ContainerReader>> FromFile(
+      std::unique_ptr<RandomAccessFile> file);
 
   // Reads the record at `location` and verifies it; on success `*stored` holds exactly its
   // stored bytes (replacing what it held). If `expected_segment_id` is given, a record of

@@ -1,6 +1,6 @@
-// ContainerStore: naming, rollover, one container per key group, concurrency, group-commit
+// LocalContainerStore: naming, rollover, one container per key group, concurrency, group-commit
 // durability under injected faults, removal, the reader cache and corruption reports.
-#include "storage/store/container_store.h"
+#include "storage/store/local_container_store.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,7 +40,7 @@ class StoreFixture {
 
   void Open(ContainerStoreOptions options = {}) {
     store_.reset();
-    auto store = ContainerStore::Open(&fs_, dir_, pool_id_, options,
+    auto store = LocalContainerStore::Open(&fs_, dir_, pool_id_, options,
                                       [this]() -> absl::StatusOr<uint64_t> { return next_id_++; });
     INFO(store.status().ToString());
     REQUIRE(store.ok());
@@ -93,7 +93,7 @@ class StoreFixture {
   std::string dir_;
   Id128 pool_id_;
   std::atomic<uint64_t> next_id_{1};
-  std::unique_ptr<ContainerStore> store_;
+  std::unique_ptr<LocalContainerStore> store_;
   std::map<uint64_t, TestSegment> segments_;
 };
 
@@ -453,7 +453,7 @@ TEST_CASE_METHOD(StoreFixture, "Open creates the directory, or says why it canno
     CHECK(store_->List()->empty());
   }
   SECTION("the parent does not exist") {
-    auto store = ContainerStore::Open(&fs_, tmp_.File("no/such/containers"), pool_id_, {},
+    auto store = LocalContainerStore::Open(&fs_, tmp_.File("no/such/containers"), pool_id_, {},
                                       [] { return absl::StatusOr<uint64_t>(1); });
     INFO(store.status().ToString());
     CHECK(absl::IsNotFound(store.status()));
@@ -461,16 +461,16 @@ TEST_CASE_METHOD(StoreFixture, "Open creates the directory, or says why it canno
   }
   SECTION("the path is a file") {
     WriteWholeFile(dir_, {1});
-    auto store = ContainerStore::Open(&fs_, dir_, pool_id_, {},
+    auto store = LocalContainerStore::Open(&fs_, dir_, pool_id_, {},
                                       [] { return absl::StatusOr<uint64_t>(1); });
     INFO(store.status().ToString());
     CHECK_FALSE(store.ok());
   }
   SECTION("bad options") {
-    auto store = ContainerStore::Open(&fs_, dir_, pool_id_, {.max_open_readers = 0},
+    auto store = LocalContainerStore::Open(&fs_, dir_, pool_id_, {.max_open_readers = 0},
                                       [] { return absl::StatusOr<uint64_t>(1); });
     CHECK(absl::IsInvalidArgument(store.status()));
-    auto no_allocator = ContainerStore::Open(&fs_, dir_, pool_id_, {}, nullptr);
+    auto no_allocator = LocalContainerStore::Open(&fs_, dir_, pool_id_, {}, nullptr);
     CHECK(absl::IsInvalidArgument(no_allocator.status()));
   }
   SECTION("an unwritable directory") {
@@ -480,7 +480,7 @@ TEST_CASE_METHOD(StoreFixture, "Open creates the directory, or says why it canno
     }
     std::filesystem::create_directory(tmp_.File("ro"));
     ::chmod(tmp_.File("ro").c_str(), 0500);
-    auto store = ContainerStore::Open(&fs_, tmp_.File("ro/containers"), pool_id_, {},
+    auto store = LocalContainerStore::Open(&fs_, tmp_.File("ro/containers"), pool_id_, {},
                                       [] { return absl::StatusOr<uint64_t>(1); });
     CHECK(absl::IsPermissionDenied(store.status()));
     // An existing directory that cannot be written: opens (for reading), refuses appends.
@@ -499,7 +499,7 @@ TEST_CASE_METHOD(StoreFixture, "Open creates the directory, or says why it canno
 TEST_CASE_METHOD(StoreFixture, "allocator errors and reused ids are refused",
                  "[storage][container_store]") {
   SECTION("the allocator fails") {
-    auto store = ContainerStore::Open(&fs_, dir_, pool_id_, {}, [] {
+    auto store = LocalContainerStore::Open(&fs_, dir_, pool_id_, {}, [] {
       return absl::StatusOr<uint64_t>(absl::UnavailableError("catalog is down"));
     });
     REQUIRE(store.ok());

@@ -1,4 +1,4 @@
-#include "storage/store/container_store.h"
+#include "storage/store/local_container_store.h"
 
 #include <chrono>
 #include <utility>
@@ -54,7 +54,7 @@ std::optional<uint64_t> ParseContainerFileName(std::string_view name) {
   return id;
 }
 
-ContainerStore::ContainerStore(FileSystem* fs, std::string dir, Id128 pool_id,
+LocalContainerStore::LocalContainerStore(FileSystem* fs, std::string dir, Id128 pool_id,
                                ContainerStoreOptions options,
                                std::function<absl::StatusOr<uint64_t>()> allocate_id)
     : fs_(fs),
@@ -63,9 +63,9 @@ ContainerStore::ContainerStore(FileSystem* fs, std::string dir, Id128 pool_id,
       options_(options),
       allocate_id_(std::move(allocate_id)) {}
 
-ContainerStore::~ContainerStore() = default;
+LocalContainerStore::~LocalContainerStore() = default;
 
-absl::StatusOr<std::unique_ptr<ContainerStore>> ContainerStore::Open(
+absl::StatusOr<std::unique_ptr<LocalContainerStore>> LocalContainerStore::Open(
     FileSystem* fs, std::string dir, Id128 pool_id, ContainerStoreOptions options,
     std::function<absl::StatusOr<uint64_t>()> allocate_id) {
   if (options.max_open_readers == 0) {
@@ -84,22 +84,22 @@ absl::StatusOr<std::unique_ptr<ContainerStore>> ContainerStore::Open(
   SEALPOOL_RETURN_IF_ERROR(base::Annotate(fs->SyncDir(DirName(dir)), context));
   // Fail now, not at the first read, if it cannot be listed.
   SEALPOOL_RETURN_IF_ERROR(base::Annotate(fs->ListDir(dir).status(), context));
-  return std::unique_ptr<ContainerStore>(
-      new ContainerStore(fs, std::move(dir), pool_id, options, std::move(allocate_id)));
+  return std::unique_ptr<LocalContainerStore>(
+      new LocalContainerStore(fs, std::move(dir), pool_id, options, std::move(allocate_id)));
 }
 
-std::string ContainerStore::PathOf(uint64_t container_id) const {
+std::string LocalContainerStore::PathOf(uint64_t container_id) const {
   return absl::StrCat(dir_, "/", ContainerFileName(container_id));
 }
 
-std::shared_ptr<ContainerStore::Group> ContainerStore::GetGroup(const Id128& key_group_id) {
+std::shared_ptr<LocalContainerStore::Group> LocalContainerStore::GetGroup(const Id128& key_group_id) {
   absl::MutexLock lock(&mu_);
   std::shared_ptr<Group>& group = groups_[key_group_id];
   if (group == nullptr) group = std::make_shared<Group>(key_group_id);
   return group;
 }
 
-std::vector<std::shared_ptr<ContainerStore::Group>> ContainerStore::Groups() const {
+std::vector<std::shared_ptr<LocalContainerStore::Group>> LocalContainerStore::Groups() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<Group>> groups;
   groups.reserve(groups_.size());
@@ -107,7 +107,7 @@ std::vector<std::shared_ptr<ContainerStore::Group>> ContainerStore::Groups() con
   return groups;
 }
 
-absl::Status ContainerStore::StartContainer(Group& group) {
+absl::Status LocalContainerStore::StartContainer(Group& group) {
   uint64_t id = 0;
   {
     absl::MutexLock lock(&allocate_mu_);
@@ -149,7 +149,7 @@ absl::Status ContainerStore::StartContainer(Group& group) {
 }
 
 // `error` is taken by value: callers pass the writer's own status, which reset() frees.
-void ContainerStore::AbandonWriter(Group& group, absl::Status error) {
+void LocalContainerStore::AbandonWriter(Group& group, absl::Status error) {
   const uint64_t id = group.writer->header().container_id;
   const uint64_t durable_end = group.writer->synced_size();
   const bool lost = group.appended_end > durable_end;
@@ -165,7 +165,7 @@ void ContainerStore::AbandonWriter(Group& group, absl::Status error) {
   }
 }
 
-absl::Status ContainerStore::CloseWriter(Group& group) {
+absl::Status LocalContainerStore::CloseWriter(Group& group) {
   const uint64_t id = group.writer->header().container_id;
   if (absl::Status status = group.writer->Close(); !status.ok()) {
     AbandonWriter(group, status);
@@ -178,7 +178,7 @@ absl::Status ContainerStore::CloseWriter(Group& group) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StoredLocation> ContainerStore::Append(const Id128& key_group_id,
+absl::StatusOr<StoredLocation> LocalContainerStore::Append(const Id128& key_group_id,
                                                       const SealedSegment& segment) {
   std::shared_ptr<Group> group = GetGroup(key_group_id);
   absl::MutexLock lock(&group->mu);
@@ -199,7 +199,7 @@ absl::StatusOr<StoredLocation> ContainerStore::Append(const Id128& key_group_id,
   return StoredLocation{writer.header().container_id, *location};
 }
 
-absl::Status ContainerStore::SyncAllGroups() {
+absl::Status LocalContainerStore::SyncAllGroups() {
   absl::Status first;
   for (const std::shared_ptr<Group>& group : Groups()) {
     absl::MutexLock lock(&group->mu);
@@ -214,7 +214,7 @@ absl::Status ContainerStore::SyncAllGroups() {
   return first;
 }
 
-absl::Status ContainerStore::Sync() {
+absl::Status LocalContainerStore::Sync() {
   uint64_t losses_at_arrival = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -270,7 +270,7 @@ absl::Status ContainerStore::Sync() {
   return absl::OkStatus();
 }
 
-absl::Status ContainerStore::CheckDurable(const StoredLocation& where) {
+absl::Status LocalContainerStore::CheckDurable(const StoredLocation& where) {
   const uint64_t id = where.container_id;
   const uint64_t end = where.location.end();
   {
@@ -301,7 +301,7 @@ absl::Status ContainerStore::CheckDurable(const StoredLocation& where) {
   return absl::OkStatus();
 }
 
-absl::Status ContainerStore::Sync(std::span<const StoredLocation> locations) {
+absl::Status LocalContainerStore::Sync(std::span<const StoredLocation> locations) {
   absl::Status round = Sync();
   for (const StoredLocation& where : locations) {
     SEALPOOL_RETURN_IF_ERROR(CheckDurable(where));
@@ -310,7 +310,7 @@ absl::Status ContainerStore::Sync(std::span<const StoredLocation> locations) {
   return absl::OkStatus();
 }
 
-absl::Status ContainerStore::SealOpenContainers() {
+absl::Status LocalContainerStore::SealOpenContainers() {
   absl::Status first;
   for (const std::shared_ptr<Group>& group : Groups()) {
     absl::MutexLock lock(&group->mu);
@@ -321,7 +321,7 @@ absl::Status ContainerStore::SealOpenContainers() {
   return first;
 }
 
-absl::StatusOr<std::vector<uint64_t>> ContainerStore::List() const {
+absl::StatusOr<std::vector<uint64_t>> LocalContainerStore::List() const {
   absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir_);
   if (!names.ok()) return base::Annotate(names.status(), "list containers");
   std::vector<uint64_t> ids;
@@ -332,12 +332,12 @@ absl::StatusOr<std::vector<uint64_t>> ContainerStore::List() const {
   return ids;
 }
 
-bool ContainerStore::IsOpenForAppend(uint64_t container_id) const {
+bool LocalContainerStore::IsOpenForAppend(uint64_t container_id) const {
   absl::MutexLock lock(&mu_);
   return open_for_append_.contains(container_id);
 }
 
-absl::StatusOr<std::shared_ptr<const ContainerReader>> ContainerStore::CachedReader(
+absl::StatusOr<std::shared_ptr<const ContainerReader>> LocalContainerStore::CachedReader(
     uint64_t container_id) const {
   {
     absl::MutexLock lock(&cache_mu_);
@@ -368,7 +368,7 @@ absl::StatusOr<std::shared_ptr<const ContainerReader>> ContainerStore::CachedRea
   return reader;
 }
 
-void ContainerStore::ForgetReader(uint64_t container_id) {
+void LocalContainerStore::ForgetReader(uint64_t container_id) {
   absl::MutexLock lock(&cache_mu_);
   removed_.insert(container_id);
   if (auto it = cache_index_.find(container_id); it != cache_index_.end()) {
@@ -377,14 +377,14 @@ void ContainerStore::ForgetReader(uint64_t container_id) {
   }
 }
 
-std::vector<uint64_t> ContainerStore::CachedReaderIds() const {
+std::vector<uint64_t> LocalContainerStore::CachedReaderIds() const {
   absl::MutexLock lock(&cache_mu_);
   std::vector<uint64_t> ids;
   for (const auto& entry : lru_) ids.push_back(entry.first);
   return ids;
 }
 
-absl::StatusOr<RecordHeader> ContainerStore::Read(const StoredLocation& where,
+absl::StatusOr<RecordHeader> LocalContainerStore::Read(const StoredLocation& where,
                                                   std::vector<uint8_t>* stored,
                                                   std::optional<crypto::SegmentId> expected) const {
   absl::StatusOr<std::shared_ptr<const ContainerReader>> reader = CachedReader(where.container_id);
@@ -395,7 +395,7 @@ absl::StatusOr<RecordHeader> ContainerStore::Read(const StoredLocation& where,
   return (*reader)->ReadRecord(where.location, stored, expected);
 }
 
-absl::Status ContainerStore::Remove(uint64_t container_id) {
+absl::Status LocalContainerStore::Remove(uint64_t container_id) {
   if (IsOpenForAppend(container_id)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "remove container ", container_id, ": it is open for append (seal it first)"));
@@ -409,13 +409,13 @@ absl::Status ContainerStore::Remove(uint64_t container_id) {
                         absl::StrCat("remove container ", container_id, ": sync directory"));
 }
 
-absl::StatusOr<uint64_t> ContainerStore::FileSize(uint64_t container_id) const {
+absl::StatusOr<uint64_t> LocalContainerStore::FileSize(uint64_t container_id) const {
   absl::StatusOr<uint64_t> size = fs_->GetFileSize(PathOf(container_id));
   if (!size.ok()) return base::Annotate(size.status(), absl::StrCat("container ", container_id));
   return size;
 }
 
-absl::StatusOr<std::unique_ptr<ContainerReader>> ContainerStore::OpenReader(
+absl::StatusOr<std::unique_ptr<ContainerReader>> LocalContainerStore::OpenReader(
     uint64_t container_id) const {
   absl::StatusOr<std::unique_ptr<ContainerReader>> reader =
       ContainerReader::Open(fs_, PathOf(container_id));

@@ -1,0 +1,148 @@
+// The S3 container store: the ContainerStore interface (storage/store/container_store.h) over
+// write-once objects in a bucket (docs/s3.md "Object layout", "Consistency").
+//
+//   SEALPOOL_ASSIGN_OR_RETURN(auto store, S3ContainerStore::Open(client, "backups/", pool_id,
+//                                                                {}, allocate_id));
+//   SEALPOOL_ASSIGN_OR_RETURN(StoredLocation where, store->Append(key_group_id, segment));
+//   SEALPOOL_RETURN_IF_ERROR(store->Sync({&where, 1}));  // the object is in the bucket now
+//
+// Objects: container N of pool P is the object <prefix>sealpool-<P as 32 hex>/containers/<N as 16
+// hex>.spc, holding exactly the bytes of a container file (format v1, docs/format.md): its
+// 72-byte header carries the pool id, the key group id and the container id, so two pools never
+// confuse each other's objects in one bucket even if names were copied. Objects are written
+// once (PUT, multipart above the client's threshold) and never modified; compaction writes new
+// ones and Remove deletes old ones.
+//
+// Writers: each key group has at most one open container, built in memory by Append. It is
+// sealed and uploaded when the next record would pass options.containers.target_size, and by
+// every Sync (so each commit makes one object per key group it touched; compaction merges small
+// ones). A container is durable when the store accepted its PUT; Sync(locations) is OK only if
+// every location's object was accepted. A failed upload abandons that container: its records
+// are lost (Sync(locations) reports it to every caller whose locations it held, however late),
+// the group's next Append starts a new container, and the object, if a partial one exists, is
+// never listed as the pool's (a PUT is atomic in S3).
+//
+// Reads: ranged GETs through a bounded block cache shared by all containers (read_cache_bytes,
+// blocks of cache_block_bytes), then the same checks as a local container (ContainerReader):
+// DataLoss naming container and offset for a damaged or truncated object, and DataLoss for an
+// object of the pool that vanished from the bucket. Records of a container not yet uploaded are
+// not readable (FailedPrecondition); the pool references records only after Sync.
+//
+// Sizes: Open lists the pool's objects once (one LIST request per 1000 objects, never a HEAD
+// per object) and keeps every container's size in memory, updated on upload and Remove;
+// List, FileSize and IsOpenForAppend cost no request.
+//
+// Thread safety: thread-safe. Appends and the upload of one group serialise on the group's lock
+// (an Append waits for its group's upload); groups proceed in parallel.
+#ifndef SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
+#define SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/s3/s3_client.h"
+#include "storage/store/container_store.h"
+
+namespace sealpool::storage::s3 {
+
+struct S3ContainerStoreOptions {
+  ContainerStoreOptions containers;         // target_size; max_open_readers bounds the readers
+  uint64_t read_cache_bytes = 64ull << 20;  // bound of the block cache (>= one block)
+  uint64_t cache_block_bytes = 1ull << 20;  // one ranged GET reads one block (>= 4 KiB)
+};
+
+// The object key of container `id` of `pool_id` under `prefix`.
+std::string ContainerObjectKey(std::string_view prefix, const Id128& pool_id, uint64_t id);
+// The folder (key prefix) of the pool's containers: "<prefix>sealpool-<hex>/containers/".
+std::string ContainerObjectPrefix(std::string_view prefix, const Id128& pool_id);
+
+class S3ContainerStore final : public ContainerStore {
+ public:
+  // `client` must outlive the store; its bucket must exist. `prefix` is "" or ends with '/'
+  // (InvalidArgument otherwise). Lists the pool's objects; the client's error if that fails.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<S3ContainerStore>> Open(
+      S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
+      std::function<absl::StatusOr<uint64_t>()> allocate_id);
+  // Drops open containers without uploading them: their records were never acknowledged.
+  ~S3ContainerStore() override;
+
+  [[nodiscard]] absl::StatusOr<StoredLocation> Append(const Id128& key_group_id,
+                                                      const SealedSegment& segment) override;
+  [[nodiscard]] absl::Status Sync() override;
+  [[nodiscard]] absl::Status Sync(std::span<const StoredLocation> locations) override;
+  [[nodiscard]] absl::StatusOr<RecordHeader> Read(
+      const StoredLocation& where, std::vector<uint8_t>* stored,
+      std::optional<crypto::SegmentId> expected) const override;
+  [[nodiscard]] absl::Status SealOpenContainers() override;
+  [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> List() const override;
+  bool IsOpenForAppend(uint64_t container_id) const override;
+  [[nodiscard]] absl::Status Remove(uint64_t container_id) override;
+  [[nodiscard]] absl::StatusOr<uint64_t> FileSize(uint64_t container_id) const override;
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<ContainerReader>> OpenReader(
+      uint64_t container_id) const override;
+
+  std::string KeyOf(uint64_t container_id) const;
+
+  // The block cache (shared by every reader of this store).
+  class BlockCache;
+
+ private:
+  struct OpenContainer {
+    uint64_t id = 0;
+    std::vector<uint8_t> bytes;  // header + records
+    uint64_t records = 0;
+  };
+  struct Group {
+    explicit Group(const Id128& id) : key_group_id(id) {}
+    const Id128 key_group_id;
+    absl::Mutex mu;
+    std::optional<OpenContainer> open ABSL_GUARDED_BY(mu);
+  };
+
+  S3ContainerStore(S3Client* client, std::string prefix, Id128 pool_id,
+                   S3ContainerStoreOptions options,
+                   std::function<absl::StatusOr<uint64_t>()> allocate_id);
+
+  std::shared_ptr<Group> GetGroup(const Id128& key_group_id) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<Group>> Groups() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Uploads the group's open container and closes it (durable or lost).
+  absl::Status Seal(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(group.mu)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckDurable(const StoredLocation& where) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
+  absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
+
+  S3Client* const client_;
+  const std::string prefix_;
+  const Id128 pool_id_;
+  const S3ContainerStoreOptions options_;
+  std::shared_ptr<BlockCache> cache_;
+
+  absl::Mutex allocate_mu_;
+  const std::function<absl::StatusOr<uint64_t>()> allocate_id_ ABSL_GUARDED_BY(allocate_mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<Id128, std::shared_ptr<Group>> groups_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> open_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, uint64_t> sizes_ ABSL_GUARDED_BY(mu_);  // objects in the bucket
+  std::map<uint64_t, absl::Status> losses_ ABSL_GUARDED_BY(mu_);
+
+  using LruList = std::list<std::pair<uint64_t, std::shared_ptr<const ContainerReader>>>;
+  mutable absl::Mutex readers_mu_;
+  mutable LruList lru_ ABSL_GUARDED_BY(readers_mu_);
+  mutable absl::flat_hash_map<uint64_t, LruList::iterator> reader_index_
+      ABSL_GUARDED_BY(readers_mu_);
+};
+
+}  // namespace sealpool::storage::s3
+
+#endif  // SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
