@@ -115,13 +115,15 @@ absl::StatusOr<size_t> UnwrapPadRaw(std::span<const uint8_t> kek, std::span<cons
 
 }  // namespace internal
 
-absl::StatusOr<WrappedDek> WrapDek(const Kek& kek, const Dek& dek) {
+namespace {
+
+absl::StatusOr<WrappedDek> WrapDekWith(std::span<const uint8_t> kek, const Dek& dek) {
   std::span<const uint8_t> dek_bytes = dek.RevealSecret();
   if (dek_bytes.size() != Dek::kSize) {
     return absl::InvalidArgumentError("WrapDek: the DEK is empty (moved-from key?)");
   }
   absl::StatusOr<std::vector<uint8_t>> wrapped =
-      internal::WrapPadRaw(kek.RevealSecret(), dek_bytes);
+      internal::WrapPadRaw(kek, dek_bytes);
   if (!wrapped.ok()) return wrapped.status();
   if (wrapped->size() != kWrappedDekSize) {
     return absl::InternalError(absl::StrCat("WrapDek produced ", wrapped->size(), " bytes"));
@@ -131,7 +133,8 @@ absl::StatusOr<WrappedDek> WrapDek(const Kek& kek, const Dek& dek) {
   return out;
 }
 
-absl::StatusOr<Dek> UnwrapDek(const Kek& kek, std::span<const uint8_t> wrapped) {
+absl::StatusOr<Dek> UnwrapDekWith(std::span<const uint8_t> kek,
+                                  std::span<const uint8_t> wrapped) {
   if (wrapped.size() != kWrappedDekSize) {
     return absl::InvalidArgumentError(absl::StrCat("UnwrapDek: a wrapped DEK is ", kWrappedDekSize,
                                                    " bytes, got ", wrapped.size()));
@@ -139,13 +142,28 @@ absl::StatusOr<Dek> UnwrapDek(const Kek& kek, std::span<const uint8_t> wrapped) 
   absl::StatusOr<SecretBytes> buffer = SecretBytes::Allocate(kWrappedDekSize);
   if (!buffer.ok()) return buffer.status();
   absl::StatusOr<size_t> n =
-      internal::UnwrapPadRaw(kek.RevealSecret(), wrapped, buffer->mutable_span());
+      internal::UnwrapPadRaw(kek, wrapped, buffer->mutable_span());
   if (!n.ok()) return n.status();
   if (*n != Dek::kSize) {
     return absl::DataLossError(
         absl::StrCat("UnwrapDek: the wrapped key is ", *n, " bytes long, a DEK is ", Dek::kSize));
   }
   return Dek::FromBytes(buffer->span().first(Dek::kSize));
+}
+
+}  // namespace
+
+absl::StatusOr<WrappedDek> WrapDek(const Kek& kek, const Dek& dek) {
+  return WrapDekWith(kek.RevealSecret(), dek);
+}
+absl::StatusOr<Dek> UnwrapDek(const Kek& kek, std::span<const uint8_t> wrapped) {
+  return UnwrapDekWith(kek.RevealSecret(), wrapped);
+}
+absl::StatusOr<WrappedDek> WrapDek(const BatchKey& batch_key, const Dek& dek) {
+  return WrapDekWith(batch_key.RevealSecret(), dek);
+}
+absl::StatusOr<Dek> UnwrapDek(const BatchKey& batch_key, std::span<const uint8_t> wrapped) {
+  return UnwrapDekWith(batch_key.RevealSecret(), wrapped);
 }
 
 }  // namespace sealpool::crypto

@@ -1,5 +1,6 @@
 // RFC 5649 key wrap (AES-256 key wrap with padding, NIST SP 800-38F KWP): a key group's Kek
-// wraps each segment's Dek into 40 bytes that are stored beside the segment.
+// (or, in kek_mode "public", a writer's BatchKey) wraps each segment's Dek into 40 bytes that
+// are stored beside the segment.
 //
 //   SEALPOOL_ASSIGN_OR_RETURN(WrappedDek wrapped, WrapDek(kek, dek));
 //   SEALPOOL_ASSIGN_OR_RETURN(Dek dek, UnwrapDek(kek, wrapped));
@@ -34,10 +35,17 @@ namespace sealpool::crypto {
 inline constexpr size_t kWrappedDekSize = 40;
 using WrappedDek = std::array<uint8_t, kWrappedDekSize>;
 
-static_assert(WrappingKeyTag<KekTag> && WrappableKeyTag<DekTag>);
+static_assert(WrappingKeyTag<KekTag> && WrappingKeyTag<BatchKeyTag> && WrappableKeyTag<DekTag>);
 
 [[nodiscard]] absl::StatusOr<WrappedDek> WrapDek(const Kek& kek, const Dek& dek);
 [[nodiscard]] absl::StatusOr<Dek> UnwrapDek(const Kek& kek, std::span<const uint8_t> wrapped);
+
+// The same wrap under a key group's batch key (kek_mode "public": a writer's DEKs are wrapped
+// under its open batch key, whose key is sealed to the KEK pair's public half;
+// crypto/batch_key_seal.h). Same layout, same errors.
+[[nodiscard]] absl::StatusOr<WrappedDek> WrapDek(const BatchKey& batch_key, const Dek& dek);
+[[nodiscard]] absl::StatusOr<Dek> UnwrapDek(const BatchKey& batch_key,
+                                            std::span<const uint8_t> wrapped);
 
 }  // namespace sealpool::crypto
 

@@ -6,6 +6,10 @@
 //   FingerprintKey  a key group's fingerprint key          HMAC-SHA-256 fingerprints
 //   RootKey         a root key of the key service          AEAD over KEKs (in the KMS)
 //   StoreKey        derived from an operator passphrase    AEAD over the KMS key-store file
+//   KekPrivateKey   private half of a key group's KEK pair  X25519 scalar; opens sealed batch
+//                   (kek_mode "public")                     keys (crypto/batch_key_seal.h)
+//   BatchKey        a writer's short-lived batch key        wraps DEKs (RFC 5649); sealed to
+//                                                           the KEK pair's public half
 //
 // Distinct key types never convert into each other, are move-only (Clone() is the explicit
 // copy), cannot be streamed or formatted, and expose their bytes through exactly one greppable
@@ -39,6 +43,8 @@ struct KekTag {};
 struct FingerprintKeyTag {};
 struct RootKeyTag {};
 struct StoreKeyTag {};
+struct KekPrivateKeyTag {};
+struct BatchKeyTag {};
 
 // What each kind of key may be used for. Only the specialisations below exist, so Key<Tag>
 // of any other tag does not compile.
@@ -86,10 +92,27 @@ struct KeyTraits<StoreKeyTag> {
   static constexpr bool kMac = false;
 };
 
+template <>
+struct KeyTraits<KekPrivateKeyTag> {
+  static constexpr const char* kName = "KEK private key";
+  static constexpr bool kAead = false;
+  static constexpr bool kWrapsKeys = false;
+  static constexpr bool kWrappable = false;
+  static constexpr bool kMac = false;
+};
+template <>
+struct KeyTraits<BatchKeyTag> {
+  static constexpr const char* kName = "batch key";
+  static constexpr bool kAead = false;
+  static constexpr bool kWrapsKeys = true;
+  static constexpr bool kWrappable = false;
+  static constexpr bool kMac = false;
+};
+
 // Keys Seal/Open (AES-256-GCM) accept: Dek, RootKey, StoreKey.
 template <typename Tag>
 concept AeadKeyTag = KeyTraits<Tag>::kAead;
-// Keys that wrap other keys (RFC 5649): Kek.
+// Keys that wrap other keys (RFC 5649): Kek, BatchKey.
 template <typename Tag>
 concept WrappingKeyTag = KeyTraits<Tag>::kWrapsKeys;
 // Keys that may be wrapped by a WrappingKeyTag key: Dek.
@@ -159,6 +182,8 @@ using Kek = Key<KekTag>;
 using FingerprintKey = Key<FingerprintKeyTag>;
 using RootKey = Key<RootKeyTag>;
 using StoreKey = Key<StoreKeyTag>;
+using KekPrivateKey = Key<KekPrivateKeyTag>;
+using BatchKey = Key<BatchKeyTag>;
 
 }  // namespace sealpool::crypto
 

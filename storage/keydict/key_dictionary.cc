@@ -17,6 +17,16 @@ std::string KekKeyId(uint32_t kek_id) { return base::Cat("kek-", kek_id); }
 
 }  // namespace
 
+std::string_view KekModeName(KekMode mode) {
+  switch (mode) {
+    case KekMode::kSymmetric:
+      return "symmetric";
+    case KekMode::kPublic:
+      return "public";
+  }
+  return "unknown";
+}
+
 absl::Status KeyDictionary::ValidateGroupName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= kMaxGroupNameLength;
   for (char c : name) {
@@ -45,7 +55,31 @@ struct KeyDictionary::KekEntry {
   uint64_t dek_count = 0;  // DEKs wrapped (or reserved before a restart)
   uint64_t reserved = 0;   // the dek_count persisted in the record: an upper bound
   WrappedKey wrapped;
-  std::shared_ptr<const crypto::Kek> kek;  // null until unwrapped
+  std::shared_ptr<const crypto::Kek> kek;  // null until unwrapped; always null for a pair
+  std::optional<crypto::KekPublicKey> public_key;  // set exactly for a KEK pair
+
+  // The persisted fields (what a record write needs), without the key.
+  KekEntry Snapshot() const {
+    KekEntry out;
+    out.state = state;
+    out.created_unix_micros = created_unix_micros;
+    out.reserved = reserved;
+    out.wrapped = wrapped;
+    out.public_key = public_key;
+    return out;
+  }
+
+  absl::StatusOr<std::string> EncodeRecord(uint32_t kek_id) const {
+    if (!public_key.has_value()) return Record(kek_id).Encode();
+    KekPairRecord rec;
+    rec.kek_id = kek_id;
+    rec.state = state;
+    rec.created_unix_micros = created_unix_micros;
+    rec.dek_count = reserved;
+    rec.public_key = *public_key;
+    rec.wrapped = wrapped;
+    return rec.Encode();
+  }
 
   KekRecord Record(uint32_t kek_id) const {
     KekRecord rec;
@@ -67,6 +101,7 @@ struct KeyDictionary::Group {
   const uint32_t no;
   const std::string name;
   const std::string label;  // for messages
+  KekMode mode = KekMode::kSymmetric;  // set before the group is published, then constant
 
   // Held for every record write of the group, and across the KMS calls of rotation and
   // re-wrap, so records are written one at a time from a consistent state. Persisted fields
@@ -128,7 +163,8 @@ bool KeyDictionary::HasGroup(uint32_t group_no) const {
   return groups_.contains(group_no);
 }
 
-absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_name) {
+absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_name,
+                                        KekMode mode) {
   SEALPOOL_RETURN_IF_ERROR(ValidateGroupName(group_name));
   absl::MutexLock create_lock(&create_mu_);
   {
@@ -144,31 +180,38 @@ absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_nam
     }
   }
   auto group = std::make_shared<Group>(group_no, std::move(group_name));
+  group->mode = mode;
   const int64_t now = absl::ToUnixMicros(options_.clock());
 
   SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, crypto::FingerprintKey::Generate());
-  SEALPOOL_ASSIGN_OR_RETURN(crypto::Kek kek, crypto::Kek::Generate());
   absl::StatusOr<WrappedKey> fpk_wrapped =
       provider_->Wrap(group->name, kFingerprintKeyId, fpk.RevealSecret());
   if (!fpk_wrapped.ok()) {
     return base::Annotate(fpk_wrapped.status(),
                           base::Cat(group->label, ": cannot wrap the new fingerprint key"));
   }
-  absl::StatusOr<WrappedKey> kek_wrapped = provider_->Wrap(group->name, KekKeyId(1), kek.RevealSecret());
-  if (!kek_wrapped.ok()) {
-    return base::Annotate(kek_wrapped.status(), base::Cat(group->label, ": cannot wrap KEK 1"));
+  std::optional<crypto::Kek> kek;
+  KekEntry entry;
+  if (mode == KekMode::kPublic) {
+    SEALPOOL_ASSIGN_OR_RETURN(entry, NewKekPair(*group, 1, now));
+  } else {
+    SEALPOOL_ASSIGN_OR_RETURN(kek, crypto::Kek::Generate());
+    absl::StatusOr<WrappedKey> kek_wrapped =
+        provider_->Wrap(group->name, KekKeyId(1), kek->RevealSecret());
+    if (!kek_wrapped.ok()) {
+      return base::Annotate(kek_wrapped.status(), base::Cat(group->label, ": cannot wrap KEK 1"));
+    }
+    entry.state = KekState::kActive;
+    entry.created_unix_micros = now;
+    entry.reserved = options_.dek_count_checkpoint;
+    entry.wrapped = *std::move(kek_wrapped);
   }
 
   FingerprintKeyRecord fpk_record;
   fpk_record.created_unix_micros = now;
   fpk_record.wrapped = *std::move(fpk_wrapped);
-  KekEntry entry;
-  entry.state = KekState::kActive;
-  entry.created_unix_micros = now;
-  entry.reserved = options_.dek_count_checkpoint;
-  entry.wrapped = *std::move(kek_wrapped);
   SEALPOOL_ASSIGN_OR_RETURN(std::string fpk_value, fpk_record.Encode());
-  SEALPOOL_ASSIGN_OR_RETURN(std::string kek_value, entry.Record(1).Encode());
+  SEALPOOL_ASSIGN_OR_RETURN(std::string kek_value, entry.EncodeRecord(1));
 
   const std::string fpk_key = FingerprintKeyRecordKey(group_no);
   SEALPOOL_RETURN_IF_ERROR(base::Annotate(
@@ -179,7 +222,7 @@ absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_nam
     return base::Annotate(written, base::Cat(group->label, ": writing the record of KEK 1"));
   }
 
-  entry.kek = std::make_shared<const crypto::Kek>(std::move(kek));
+  if (kek.has_value()) entry.kek = std::make_shared<const crypto::Kek>(*std::move(kek));
   {
     absl::MutexLock lock(&group->mu);
     group->fpk_record = std::move(fpk_record);
@@ -214,6 +257,7 @@ absl::Status KeyDictionary::LoadGroup(
 
   std::optional<FingerprintKeyRecord> fpk_record;
   std::map<uint32_t, KekEntry> keks;
+  bool saw_pair = false;
   for (const auto& [key, value] : records) {
     const std::string what = base::Cat(label, ": record ", DescribeKeyRecordKey(key));
     absl::StatusOr<KeyRecordKey> parsed = DecodeKeyRecordKey(key);
@@ -229,20 +273,42 @@ absl::Status KeyDictionary::LoadGroup(
       fpk_record = *std::move(rec);
       continue;
     }
-    absl::StatusOr<KekRecord> rec = KekRecord::Decode(value);
-    if (!rec.ok()) return base::Annotate(rec.status(), what);
-    if (rec->kek_id != parsed->kek_id) {
-      return absl::DataLossError(
-          base::Cat(what, " holds the record of KEK ", rec->kek_id));
+    absl::StatusOr<uint8_t> kind = PeekKeyRecordKind(value);
+    if (!kind.ok()) return base::Annotate(kind.status(), what);
+    const bool pair = *kind == kKeyRecordKindKekPair;
+    if (!keks.empty() && pair != saw_pair) {
+      return absl::DataLossError(base::Cat(
+          what, pair ? " is a KEK pair in a group of symmetric KEKs"
+                     : " is a symmetric KEK in a group of KEK pairs (kek_mode \"public\")"));
     }
-    if (keks.contains(rec->kek_id)) return absl::DataLossError(base::Cat(what, " appears twice"));
+    saw_pair = pair;
     KekEntry entry;
-    entry.state = rec->state;
-    entry.created_unix_micros = rec->created_unix_micros;
-    entry.dek_count = rec->dek_count;
-    entry.reserved = rec->dek_count;
-    entry.wrapped = std::move(rec->wrapped);
-    keks.emplace(rec->kek_id, std::move(entry));
+    uint32_t kek_id = 0;
+    if (pair) {
+      absl::StatusOr<KekPairRecord> rec = KekPairRecord::Decode(value);
+      if (!rec.ok()) return base::Annotate(rec.status(), what);
+      kek_id = rec->kek_id;
+      entry.state = rec->state;
+      entry.created_unix_micros = rec->created_unix_micros;
+      entry.dek_count = rec->dek_count;
+      entry.reserved = rec->dek_count;
+      entry.wrapped = std::move(rec->wrapped);
+      entry.public_key = rec->public_key;
+    } else {
+      absl::StatusOr<KekRecord> rec = KekRecord::Decode(value);
+      if (!rec.ok()) return base::Annotate(rec.status(), what);
+      kek_id = rec->kek_id;
+      entry.state = rec->state;
+      entry.created_unix_micros = rec->created_unix_micros;
+      entry.dek_count = rec->dek_count;
+      entry.reserved = rec->dek_count;
+      entry.wrapped = std::move(rec->wrapped);
+    }
+    if (kek_id != parsed->kek_id) {
+      return absl::DataLossError(base::Cat(what, " holds the record of KEK ", kek_id));
+    }
+    if (keks.contains(kek_id)) return absl::DataLossError(base::Cat(what, " appears twice"));
+    keks.emplace(kek_id, std::move(entry));
   }
   if (!fpk_record.has_value()) {
     return absl::DataLossError(base::Cat(label, ": the fingerprint key record is missing"));
@@ -264,6 +330,7 @@ absl::Status KeyDictionary::LoadGroup(
     return absl::DataLossError(base::Cat(label, keks.empty() ? ": no KEK record"
                                                              : ": no KEK record is active"));
   }
+  group->mode = saw_pair ? KekMode::kPublic : KekMode::kSymmetric;
   {
     absl::MutexLock lock(&group->mu);
     group->fpk_record = *std::move(fpk_record);
@@ -285,6 +352,12 @@ absl::StatusOr<std::shared_ptr<const crypto::Kek>> KeyDictionary::GetKek(Group& 
       return absl::NotFoundError(base::Cat(group.label, ": no KEK ", kek_id));
     }
     if (it->second.kek) return it->second.kek;
+    if (it->second.public_key.has_value()) {
+      return absl::FailedPreconditionError(base::Cat(
+          group.label, ": KEK ", kek_id,
+          " is a KEK pair (kek_mode \"public\"): DEKs under it are wrapped by batch keys, "
+          "which this build does not write or read yet"));
+    }
     wrapped = it->second.wrapped;
   }
   // The KMS call runs without a lock: other keys of the group stay usable meanwhile.
@@ -350,7 +423,7 @@ bool KeyDictionary::RotationDue(const KekEntry& entry, absl::Time now) const {
 
 absl::Status KeyDictionary::PersistKek(const Group& group, uint32_t kek_id,
                                        const KekEntry& entry) {
-  SEALPOOL_ASSIGN_OR_RETURN(std::string value, entry.Record(kek_id).Encode());
+  SEALPOOL_ASSIGN_OR_RETURN(std::string value, entry.EncodeRecord(kek_id));
   return base::Annotate(writer_(KekRecordKey(group.no, kek_id), value),
                         base::Cat(group.label, ": writing the record of KEK ", kek_id));
 }
@@ -365,9 +438,7 @@ absl::Status KeyDictionary::Checkpoint(Group& group, uint32_t kek_id) {
       return absl::NotFoundError(base::Cat(group.label, ": no KEK ", kek_id));
     }
     if (it->second.dek_count < it->second.reserved) return absl::OkStatus();  // done meanwhile
-    snapshot.state = it->second.state;
-    snapshot.created_unix_micros = it->second.created_unix_micros;
-    snapshot.wrapped = it->second.wrapped;
+    snapshot = it->second.Snapshot();
     // Nobody counts past `reserved`, so dek_count cannot move until `reserved` does.
     snapshot.reserved = it->second.dek_count + options_.dek_count_checkpoint;
   }
@@ -396,33 +467,45 @@ absl::StatusOr<uint32_t> KeyDictionary::Rotate(Group& group, bool only_if_due) {
       return absl::ResourceExhaustedError(base::Cat(group.label, ": KEK ids exhausted"));
     }
     new_id = newest + 1;
+    old_snapshot = old.Snapshot();
     old_snapshot.state = KekState::kInactive;
-    old_snapshot.created_unix_micros = old.created_unix_micros;
-    old_snapshot.reserved = old.reserved;
-    old_snapshot.wrapped = old.wrapped;
   }
-  SEALPOOL_ASSIGN_OR_RETURN(crypto::Kek kek, crypto::Kek::Generate());
-  absl::StatusOr<WrappedKey> wrapped =
-      provider_->Wrap(group.name, KekKeyId(new_id), kek.RevealSecret());
-  if (!wrapped.ok()) {
-    if (only_if_due && Transient(wrapped.status())) {
+  std::optional<crypto::Kek> kek;
+  absl::StatusOr<KekEntry> created;
+  if (group.mode == KekMode::kPublic) {
+    created = NewKekPair(group, new_id, absl::ToUnixMicros(now));
+  } else {
+    absl::StatusOr<crypto::Kek> generated = crypto::Kek::Generate();
+    if (!generated.ok()) return generated.status();
+    kek = *std::move(generated);
+    absl::StatusOr<WrappedKey> wrapped =
+        provider_->Wrap(group.name, KekKeyId(new_id), kek->RevealSecret());
+    if (wrapped.ok()) {
+      KekEntry e;
+      e.state = KekState::kActive;
+      e.created_unix_micros = absl::ToUnixMicros(now);
+      e.reserved = options_.dek_count_checkpoint;
+      e.wrapped = *std::move(wrapped);
+      created = std::move(e);
+    } else {
+      created = base::Annotate(wrapped.status(),
+                               base::Cat(group.label, ": cannot wrap the new KEK ", new_id));
+    }
+  }
+  if (!created.ok()) {
+    if (only_if_due && Transient(created.status())) {
       // The KMS is unreachable: WrapDek goes on under the current KEK until the retry time.
       absl::MutexLock lock(&group.mu);
       group.rotation_retry_after = now + options_.rotation_retry_interval;
     }
-    return base::Annotate(wrapped.status(),
-                          base::Cat(group.label, ": cannot wrap the new KEK ", new_id));
+    return created.status();
   }
-  KekEntry entry;
-  entry.state = KekState::kActive;
-  entry.created_unix_micros = absl::ToUnixMicros(now);
-  entry.reserved = options_.dek_count_checkpoint;
-  entry.wrapped = *std::move(wrapped);
+  KekEntry entry = *std::move(created);
   SEALPOOL_RETURN_IF_ERROR(PersistKek(group, new_id, entry));
   // From here the new KEK is the active one on disk (the highest active id wins at load), so
   // memory follows even if marking the old record inactive fails.
   const absl::Status old_written = PersistKek(group, old_id, old_snapshot);
-  entry.kek = std::make_shared<const crypto::Kek>(std::move(kek));
+  if (kek.has_value()) entry.kek = std::make_shared<const crypto::Kek>(*std::move(kek));
   {
     absl::MutexLock lock(&group.mu);
     group.keks.at(old_id).state = KekState::kInactive;
@@ -452,6 +535,11 @@ absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& 
         return absl::NotFoundError(base::Cat(group.label, ": no KEK ", id));
       }
       KekEntry& entry = it->second;
+      if (entry.public_key.has_value()) {
+        return absl::FailedPreconditionError(base::Cat(
+            group.label, " has kek_mode \"public\": its DEKs are wrapped by batch keys sealed "
+            "to KEK pair ", id, ", which this build does not write yet"));
+      }
       if (rotate && now >= group.rotation_retry_after && RotationDue(entry, now)) {
         need = Need::kRotate;
       } else if (!entry.kek) {
@@ -539,8 +627,12 @@ absl::StatusOr<uint32_t> KeyDictionary::RewrapGroupKeys(uint32_t group_no) {
   }
 
   // Wraps `key_id`'s secret (from memory, or else UnwrapForRewrap of `old`) anew.
+  // For a KEK pair (`public_key` set) the unwrapped private half must give the record's public
+  // half, so a re-wrap never blesses a substituted public key.
   auto rewrap = [&](std::string_view key_id, std::span<const uint8_t> in_memory,
-                    const WrappedKey& old) -> absl::StatusOr<WrappedKey> {
+                    const WrappedKey& old,
+                    const std::optional<crypto::KekPublicKey>& public_key =
+                        std::nullopt) -> absl::StatusOr<WrappedKey> {
     crypto::SecretBytes unwrapped;
     std::span<const uint8_t> secret = in_memory;
     if (secret.empty()) {
@@ -556,6 +648,18 @@ absl::StatusOr<uint32_t> KeyDictionary::RewrapGroupKeys(uint32_t group_no) {
       }
       unwrapped = *std::move(s);
       secret = unwrapped.span();
+    }
+    if (public_key.has_value()) {
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::KekPrivateKey private_key,
+                                crypto::KekPrivateKey::FromBytes(secret));
+      SEALPOOL_ASSIGN_OR_RETURN(crypto::KekPublicKey derived,
+                                crypto::DeriveKekPublicKey(private_key));
+      if (derived != *public_key) {
+        return absl::DataLossError(base::Cat(
+            g.label, ": the public half of KEK pair ", key_id,
+            " does not match its private half in the key service (substituted or damaged); "
+            "not re-wrapped"));
+      }
     }
     absl::StatusOr<WrappedKey> wrapped = provider_->Wrap(g.name, key_id, secret);
     if (!wrapped.ok()) {
@@ -599,16 +703,13 @@ absl::StatusOr<uint32_t> KeyDictionary::RewrapGroupKeys(uint32_t group_no) {
       absl::ReaderMutexLock lock(&g.mu);
       const KekEntry& entry = g.keks.at(id);  // DropKek needs write_mu: still there
       if (entry.wrapped.root_key_id == *active_root) continue;
-      snapshot.state = entry.state;
-      snapshot.created_unix_micros = entry.created_unix_micros;
-      snapshot.reserved = entry.reserved;
-      snapshot.wrapped = entry.wrapped;
+      snapshot = entry.Snapshot();
       snapshot.kek = entry.kek;
     }
     SEALPOOL_ASSIGN_OR_RETURN(
         snapshot.wrapped,
         rewrap(KekKeyId(id), snapshot.kek ? snapshot.kek->RevealSecret() : std::span<const uint8_t>(),
-               snapshot.wrapped));
+               snapshot.wrapped, snapshot.public_key));
     SEALPOOL_RETURN_IF_ERROR(PersistKek(g, id, snapshot));
     absl::MutexLock lock(&g.mu);
     g.keks.at(id).wrapped = std::move(snapshot.wrapped);
@@ -651,6 +752,8 @@ absl::StatusOr<std::vector<KekInfo>> KeyDictionary::ListKeks(uint32_t group_no) 
     info.created = FromMicros(entry.created_unix_micros);
     info.dek_count = entry.dek_count;
     info.unwrapped = entry.kek != nullptr;
+    info.pair = entry.public_key.has_value();
+    info.public_key = entry.public_key;
     out.push_back(std::move(info));
   }
   return out;
@@ -667,6 +770,94 @@ absl::StatusOr<std::vector<WrappedKeyRef>> KeyDictionary::ListWrappedKeys(
     out.push_back({KekKeyId(id), entry.wrapped.root_key_id});
   }
   return out;
+}
+
+absl::StatusOr<KekMode> KeyDictionary::GroupKekMode(uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  return group->mode;
+}
+
+absl::StatusOr<KeyDictionary::ActivePublicKek> KeyDictionary::ActiveKekPublicKey(
+    uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::ReaderMutexLock lock(&group->mu);
+  const KekEntry& entry = group->keks.at(group->active);
+  if (!entry.public_key.has_value()) {
+    return absl::FailedPreconditionError(
+        base::Cat(group->label, " has kek_mode \"symmetric\": no KEK pair"));
+  }
+  return ActivePublicKek{group->active, *entry.public_key};
+}
+
+absl::Status KeyDictionary::CheckPairThroughKms(const Group& group, uint32_t kek_id,
+                                                const WrappedKey& wrapped,
+                                                const crypto::KekPublicKey& public_key) {
+  absl::StatusOr<crypto::SecretBytes> secret =
+      provider_->Unwrap(group.name, KekKeyId(kek_id), wrapped);
+  if (!secret.ok()) {
+    return base::Annotate(secret.status(),
+                          base::Cat(group.label, ": cannot unwrap the private half of KEK pair ",
+                                    kek_id, " to check it (root key '", wrapped.root_key_id,
+                                    "')"));
+  }
+  absl::StatusOr<crypto::KekPrivateKey> private_key =
+      crypto::KekPrivateKey::FromBytes(secret->span());
+  if (!private_key.ok()) {
+    return absl::DataLossError(base::Cat(group.label, ": the private half of KEK pair ", kek_id,
+                                         " unwraps to a secret of the wrong size"));
+  }
+  absl::StatusOr<crypto::KekPublicKey> derived = crypto::DeriveKekPublicKey(*private_key);
+  if (!derived.ok()) return derived.status();
+  if (*derived != public_key) {
+    return absl::DataLossError(base::Cat(
+        group.label, ": the public half of KEK pair ", kek_id,
+        " does not match its private half in the key service (the public key in the catalog "
+        "was substituted or damaged; do not write under it)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeyDictionary::KekEntry> KeyDictionary::NewKekPair(const Group& group,
+                                                                  uint32_t kek_id,
+                                                                  int64_t now_micros) {
+  absl::StatusOr<crypto::KekPair> pair = crypto::GenerateKekPair();
+  if (!pair.ok()) return pair.status();
+  absl::StatusOr<WrappedKey> wrapped =
+      provider_->Wrap(group.name, KekKeyId(kek_id), pair->private_key.RevealSecret());
+  if (!wrapped.ok()) {
+    return base::Annotate(wrapped.status(), base::Cat(group.label,
+                                                      ": cannot wrap the private half of the "
+                                                      "new KEK pair ", kek_id));
+  }
+  // The check of pair creation: what the key service hands back gives this public key.
+  SEALPOOL_RETURN_IF_ERROR(CheckPairThroughKms(group, kek_id, *wrapped, pair->public_key));
+  KekEntry entry;
+  entry.state = KekState::kActive;
+  entry.created_unix_micros = now_micros;
+  entry.reserved = options_.dek_count_checkpoint;
+  entry.wrapped = *std::move(wrapped);
+  entry.public_key = pair->public_key;
+  return entry;  // pair->private_key is wiped here
+}
+
+absl::Status KeyDictionary::VerifyKekPair(uint32_t group_no, uint32_t kek_id) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  WrappedKey wrapped;
+  crypto::KekPublicKey public_key;
+  {
+    absl::ReaderMutexLock lock(&group->mu);
+    auto it = group->keks.find(kek_id);
+    if (it == group->keks.end()) {
+      return absl::NotFoundError(base::Cat(group->label, ": no KEK ", kek_id));
+    }
+    if (!it->second.public_key.has_value()) {
+      return absl::FailedPreconditionError(
+          base::Cat(group->label, ": KEK ", kek_id, " is symmetric, not a KEK pair"));
+    }
+    wrapped = it->second.wrapped;
+    public_key = *it->second.public_key;
+  }
+  return CheckPairThroughKms(*group, kek_id, wrapped, public_key);
 }
 
 void KeyDictionary::ForgetUnwrapped(uint32_t group_no) {

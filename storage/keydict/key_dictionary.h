@@ -35,6 +35,17 @@
 // not unwrap or a record is corrupt; the writer's status when persisting fails. Messages name
 // the key group (number and name) and the KEK; they never contain key material.
 //
+// KEK modes. A group is created with kek_mode "symmetric" (the KEKs above) or "public": its
+// KEKs are X25519 KEK pairs (crypto/batch_key_seal.h). The public half is kept in the catalog
+// record (KekPairRecord); the private half is wrapped by the root key through the provider
+// under the same key id "kek-<n>", is never kept in memory by the dictionary, and is unwrapped
+// only to check the pair (creation, rotation, VerifyKekPair) and to re-wrap. Creating a pair
+// checks through the KMS that the halves match: it unwraps the private half it just had
+// wrapped, derives its public key and compares. DEK wrapping for public groups goes through
+// batch keys, which the dictionary does not do yet: WrapDek, WrapDekUnder and UnwrapDek refuse
+// a public group with FailedPrecondition. Rotation, re-wrap, DropKek, ListKeks and
+// ListWrappedKeys work for pairs as for KEKs.
+//
 // Thread safety: thread-safe. Hot path (WrapDek / UnwrapDek with the key in memory): a short
 // per-group lock, then RFC 5649 outside it.
 #ifndef SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_H_
@@ -43,6 +54,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -56,6 +68,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "crypto/batch_key_seal.h"
 #include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "storage/keydict/key_dictionary_format.h"
@@ -77,8 +90,14 @@ using KeyRecordWriter = std::function<absl::Status(std::string_view key, std::st
 // Deletes one key-dictionary record durably.
 using KeyRecordDeleter = std::function<absl::Status(std::string_view key)>;
 
+enum class KekMode : uint8_t { kSymmetric, kPublic };
+// "symmetric" / "public" (the configuration's kek_mode values).
+std::string_view KekModeName(KekMode mode);
+
 struct KekInfo {
   uint32_t kek_id = 0;
+  bool pair = false;                             // a KEK pair (kek_mode "public")
+  std::optional<crypto::KekPublicKey> public_key;  // pairs only: the public half
   KekState state = KekState::kActive;
   std::string root_key_id;
   absl::Time created;
@@ -115,13 +134,30 @@ class KeyDictionary {
   // persists the fingerprint key record, then the KEK record, and keeps both unwrapped. Both
   // wraps happen before anything is written, so a KMS failure persists nothing; if the second
   // write fails the first record is deleted (best effort).
-  absl::Status CreateGroup(uint32_t group_no, std::string group_name);
+  // With KekMode::kPublic, KEK 1 is a KEK pair, checked through the KMS before anything is
+  // written (DataLoss if the unwrapped private half does not give the public half).
+  absl::Status CreateGroup(uint32_t group_no, std::string group_name,
+                           KekMode mode = KekMode::kSymmetric);
   // Loads a group's records as read from the catalog (key, value pairs with the group's
   // prefix, any order). Does not call the KMS. Needs the fingerprint key record and at least
   // one active KEK; errors name the group and the record.
   absl::Status LoadGroup(uint32_t group_no, std::string group_name,
                          std::span<const std::pair<std::string, std::string>> records);
   bool HasGroup(uint32_t group_no) const;
+  // NotFound for an unknown group.
+  absl::StatusOr<KekMode> GroupKekMode(uint32_t group_no) const;
+
+  // Public groups: the active KEK pair's id and public half (no KMS call). FailedPrecondition
+  // for a symmetric group.
+  struct ActivePublicKek {
+    uint32_t kek_id = 0;
+    crypto::KekPublicKey public_key{};
+  };
+  absl::StatusOr<ActivePublicKek> ActiveKekPublicKey(uint32_t group_no) const;
+  // Re-checks a KEK pair through the KMS: unwraps its private half, derives the public key and
+  // compares it with the record's. DataLoss if they differ (a substituted public key),
+  // FailedPrecondition for a symmetric KEK, the provider's status when the KMS cannot unwrap.
+  absl::Status VerifyKekPair(uint32_t group_no, uint32_t kek_id);
 
   // A copy of the group's fingerprint key (unwrapped on first use).
   absl::StatusOr<crypto::FingerprintKey> FingerprintKey(uint32_t group_no);
@@ -186,6 +222,13 @@ class KeyDictionary {
   absl::StatusOr<uint32_t> Rotate(Group& group, bool only_if_due);
   bool RotationDue(const KekEntry& entry, absl::Time now) const;
   absl::Status PersistKek(const Group& group, uint32_t kek_id, const KekEntry& entry);
+  // A new KEK pair for `kek_id`: generated, its private half wrapped through the provider and
+  // checked by unwrapping it again. Returns the persisted fields (state active, reserved set).
+  absl::StatusOr<KekEntry> NewKekPair(const Group& group, uint32_t kek_id, int64_t now_micros);
+  // Unwraps `wrapped` (the private half of `kek_id`) and compares its public key with
+  // `public_key`.
+  absl::Status CheckPairThroughKms(const Group& group, uint32_t kek_id, const WrappedKey& wrapped,
+                                   const crypto::KekPublicKey& public_key);
 
   RootKeyProvider* const provider_;
   const std::string pool_id_;

@@ -87,8 +87,8 @@ class Reader {
     return wrapped;
   }
 
-  // Version and kind, the first two bytes of every value.
-  absl::Status Header(uint8_t kind) {
+  // Version and kind, the first two bytes of every value; `kind` exists from `min_version` on.
+  absl::Status Header(uint8_t kind, uint8_t min_version = kKeyRecordVersion1) {
     SEALPOOL_ASSIGN_OR_RETURN(uint64_t version, Int(1, "version"));
     if (version > kKeyRecordVersionNewest) {
       return absl::FailedPreconditionError(
@@ -100,7 +100,18 @@ class Reader {
     if (got_kind != kind) {
       return Corrupt(base::Cat("record kind ", got_kind, ", expected ", static_cast<int>(kind)));
     }
+    if (version < min_version) {
+      return Corrupt(base::Cat("record kind ", got_kind, " under format version ", version,
+                               " (it exists from version ", static_cast<int>(min_version), ")"));
+    }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string_view> Fixed(size_t bytes, std::string_view field) {
+    if (data_.size() - pos_ < bytes) return Corrupt(base::Cat("truncated in ", field));
+    std::string_view out = data_.substr(pos_, bytes);
+    pos_ += bytes;
+    return out;
   }
 
   absl::Status End() const {
@@ -219,6 +230,55 @@ absl::StatusOr<KekRecord> KekRecord::Decode(std::string_view value) {
   SEALPOOL_ASSIGN_OR_RETURN(rec.wrapped, r.Wrapped());
   SEALPOOL_RETURN_IF_ERROR(r.End());
   return rec;
+}
+
+absl::StatusOr<std::string> KekPairRecord::Encode() const {
+  SEALPOOL_RETURN_IF_ERROR(CheckWrapped(wrapped, "KEK pair record"));
+  if (state != KekState::kActive && state != KekState::kInactive) {
+    return absl::InvalidArgumentError("KEK pair record: bad state");
+  }
+  if (created_unix_micros < 0) {
+    return absl::InvalidArgumentError("KEK pair record: negative creation time");
+  }
+  std::string out;
+  out.push_back(static_cast<char>(kKeyRecordVersion2));
+  out.push_back(static_cast<char>(kKeyRecordKindKekPair));
+  PutLE(&out, kek_id, 4);
+  out.push_back(static_cast<char>(state));
+  PutLE(&out, static_cast<uint64_t>(created_unix_micros), 8);
+  PutLE(&out, dek_count, 8);
+  for (uint8_t b : public_key) out.push_back(static_cast<char>(b));
+  PutWrapped(&out, wrapped);
+  return out;
+}
+
+absl::StatusOr<KekPairRecord> KekPairRecord::Decode(std::string_view value) {
+  Reader r(value, "KEK pair record");
+  SEALPOOL_RETURN_IF_ERROR(r.Header(kKeyRecordKindKekPair, kKeyRecordVersion2));
+  KekPairRecord rec;
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t kek_id, r.Int(4, "KEK id"));
+  rec.kek_id = static_cast<uint32_t>(kek_id);
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t state, r.Int(1, "state"));
+  if (state != static_cast<uint8_t>(KekState::kActive) &&
+      state != static_cast<uint8_t>(KekState::kInactive)) {
+    return r.Corrupt(base::Cat("unknown KEK state ", state));
+  }
+  rec.state = static_cast<KekState>(state);
+  SEALPOOL_ASSIGN_OR_RETURN(rec.created_unix_micros, Created(r));
+  SEALPOOL_ASSIGN_OR_RETURN(rec.dek_count, r.Int(8, "dek_count"));
+  SEALPOOL_ASSIGN_OR_RETURN(std::string_view pub, r.Fixed(kKekPublicKeySize, "public key"));
+  for (size_t i = 0; i < kKekPublicKeySize; ++i) rec.public_key[i] = static_cast<uint8_t>(pub[i]);
+  SEALPOOL_ASSIGN_OR_RETURN(rec.wrapped, r.Wrapped());
+  SEALPOOL_RETURN_IF_ERROR(r.End());
+  return rec;
+}
+
+absl::StatusOr<uint8_t> PeekKeyRecordKind(std::string_view value) {
+  if (value.size() < 2) {
+    return absl::DataLossError(
+        base::Cat("key dictionary record is corrupt: ", value.size(), " bytes, no kind byte"));
+  }
+  return static_cast<uint8_t>(value[1]);
 }
 
 absl::StatusOr<std::string> FingerprintKeyRecord::Encode() const {

@@ -1,4 +1,4 @@
-// Records of the key dictionary, version 1: what KeyDictionary (storage/keydict/key_dictionary.h)
+// Records of the key dictionary, versions 1 and 2: what KeyDictionary (storage/keydict/key_dictionary.h)
 // persists in the pool catalog's `keys` column family. Prose and reasons: docs/format.md "Key
 // dictionary records (version 1)".
 //
@@ -15,6 +15,15 @@
 //                           str16 root key id ‖ str16 wrapped blob
 //   fingerprint key record  u8 version = 1 ‖ u8 kind = 2 ‖ i64 created_unix_micros ‖
 //                           str16 root key id ‖ str16 wrapped blob
+//   KEK pair record         u8 version = 2 ‖ u8 kind = 3 ‖ u32 KEK id ‖ u8 state ‖
+//   (kek_mode "public",     i64 created_unix_micros ‖ u64 dek_count ‖
+//    same key as a KEK)     32-byte X25519 public key ‖ str16 root key id ‖
+//                           str16 wrapped blob (of the 32-byte private half)
+//
+// Every record is written with the lowest version that has its kind: kinds 1 and 2 as version
+// 1 (unchanged), kind 3 (new in version 2) as version 2. A reader takes versions up to
+// kKeyRecordVersionNewest; kind 3 under version 1 is DataLoss. A group's KEK records are all of
+// kind 1 (kek_mode "symmetric") or all of kind 3 (kek_mode "public"); a mix is DataLoss.
 //
 // States: 1 active, 2 inactive. Bounds: root key id 1..kMaxRootKeyIdLength bytes without NUL,
 // blob 1..kMaxWrappedBlobLength bytes, created ≥ 0. No key material is in a record: the blob is
@@ -33,6 +42,7 @@
 #ifndef SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_FORMAT_H_
 #define SEALPOOL_STORAGE_KEYDICT_KEY_DICTIONARY_FORMAT_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -46,9 +56,12 @@ namespace sealpool::storage {
 
 // Do not edit: part of the format.
 inline constexpr uint8_t kKeyRecordVersion1 = 1;
-inline constexpr uint8_t kKeyRecordVersionNewest = kKeyRecordVersion1;
+inline constexpr uint8_t kKeyRecordVersion2 = 2;  // adds the KEK pair record (kind 3)
+inline constexpr uint8_t kKeyRecordVersionNewest = kKeyRecordVersion2;
 inline constexpr uint8_t kKeyRecordKindKek = 1;
 inline constexpr uint8_t kKeyRecordKindFingerprintKey = 2;
+inline constexpr uint8_t kKeyRecordKindKekPair = 3;
+inline constexpr size_t kKekPublicKeySize = 32;
 inline constexpr char kKekRecordTag = 'K';
 inline constexpr char kFingerprintKeyRecordTag = 'F';
 inline constexpr size_t kKeyGroupPrefixSize = 4;
@@ -88,6 +101,25 @@ struct KekRecord {
   static absl::StatusOr<KekRecord> Decode(std::string_view value);
   friend bool operator==(const KekRecord&, const KekRecord&) = default;
 };
+
+// A KEK pair (kek_mode "public"): the public half in the clear, the private half wrapped by
+// the key service like a KEK (key id "kek-<n>").
+struct KekPairRecord {
+  uint32_t kek_id = 0;
+  KekState state = KekState::kActive;
+  int64_t created_unix_micros = 0;
+  uint64_t dek_count = 0;  // reserved upper bound, as for a KEK
+  std::array<uint8_t, kKekPublicKeySize> public_key{};
+  WrappedKey wrapped;  // the private half
+
+  absl::StatusOr<std::string> Encode() const;
+  static absl::StatusOr<KekPairRecord> Decode(std::string_view value);
+  friend bool operator==(const KekPairRecord&, const KekPairRecord&) = default;
+};
+
+// The kind byte of a record value (1 KEK, 2 fingerprint key, 3 KEK pair) without decoding it;
+// DataLoss for a value shorter than two bytes. Decode still checks everything.
+absl::StatusOr<uint8_t> PeekKeyRecordKind(std::string_view value);
 
 struct FingerprintKeyRecord {
   int64_t created_unix_micros = 0;
