@@ -329,7 +329,7 @@ TEST_CASE("catalog format: a pool of catalog format 1 is refused, naming both ve
     REQUIRE(value->has_value());
     auto meta = DecodePoolMeta(**value);
     REQUIRE(meta.ok());
-    CHECK(meta->catalog_format_version == kCatalogFormatV2);
+    CHECK(meta->catalog_format_version == kCatalogFormatV3);
     meta->catalog_format_version = kCatalogFormatV1;
     Catalog::Batch batch;
     batch.Put(Cf::kMeta, PoolMetaKey(), EncodePoolMeta(*meta));
