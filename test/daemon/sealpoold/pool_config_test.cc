@@ -104,6 +104,8 @@ owner_quota_gib = 500
 
 [[client]]
 cn = "host-1.example.com"
+client_dedup = true
+client_dedup_epoch = 7
 
 [[client.access]]
 lsu = "daily"
@@ -406,6 +408,26 @@ TEST_CASE("numbers out of range are named with their range", "[daemon][config]")
       {"owner_quota_gib = 500", "owner_quota_gib = -1",
        "lsu[1].owner_quota_gib: must be an integer in [0, 16777216]"},
       {"max_streams = 16", "max_streams = 9223372036854775807", "(got 9223372036854775807)"},
+  });
+}
+
+TEST_CASE("client-side dedup is per client, off by default, with an epoch", "[daemon][config]") {
+  absl::StatusOr<PoolConfig> c = ParsePoolConfig(kFull, "/");
+  REQUIRE(c.ok());
+  const ClientConfig* host = c->FindClient("host-1.example.com");
+  const ClientConfig* robot = c->FindClient("Restore Robot (DR site)");
+  REQUIRE((host != nullptr && robot != nullptr));
+  CHECK(host->client_dedup);
+  CHECK(host->client_dedup_epoch == 7);
+  CHECK_FALSE(robot->client_dedup);
+  CHECK(robot->client_dedup_epoch == 0);
+  ExpectErrors({
+      {"client_dedup = true", "client_dedup = \"yes\"",
+       "client[0].client_dedup: must be true or false, not a string"},
+      {"client_dedup_epoch = 7", "client_dedup_epoch = -1",
+       "client[0].client_dedup_epoch: must be an integer in [0, 4294967295]"},
+      {"client_dedup_epoch = 7", "client_dedup_epoch = 4294967296",
+       "client[0].client_dedup_epoch: must be an integer in [0, 4294967295]"},
   });
 }
 

@@ -338,7 +338,7 @@ TEST_CASE("catalog format: a pool of catalog format 1 is refused, naming both ve
   absl::Status s = f.TryOpen();
   CHECK(Code(s) == C::kFailedPrecondition);
   CHECK(s.message().find("catalog format 1") != std::string_view::npos);
-  CHECK(s.message().find("format 2") != std::string_view::npos);
+  CHECK(s.message().find("format 3") != std::string_view::npos);
 }
 
 }  // namespace
