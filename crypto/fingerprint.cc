@@ -54,6 +54,14 @@ absl::StatusOr<Fingerprinter> Fingerprinter::Create(const FingerprintKey& key) {
   return internal::FingerprinterFromKeyBytes(bytes);
 }
 
+absl::StatusOr<Fingerprinter> Fingerprinter::Create(const ClientDigestKey& key) {
+  std::span<const uint8_t> bytes = key.RevealSecret();
+  if (bytes.size() != ClientDigestKey::kSize) {
+    return absl::InvalidArgumentError("Fingerprinter: the client digest key is empty (moved-from?)");
+  }
+  return internal::FingerprinterFromKeyBytes(bytes);
+}
+
 absl::StatusOr<Fingerprint> Fingerprinter::Compute(std::span<const uint8_t> data) const {
   if (keyed_ == nullptr) {
     return absl::FailedPreconditionError("Fingerprinter::Compute on a moved-from Fingerprinter");

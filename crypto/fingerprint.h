@@ -41,6 +41,9 @@ absl::StatusOr<Fingerprinter> FingerprinterFromKeyBytes(std::span<const uint8_t>
 class Fingerprinter {
  public:
   [[nodiscard]] static absl::StatusOr<Fingerprinter> Create(const FingerprintKey& key);
+  // The same HMAC-SHA-256 under a client's digest key (client-side dedup): its outputs are
+  // client digests, never fingerprints the pool stores as such (crypto/client_digest_key.h).
+  [[nodiscard]] static absl::StatusOr<Fingerprinter> Create(const ClientDigestKey& key);
 
   Fingerprinter(Fingerprinter&&) noexcept = default;
   Fingerprinter& operator=(Fingerprinter&&) noexcept = default;

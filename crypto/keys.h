@@ -4,6 +4,8 @@
 //   Dek             one segment's data-encryption key      AEAD (Seal/Open); wrapped by a KEK
 //   Kek             a key group's key-encryption key       wraps DEKs (RFC 5649)
 //   FingerprintKey  a key group's fingerprint key          HMAC-SHA-256 fingerprints
+//   ClientDigestKey one client's digest key (client-side   HMAC-SHA-256 client digests
+//                   dedup), derived from a FingerprintKey  (crypto/client_digest_key.h)
 //   RootKey         a root key of the key service          AEAD over KEKs (in the KMS)
 //   StoreKey        derived from an operator passphrase    AEAD over the KMS key-store file
 //   KekPrivateKey   private half of a key group's KEK pair  X25519 scalar; opens sealed batch
@@ -41,6 +43,7 @@ namespace sealpool::crypto {
 struct DekTag {};
 struct KekTag {};
 struct FingerprintKeyTag {};
+struct ClientDigestKeyTag {};
 struct RootKeyTag {};
 struct StoreKeyTag {};
 struct KekPrivateKeyTag {};
@@ -70,6 +73,14 @@ struct KeyTraits<KekTag> {
 template <>
 struct KeyTraits<FingerprintKeyTag> {
   static constexpr const char* kName = "fingerprint key";
+  static constexpr bool kAead = false;
+  static constexpr bool kWrapsKeys = false;
+  static constexpr bool kWrappable = false;
+  static constexpr bool kMac = true;
+};
+template <>
+struct KeyTraits<ClientDigestKeyTag> {
+  static constexpr const char* kName = "client digest key";
   static constexpr bool kAead = false;
   static constexpr bool kWrapsKeys = false;
   static constexpr bool kWrappable = false;
@@ -118,7 +129,7 @@ concept WrappingKeyTag = KeyTraits<Tag>::kWrapsKeys;
 // Keys that may be wrapped by a WrappingKeyTag key: Dek.
 template <typename Tag>
 concept WrappableKeyTag = KeyTraits<Tag>::kWrappable;
-// Keys for keyed fingerprints (HMAC-SHA-256): FingerprintKey.
+// Keys for keyed fingerprints (HMAC-SHA-256): FingerprintKey, ClientDigestKey.
 template <typename Tag>
 concept MacKeyTag = KeyTraits<Tag>::kMac;
 
@@ -180,6 +191,7 @@ class Key {
 using Dek = Key<DekTag>;
 using Kek = Key<KekTag>;
 using FingerprintKey = Key<FingerprintKeyTag>;
+using ClientDigestKey = Key<ClientDigestKeyTag>;
 using RootKey = Key<RootKeyTag>;
 using StoreKey = Key<StoreKeyTag>;
 using KekPrivateKey = Key<KekPrivateKeyTag>;

@@ -1,10 +1,12 @@
 #include "daemon/sealpoold/client_service.h"
 
 #include <algorithm>
+#include <cstring>
 #include <span>
 
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "crypto/secure_memory.h"
 #include "daemon/sealpoold/image_stream.h"
 #include "daemon/sealpoold/metrics.h"
 #include "kms/grpc_status.h"
@@ -119,6 +121,34 @@ absl::StatusOr<storage::ImageInfo> ClientService::OwnImage(const Caller& caller,
 
 // ---- Backup ----
 
+absl::Status ClientService::PrepareBackup(const Caller& caller, const v1::BackupHeader& header,
+                                          absl::Time start, uint64_t* owner_bytes_out,
+                                          storage::ImageRequest* request) const {
+  SEALPOOL_RETURN_IF_ERROR(Authorize(caller, header.lsu(), ClientRight::kBackup));
+  const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
+  SEALPOOL_RETURN_IF_ERROR(ValidateBackupHeader(header, lsu, start));
+  runtime_->RefreshSpace();
+  SEALPOOL_RETURN_IF_ERROR(runtime_->CheckIngestAllowed());
+
+  uint64_t owner_bytes = 0;
+  if (lsu.owner_quota_bytes > 0) {
+    SEALPOOL_ASSIGN_OR_RETURN(owner_bytes, runtime_->pool().OwnerLogicalBytes(lsu.name, caller.cn));
+    if (owner_bytes >= lsu.owner_quota_bytes) {
+      return absl::ResourceExhaustedError(
+          Cat("client \"", caller.cn, "\" is at its quota in LSU ", lsu.name, " (",
+              owner_bytes, " of ", lsu.owner_quota_bytes, " logical bytes)"));
+    }
+  }
+
+  request->lsu = header.lsu();
+  request->name = header.name();
+  request->owner = caller.cn;
+  request->labels.insert(header.labels().begin(), header.labels().end());
+  request->retain_until = FromUnixMicrosOrNone(header.retain_until_unix_micros());
+  *owner_bytes_out = owner_bytes;
+  return absl::OkStatus();
+}
+
 grpc::Status ClientService::Backup(grpc::ServerContext* context,
                                    grpc::ServerReader<v1::BackupRequest>* reader,
                                    v1::BackupResponse* response) {
@@ -142,28 +172,10 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
     return absl::InvalidArgumentError("the first message of a backup must be its header");
   }
   const v1::BackupHeader header = msg.header();
-  SEALPOOL_RETURN_IF_ERROR(Authorize(caller, header.lsu(), ClientRight::kBackup));
-  const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
-  SEALPOOL_RETURN_IF_ERROR(ValidateBackupHeader(header, lsu, start));
-  runtime_->RefreshSpace();
-  SEALPOOL_RETURN_IF_ERROR(runtime_->CheckIngestAllowed());
-
   uint64_t owner_bytes = 0;
-  if (lsu.owner_quota_bytes > 0) {
-    SEALPOOL_ASSIGN_OR_RETURN(owner_bytes, runtime_->pool().OwnerLogicalBytes(lsu.name, caller.cn));
-    if (owner_bytes >= lsu.owner_quota_bytes) {
-      return absl::ResourceExhaustedError(
-          Cat("client \"", caller.cn, "\" is at its quota in LSU ", lsu.name, " (",
-              owner_bytes, " of ", lsu.owner_quota_bytes, " logical bytes)"));
-    }
-  }
-
   storage::ImageRequest request;
-  request.lsu = header.lsu();
-  request.name = header.name();
-  request.owner = caller.cn;
-  request.labels.insert(header.labels().begin(), header.labels().end());
-  request.retain_until = FromUnixMicrosOrNone(header.retain_until_unix_micros());
+  SEALPOOL_RETURN_IF_ERROR(PrepareBackup(caller, header, start, &owner_bytes, &request));
+  const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
   SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<storage::ImageWriter> writer,
                             runtime_->pool().BeginImage(request));
 
@@ -243,6 +255,207 @@ absl::Status ClientService::DoBackup(grpc::ServerContext* context,
       case v1::BackupRequest::MSG_NOT_SET:
         writer->Abort();
         return absl::InvalidArgumentError("an empty backup message (no header, data or commit)");
+    }
+  }
+}
+
+// ---- DedupBackup ----
+
+grpc::Status ClientService::DedupBackup(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::DedupBackupResponse, v1::DedupBackupRequest>* stream) {
+  const absl::Time start = absl::Now();
+  return Finish(runtime_, "DedupBackup", start, DoDedupBackup(context, stream));
+}
+
+namespace {
+
+// Overwrites a protobuf string that held key material (best effort: gRPC's own buffers are out
+// of reach, docs/security.md).
+void WipeString(std::string* s) {
+  if (s->empty()) return;
+  crypto::Wipe(std::span<uint8_t>(reinterpret_cast<uint8_t*>(s->data()), s->size()));
+  s->clear();
+}
+
+}  // namespace
+
+absl::Status ClientService::DoDedupBackup(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::DedupBackupResponse, v1::DedupBackupRequest>* stream) {
+  const absl::Time start = absl::Now();
+  SEALPOOL_ASSIGN_OR_RETURN(Caller caller, Authenticate(context));
+  SEALPOOL_ASSIGN_OR_RETURN(StreamRegistry::Slot slot,
+                            runtime_->streams().Acquire(StreamKind::kBackup, context));
+  v1::DedupBackupRequest msg;
+  if (!stream->Read(&msg)) {
+    return absl::InvalidArgumentError("the backup stream ended before its header");
+  }
+  slot.Touch();
+  if (!msg.has_header()) {
+    return absl::InvalidArgumentError("the first message of a backup must be its header");
+  }
+  const v1::DedupBackupHeader dheader = msg.header();
+  if (dheader.protocol_version() != kDedupProtocolVersion) {
+    return absl::UnimplementedError(Cat("DedupBackup protocol version ",
+                                        dheader.protocol_version(), ": this sealpoold speaks ",
+                                        kDedupProtocolVersion));
+  }
+  if (!caller.client->client_dedup) {
+    return absl::PermissionDeniedError(
+        Cat("client \"", caller.cn, "\" may not use client-side dedup (its [[client]] entry in "
+            "sealpoold's config does not set client_dedup = true); back up with Backup instead"));
+  }
+  const v1::BackupHeader& header = dheader.backup();
+  if (dheader.base_image().size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        Cat("header.base_image: longer than ", kMaxNameBytes, " bytes"));
+  }
+  uint64_t owner_bytes = 0;
+  storage::ImageRequest request;
+  SEALPOOL_RETURN_IF_ERROR(PrepareBackup(caller, header, start, &owner_bytes, &request));
+  const LsuConfig& lsu = *runtime_->config().FindLsu(header.lsu());
+  const uint32_t epoch = caller.client->client_dedup_epoch;
+  SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<storage::ClientDedupWriter> writer,
+                            runtime_->pool().BeginClientDedupImage(
+                                request, {.epoch = epoch, .base_name = dheader.base_image()}));
+  {
+    absl::StatusOr<crypto::ClientDigestKey> key =
+        runtime_->pool().ClientDigestKey(header.lsu(), caller.cn, epoch);
+    if (!key.ok()) {
+      writer->Abort();
+      return key.status();
+    }
+    v1::DedupBackupResponse reply;
+    v1::DedupStart* st = reply.mutable_start();
+    st->set_protocol_version(kDedupProtocolVersion);
+    std::vector<uint8_t> params;
+    writer->chunker().EncodeTo(&params);
+    st->set_chunker_params(params.data(), params.size());
+    st->set_digest_key(key->RevealSecret().data(), key->RevealSecret().size());
+    st->set_digest_key_epoch(epoch);
+    st->set_max_batch_segments(kMaxDigestBatch);
+    const bool sent = stream->Write(reply);
+    WipeString(st->mutable_digest_key());
+    if (!sent) {
+      writer->Abort();
+      return absl::CancelledError("the client went away before the backup began; nothing was stored");
+    }
+  }
+
+  uint64_t offered = 0;   // logical bytes of every offered segment
+  uint64_t received = 0;  // segment bytes sent
+  std::vector<storage::OfferedSegment> batch;
+  while (true) {
+    if (!stream->Read(&msg)) {
+      writer->Abort();
+      if (context->IsCancelled()) {
+        return absl::CancelledError("the backup stream was cancelled; nothing was stored");
+      }
+      return absl::InvalidArgumentError(
+          "the backup stream ended without a commit; nothing was stored");
+    }
+    slot.Touch();
+    switch (msg.msg_case()) {
+      case v1::DedupBackupRequest::kDigests: {
+        const auto& segments = msg.digests().segments();
+        if (segments.empty() || segments.size() > static_cast<int>(kMaxDigestBatch)) {
+          writer->Abort();
+          return absl::InvalidArgumentError(Cat("a digest batch of ", segments.size(),
+                                                " segments; it must hold 1..", kMaxDigestBatch,
+                                                "; nothing was stored"));
+        }
+        batch.clear();
+        uint64_t bytes = 0;
+        for (int i = 0; i < segments.size(); ++i) {
+          const v1::SegmentDigest& d = segments[i];
+          if (d.digest().size() != storage::ClientDigest().size()) {
+            writer->Abort();
+            return absl::InvalidArgumentError(
+                Cat("digest batch entry ", i, ": a digest of ", d.digest().size(),
+                    " bytes, expected ", storage::ClientDigest().size(), "; nothing was stored"));
+          }
+          storage::OfferedSegment o;
+          std::memcpy(o.digest.data(), d.digest().data(), o.digest.size());
+          o.length = d.length();
+          bytes += d.length();
+          batch.push_back(o);
+        }
+        if (lsu.owner_quota_bytes > 0 && owner_bytes + offered + bytes > lsu.owner_quota_bytes) {
+          writer->Abort();
+          return absl::ResourceExhaustedError(
+              Cat("client \"", caller.cn, "\" would exceed its quota in LSU ", lsu.name, " (",
+                  lsu.owner_quota_bytes, " logical bytes); nothing was stored"));
+        }
+        offered += bytes;
+        SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint32_t> send, writer->Offer(batch));
+        v1::DedupBackupResponse reply;
+        reply.mutable_reply()->mutable_send()->Add(send.begin(), send.end());
+        if (!stream->Write(reply)) {
+          writer->Abort();
+          return absl::CancelledError("the backup stream was cancelled; nothing was stored");
+        }
+        break;
+      }
+      case v1::DedupBackupRequest::kData: {
+        for (const std::string& data : msg.data().segments()) {
+          if ((received >> 26) != ((received + data.size()) >> 26)) {
+            runtime_->RefreshSpace();
+            if (runtime_->high_water()) {
+              writer->Abort();
+              return runtime_->CheckIngestAllowed();
+            }
+          }
+          received += data.size();
+          if (PoolMetrics* m = runtime_->metrics(); m != nullptr) {
+            m->bytes_received->Inc(data.size());
+          }
+          SEALPOOL_RETURN_IF_ERROR(writer->WriteSegment(std::span<const uint8_t>(
+              reinterpret_cast<const uint8_t*>(data.data()), data.size())));
+        }
+        break;
+      }
+      case v1::DedupBackupRequest::kHeader:
+        writer->Abort();
+        return absl::InvalidArgumentError("a backup stream carries exactly one header");
+      case v1::DedupBackupRequest::kCommit: {
+        if (msg.commit().size() != offered) {
+          writer->Abort();
+          return absl::InvalidArgumentError(Cat("the commit says ", msg.commit().size(),
+                                                " bytes but the digest batches offered ",
+                                                offered, "; nothing was stored"));
+        }
+        if (stream->Read(&msg)) {
+          writer->Abort();
+          return absl::InvalidArgumentError("a message followed the commit; nothing was stored");
+        }
+        if (context->IsCancelled()) {
+          writer->Abort();
+          return absl::CancelledError("the backup stream was cancelled; nothing was stored");
+        }
+        SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info, writer->Commit());
+        const storage::WriteStats& ws = writer->stats();
+        if (PoolMetrics* m = runtime_->metrics(); m != nullptr) {
+          m->images_written->Inc();
+          m->segments_new->Inc(ws.new_segments);
+          m->segments_shared->Inc(ws.duplicate_segments);
+          m->bytes_stored->Inc(ws.new_stored_bytes);
+        }
+        v1::DedupBackupResponse reply;
+        v1::BackupResponse* done = reply.mutable_done();
+        ImageToProto(info, done->mutable_image());
+        done->set_bytes_received(received);
+        done->set_segments(ws.segments);
+        done->set_bytes_not_sent(ws.bytes_not_sent);
+        done->set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+        // The image is committed: a client that went away meanwhile can see it with StatImage.
+        stream->Write(reply);
+        return absl::OkStatus();
+      }
+      case v1::DedupBackupRequest::MSG_NOT_SET:
+        writer->Abort();
+        return absl::InvalidArgumentError(
+            "an empty backup message (no header, digests, data or commit)");
     }
   }
 }

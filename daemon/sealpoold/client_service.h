@@ -16,6 +16,9 @@ inline constexpr size_t kMaxLabels = 32;
 inline constexpr size_t kMaxNameBytes = 255;  // LSU and image names (the pool's own limit)
 inline constexpr size_t kMaxLabelKey = 64;
 inline constexpr size_t kMaxLabelValue = 256;
+// DedupBackup: the protocol version this sealpoold speaks, and its batch bound.
+inline constexpr uint32_t kDedupProtocolVersion = 1;
+inline constexpr uint32_t kMaxDigestBatch = 1024;
 
 class ClientService final : public pool::v1::PoolService::Service {
  public:
@@ -24,6 +27,10 @@ class ClientService final : public pool::v1::PoolService::Service {
   grpc::Status Backup(grpc::ServerContext* context,
                       grpc::ServerReader<pool::v1::BackupRequest>* reader,
                       pool::v1::BackupResponse* response) override;
+  grpc::Status DedupBackup(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<pool::v1::DedupBackupResponse, pool::v1::DedupBackupRequest>*
+          stream) override;
   grpc::Status Restore(grpc::ServerContext* context, const pool::v1::RestoreRequest* request,
                        grpc::ServerWriter<pool::v1::RestoreResponse>* writer) override;
   grpc::Status ListImages(grpc::ServerContext* context,
@@ -46,6 +53,15 @@ class ClientService final : public pool::v1::PoolService::Service {
   absl::Status DoBackup(grpc::ServerContext* context,
                         grpc::ServerReader<pool::v1::BackupRequest>* reader,
                         pool::v1::BackupResponse* response);
+  absl::Status DoDedupBackup(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<pool::v1::DedupBackupResponse, pool::v1::DedupBackupRequest>*
+          stream);
+  // The checks both backup modes make after the header: the LSU right, the header, the mode
+  // and free space, the quota. Sets *owner_bytes (0 without a quota) and fills *request.
+  absl::Status PrepareBackup(const Caller& caller, const pool::v1::BackupHeader& header,
+                             absl::Time start, uint64_t* owner_bytes,
+                             storage::ImageRequest* request) const;
   absl::Status DoRestore(grpc::ServerContext* context, const pool::v1::RestoreRequest& request,
                          grpc::ServerWriter<pool::v1::RestoreResponse>* writer);
   absl::StatusOr<storage::ImageInfo> OwnImage(const Caller& caller, std::string_view lsu,

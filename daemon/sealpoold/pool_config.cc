@@ -548,9 +548,13 @@ absl::Status ParseRights(const TableReader& r, std::set<ClientRight>* rights) {
 }
 
 absl::Status ParseClient(const TableReader& r, const fs::path& base_dir, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"cn", "access"}));
+  SEALPOOL_RETURN_IF_ERROR(
+      r.OnlyKeys({"cn", "access", "client_dedup", "client_dedup_epoch"}));
   ClientConfig client;
   SEALPOOL_RETURN_IF_ERROR(r.String("cn", &client.cn));
+  SEALPOOL_RETURN_IF_ERROR(r.Bool("client_dedup", &client.client_dedup));
+  SEALPOOL_RETURN_IF_ERROR(
+      r.Int("client_dedup_epoch", 0, int64_t{UINT32_MAX}, &client.client_dedup_epoch));
   if (r.Get("cn") == nullptr) return r.Bad("cn", "is required");
   if (std::string why = CnProblem(client.cn); !why.empty()) return r.Bad("cn", why);
   if (c->FindClient(client.cn) != nullptr) {

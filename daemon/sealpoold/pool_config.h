@@ -61,6 +61,10 @@ struct ClientConfig {
   std::string cn;
   // LSU name -> rights ([[client.access]] lsu = "...", allow = ["backup", "restore", "delete"]).
   std::map<std::string, std::set<ClientRight>> access;
+  // client_dedup: may use DedupBackup (client-side dedup) and receive its client digest key.
+  bool client_dedup = false;
+  // client_dedup_epoch: the epoch of its client digest key; raising it revokes the old key.
+  uint32_t client_dedup_epoch = 0;
 
   bool operator==(const ClientConfig&) const = default;
 };

@@ -32,14 +32,16 @@ namespace {
 constexpr std::array<std::string_view, kCfCount> kCfNames = {
     "default",  "keys",         "fingerprints", "segments",   "images",
     "recipes",  "delete_queue", "sessions",     "containers", "counters",
+    "client_digests",
 };
-static_assert(static_cast<size_t>(Cf::kCounters) + 1 == kCfCount);
+static_assert(static_cast<size_t>(Cf::kClientDigests) + 1 == kCfCount);
 
 constexpr size_t CfIndex(Cf cf) { return static_cast<size_t>(cf); }
 
 // Families looked up by whole key on the hot path: whole-key Bloom filter.
 bool HasBloomFilter(Cf cf) {
-  return cf == Cf::kFingerprints || cf == Cf::kSegments || cf == Cf::kCounters;
+  return cf == Cf::kFingerprints || cf == Cf::kSegments || cf == Cf::kCounters ||
+         cf == Cf::kClientDigests;
 }
 
 // ---- Counters ----------------------------------------------------------------------------------

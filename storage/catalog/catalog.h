@@ -56,8 +56,9 @@ enum class Cf : uint8_t {
   kSessions,      // "sessions": reserved, always empty in version 1 (docs/format.md)
   kContainers,    // "containers": container id -> container record
   kCounters,      // "counters": int64 counters, updated by merge (refcounts, usage, totals)
+  kClientDigests, // "client_digests": (image id, owner's client digest) -> extent (format 3)
 };
-inline constexpr size_t kCfCount = 10;
+inline constexpr size_t kCfCount = 11;
 std::string_view CfName(Cf cf);
 
 struct CatalogOptions {

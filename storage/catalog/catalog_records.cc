@@ -557,6 +557,43 @@ absl::StatusOr<RecipeExtent> DecodeRecipeExtent(std::string_view value) {
   return extent;
 }
 
+// ---- Cf::kClientDigests -----------------------------------------------------------------------
+
+std::string ClientDigestIndexKey(uint64_t image_id,
+                            std::span<const uint8_t, kClientDigestSize> digest) {
+  std::string key = ClientDigestPrefix(image_id);
+  key.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  return key;
+}
+
+std::string ClientDigestPrefix(uint64_t image_id) {
+  std::string key;
+  AppendU64BE(&key, image_id);
+  return key;
+}
+
+std::string EncodeClientDigestEntry(const ClientDigestEntry& entry) {
+  std::string out;
+  PutU8(&out, kCatalogRecordVersion);
+  PutU64(&out, entry.segment_id.value());
+  PutU32(&out, entry.length);
+  return out;
+}
+
+absl::StatusOr<ClientDigestEntry> DecodeClientDigestEntry(std::string_view value) {
+  Reader r(value, "client digest entry");
+  if (absl::Status s = r.Version(); !s.ok()) return s;
+  ClientDigestEntry entry;
+  entry.segment_id = crypto::SegmentId(r.U64());
+  entry.length = r.U32();
+  if (absl::Status s = r.Finish(); !s.ok()) return s;
+  if (entry.length == 0 || entry.length > kMaxPlaintextLength) {
+    return absl::DataLossError(base::Cat("client digest entry corrupt: length ", entry.length,
+                                         " outside 1..", kMaxPlaintextLength));
+  }
+  return entry;
+}
+
 // ---- Cf::kDeleteQueue --------------------------------------------------------------------------
 
 std::string DeleteQueueKey(uint64_t sequence) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -36,8 +37,10 @@ inline constexpr uint8_t kCatalogRecordVersion = 1;
 inline constexpr uint16_t kCatalogFormatV1 = 1;
 inline constexpr uint16_t kCatalogFormatV2 = 2;
 // Version 3: image records end with an identity digest (docs/format.md "Image digests
-// (version 2)"), which binds the image's LSU, name, owner, retention and labels to its recipe.
-// A version-2 pool has none and is refused like a version-1 pool.
+// (version 2)"), which binds the image's LSU, name, owner, retention and labels to its recipe;
+// and the "client_digests" family (client-side dedup: the owner's client digest of each recipe
+// extent of an image written client-side). A version-2 pool has neither and is refused like a
+// version-1 pool (nothing was deployed).
 inline constexpr uint16_t kCatalogFormatV3 = 3;
 inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV3;
 // The version of the image digests (recipe, content, identity); the first field of the
@@ -181,6 +184,23 @@ std::string RecipePrefix(uint64_t image_id);
 absl::StatusOr<uint64_t> DecodeRecipeKeyOffset(std::string_view key, uint64_t image_id);
 std::string EncodeRecipeExtent(const RecipeExtent& extent);
 absl::StatusOr<RecipeExtent> DecodeRecipeExtent(std::string_view value);
+
+// ---- Cf::kClientDigests (catalog format 3) -----------------------------------------------------
+// Key = u64 BE image id + the 32-byte client digest (HMAC-SHA-256 under the image owner's
+// client digest key, crypto/client_digest_key.h) of one of its recipe extents; value = u8
+// version + u64 LE segment id + u32 LE length (13 bytes). Written only for images backed up
+// client-side, in the same batches as their recipe extents; deleted with them by the delete
+// queue. A digest that occurs at several offsets of an image has one entry.
+struct ClientDigestEntry {
+  crypto::SegmentId segment_id;
+  uint32_t length = 0;  // plaintext bytes of the segment
+  friend bool operator==(const ClientDigestEntry&, const ClientDigestEntry&) = default;
+};
+inline constexpr size_t kClientDigestSize = 32;
+std::string ClientDigestIndexKey(uint64_t image_id, std::span<const uint8_t, kClientDigestSize> digest);
+std::string ClientDigestPrefix(uint64_t image_id);
+std::string EncodeClientDigestEntry(const ClientDigestEntry& entry);
+absl::StatusOr<ClientDigestEntry> DecodeClientDigestEntry(std::string_view value);
 
 // ---- Cf::kDeleteQueue: key = u64 BE sequence -------------------------------------------------
 struct DeleteJob {

@@ -16,6 +16,15 @@ absl::StatusOr<SegmentStream> SegmentStream::Create(const ChunkerParams& params,
   return SegmentStream(std::move(chunker), std::move(fingerprinter));
 }
 
+absl::StatusOr<SegmentStream> SegmentStream::Create(const ChunkerParams& params,
+                                                    const crypto::ClientDigestKey& key,
+                                                    ChunkerImpl impl) {
+  SEALPOOL_ASSIGN_OR_RETURN(Chunker chunker, Chunker::Create(params, impl));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprinter fingerprinter,
+                            crypto::Fingerprinter::Create(key));
+  return SegmentStream(std::move(chunker), std::move(fingerprinter));
+}
+
 absl::Status SegmentStream::Emit(std::span<const uint8_t> chunk, SegmentSink sink) {
   SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprint fingerprint, fingerprinter_.Compute(chunk));
   StreamSegment segment{next_offset_, chunk, fingerprint};

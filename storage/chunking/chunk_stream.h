@@ -47,6 +47,11 @@ class SegmentStream {
   static absl::StatusOr<SegmentStream> Create(const ChunkerParams& params,
                                               const crypto::FingerprintKey& key,
                                               ChunkerImpl impl = ChunkerImpl::kAuto);
+  // The same with a client's digest key (client-side dedup, crypto/client_digest_key.h): the
+  // segments' `fingerprint` is then the client digest, HMAC-SHA-256(client digest key, data).
+  static absl::StatusOr<SegmentStream> Create(const ChunkerParams& params,
+                                              const crypto::ClientDigestKey& key,
+                                              ChunkerImpl impl = ChunkerImpl::kAuto);
 
   SegmentStream(SegmentStream&&) noexcept = default;
   SegmentStream& operator=(SegmentStream&&) noexcept = default;

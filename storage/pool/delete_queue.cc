@@ -1,7 +1,7 @@
 // The delete queue: crash-safe, idempotent, in bounded batches.
 //
 // kImageReferences (a deleted image, or a write that never committed): each batch drops one
-// reference per recipe extent and deletes those extents, in one atomic catalog batch together
+// reference per recipe extent and deletes those extents (then the image's client digests), in one atomic catalog batch together
 // with the job's new position, so a crash repeats nothing and loses nothing. A segment whose
 // count may have reached zero gets a kReclaimSegment job in the same batch.
 //
@@ -66,6 +66,24 @@ absl::StatusOr<bool> DropImageReferences(Pool::Impl& p, uint64_t seq, const Dele
       batch.Put(Cf::kDeleteQueue, DeleteQueueKey(reclaim_seq), EncodeDeleteJob(reclaim));
       batch.Add(PoolCounterKey(kDeleteJobsCounter), 1);
     }
+  }
+  // Once the recipe is gone, the image's client digests (client-side writes) go too, in the
+  // room this batch has left: a job ends only when both are.
+  if (!more) {
+    const size_t room = p.options.delete_batch > extents.size()
+                            ? p.options.delete_batch - extents.size() : 0;
+    size_t digests = 0;
+    SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+        Cf::kClientDigests, ClientDigestPrefix(job.image_id),
+        [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+          if (digests >= room) {
+            more = true;
+            return false;
+          }
+          batch.Delete(Cf::kClientDigests, key);
+          ++digests;
+          return true;
+        }));
   }
   // Extents are deleted as they are handled, so the job itself needs no cursor: the next batch
   // starts at the first extent left.

@@ -14,13 +14,17 @@
 //    and gives back every reference its recipe entries took.
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "crypto/client_digest_key.h"
+#include "crypto/fingerprint.h"
 #include "crypto/secure_memory.h"
 #include "storage/chunking/chunk_stream.h"
 #include "storage/pool/pool.h"
@@ -52,7 +56,27 @@ absl::Status ValidateRequest(const ImageRequest& r) {
   return absl::OkStatus();
 }
 
-class ImageWriterImpl final : public ImageWriter {
+// Client-side writes (ClientDedupWriter): what the writer keeps beside the server-side path.
+struct ClientSide {
+  // One offered segment waiting for its turn in the recipe.
+  struct Offered {
+    ClientDigest digest{};
+    uint32_t length = 0;
+    bool have = false;          // answered "have": pinned, id and fingerprint known
+    crypto::SegmentId id;
+    crypto::Fingerprint fingerprint;
+  };
+  ClientSide(crypto::Fingerprinter d, crypto::Fingerprinter f, uint64_t base)
+      : digester(std::move(d)), fingerprinter(std::move(f)), base_image_id(base) {}
+  crypto::Fingerprinter digester;       // under the owner's client digest key
+  crypto::Fingerprinter fingerprinter;  // under the group's fingerprint key
+  const uint64_t base_image_id;         // 0: no base image (nothing is "have")
+  std::deque<Offered> queue;            // offered, not yet in the recipe, in order
+  uint32_t wanted = 0;                  // entries of `queue` still to be sent
+  bool short_seen = false;              // a segment below min_size was offered (the last)
+};
+
+class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
  public:
   ImageWriterImpl(Pool::Impl* pool, ImageRequest request, uint32_t group_no, Id128 group_id,
                   uint64_t image_id, uint64_t job_seq, SegmentStream stream,
@@ -68,10 +92,16 @@ class ImageWriterImpl final : public ImageWriter {
         content_digest_(std::move(content)),
         max_seals_in_flight_(std::max(2, 2 * pool->seal_workers->threads())) {}
 
+  void SetClientSide(std::unique_ptr<ClientSide> cs, const ChunkerParams& chunker) {
+    cs_ = std::move(cs);
+    chunker_ = chunker;
+  }
+
   ~ImageWriterImpl() override { Abort(); }
 
   absl::Status Write(std::span<const uint8_t> data) override {
     SEALPOOL_RETURN_IF_ERROR(CheckUsable());
+    if (cs_ != nullptr) return absl::FailedPreconditionError("Write on a client-side image write");
     absl::Status s =
         stream_.Update(data, [this](const StreamSegment& seg) { return OnSegment(seg); });
     if (!s.ok()) return Fail(s);
@@ -80,7 +110,15 @@ class ImageWriterImpl final : public ImageWriter {
 
   absl::StatusOr<ImageInfo> Commit() override {
     SEALPOOL_RETURN_IF_ERROR(CheckUsable());
-    absl::Status s = stream_.Finish([this](const StreamSegment& seg) { return OnSegment(seg); });
+    absl::Status s = absl::OkStatus();
+    if (cs_ == nullptr) {
+      s = stream_.Finish([this](const StreamSegment& seg) { return OnSegment(seg); });
+    } else if (cs_->wanted > 0) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("the commit came while ", cs_->wanted,
+                       " segment(s) the last digest batch asked for were not sent; nothing "
+                       "was stored")));
+    }
     if (s.ok()) s = recipe_digest_.UpdateU64(extent_count_);
     if (s.ok()) s = recipe_digest_.UpdateU64(stats_.logical_bytes);
     if (!s.ok()) return Fail(s);
@@ -117,6 +155,7 @@ class ImageWriterImpl final : public ImageWriter {
     done_ = true;
     WaitForSeals(0).IgnoreError();  // the jobs refer to this writer
     ReleaseExtents();
+    ReleaseOffered();
     // Own segments that nobody committed or holds: dead bytes in their container.
     Finish();
   }
@@ -129,6 +168,92 @@ class ImageWriterImpl final : public ImageWriter {
     return stats_;
   }
 
+  // ---- ClientDedupWriter ----
+
+  const ChunkerParams& chunker() const override { return chunker_; }
+  uint32_t segments_wanted() const override { return cs_ == nullptr ? 0 : cs_->wanted; }
+
+  absl::StatusOr<std::vector<uint32_t>> Offer(std::span<const OfferedSegment> segments) override {
+    SEALPOOL_RETURN_IF_ERROR(CheckUsable());
+    if (cs_ == nullptr) return absl::FailedPreconditionError("Offer on a server-side image write");
+    if (cs_->wanted > 0) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "a digest batch came while ", cs_->wanted,
+          " segment(s) the previous one asked for were not sent; nothing was stored")));
+    }
+    if (segments.empty() || segments.size() > kMaxOfferSegments) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("a digest batch of ", segments.size(), " segments; it must hold 1..",
+                       kMaxOfferSegments, "; nothing was stored")));
+    }
+    // Every cut is checked before anything is pinned.
+    bool short_seen = cs_->short_seen;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const uint32_t len = segments[i].length;
+      if (short_seen) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "digest batch entry ", i, ": a segment follows one shorter than the key group's "
+            "min_size (", chunker_.min_size, " bytes), which only the image's last segment may "
+            "be; nothing was stored")));
+      }
+      if (len == 0 || len > chunker_.max_size) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "digest batch entry ", i, ": a segment of ", len, " bytes; the key group cuts 1..",
+            chunker_.max_size, " bytes; nothing was stored")));
+      }
+      if (len < chunker_.min_size) short_seen = true;
+    }
+    cs_->short_seen = short_seen;
+    std::vector<uint32_t> need;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      ClientSide::Offered o;
+      o.digest = segments[i].digest;
+      o.length = segments[i].length;
+      absl::Status s = LookUpHave(&o);
+      if (!s.ok()) return Fail(s);
+      if (!o.have) {
+        need.push_back(static_cast<uint32_t>(i));
+        ++cs_->wanted;
+      }
+      cs_->queue.push_back(o);
+    }
+    if (absl::Status s = DrainHaves(); !s.ok()) return Fail(s);
+    return need;
+  }
+
+  absl::Status WriteSegment(std::span<const uint8_t> data) override {
+    SEALPOOL_RETURN_IF_ERROR(CheckUsable());
+    if (cs_ == nullptr) {
+      return absl::FailedPreconditionError("WriteSegment on a server-side image write");
+    }
+    if (cs_->wanted == 0 || cs_->queue.empty()) {
+      return Fail(absl::InvalidArgumentError(
+          "a segment arrived that no digest batch asked for; nothing was stored"));
+    }
+    const ClientSide::Offered o = cs_->queue.front();  // not "have": DrainHaves emitted those
+    const uint64_t offset = stats_.logical_bytes;
+    if (data.size() != o.length) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("the segment at offset ", offset, " has ", data.size(),
+                       " bytes; its digest batch said ", o.length, "; nothing was stored")));
+    }
+    absl::StatusOr<crypto::Fingerprint> digest = cs_->digester.Compute(data);
+    if (!digest.ok()) return Fail(digest.status());
+    if (!std::equal(digest->bytes().begin(), digest->bytes().end(), o.digest.begin())) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "the segment at offset ", offset, " (", data.size(),
+          " bytes) does not match the client digest sent for it; nothing was stored")));
+    }
+    absl::StatusOr<crypto::Fingerprint> fp = cs_->fingerprinter.Compute(data);
+    if (!fp.ok()) return Fail(fp.status());
+    cs_->queue.pop_front();
+    --cs_->wanted;
+    absl::Status s = OnSegment(StreamSegment{offset, data, *fp}, &o.digest);
+    if (s.ok()) s = DrainHaves();
+    if (!s.ok()) return Fail(s);
+    return absl::OkStatus();
+  }
+
  private:
   struct Extent {
     uint64_t offset;
@@ -136,11 +261,66 @@ class ImageWriterImpl final : public ImageWriter {
     crypto::SegmentId id;
     crypto::Fingerprint fingerprint;
     std::shared_ptr<InflightSegment> inflight;  // null: the catalog had it (index hit)
+    std::optional<ClientDigest> client_digest{};  // client-side writes
   };
 
+  // "Have" for `o` if the base image's recipe holds its digest with the same length and the
+  // segment still exists; then pins it (under its stripe's lock, where the delete queue checks
+  // pins before erasing), so it stays until this write's batch references it.
+  absl::Status LookUpHave(ClientSide::Offered* o) {
+    if (cs_->base_image_id == 0) return absl::OkStatus();
+    SEALPOOL_ASSIGN_OR_RETURN(
+        std::optional<std::string> value,
+        p_->catalog->Get(Cf::kClientDigests, ClientDigestIndexKey(cs_->base_image_id, o->digest)));
+    if (!value.has_value()) return absl::OkStatus();
+    SEALPOOL_ASSIGN_OR_RETURN(ClientDigestEntry entry, DecodeClientDigestEntry(*value));
+    if (entry.length != o->length) return absl::OkStatus();
+    const std::string seg_key = SegmentKey(group_no_, entry.segment_id);
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<std::string> rec, p_->catalog->Get(Cf::kSegments, seg_key));
+    if (!rec.has_value()) return absl::OkStatus();  // erased: the client sends it
+    SEALPOOL_ASSIGN_OR_RETURN(SegmentRecord record, DecodeSegmentRecord(*rec));
+    Stripe& st = p_->StripeOf(record.fingerprint);
+    absl::MutexLock lock(&st.mu);
+    // Again under the lock: a reclaim that erased it meanwhile did so under this lock.
+    SEALPOOL_ASSIGN_OR_RETURN(rec, p_->catalog->Get(Cf::kSegments, seg_key));
+    if (!rec.has_value()) return absl::OkStatus();
+    ++st.pins[{group_no_, entry.segment_id.value()}];
+    o->have = true;
+    o->id = entry.segment_id;
+    o->fingerprint = record.fingerprint;
+    return absl::OkStatus();
+  }
+
+  // Moves the "have" segments at the head of the queue into the recipe.
+  absl::Status DrainHaves() {
+    while (!cs_->queue.empty() && cs_->queue.front().have) {
+      ClientSide::Offered o = cs_->queue.front();
+      cs_->queue.pop_front();
+      Extent ext{stats_.logical_bytes, o.length, o.id, o.fingerprint, nullptr, o.digest};
+      stats_.bytes_not_sent += o.length;
+      ++stats_.duplicate_segments;
+      SEALPOOL_RETURN_IF_ERROR(AppendExtent(std::move(ext)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Drops the pins of "have" segments offered but not yet in the recipe.
+  void ReleaseOffered() {
+    if (cs_ == nullptr) return;
+    for (const ClientSide::Offered& o : cs_->queue) {
+      if (!o.have) continue;
+      Stripe& st = p_->StripeOf(o.fingerprint);
+      absl::MutexLock lock(&st.mu);
+      auto pin = st.pins.find({group_no_, o.id.value()});
+      if (pin != st.pins.end() && --pin->second == 0) st.pins.erase(pin);
+    }
+    cs_->queue.clear();
+    cs_->wanted = 0;
+  }
+
   absl::Status CheckUsable() const {
+    if (!error_.ok()) return error_;  // a failed write keeps answering its error
     if (done_) return absl::FailedPreconditionError("the image write has ended");
-    if (!error_.ok()) return error_;
     return absl::OkStatus();
   }
 
@@ -179,11 +359,12 @@ class ImageWriterImpl final : public ImageWriter {
     }
   }
 
-  absl::Status OnSegment(const StreamSegment& seg) {
+  absl::Status OnSegment(const StreamSegment& seg, const ClientDigest* client_digest = nullptr) {
     // Bounds the seals in flight (memory) and surfaces a failed one before going on.
     SEALPOOL_RETURN_IF_ERROR(WaitForSeals(max_seals_in_flight_ - 1));
     Extent ext{seg.offset, static_cast<uint32_t>(seg.data.size()), crypto::SegmentId(),
                seg.fingerprint, nullptr};
+    if (client_digest != nullptr) ext.client_digest = *client_digest;
     Stripe& st = p_->StripeOf(seg.fingerprint);
     const auto key = std::make_pair(group_no_, seg.fingerprint);
     std::shared_ptr<InflightSegment> mine;
@@ -251,14 +432,19 @@ class ImageWriterImpl final : public ImageWriter {
         --seals_in_flight_;
       });
     }
+    return AppendExtent(std::move(ext));
+  }
+
+  // Adds a pinned extent to the recipe (and its digests), writing a batch when one is full.
+  absl::Status AppendExtent(Extent ext) {
     ++stats_.segments;
-    stats_.logical_bytes += seg.data.size();
+    stats_.logical_bytes += ext.length;
     ++extent_count_;
     SEALPOOL_RETURN_IF_ERROR(recipe_digest_.UpdateU64(ext.offset));
     SEALPOOL_RETURN_IF_ERROR(recipe_digest_.UpdateU64(ext.id.value()));
     SEALPOOL_RETURN_IF_ERROR(recipe_digest_.UpdateU64(ext.length));
     SEALPOOL_RETURN_IF_ERROR(content_digest_.UpdateU64(ext.length));
-    SEALPOOL_RETURN_IF_ERROR(content_digest_.Update(seg.fingerprint.bytes()));
+    SEALPOOL_RETURN_IF_ERROR(content_digest_.Update(ext.fingerprint.bytes()));
     pending_.push_back(std::move(ext));
     if (pending_.size() >= p_->options.commit_every_extents) {
       SEALPOOL_RETURN_IF_ERROR(WriteBatch(nullptr));
@@ -370,6 +556,10 @@ class ImageWriterImpl final : public ImageWriter {
         batch.Put(Cf::kRecipes, RecipeKey(image_id_, e.offset),
                   EncodeRecipeExtent({e.id, e.length}));
         batch.Add(RefcountKey(group_no_, e.id), 1);
+        if (e.client_digest.has_value()) {
+          batch.Put(Cf::kClientDigests, ClientDigestIndexKey(image_id_, *e.client_digest),
+                    EncodeClientDigestEntry({e.id, e.length}));
+        }
       }
       if (image != nullptr) {
         batch.Put(Cf::kImages, ImageRecordKey(image_id_), EncodeImage(*image));
@@ -427,13 +617,18 @@ class ImageWriterImpl final : public ImageWriter {
   absl::Status seal_error_ ABSL_GUARDED_BY(seal_mu_);
   WriteStats sealed_ ABSL_GUARDED_BY(seal_mu_);
   absl::Status error_;
+  // Client-side writes only.
+  std::unique_ptr<ClientSide> cs_;
+  ChunkerParams chunker_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest& request) {
+namespace {
+
+absl::StatusOr<std::unique_ptr<ImageWriterImpl>> BeginImageImpl(Pool::Impl& p,
+                                                                 const ImageRequest& request) {
   SEALPOOL_RETURN_IF_ERROR(ValidateRequest(request));
-  Impl& p = *impl_;
   SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(request.lsu));
   SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(lsu.group_no));
   const ImageKey key = request.key();
@@ -509,9 +704,60 @@ absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest
     unreserve();
     return s;
   }
-  return std::unique_ptr<ImageWriter>(new ImageWriterImpl(
-      &p, request, lsu.group_no, group.record.group_id, *image_id, *seq, std::move(stream),
-      std::move(recipe), std::move(content)));
+  return std::make_unique<ImageWriterImpl>(&p, request, lsu.group_no, group.record.group_id,
+                                           *image_id, *seq, std::move(stream), std::move(recipe),
+                                           std::move(content));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ImageWriter>> Pool::BeginImage(const ImageRequest& request) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<ImageWriterImpl> w, BeginImageImpl(*impl_, request));
+  return std::unique_ptr<ImageWriter>(std::move(w));
+}
+
+absl::StatusOr<crypto::ClientDigestKey> Pool::ClientDigestKey(std::string_view lsu_name,
+                                                              std::string_view owner,
+                                                              uint32_t epoch) const {
+  SEALPOOL_RETURN_IF_ERROR(ValidateOwner(owner));
+  Impl& p = *impl_;
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(lsu_name));
+  SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(lsu.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, p.keys->FingerprintKey(lsu.group_no));
+  return crypto::DeriveClientDigestKey(fpk, group.record.group_id, owner, epoch);
+}
+
+absl::StatusOr<std::unique_ptr<ClientDedupWriter>> Pool::BeginClientDedupImage(
+    const ImageRequest& request, const ClientDedupOptions& options) {
+  Impl& p = *impl_;
+  if (options.base_name.size() > kMaxNameLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("base image name: longer than ", kMaxNameLength, " bytes"));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<ImageWriterImpl> w, BeginImageImpl(p, request));
+  SEALPOOL_ASSIGN_OR_RETURN(LsuRecord lsu, p.FindLsu(request.lsu));
+  SEALPOOL_ASSIGN_OR_RETURN(GroupState group, p.FindGroup(lsu.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::FingerprintKey fpk, p.keys->FingerprintKey(lsu.group_no));
+  SEALPOOL_ASSIGN_OR_RETURN(
+      crypto::ClientDigestKey ck,
+      crypto::DeriveClientDigestKey(fpk, group.record.group_id, request.owner, options.epoch));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprinter digester, crypto::Fingerprinter::Create(ck));
+  SEALPOOL_ASSIGN_OR_RETURN(crypto::Fingerprinter fingerprinter,
+                            crypto::Fingerprinter::Create(fpk));
+  // The base image: only the owner's own, looked up under the owner's name, so another
+  // owner's image is exactly as absent as a missing one. A bad name is simply no base.
+  uint64_t base = 0;
+  if (!options.base_name.empty() && ValidateName("image name", options.base_name).ok()) {
+    SEALPOOL_ASSIGN_OR_RETURN(std::optional<ImageRecord> record,
+                              p.LookupImage({request.lsu, request.owner, options.base_name}));
+    if (record.has_value() && record->owner == request.owner &&
+        record->group_no == lsu.group_no) {
+      base = record->image_id;
+    }
+  }
+  w->SetClientSide(std::make_unique<ClientSide>(std::move(digester), std::move(fingerprinter), base),
+                   group.chunker);
+  return std::unique_ptr<ClientDedupWriter>(std::move(w));
 }
 
 absl::StatusOr<ImageInfo> Pool::WriteImage(

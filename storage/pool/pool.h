@@ -38,6 +38,7 @@
 #ifndef SEALPOOL_STORAGE_POOL_POOL_H_
 #define SEALPOOL_STORAGE_POOL_POOL_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,7 @@
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
 #include "storage/chunking/chunker_format.h"
+#include "crypto/keys.h"
 #include "storage/store/container_store.h"
 #include "storage/store/file_system.h"
 #include "storage/keydict/key_dictionary.h"
@@ -143,6 +145,9 @@ struct WriteStats {
   uint64_t new_plain_bytes = 0;  // plaintext bytes of the new segments
   uint64_t new_stored_bytes = 0; // their bytes in containers (compressed, sealed, headers)
   uint64_t duplicate_segments = 0;
+  // Client-side writes: plaintext bytes of the segments the client did not send (answered
+  // "have" from its base image). Says nothing about what was new to the pool.
+  uint64_t bytes_not_sent = 0;
 };
 
 class Pool;
@@ -157,6 +162,66 @@ class ImageWriter {
   // Ends the stream, makes everything durable and the image visible.
   [[nodiscard]] virtual absl::StatusOr<ImageInfo> Commit() = 0;
   // Gives up the write (also what the destructor does).
+  virtual void Abort() = 0;
+  virtual const WriteStats& stats() const = 0;
+};
+
+// ---- Client-side dedup (docs/security.md "Client-side dedup", docs/protocol.md "DedupBackup")
+//
+// The client cuts with the group's chunker parameters and digests every segment with its own
+// client digest key (crypto/client_digest_key.h; Pool::ClientDigestKey). It offers the digests
+// in batches; the writer answers which segments it must send. "Have" comes only from the
+// client's base image: one of the same owner's committed images in the same LSU, whose
+// recipe extents carry their client digests (catalog family client_digests). A segment
+// answered "have" is pinned at once, exactly as a fingerprint-index hit of a server-side write
+// is, so no delete can erase it before the write commits its reference. Everything else must
+// be sent; the writer re-computes the client digest and the pool's fingerprint of every sent
+// segment, refuses one whose digest does not match, and deduplicates it server-side without
+// telling the client.
+
+using ClientDigest = std::array<uint8_t, 32>;
+
+struct ClientDedupOptions {
+  // The epoch of the owner's client digest key (sealpoold's config; bumping it revokes a key).
+  uint32_t epoch = 0;
+  // The base image's name, one of the owner's committed images in the request's LSU; "" for
+  // none. A name that is missing, of another owner or not written client-side under the same
+  // epoch gives no "have" at all, indistinguishably: it is not an error.
+  std::string base_name{};
+};
+
+// One segment as the client offers it.
+struct OfferedSegment {
+  ClientDigest digest{};  // HMAC-SHA-256(the owner's client digest key, the segment's bytes)
+  uint32_t length = 0;    // its plaintext bytes
+};
+
+// The most segments one Offer may carry.
+inline constexpr size_t kMaxOfferSegments = 4096;
+
+// An image written client-side. Not thread-safe: one thread per writer. Destroying it without
+// Commit aborts the write (nothing visible; pins dropped; the delete queue reclaims the rest).
+// Every error ends the write (it is aborted; later calls return the same error).
+class ClientDedupWriter {
+ public:
+  virtual ~ClientDedupWriter() = default;
+  // The group's chunker parameters: the client must cut with exactly these.
+  virtual const ChunkerParams& chunker() const = 0;
+  // Offers the next segments of the image, in order. Returns the indexes (ascending) of those
+  // the client must send next, with WriteSegment, before its next Offer or the Commit.
+  // InvalidArgument: an empty batch or more than kMaxOfferSegments; a length of 0 or above the
+  // group's max_size; a segment after one shorter than the group's min_size (only the image's
+  // last segment may be shorter); segments of the previous Offer still unsent.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<uint32_t>> Offer(
+      std::span<const OfferedSegment> segments) = 0;
+  // The bytes of the next segment the last Offer asked for. InvalidArgument if none is
+  // wanted, if its length differs from the offered one, or if its client digest does not match
+  // its bytes (nothing of the image is stored then).
+  [[nodiscard]] virtual absl::Status WriteSegment(std::span<const uint8_t> data) = 0;
+  // Segments the last Offer asked for that have not arrived yet.
+  virtual uint32_t segments_wanted() const = 0;
+  // InvalidArgument while segments_wanted() > 0; otherwise as ImageWriter::Commit.
+  [[nodiscard]] virtual absl::StatusOr<ImageInfo> Commit() = 0;
   virtual void Abort() = 0;
   virtual const WriteStats& stats() const = 0;
 };
@@ -321,6 +386,17 @@ class Pool {
 
   // ---- images ----
   absl::StatusOr<std::unique_ptr<ImageWriter>> BeginImage(const ImageRequest& request);
+  // An image written client-side (ClientDedupWriter). Errors as BeginImage; a base image that
+  // does not exist or is another owner's is not an error (no "have" at all).
+  absl::StatusOr<std::unique_ptr<ClientDedupWriter>> BeginClientDedupImage(
+      const ImageRequest& request, const ClientDedupOptions& options);
+  // The client digest key of `owner` in the key group of `lsu` under `epoch`
+  // (crypto/client_digest_key.h): what sealpoold hands a client allowed client-side dedup.
+  // NotFound for an unknown LSU; InvalidArgument for a bad owner; the KMS's status if the
+  // group's fingerprint key is not unwrapped yet.
+  absl::StatusOr<crypto::ClientDigestKey> ClientDigestKey(std::string_view lsu,
+                                                          std::string_view owner,
+                                                          uint32_t epoch) const;
   // Convenience: reads `read` to the end into a new image.
   absl::StatusOr<ImageInfo> WriteImage(const ImageRequest& request,
                                        absl::FunctionRef<absl::StatusOr<size_t>(std::span<uint8_t>)> read,

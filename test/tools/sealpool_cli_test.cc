@@ -356,6 +356,44 @@ TEST_CASE_METHOD(CliFixture, "a 64 MiB stream goes through stdin and stdout bit-
                                     out.string() + "\",\"extracted_entries\":null}"));
 }
 
+TEST_CASE_METHOD(CliFixture, "sealpool backup --client-dedup sends only what the base lacks",
+                 "[tools][sealpool]") {
+  // alice may use client-side dedup, bob may not.
+  REQUIRE(pool_.Stop() == 0);
+  std::string tables = DefaultPoolTables();
+  const std::string alice = "[[client]]\ncn = \"alice\"\n";
+  REQUIRE(tables.find(alice) != std::string::npos);
+  tables.replace(tables.find(alice), alice.size(), alice + "client_dedup = true\n");
+  pool_.SetTables(tables);
+  pool_.Start();
+  auto [gen1, gen2] = TwoGenerations(8 << 20, 5);
+  const fs::path f1 = Write("gen1", gen1), f2 = Write("gen2", gen2);
+
+  Result r = Run({"backup", "lsu1", "b1", f1.string(), "--client-dedup"}, "", "bob");
+  CHECK(r.code == c::kExitDenied);
+  CHECK_THAT(r.err, Catch::Contains("may not use client-side dedup"));
+  CHECK(Run({"backup", "lsu1", "x", f1.string(), "--base", "b1"}).code == c::kExitUsage);
+
+  r = Run({"backup", "lsu1", "gen-1", f1.string(), "--client-dedup", "--json"});
+  REQUIRE(r.code == c::kExitOk);
+  CHECK_THAT(r.out, Catch::Contains("\"bytes_sent\":" + std::to_string(gen1.size()) +
+                                    ",\"bytes_not_sent\":0,\"client_dedup\":true,\"base\":\"\""));
+  // The default base: the newest of alice's images with the same stem ("gen").
+  r = Run({"backup", "lsu1", "gen-2", f2.string(), "--client-dedup", "--json"});
+  REQUIRE(r.code == c::kExitOk);
+  CHECK_THAT(r.out, Catch::Contains("\"base\":\"gen-1\""));
+  CHECK_THAT(r.out, Catch::Contains("\"bytes_not_sent\":"));
+  CHECK(r.out.find("\"bytes_not_sent\":0,") == std::string::npos);
+  r = Run({"restore", "lsu1", "gen-2"});
+  REQUIRE(r.code == c::kExitOk);
+  CHECK(r.out == gen2);
+  // --no-base sends everything; a human summary says so.
+  r = Run({"backup", "lsu1", "gen-3", f2.string(), "--client-dedup", "--no-base"});
+  REQUIRE(r.code == c::kExitOk);
+  CHECK_THAT(r.out, Catch::Contains("client-side dedup: sent "));
+  CHECK_THAT(r.out, Catch::Contains("(in base image (none))"));
+}
+
 TEST_CASE_METHOD(CliFixture, "sealpool restore --range returns exactly the bytes asked for",
                  "[tools][sealpool]") {
   std::string data = RandomBytes(5 << 20, 9);

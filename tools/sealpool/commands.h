@@ -14,6 +14,10 @@ struct BackupArgs {
   std::string lsu, name, path;  // path "" or "-": stdin
   std::vector<std::string> labels;
   std::string retain_until;
+  // --client-dedup: DedupBackup (client-side dedup); --base NAME, --no-base.
+  bool client_dedup = false;
+  std::string base;
+  bool no_base = false;
 };
 // backup_command.cc
 int Backup(Options& o, Connection& conn, const BackupArgs& a);

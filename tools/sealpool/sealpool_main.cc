@@ -71,6 +71,16 @@ int Main(int argc, char** argv) {
   backup->add_option("--retain-until", backup_args.retain_until,
                      "nobody deletes the image before: a UTC date/time (2027-01-31, "
                      "2027-01-31T12:00:00Z) or a duration from now (30d, 12h, 2w, 1y)");
+  backup->add_flag("--client-dedup", backup_args.client_dedup,
+                   "client-side dedup: cut and digest here and send only the segments the "
+                   "base image lacks (the server must allow it: [[client]] client_dedup)");
+  auto* base_opt = backup->add_option(
+      "--base", backup_args.base,
+      "with --client-dedup: the base image (one of yours in the LSU); default: your newest "
+      "image whose name, trailing digits and -_.: removed, equals NAME's");
+  backup->add_flag("--no-base", backup_args.no_base,
+                   "with --client-dedup: no base image (every segment is sent)")
+      ->excludes(base_opt);
 
   RestoreArgs restore_args;
   auto* restore =

@@ -104,6 +104,8 @@ owner_quota_gib = 500
 
 [[client]]
 cn = "host-1.example.com"
+client_dedup = true
+client_dedup_epoch = 7
 
 [[client.access]]
 lsu = "daily"
@@ -406,6 +408,26 @@ TEST_CASE("numbers out of range are named with their range", "[daemon][config]")
       {"owner_quota_gib = 500", "owner_quota_gib = -1",
        "lsu[1].owner_quota_gib: must be an integer in [0, 16777216]"},
       {"max_streams = 16", "max_streams = 9223372036854775807", "(got 9223372036854775807)"},
+  });
+}
+
+TEST_CASE("client-side dedup is per client, off by default, with an epoch", "[daemon][config]") {
+  absl::StatusOr<PoolConfig> c = ParsePoolConfig(kFull, "/");
+  REQUIRE(c.ok());
+  const ClientConfig* host = c->FindClient("host-1.example.com");
+  const ClientConfig* robot = c->FindClient("Restore Robot (DR site)");
+  REQUIRE((host != nullptr && robot != nullptr));
+  CHECK(host->client_dedup);
+  CHECK(host->client_dedup_epoch == 7);
+  CHECK_FALSE(robot->client_dedup);
+  CHECK(robot->client_dedup_epoch == 0);
+  ExpectErrors({
+      {"client_dedup = true", "client_dedup = \"yes\"",
+       "client[0].client_dedup: must be true or false, not a string"},
+      {"client_dedup_epoch = 7", "client_dedup_epoch = -1",
+       "client[0].client_dedup_epoch: must be an integer in [0, 4294967295]"},
+      {"client_dedup_epoch = 7", "client_dedup_epoch = 4294967296",
+       "client[0].client_dedup_epoch: must be an integer in [0, 4294967295]"},
   });
 }
 
@@ -781,12 +803,14 @@ TEST_CASE("docs/server.md documents every key, and its defaults are the parser's
   REQUIRE(documented.size() >= 50);
   // Every key the full config sets (it sets them all) has a row.
   std::string table;
+  bool in_access = false;  // [[client.access]] keys are documented as client.access.KEY
   for (const std::string& line : Lines(kFull)) {
     if (line.starts_with("[")) {
-      table = line == "[[client.access]]" ? "[[client]]" : line;
+      in_access = line == "[[client.access]]";
+      table = in_access ? "[[client]]" : line;
     } else if (size_t eq = line.find(" = "); eq != std::string::npos) {
       std::string key = line.substr(0, eq);
-      if (table == "[[client]]" && key != "cn") key = "access." + key;
+      if (in_access) key = "access." + key;
       if (table == "[[client]]") key = "client." + key;
       INFO(table << " " << key);
       CHECK(std::any_of(documented.begin(), documented.end(),
@@ -805,12 +829,16 @@ TEST_CASE("docs/server.md documents every key, and its defaults are the parser's
        "key = \"/etc/sealpool/kms.key\"\npool_id = \"pool-1\"\n"},
       {"[[key_group]]", "name = \"g\"\n"},
       {"[[lsu]]", "name = \"l\"\nkey_group = \"g\"\n"},
+      {"[[client]]", "cn = \"c\"\n"},
   };
   const std::string bare = Cat(tables);
   int defaults = 0;
   for (const DocumentedKey& d : documented) {
     if (d.default_value.empty()) continue;
-    tables[d.table] += d.key + " = " + d.default_value + "\n";
+    // [[client]] rows are named client.KEY (client.access.KEY rows have no default).
+    const std::string key =
+        d.table == "[[client]]" && d.key.starts_with("client.") ? d.key.substr(7) : d.key;
+    tables[d.table] += key + " = " + d.default_value + "\n";
     ++defaults;
   }
   CHECK(defaults >= 27);

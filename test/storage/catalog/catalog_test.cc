@@ -88,7 +88,8 @@ std::vector<std::string> Keys(const std::vector<std::pair<std::string, std::stri
 
 constexpr std::array<Cf, kCfCount> kAllCfs = {
     Cf::kMeta,      Cf::kKeys,     Cf::kFingerprints, Cf::kSegments,   Cf::kImages,
-    Cf::kRecipes,   Cf::kDeleteQueue, Cf::kSessions,  Cf::kContainers, Cf::kCounters};
+    Cf::kRecipes,   Cf::kDeleteQueue, Cf::kSessions,  Cf::kContainers, Cf::kCounters,
+    Cf::kClientDigests};
 
 TEST_CASE("a new catalog has every family and keeps its data across a reopen",
           "[storage][catalog]") {

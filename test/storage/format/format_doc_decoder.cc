@@ -55,8 +55,11 @@ constexpr uint32_t kMaxStoredLength = 16u << 20;
 // "Catalog (version 3)" / "Families and keys"
 constexpr const char* kFamilies[] = {"default",  "keys",         "fingerprints",
                                      "segments", "images",       "recipes",
-                                     "delete_queue", "sessions", "containers", "counters"};
+                                     "delete_queue", "sessions", "containers", "counters",
+                                     "client_digests"};
 constexpr uint16_t kCatalogFormatVersion = 3;
+// "Client digests": key 8 + 32 bytes, value 13 bytes.
+constexpr size_t kClientDigestKeySize = 40;
 constexpr uint8_t kRecordVersion = 1;
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxOwner = 1024;
@@ -351,6 +354,7 @@ class Decoder {
       DecodeRecipes();
       DecodeDeleteQueue();
       DecodeSessions();
+      DecodeClientDigests();
       DecodeCounters();
     }
     ReadContainerFiles();
@@ -865,6 +869,25 @@ class Decoder {
     }
   }
 
+  void DecodeClientDigests() {
+    for (const auto& [k, v] : Family("client_digests")) {
+      Cur c(v);
+      uint8_t ver = c.U8();
+      uint64_t seg = c.U64();
+      uint32_t len = c.U32();
+      std::string why = c.Finish();
+      if (k.size() != kClientDigestKeySize || !why.empty() || ver != kRecordVersion || len == 0 ||
+          len > kMaxPlaintextLength) {
+        Problem("client_digests: entry " + Hex(k) + " " + why);
+        continue;
+      }
+      client_digests_.push_back({LoadBE(k, 0, 8), seg, len});
+      Line("client_digests", Hex(k.substr(0, 8)) + " " + RHex(k.substr(8)) +
+                                 ": version=1 segment=" + std::to_string(seg) +
+                                 " length=" + std::to_string(len));
+    }
+  }
+
   void DecodeSessions() {
     for (const auto& [k, v] : Family("sessions")) {
       Problem("sessions: entry " + Hex(k) + " in a family docs/format.md says is always empty");
@@ -1183,6 +1206,19 @@ class Decoder {
         Problem("image " + std::to_string(id) + ": LSU unknown or of another group");
       }
     }
+    // Client digests: each names an extent (segment and length) of its image's recipe.
+    for (const auto& [image, seg, len] : client_digests_) {
+      auto r = recipes_.find(image);
+      bool found = false;
+      if (r != recipes_.end()) {
+        for (const auto& [off, s, l] : r->second) found = found || (s == seg && l == len);
+      }
+      if (!found) {
+        Problem("client digest of image " + std::to_string(image) + " names segment " +
+                std::to_string(seg) + " (length " + std::to_string(len) +
+                "), which is not in its recipe");
+      }
+    }
     for (const auto& [key, id] : names_) {
       if (!images_.contains(id)) Problem("name key points at image " + std::to_string(id) + " without a record");
     }
@@ -1385,6 +1421,7 @@ class Decoder {
   std::map<uint64_t, ImageFigure> images_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> names_;
   std::map<uint64_t, std::vector<std::tuple<uint64_t, uint64_t, uint32_t>>> recipes_;
+  std::vector<std::tuple<uint64_t, uint64_t, uint32_t>> client_digests_;  // image, segment, length
   std::map<uint64_t, uint32_t> job_image_group_;
   std::vector<uint64_t> delete_seqs_;
   std::map<std::pair<uint32_t, uint64_t>, int64_t> refcounts_;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
+#include "storage/chunking/chunk_stream.h"
 #include "rocksdb/db.h"
 #include "storage/keydict/in_process_root_key_provider.h"
 #include "storage/pool/pool.h"
@@ -98,7 +99,8 @@ ImageRequest Request(std::string name, std::string owner = "") {
 // The golden pool: key group kg1 (built-in backend, in-process root key rk-1), LSU lsu1; images
 // "a" (48 KiB), "a-copy" (the same bytes: whole dedup), "b" (shares blocks with "a"), bob's "a"
 // (another owner, same name; labels; retention), "gone" (written, deleted, reclaimed), then a
-// KEK rotation and "after-rotation" (DEKs under KEK 2). Deterministic except for random ids,
+// KEK rotation and "after-rotation" (DEKs under KEK 2), carol's "client-side" (written
+// client-side: client digests, catalog format 3). Deterministic except for random ids,
 // keys, nonces and the container headers' wall-clock time.
 void WriteGoldenPool(const std::string& dir, InProcessRootKeyProvider& kms) {
   REQUIRE(kms.Activate(kms.AddRootKey(kGroup)).ok());
@@ -125,6 +127,33 @@ void WriteGoldenPool(const std::string& dir, InProcessRootKeyProvider& kms) {
   REQUIRE(done->jobs_left == 0);
   REQUIRE(p.RotateKek(kGroup).ok());
   REQUIRE(WriteImage(p, Request("after-rotation"), Content(5, 20 << 10)).ok());
+  // A client-side image (catalog format 3: its client digests), carol's, with "b" as content.
+  {
+    ImageRequest carol = Request("client-side", "carol");
+    auto w = p.BeginClientDedupImage(carol, {});
+    REQUIRE(w.ok());
+    auto key = p.ClientDigestKey(kLsu, "carol", 0);
+    REQUIRE(key.ok());
+    auto stream = SegmentStream::Create((*w)->chunker(), *key);
+    REQUIRE(stream.ok());
+    std::vector<std::vector<uint8_t>> segs;
+    std::vector<OfferedSegment> offer;
+    auto sink = [&](const StreamSegment& seg) {
+      OfferedSegment o;
+      std::copy(seg.fingerprint.bytes().begin(), seg.fingerprint.bytes().end(), o.digest.begin());
+      o.length = static_cast<uint32_t>(seg.data.size());
+      offer.push_back(o);
+      segs.emplace_back(seg.data.begin(), seg.data.end());
+      return absl::OkStatus();
+    };
+    const std::vector<uint8_t> b = Content(2, 40 << 10);
+    REQUIRE(stream->Update(b, sink).ok());
+    REQUIRE(stream->Finish(sink).ok());
+    auto send = (*w)->Offer(offer);
+    REQUIRE(send.ok());
+    for (uint32_t i : *send) REQUIRE((*w)->WriteSegment(segs[i]).ok());
+    REQUIRE((*w)->Commit().ok());
+  }
   auto verify = p.Verify();
   REQUIRE(verify.ok());
   REQUIRE(verify->ok());
@@ -233,10 +262,10 @@ TEST_CASE("format doc: a fresh pool decodes from docs/format.md alone and agrees
   DecodeResult d = DecodePool(dir, WithKeys(kms));
   INFO(d.dump);
   CHECK(Joined(d.problems).empty());
-  CHECK(d.figures.images.size() == 5);
+  CHECK(d.figures.images.size() == 6);
   // With the keys: every segment opened and every digest recomputed from the docs alone.
   CHECK(d.figures.segments_opened == d.figures.segments);
-  CHECK(d.figures.image_digests_checked == 5);
+  CHECK(d.figures.image_digests_checked == 6);
   // Without them the dump is the same but for the keyed section.
   DecodeResult plain = DecodePool(dir);
   CHECK(plain.ok());
