@@ -58,14 +58,17 @@ say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'quickstart.sh: %s\n' "$*" >&2; exit 1; }
 
 # pid_alive PIDFILE: the daemon recorded there still runs (the same program: a pid the kernel
-# handed to something else since does not count).
+# handed to something else since does not count). A binary rebuilt or reinstalled while the
+# daemon runs shows as "/path/sealpoold (deleted)" in /proc/PID/exe: still the same daemon.
 pid_alive() {
   [ -f "$1" ] || return 1
-  local pid name
+  local pid name exe
   pid=$(cat "$1")
   name=$(basename "$1" .pid)
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-    [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)")" = "$name" ]
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)}
+  [ "$(basename "$exe")" = "$name" ]
 }
 
 # stop_daemon NAME PIDFILE: SIGTERM, then wait for the exit (sealpoold drains its streams first).
