@@ -318,6 +318,15 @@ int InitStore(const KmsConfig& config) {
 }
 
 int Serve(const KmsConfig& config) {
+  // Signals are taken synchronously by this thread (sigwait below), so they are blocked before
+  // the first thread starts (the KMIP pool, gRPC): every thread inherits the mask, and a SIGTERM
+  // can never reach a thread that would let it kill the process outright.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   absl::StatusOr<std::unique_ptr<kms::KeyStore>> store;
   {
     absl::StatusOr<crypto::SecretBytes> passphrase = ReadPassphrase(config);
@@ -406,13 +415,6 @@ int Serve(const KmsConfig& config) {
     }
     *out = *std::move(text);
   }
-
-  // Signals are taken synchronously by this thread; every thread gRPC starts inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<kms::KmsServer>> server =
       kms::KmsServer::Start(options, &router, &*policy, audit->get());

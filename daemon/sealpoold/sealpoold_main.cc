@@ -133,6 +133,18 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
   // No core dumps: they would hold unwrapped keys.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
+  // Signals are taken synchronously by this thread (sigwait below), so they are blocked here,
+  // before the first thread starts (RocksDB, gRPC, the pool's workers all inherit the mask): a
+  // SIGTERM delivered to a thread that had them unblocked would kill the process outright
+  // (a flaky "stopped at start-up" in sealpoold_test). A signal during start-up stays pending
+  // and stops the daemon cleanly once it serves.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   std::string server_ca, server_cert, server_key, kms_ca, kms_cert, kms_key;
   for (auto [path, out, what, secret] :
        {std::tuple{&config.ca_file, &server_ca, "[server].ca", false},
@@ -207,14 +219,6 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
     spdlog::error("{}", base::StdView(access.status().message()));
     return kExitConfig;
   }
-
-  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   PoolRuntime runtime(config, pool->get(), kms_client->get(), audit->get(), &*metrics, *access);
   CompactionJob compaction(pool->get(), config.compact_live_threshold,
