@@ -597,11 +597,19 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
   }
 
   Pool::Impl* raw = impl.get();
-  SEALPOOL_ASSIGN_OR_RETURN(
-      impl->containers,
-      LocalContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
-                                impl->options.containers,
-                           [raw]() -> absl::StatusOr<uint64_t> { return raw->container_ids->Next(); }));
+  auto allocate_container_id = [raw]() -> absl::StatusOr<uint64_t> {
+    return raw->container_ids->Next();
+  };
+  if (impl->options.container_store) {
+    SEALPOOL_ASSIGN_OR_RETURN(
+        impl->containers,
+        impl->options.container_store(impl->meta.pool_id, allocate_container_id));
+  } else {
+    SEALPOOL_ASSIGN_OR_RETURN(
+        impl->containers,
+        LocalContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
+                                  impl->options.containers, allocate_container_id));
+  }
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),
                            impl->meta.pool_id.size());

@@ -76,6 +76,13 @@ struct PoolOptions {
   ChunkerParams chunker;
   // nullptr: the POSIX file system. Tests pass a FaultInjectionFileSystem.
   FileSystem* fs = nullptr;
+  // Where the containers live. Unset: files in <pool>/containers (LocalContainerStore). Set:
+  // called once per open with the pool id and the container-id allocator, it returns the store
+  // every key group uses (an S3ContainerStore for the S3 LSU's tests, docs/s3.md; a store per
+  // key group is not built yet).
+  std::function<absl::StatusOr<std::unique_ptr<ContainerStore>>(
+      const Id128& pool_id, std::function<absl::StatusOr<uint64_t>()> allocate_id)>
+      container_store;
   // A writer commits its new segments and recipe entries every this many extents (bounds the
   // memory of one stream and the work a crash loses).
   size_t commit_every_extents = 1024;
