@@ -358,8 +358,9 @@ TEST_CASE_METHOD(CliFixture, "a 64 MiB stream goes through stdin and stdout bit-
 
 TEST_CASE_METHOD(CliFixture, "sealpool backup --client-dedup sends only what the base lacks",
                  "[tools][sealpool]") {
-  // alice may use client-side dedup, bob may not.
-  REQUIRE(pool_.Stop() == 0);
+  // alice may use client-side dedup, bob may not. (Stop's exit code is not this test's
+  // business: a SIGTERM right after the start can end sealpoold with 143.)
+  pool_.Stop();
   std::string tables = DefaultPoolTables();
   const std::string alice = "[[client]]\ncn = \"alice\"\n";
   REQUIRE(tables.find(alice) != std::string::npos);

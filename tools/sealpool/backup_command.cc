@@ -412,8 +412,10 @@ int Backup(Options& o, Connection& conn, const BackupArgs& a) {
     j.Key("source").String(source);
     j.Key("bytes_sent").Uint(a.client_dedup ? dsender->sent() : sender->sent());
     j.Key("bytes_not_sent").Uint(response.bytes_not_sent());
-    j.Key("client_dedup").Bool(a.client_dedup);
-    if (a.client_dedup) j.Key("base").String(base);
+    if (a.client_dedup) {
+      j.Key("client_dedup").Bool(true);
+      j.Key("base").String(base);
+    }
     j.Key("segments").Uint(response.segments());
     j.Key("elapsed_seconds").Fixed(response.elapsed_seconds(), 3);
     j.EndObject();
