@@ -192,6 +192,24 @@ absl::StatusOr<KekPublicKey> KekPublicKeyFromBytes(std::span<const uint8_t> byte
   return out;
 }
 
+absl::StatusOr<std::string> KekPublicKeySha256Hex(const KekPublicKey& public_key) {
+  std::array<uint8_t, 32> digest{};
+  unsigned int len = 0;
+  if (EVP_Digest(public_key.data(), public_key.size(), digest.data(), &len, EVP_sha256(),
+                 nullptr) != 1 ||
+      len != digest.size()) {
+    return OpenSslError("SHA-256 of a KEK public key");
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (uint8_t b : digest) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
 absl::StatusOr<SealedBatchKey> SealBatchKey(const KekPublicKey& kek_public,
                                             const BatchKey& batch_key,
                                             const BatchBinding& binding) {

@@ -46,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -72,6 +73,10 @@ struct KekPair {
 // InvalidArgument unless `bytes` is exactly 32 bytes. Does not judge the point (SealBatchKey
 // refuses a low-order one).
 [[nodiscard]] absl::StatusOr<KekPublicKey> KekPublicKeyFromBytes(std::span<const uint8_t> bytes);
+
+// SHA-256 of the public half as 64 lower-case hex digits: what sealkmsd's usage registry pins
+// (docs/kms.md "Public-key pins"). Internal if OpenSSL fails.
+[[nodiscard]] absl::StatusOr<std::string> KekPublicKeySha256Hex(const KekPublicKey& public_key);
 
 // What a sealed batch key is bound to (the HKDF info). Pool ids are at most 64 characters
 // (docs/kms.md); the bound keeps the info far below OpenSSL 3.0's 1024-byte HKDF info limit.

@@ -149,6 +149,7 @@ grpc::Status KeyAdminImpl::ListUsage(grpc::ServerContext* context,
                  e->set_key_group(u.group);
                  e->set_kek_id(u.kek_id);
                  e->set_root_key_id(u.root_key_id);
+                 e->set_public_key_sha256(u.public_key_sha256);
                }
                return absl::OkStatus();
              });

@@ -39,6 +39,7 @@ void FillUsages(std::span<const KekUsageEntry> usages,
     v1::KekUsage* p = out->Add();
     p->set_kek_id(u.kek_id);
     p->set_root_key_id(u.root_key_id);
+    p->set_public_key_sha256(u.public_key_sha256);
   }
 }
 
@@ -282,7 +283,8 @@ absl::StatusOr<ReconcileResult> KmsClient::Reconcile(std::string_view key_group,
   for (const v1::KekUsageStatus& u : response.usages()) {
     std::optional<RootKeyState> state = FromProto(u.root_key_state());
     if (!state) return absl::InternalError("sealkmsd returned an unknown root key state");
-    out.usages.push_back(KekUsageStatus{u.kek_id(), u.root_key_id(), *state, u.rewrap_needed()});
+    out.usages.push_back(KekUsageStatus{u.kek_id(), u.root_key_id(), *state, u.rewrap_needed(),
+                                            u.public_key_sha256()});
   }
   return out;
 }

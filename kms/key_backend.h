@@ -74,9 +74,15 @@ struct GroupView {
   uint32_t registered_keks;
 };
 
+// The SHA-256 of a KEK pair's public half (kek_mode "public"), 64 lower-case hex digits; empty
+// for a symmetric KEK or the fingerprint key. The first registration of a (pool, group, KEK id)
+// with a hash pins it: a later registration or reconcile with another hash for it is refused
+// (FailedPrecondition), so a public key substituted in the pool's catalog is found the next
+// time the pool reaches sealkmsd.
 struct KekUsageEntry {
   std::string kek_id;
   std::string root_key_id;
+  std::string public_key_sha256 = {};
 };
 
 struct UsageView {
@@ -84,6 +90,7 @@ struct UsageView {
   std::string group;
   std::string kek_id;
   std::string root_key_id;
+  std::string public_key_sha256 = {};  // pinned, or empty
 };
 
 struct KekUsageStatus {
@@ -91,6 +98,7 @@ struct KekUsageStatus {
   std::string root_key_id;
   RootKeyState root_key_state;
   bool rewrap_needed;  // not wrapped under the group's active key
+  std::string public_key_sha256 = {};  // pinned, or empty
 };
 
 struct ReconcileResult {

@@ -70,11 +70,61 @@ absl::Status ValidateContext(const WrapContext& ctx) {
   return ValidateName("KEK id", ctx.kek_id);
 }
 
+void DropOrphanPins(KeyStoreContents& c) {
+  std::erase_if(c.pins, [&](const auto& kv) { return !c.usage.contains(kv.first); });
+}
+
+absl::Status ValidatePublicKeyHash(std::string_view hash) {
+  bool ok = hash.empty() || hash.size() == 64;
+  for (char ch : hash) {
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) ok = false;
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "a public key hash must be empty or 64 lower-case hex digits (SHA-256)");
+}
+
+namespace {
+
+// FailedPrecondition if any entry carries a hash other than the one pinned for it.
+absl::Status CheckPins(const KeyStoreContents& c, std::string_view pool_id,
+                       std::string_view group, std::span<const KekUsageEntry> usages) {
+  for (const KekUsageEntry& u : usages) {
+    if (u.public_key_sha256.empty()) continue;
+    auto it = c.pins.find(UsageKey(std::string(pool_id), std::string(group), u.kek_id));
+    if (it != c.pins.end() && it->second != u.public_key_sha256) {
+      return absl::FailedPreconditionError(
+          Cat("the public key of KEK pair \"", u.kek_id, "\" of pool \"", pool_id,
+              "\" in key group \"", group, "\" is not the one pinned at its registration (sha256 ",
+              it->second, ", now ", u.public_key_sha256,
+              "): the pool's catalog holds a substituted public key"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void SetPins(KeyStoreContents& c, std::string_view pool_id, std::string_view group,
+             std::span<const KekUsageEntry> usages) {
+  for (const KekUsageEntry& u : usages) {
+    if (u.public_key_sha256.empty()) continue;
+    c.pins.emplace(UsageKey(std::string(pool_id), std::string(group), u.kek_id),
+                   u.public_key_sha256);
+  }
+}
+
+std::string PinOf(const KeyStoreContents& c, const UsageKey& key) {
+  auto it = c.pins.find(key);
+  return it == c.pins.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
 absl::Status ValidateUsages(const KeyStoreContents& c, std::string_view group,
                             std::span<const KekUsageEntry> usages) {
   std::set<std::string_view> seen;
   for (const KekUsageEntry& u : usages) {
     SEALPOOL_RETURN_IF_ERROR(ValidateName("KEK id", u.kek_id));
+    SEALPOOL_RETURN_IF_ERROR(ValidatePublicKeyHash(u.public_key_sha256));
     SEALPOOL_RETURN_IF_ERROR(ValidateName("root key id", u.root_key_id));
     if (!seen.insert(u.kek_id).second) {
       return absl::InvalidArgumentError(Cat("KEK \"", u.kek_id, "\" is listed twice"));
@@ -110,9 +160,11 @@ absl::Status AddUsages(KeyStoreContents& c, std::string_view pool_id, std::strin
   SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
   SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
   SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
+  SEALPOOL_RETURN_IF_ERROR(CheckPins(c, pool_id, group, usages));
   for (const KekUsageEntry& u : usages) {
     c.usage[UsageKey(std::string(pool_id), std::string(group), u.kek_id)] = u.root_key_id;
   }
+  SetPins(c, pool_id, group, usages);
   return absl::OkStatus();
 }
 
@@ -122,6 +174,7 @@ absl::StatusOr<ReconcileResult> ReconcileUsages(KeyStoreContents& c, std::string
   SEALPOOL_RETURN_IF_ERROR(ValidateName("pool id", pool_id));
   SEALPOOL_RETURN_IF_ERROR(FindGroup(c, group).status());
   SEALPOOL_RETURN_IF_ERROR(ValidateUsages(c, group, usages));
+  SEALPOOL_RETURN_IF_ERROR(CheckPins(c, pool_id, group, usages));
   ReconcileResult result;
   std::map<std::string, std::string> wanted;
   for (const KekUsageEntry& u : usages) wanted[u.kek_id] = u.root_key_id;
@@ -133,6 +186,12 @@ absl::StatusOr<ReconcileResult> ReconcileUsages(KeyStoreContents& c, std::string
     if (it == wanted.end()) ++result.removed;
     return true;
   });
+  // A pin goes with its KEK's last registration (a purged KEK pair).
+  std::erase_if(c.pins, [&](const auto& kv) {
+    const auto& [p, g, kek] = kv.first;
+    return p == pool_id && g == group && !wanted.contains(kek);
+  });
+  SetPins(c, pool_id, group, usages);
   const StoredRootKey* active = ActiveKey(c, group);
   for (const auto& [kek, root] : wanted) {
     auto [it, inserted] =
@@ -140,7 +199,8 @@ absl::StatusOr<ReconcileResult> ReconcileUsages(KeyStoreContents& c, std::string
     if (inserted) ++result.added;
     const StoredRootKey& k = c.keys.at(root);
     result.usages.push_back(
-        KekUsageStatus{kek, root, k.state, active == nullptr || active->id != root});
+        KekUsageStatus{kek, root, k.state, active == nullptr || active->id != root,
+                       PinOf(c, UsageKey(std::string(pool_id), std::string(group), kek))});
   }
   return result;
 }
@@ -152,7 +212,7 @@ std::vector<UsageView> ListUsages(const KeyStoreContents& c, std::string_view gr
     const auto& [pool, g, kek] = key;
     if (!group.empty() && g != group) continue;
     if (!root_key_id.empty() && root != root_key_id) continue;
-    out.push_back(UsageView{pool, g, kek, root});
+    out.push_back(UsageView{pool, g, kek, root, PinOf(c, key)});
   }
   return out;
 }

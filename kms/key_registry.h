@@ -32,6 +32,11 @@ absl::StatusOr<const StoredGroup*> FindGroup(const KeyStoreContents& c, std::str
 absl::StatusOr<StoredRootKey*> FindKey(KeyStoreContents& c, std::string_view id);
 
 absl::Status ValidateContext(const WrapContext& ctx);
+// Drops the pins whose (pool, group, KEK id) has no usage entry any more (after registrations
+// were removed with a group or a root key).
+void DropOrphanPins(KeyStoreContents& c);
+// OK for "" or 64 lower-case hex digits; else InvalidArgument.
+absl::Status ValidatePublicKeyHash(std::string_view hash);
 // Usage entries for `group`: valid names, no KEK twice, root keys of the group that may wrap
 // (not prelive or terminated).
 absl::Status ValidateUsages(const KeyStoreContents& c, std::string_view group,

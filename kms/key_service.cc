@@ -27,7 +27,7 @@ absl::StatusOr<std::vector<KekUsageEntry>> UsagesFromProto(
   }
   std::vector<KekUsageEntry> out;
   out.reserve(static_cast<size_t>(in.size()));
-  for (const v1::KekUsage& u : in) out.push_back(KekUsageEntry{u.kek_id(), u.root_key_id()});
+  for (const v1::KekUsage& u : in) out.push_back(KekUsageEntry{u.kek_id(), u.root_key_id(), u.public_key_sha256()});
   return out;
 }
 
@@ -148,6 +148,7 @@ grpc::Status KeyServiceImpl::ReconcileUsage(grpc::ServerContext* context,
       out->set_root_key_id(u.root_key_id);
       out->set_root_key_state(ToProto(u.root_key_state));
       out->set_rewrap_needed(u.rewrap_needed);
+      out->set_public_key_sha256(u.public_key_sha256);
     }
     response->set_added(r.added);
     response->set_removed(r.removed);

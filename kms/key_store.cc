@@ -95,6 +95,7 @@ absl::StatusOr<ShredResult> KeyStore::ShredGroup(std::string_view name) {
       ++result.dropped_registrations;
       return true;
     });
+    DropOrphanPins(c);
     c.groups.erase(std::string(name));
     return absl::OkStatus();
   }));

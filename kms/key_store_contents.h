@@ -54,6 +54,9 @@ struct KeyStoreContents {
   std::map<std::string, StoredGroup> groups;  // by name
   std::map<std::string, StoredRootKey> keys;  // by id
   std::map<UsageKey, std::string> usage;      // → root key id
+  // → SHA-256 of a KEK pair's public half (64 hex digits), pinned at its first registration;
+  // only for keys that also have a usage entry.
+  std::map<UsageKey, std::string> pins;
   std::vector<PendingKmsChange> pending;      // KMIP backend only, oldest first
 };
 

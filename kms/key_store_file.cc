@@ -184,7 +184,7 @@ absl::StatusOr<std::pair<std::unique_ptr<KeyStoreFile>, KeyStoreContents>> KeySt
                                         " is damaged: its contents fail authentication although "
                                         "the passphrase is right; restore it from a backup")));
   }
-  absl::StatusOr<KeyStoreContents> contents = DecodeKeyStorePayload(plain->span());
+  absl::StatusOr<KeyStoreContents> contents = DecodeKeyStorePayload(plain->span(), header->version);
   if (!contents.ok()) {
     return fail(Annotate(contents.status(), Cat("key store ", path.string())));
   }

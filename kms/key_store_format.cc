@@ -105,7 +105,38 @@ size_t PayloadSize(const KeyStoreContents& c) {
     n += 2 + std::get<0>(key).size() + 2 + std::get<1>(key).size() + 2 + std::get<2>(key).size() +
          2 + root.size();
   }
+  n += 4;
+  for (const auto& [key, hash] : c.pins) {
+    n += 2 + std::get<0>(key).size() + 2 + std::get<1>(key).size() + 2 + std::get<2>(key).size() +
+         32;
+  }
   return n;
+}
+
+bool HashFromHex(std::string_view hex, std::array<uint8_t, 32>& out) {
+  if (hex.size() != 64) return false;
+  auto nibble = [](char ch) -> int {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < 32; ++i) {
+    const int hi = nibble(hex[2 * i]);
+    const int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+std::string HashToHex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
 }
 
 absl::Status Corrupt(std::string_view what) {
@@ -140,13 +171,25 @@ absl::StatusOr<crypto::SecretBytes> EncodeKeyStorePayload(const KeyStoreContents
     w.Str16(std::get<2>(key));
     w.Str16(root);
   }
+  w.U32(static_cast<uint32_t>(c.pins.size()));
+  for (const auto& [key, hash] : c.pins) {
+    std::array<uint8_t, 32> raw{};
+    if (!HashFromHex(hash, raw)) {
+      return absl::InternalError("key store: a pinned public key hash is not 64 hex digits");
+    }
+    w.Str16(std::get<0>(key));
+    w.Str16(std::get<1>(key));
+    w.Str16(std::get<2>(key));
+    w.Bytes(raw);
+  }
   if (!w.ok() || w.position() != out.size()) {
     return absl::InternalError("key store payload size mismatch while encoding");
   }
   return out;
 }
 
-absl::StatusOr<KeyStoreContents> DecodeKeyStorePayload(std::span<const uint8_t> payload) {
+absl::StatusOr<KeyStoreContents> DecodeKeyStorePayload(std::span<const uint8_t> payload,
+                                                       uint32_t version) {
   ByteReader r(payload);
   KeyStoreContents c;
   uint32_t count = 0;
@@ -196,6 +239,20 @@ absl::StatusOr<KeyStoreContents> DecodeKeyStorePayload(std::span<const uint8_t> 
       return Corrupt("usage entry names an unknown root key");
     }
     c.usage[UsageKey(std::move(pool), std::move(group), std::move(kek))] = std::move(root);
+  }
+  if (version >= kKeyStoreVersion) {
+    if (!r.U32(&count)) return Corrupt("truncated");
+    for (uint32_t i = 0; i < count; ++i) {
+      std::string pool, group, kek;
+      std::span<const uint8_t> hash;
+      if (!r.Str16(&pool) || !r.Str16(&group) || !r.Str16(&kek) || !r.View(32, &hash)) {
+        return Corrupt("truncated pin");
+      }
+      UsageKey key(std::move(pool), std::move(group), std::move(kek));
+      if (!c.usage.contains(key)) return Corrupt("a pin without a usage entry");
+      std::string hex = HashToHex(hash);
+      if (!c.pins.emplace(std::move(key), std::move(hex)).second) return Corrupt("duplicate pin");
+    }
   }
   if (r.remaining() != 0) return Corrupt("trailing bytes");
   return c;

@@ -3,7 +3,7 @@
 //
 //   offset size  field
 //   0      8     magic "SPKSTORE"
-//   8      4     format version (1)
+//   8      4     format version (2; version 1 is read too)
 //   12     1     KDF (1 = scrypt)
 //   13     3     zero
 //   16     8     scrypt N          ┐
@@ -27,7 +27,13 @@
 //   u32 key count,    per key:    str id, str group, u8 state, i64 created, i64 changed,
 //                                 u8 has material, [32 bytes material]
 //   u32 usage count,  per entry:  str pool id, str group, str KEK id, str root key id
+//   u32 pin count,    per pin:    str pool id, str group, str KEK id,        (version 2 on)
+//                                 32 bytes SHA-256 of the KEK pair's public half
 //
+// Version 2 adds the pins (kek_mode "public": a KEK pair's public-key hash pinned at its
+// registration, key_backend.h KekUsageEntry); a version-1 payload has no pin section and reads
+// as a store without pins. Every save writes version 2. A pin names a (pool, group, KEK id)
+// that has a usage entry.
 // where str is a u16 length and that many bytes.
 #ifndef SEALPOOL_KMS_KEY_STORE_FORMAT_H_
 #define SEALPOOL_KMS_KEY_STORE_FORMAT_H_
@@ -47,7 +53,8 @@ namespace sealpool::kms {
 
 // Do not edit: part of the format.
 inline constexpr std::array<uint8_t, 8> kKeyStoreMagic = {'S', 'P', 'K', 'S', 'T', 'O', 'R', 'E'};
-inline constexpr uint32_t kKeyStoreVersion = 1;
+inline constexpr uint32_t kKeyStoreVersion = 2;
+inline constexpr uint32_t kKeyStoreVersionWithoutPins = 1;
 inline constexpr uint8_t kKdfScrypt = 1;
 inline constexpr size_t kKeyStoreSaltSize = 32;
 inline constexpr size_t kKeyStoreAadSize = 72;
@@ -80,7 +87,8 @@ struct KeyStoreHeader {
 absl::StatusOr<crypto::SecretBytes> EncodeKeyStorePayload(const KeyStoreContents& contents);
 // DataLoss for a payload that does not parse (it was authenticated, so this means a bug or a
 // forged store written with the right passphrase).
-absl::StatusOr<KeyStoreContents> DecodeKeyStorePayload(std::span<const uint8_t> payload);
+absl::StatusOr<KeyStoreContents> DecodeKeyStorePayload(std::span<const uint8_t> payload,
+                                                       uint32_t version = kKeyStoreVersion);
 
 }  // namespace sealpool::kms
 

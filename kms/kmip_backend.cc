@@ -82,6 +82,7 @@ void RecordKmsState(KeyStoreContents& c, const std::string& id, std::optional<km
       *kms == kmip::ObjectState::kDestroyedCompromised) {
     if (erase) {
       std::erase_if(c.usage, [&](const auto& kv) { return kv.second == id; });
+      DropOrphanPins(c);
       c.keys.erase(it);
     } else {
       set(RootKeyState::kTerminated);
@@ -626,6 +627,7 @@ absl::StatusOr<ShredResult> KmipBackend::ShredGroup(std::string_view name) {
       ++result.dropped_registrations;
       return true;
     });
+    DropOrphanPins(c);
     c.groups.erase(std::string(name));
     return absl::OkStatus();
   }, /*reconcile_first=*/true);

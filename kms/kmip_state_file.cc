@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "kms/key_registry.h"
 #include "kms/names.h"
 #include "kms/status_util.h"
 
@@ -21,7 +22,7 @@ namespace sealpool::kms {
 namespace {
 
 constexpr std::string_view kMagic = "sealpool-kmip-state";
-constexpr int kVersion = 2;
+constexpr int kVersion = 3;  // 3: pin lines (KEK pairs' public-key hashes)
 constexpr int kOldestVersion = 1;
 
 absl::Status Errno(std::string_view what, const std::filesystem::path& p) {
@@ -131,6 +132,10 @@ std::string KmipStateFile::Encode(const KeyStoreContents& c) {
     const auto& [pool, group, kek] = key;
     o << "usage " << pool << " " << group << " " << kek << " " << root << "\n";
   }
+  for (const auto& [key, hash] : c.pins) {
+    const auto& [pool, group, kek] = key;
+    o << "pin " << pool << " " << group << " " << kek << " " << hash << "\n";
+  }
   for (const PendingKmsChange& p : c.pending) {
     o << "pending " << p.request_id << " " << static_cast<int>(p.op) << " " << p.group << " "
       << (p.key_id.empty() ? "-" : p.key_id) << " " << (p.erase ? 1 : 0) << " "
@@ -203,6 +208,13 @@ absl::StatusOr<KeyStoreContents> KmipStateFile::Decode(std::string_view text) {
         return Corrupt(n, "usage of an unknown key");
       c.usage[UsageKey(std::string(f[1]), std::string(f[2]), std::string(f[3]))] =
           std::string(f[4]);
+    } else if (f[0] == "pin" && f.size() == 5) {
+      UsageKey key{std::string(f[1]), std::string(f[2]), std::string(f[3])};
+      if (!ValidatePublicKeyHash(f[4]).ok() || f[4].empty()) return Corrupt(n, "bad pin record");
+      if (!c.usage.contains(key)) return Corrupt(n, "pin without a usage record");
+      if (!c.pins.emplace(std::move(key), std::string(f[4])).second) {
+        return Corrupt(n, "pin listed twice");
+      }
     } else if (f[0] == "pending" && f.size() == 7) {
       PendingKmsChange p;
       p.request_id = std::string(f[1]);

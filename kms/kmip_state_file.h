@@ -5,17 +5,20 @@
 // Text file, mode 0600, one record per line, names validated ([A-Za-z0-9._:-]), ending with a
 // SHA-256 of the lines before it, so a damaged or hand-edited file is refused (DataLoss):
 //
-//   sealpool-kmip-state 2
+//   sealpool-kmip-state 3
 //   generation <n>
 //   group <name> <created unix>
 //   key <id> <group> <state number> <created unix> <changed unix>
 //   usage <pool> <group> <KEK id> <root key id>
+//   pin <pool> <group> <KEK id> <64 hex digits: SHA-256 of the KEK pair's public half>
 //   pending <request id> <op: 1 create, 2 activate, 3 revoke, 4 destroy> <group> <key id | ->
 //           <erase 0|1> <created unix>
 //   sha256 <hex>
 //
 // Version 2 added `pending` (a KMS change sent whose outcome is not known yet, see
-// kmip_backend.h); version 1 files are read as version 2 without pending changes.
+// kmip_backend.h); version 1 files are read as version 2 without pending changes. Version 3
+// added `pin` (kek_mode "public", key_backend.h KekUsageEntry; every pin has its usage line);
+// older files are read without pins.
 //
 // Saved like the key store: <path>.tmp written and fsynced, renamed, directory fsynced; an
 // exclusive flock on <path>.lock for the object's lifetime (a second sealkmsd is refused).

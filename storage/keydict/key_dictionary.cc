@@ -767,7 +767,11 @@ absl::StatusOr<std::vector<WrappedKeyRef>> KeyDictionary::ListWrappedKeys(
   out.reserve(group->keks.size() + 1);
   out.push_back({std::string(kFingerprintKeyId), group->fpk_record.wrapped.root_key_id});
   for (const auto& [id, entry] : group->keks) {
-    out.push_back({KekKeyId(id), entry.wrapped.root_key_id});
+    std::string hash;
+    if (entry.public_key.has_value()) {
+      SEALPOOL_ASSIGN_OR_RETURN(hash, crypto::KekPublicKeySha256Hex(*entry.public_key));
+    }
+    out.push_back({KekKeyId(id), entry.wrapped.root_key_id, std::move(hash)});
   }
   return out;
 }

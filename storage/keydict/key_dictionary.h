@@ -110,6 +110,8 @@ struct KekInfo {
 struct WrappedKeyRef {
   std::string key_id;
   std::string root_key_id;
+  // KEK pairs: SHA-256 of the public half (64 hex digits), for sealkmsd to pin; else empty.
+  std::string public_key_sha256 = {};
   friend bool operator==(const WrappedKeyRef&, const WrappedKeyRef&) = default;
 };
 

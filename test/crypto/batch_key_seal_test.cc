@@ -100,6 +100,8 @@ constexpr std::string_view kBobPrivate =
     "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb";
 constexpr std::string_view kBobPublic =
     "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
+constexpr std::string_view kBobPublicSha256 =
+    "f35e5616160a30bf3c6e79fa73c576d40205e8fc3ba4e1c6dcf93e6b98e857b4";
 constexpr std::string_view kSharedSecret =
     "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
 
@@ -226,6 +228,13 @@ TEST_CASE("a sealed batch key opens with the private half and gives the same key
   auto dek2 = UnwrapDek(*opened, *wrapped);
   REQUIRE(dek2.ok());
   CHECK(Hex(dek2->RevealSecret()) == Hex(dek->RevealSecret()));
+}
+
+TEST_CASE("the pinned hash of a public key is its SHA-256 in hex", "[batch_key_seal]") {
+  // SHA-256 of RFC 7748's Bob public key, computed with Python's hashlib.
+  auto hex = KekPublicKeySha256Hex(PublicFromHex(kBobPublic));
+  REQUIRE(hex.ok());
+  CHECK(*hex == kBobPublicSha256);
 }
 
 TEST_CASE("each sealing uses a fresh ephemeral key", "[batch_key_seal]") {

@@ -74,7 +74,7 @@ TEST_CASE_METHOD(StoreFixture, "a truncated or corrupt store is data loss, untou
   magic[0] = 'X';
   expect(magic, absl::StatusCode::kDataLoss, "bad magic");
   std::string newer = good;
-  newer[8] = 2;  // format version 2
+  newer[8] = 3;  // format version 3
   expect(newer, absl::StatusCode::kFailedPrecondition, "newer version");
   test::WriteFileOrDie(path(), good, 0600);
   ReopenOrDie("old passphrase");

@@ -19,7 +19,7 @@ TEST_CASE("key store header layout is pinned", "[kms][format]") {
   std::string hex = test::ToHex(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 72));
   CHECK(hex.substr(0, 64) ==
         "53504b53544f5245"                           // "SPKSTORE"
-        "01000000"                                   // version 1
+        "02000000"                                   // version 2
         "01000000"                                   // scrypt, 3 zero bytes
         "0080000000000000"                           // N = 2^15
         "08000000"                                   // r

@@ -44,7 +44,7 @@ TEST_CASE("KMIP state file keeps pending KMS changes, and reads version 1 files"
   c.pending.push_back(
       {"r4567ef01", PendingKmsChange::Op::kDestroy, "kg-a", "kmip-12", true, 1700000006});
   std::string text = KmipStateFile::Encode(c);
-  CHECK_THAT(text, Catch::StartsWith("sealpool-kmip-state 2\n") &&
+  CHECK_THAT(text, Catch::StartsWith("sealpool-kmip-state 3\n") &&
                        Catch::Contains("pending r0123abcd 1 kg-a - 0 1700000005\n"
                                        "pending r4567ef01 4 kg-a kmip-12 1 1700000006\n"));
   auto back = KmipStateFile::Decode(text);
@@ -79,7 +79,7 @@ TEST_CASE("KMIP state file refuses damage, edits and newer versions", "[kmip]") 
   CHECK(KmipStateFile::Decode("").status().code() == absl::StatusCode::kDataLoss);
   CHECK(KmipStateFile::Decode("garbage").status().code() == absl::StatusCode::kDataLoss);
   std::string newer = text;
-  newer.replace(newer.find(" 2\n"), 3, " 3\n");
+  newer.replace(newer.find(" 3\n"), 3, " 4\n");
   auto n = KmipStateFile::Decode(newer);
   CHECK(n.status().code() == absl::StatusCode::kDataLoss);  // checksum covers the version too
 }

@@ -384,7 +384,14 @@ TEST_CASE("KEK pairs rotate, re-wrap, reload and drop like KEKs", "[kek_pair]") 
 
   auto refs = dict->ListWrappedKeys(1);
   REQUIRE(refs.ok());
-  CHECK(refs->size() == 3);
+  REQUIRE(refs->size() == 3);
+  // The hashes sealkmsd pins: none for the fingerprint key, SHA-256 of each public half.
+  CHECK((*refs)[0].key_id == "fpk");
+  CHECK((*refs)[0].public_key_sha256.empty());
+  CHECK((*refs)[1].public_key_sha256 == *crypto::KekPublicKeySha256Hex(f.Pair(1, 1).public_key));
+  CHECK((*refs)[2].public_key_sha256 == *crypto::KekPublicKeySha256Hex(f.Pair(1, 2).public_key));
+  CHECK((*refs)[1].public_key_sha256.size() == 64);
+  CHECK((*refs)[1].public_key_sha256 != (*refs)[2].public_key_sha256);
 
   // Reload, then purge the inactive pair.
   auto again = f.Open();
