@@ -2,9 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -32,6 +35,29 @@ size_t PageSize() {
   return page;
 }
 
+std::atomic<void (*)(const std::string&)> mlock_handler{nullptr};
+std::atomic<bool> mlock_reported{false};
+
+// Reports the first failed mlock of the process (see SetMlockFailureHandler).
+void ReportMlockFailure(int err, size_t size, const char* what) {
+  if (mlock_reported.exchange(true)) return;
+  rlimit limit{};
+  std::string budget = "unknown";
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) == 0) {
+    budget = limit.rlim_cur == RLIM_INFINITY ? "unlimited"
+                                             : absl::StrCat(limit.rlim_cur, " bytes");
+  }
+  std::string message = absl::StrCat(
+      "mlock of ", size, " bytes of ", what, " failed (", ErrnoText(err), "; RLIMIT_MEMLOCK ",
+      budget, "): secrets may be swapped out to disk; raise the limit (systemd LimitMEMLOCK=, "
+      "ulimit -l). Reported once per process, not per allocation");
+  if (auto* handler = mlock_handler.load(); handler != nullptr) {
+    handler(message);
+  } else {
+    std::fprintf(stderr, "warning: %s\n", message.c_str());
+  }
+}
+
 struct Pages {
   uint8_t* data;
   bool locked;
@@ -53,6 +79,7 @@ absl::StatusOr<Pages> MapSecretPages(size_t size) {
   }
   // Best effort by contract: an unlocked buffer still works and reports locked() == false.
   bool locked = mlock(p, size) == 0;
+  if (!locked) ReportMlockFailure(errno, size, "secret memory");
   return Pages{static_cast<uint8_t*>(p), locked};
 }
 
@@ -121,6 +148,34 @@ class SecretPool {
 };
 
 }  // namespace
+
+void SetMlockFailureHandler(void (*handler)(const std::string& message)) {
+  mlock_handler.store(handler);
+}
+
+SecureHeapStart StartOpenSslSecureHeap() {
+  static const SecureHeapStart result = [] {
+    SecureHeapStart r;
+    const int rc = CRYPTO_secure_malloc_init(kOpenSslSecureHeapSize,
+                                             static_cast<int>(kOpenSslSecureHeapMinSize));
+    const std::string sizes = absl::StrCat(kOpenSslSecureHeapSize / 1024, " KiB, blocks of ",
+                                           kOpenSslSecureHeapMinSize, " bytes or more");
+    if (rc == 0) {
+      r.message = absl::StrCat(
+          "OpenSSL secure heap (", sizes,
+          ") could not be started; OpenSSL keeps HMAC key copies and TLS private keys in "
+          "ordinary memory (sealpool's own keys stay in locked memory)");
+    } else {
+      r.started = true;
+      r.locked = rc == 1;
+      r.message = absl::StrCat("OpenSSL secure heap started: ", sizes,
+                               rc == 1 ? ", locked and excluded from core dumps"
+                                       : ", but mlock failed: its pages may be swapped out");
+    }
+    return r;
+  }();
+  return result;
+}
 
 void Wipe(std::span<uint8_t> bytes) {
   if (!bytes.empty()) OPENSSL_cleanse(bytes.data(), bytes.size());
@@ -192,6 +247,7 @@ void SecretBytes::Release() {
 
 namespace internal {
 SecretPoolStats GetSecretPoolStats() { return SecretPool::Get().Stats(); }
+void ResetMlockReportForTest() { mlock_reported.store(false); }
 }  // namespace internal
 
 }  // namespace sealpool::crypto

@@ -20,10 +20,34 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "absl/status/statusor.h"
 
 namespace sealpool::crypto {
+
+// A failed mlock (SecretBytes, and the secure heap below) is reported once per process, not per
+// allocation: to `handler` if one is set (the daemons pass a function that logs a warning),
+// else as one line on stderr. The message names the errno and the RLIMIT_MEMLOCK soft limit.
+// Set it at start, before the first secret is allocated; not thread-safe against Allocate.
+void SetMlockFailureHandler(void (*handler)(const std::string& message));
+
+// OpenSSL's secure heap (CRYPTO_secure_malloc_init), for what OpenSSL itself keeps in "secure"
+// memory: the copy of the key an HMAC context holds (the fingerprint and image-digest keys) and
+// private-key BIGNUMs (the TLS keys). 1 MiB in blocks of at least 32 bytes, mlocked and
+// excluded from core dumps by OpenSSL; once started, OpenSSL fails a secure allocation when it
+// is full rather than falling back, hence the generous size (docs/security.md, "Key hygiene").
+inline constexpr size_t kOpenSslSecureHeapSize = size_t{1} << 20;
+inline constexpr size_t kOpenSslSecureHeapMinSize = 32;
+
+struct SecureHeapStart {
+  bool started = false;  // false: OpenSSL keeps using the ordinary heap (the process goes on)
+  bool locked = false;   // the heap's pages are mlocked
+  std::string message;   // one line for the daemon's log
+};
+// Starts it, once per process (later calls return the first result). Called by the daemons
+// first thing in main.
+SecureHeapStart StartOpenSslSecureHeap();
 
 // Overwrites `bytes` with zeros in a way the compiler cannot optimise away (OPENSSL_cleanse).
 void Wipe(std::span<uint8_t> bytes);

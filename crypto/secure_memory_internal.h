@@ -20,6 +20,9 @@ struct SecretPoolStats {
 
 SecretPoolStats GetSecretPoolStats();
 
+// Forgets that a failed mlock was reported, so that a test (in a child process) sees the report.
+void ResetMlockReportForTest();
+
 }  // namespace sealpool::crypto::internal
 
 #endif  // SEALPOOL_CRYPTO_SECURE_MEMORY_INTERNAL_H_

@@ -1,5 +1,6 @@
 #include "kms/access_policy.h"
 
+#include <map>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -12,6 +13,7 @@ namespace sealpool::kms {
 absl::StatusOr<AccessPolicy> AccessPolicy::Create(std::vector<StorageClient> storage_clients,
                                                   std::set<std::string> admins) {
   AccessPolicy policy;
+  std::map<std::string, std::string> cn_of_pool;
   for (StorageClient& c : storage_clients) {
     if (c.common_name.empty()) return absl::InvalidArgumentError("a client has an empty CN");
     SEALPOOL_RETURN_IF_ERROR(
@@ -19,9 +21,17 @@ absl::StatusOr<AccessPolicy> AccessPolicy::Create(std::vector<StorageClient> sto
     for (const std::string& g : c.key_groups) {
       SEALPOOL_RETURN_IF_ERROR(Annotate(ValidateName("key group", g), Cat("client ", c.common_name)));
     }
+    // A pool id names one pool: two CNs with the same one would share its usage registrations
+    // (and a purge of one would be checked against the other's keys).
+    if (auto [it, added] = cn_of_pool.emplace(c.pool_id, c.common_name); !added) {
+      return absl::InvalidArgumentError(
+          Cat("storage servers \"", it->second, "\" and \"", c.common_name,
+              "\" both have pool id \"", c.pool_id, "\"; a pool id belongs to one storage server"));
+    }
     std::string cn = c.common_name;
-    if (!policy.storage_.emplace(std::move(cn), std::move(c)).second) {
-      return absl::InvalidArgumentError("a storage client CN is listed twice");
+    if (!policy.storage_.emplace(cn, std::move(c)).second) {
+      return absl::InvalidArgumentError(
+          Cat("storage server CN \"", cn, "\" is listed twice"));
     }
   }
   for (const std::string& a : admins) {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/secure_memory.h"
 #include "kms/grpc_status.h"
 #include "kms/names.h"
 #include "kms/peer_identity.h"
@@ -14,16 +15,26 @@ namespace sealpool::kms {
 grpc::Status KeyAdminImpl::Run(grpc::ServerContext* context,
                                const google::protobuf::Message& request, std::string_view op,
                                const Target& target, const std::function<absl::Status()>& body) {
+  const bool read_only =
+      op == "list-groups" || op == "list-keys" || op == "list-usage" || op == "tail-audit";
   std::string cn;
   absl::Status s = [&]() -> absl::Status {
     SEALPOOL_ASSIGN_OR_RETURN(PeerIdentity peer, PeerIdentityFromAuthContext(*context->auth_context()));
     cn = peer.common_name;
     SEALPOOL_RETURN_IF_ERROR(policy_->AuthorizeAdmin(peer));
     SEALPOOL_RETURN_IF_ERROR(RejectUnknownFields(request));
+    // Fail-closed: a call that changes keys writes an intent line first and is refused, with
+    // nothing changed, when it cannot be written and synced. Its outcome line is best effort
+    // (the change is done and covered by the intent line; sealkmsd logs the failure), like
+    // every line of the reads, which change and hand out nothing.
+    if (!read_only) {
+      SEALPOOL_RETURN_IF_ERROR(
+          RecordIntent(*audit_, {cn, kRoleAdmin, op, "", target.group, target.root_key, "", {}}));
+    }
     return body();
   }();
   audit_->Record({cn, kRoleAdmin, op, "", target.group, target.root_key, "", s})
-      .IgnoreError();  // An audit write failure must not fail the operation it records.
+      .IgnoreError();  // See above.
   if (IsKmsFailure(s)) context->AddTrailingMetadata(kFailedComponentKey, kFailedComponentKms);
   return ToGrpcStatus(s);
 }
@@ -126,7 +137,7 @@ grpc::Status KeyAdminImpl::ShredGroup(grpc::ServerContext* context,
 grpc::Status KeyAdminImpl::ChangePassphrase(grpc::ServerContext* context,
                                             const v1::ChangePassphraseRequest* request,
                                             v1::ChangePassphraseResponse* /*response*/) {
-  return Run(context, *request, "change-passphrase", {}, [&]() -> absl::Status {
+  grpc::Status status = Run(context, *request, "change-passphrase", {}, [&]() -> absl::Status {
     const std::string& p = request->new_passphrase();
     if (p.empty() || p.size() > kMaxPassphraseSize) {
       return absl::InvalidArgumentError(
@@ -135,6 +146,11 @@ grpc::Status KeyAdminImpl::ChangePassphrase(grpc::ServerContext* context,
     return backend_->ChangePassphrase(
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.data()), p.size()));
   });
+  // The passphrase is wiped in the request before gRPC frees it. The request is gRPC's, handed
+  // over const; it is not read after this handler. (gRPC's receive buffers are out of reach.)
+  std::string* p = const_cast<v1::ChangePassphraseRequest*>(request)->mutable_new_passphrase();
+  crypto::Wipe({reinterpret_cast<uint8_t*>(p->data()), p->size()});
+  return status;
 }
 
 grpc::Status KeyAdminImpl::ListUsage(grpc::ServerContext* context,

@@ -56,8 +56,10 @@ std::string FormatAuditLine(const AuditEvent& e, absl::Time time) {
       ",\"op\":", JsonString(e.op), ",\"pool\":", JsonString(e.pool),
       ",\"group\":", JsonString(e.group), ",\"root_key\":", JsonString(e.root_key),
       ",\"kek\":", JsonString(e.kek),
-      ",\"result\":", JsonString(absl::StatusCodeToString(e.result.code())),
-      ",\"detail\":", JsonString(StdView(e.result.message())), "}");
+      ",\"result\":",
+      JsonString(e.intent ? std::string("STARTED") : absl::StatusCodeToString(e.result.code())),
+      ",\"detail\":", JsonString(e.intent ? std::string_view() : StdView(e.result.message())),
+      "}");
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& path) {
@@ -74,19 +76,55 @@ AuditLog::~AuditLog() {
   ::close(fd_);
 }
 
+void AuditLog::SetFailureHook(std::function<void(const absl::Status&)> hook) {
+  absl::MutexLock lock(&mu_);
+  hook_ = std::move(hook);
+}
+
 absl::Status AuditLog::Record(const AuditEvent& event) {
   std::string line = FormatAuditLine(event, absl::Now());
   line.push_back('\n');
   absl::MutexLock lock(&mu_);
-  ssize_t n;
-  do {
-    n = ::write(fd_, line.data(), line.size());
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(line.size())) {
-    return absl::InternalError(Cat("cannot append to audit log ", path_.string(), ": ",
-                                   n < 0 ? std::strerror(errno) : "short write"));
+  absl::Status s = [&]() -> absl::Status {
+    ssize_t n;
+    do {
+      n = ::write(fd_, line.data(), line.size());
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(line.size())) {
+      return absl::InternalError(Cat("cannot append to audit log ", path_.string(), ": ",
+                                     n < 0 ? std::strerror(errno) : "short write"));
+    }
+    if (::fdatasync(fd_) != 0) {
+      return absl::InternalError(
+          Cat("cannot sync audit log ", path_.string(), ": ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    if (failed_in_a_row_++ == 0 && hook_) hook_(s);
+  } else if (failed_in_a_row_ != 0) {
+    failed_in_a_row_ = 0;
+    if (hook_) hook_(s);
   }
-  return absl::OkStatus();
+  return s;
+}
+
+absl::Status RecordOrRefuse(AuditLog& audit, const AuditEvent& event) {
+  absl::Status r = audit.Record(event);
+  if (r.ok() || !event.result.ok()) return event.result;
+  return absl::InternalError(Cat("sealkmsd refused ", event.op, ": ", r.message(),
+                                 " (a key operation whose audit line cannot be written and "
+                                 "synced is refused)"));
+}
+
+absl::Status RecordIntent(AuditLog& audit, const AuditEvent& event) {
+  AuditEvent e = event;
+  e.intent = true;
+  absl::Status r = audit.Record(e);
+  if (r.ok()) return r;
+  return absl::InternalError(Cat("sealkmsd refused ", event.op, ": ", r.message(),
+                                 "; nothing was changed (a key operation whose audit line "
+                                 "cannot be written and synced is refused)"));
 }
 
 absl::StatusOr<std::vector<std::string>> AuditLog::Tail(size_t n) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/secure_memory.h"
 #include "kms/grpc_status.h"
 #include "kms/names.h"
 #include "kms/peer_identity.h"
@@ -30,6 +31,13 @@ absl::StatusOr<std::vector<KekUsageEntry>> UsagesFromProto(
   for (const v1::KekUsage& u : in) out.push_back(KekUsageEntry{u.kek_id(), u.root_key_id(), u.public_key_sha256()});
   return out;
 }
+
+// OutcomeNote: an operation with a lasting effect (usage registration, purge steps) writes an
+// intent line before it is done and is refused, with nothing changed, when that line cannot be
+// written and synced (RecordIntent). Its outcome line is then best effort: the effect has
+// happened and cannot be undone, the intent line records it, and the failure reaches sealkmsd's
+// log through the audit log's failure hook. Reads of public state (purge-check) are audited best
+// effort too.
 
 }  // namespace
 
@@ -62,10 +70,11 @@ grpc::Status KeyServiceImpl::WrapKey(grpc::ServerContext* context,
     response->set_wrapped(r.wrapped.data(), r.wrapped.size());
     return absl::OkStatus();
   }();
-  audit_
-      ->Record({cn, kRoleStorageServer, "wrap", request->pool_id(), request->key_group(),
-                root_key_id, request->kek_id(), s})
-      .IgnoreError();  // An audit write failure must not fail the key operation it records.
+  // Fail-closed: a wrap whose audit line cannot be written and synced is refused, and the
+  // wrapped key is not handed out (a wrap changes nothing, so nothing has to be undone).
+  s = RecordOrRefuse(*audit_, {cn, kRoleStorageServer, "wrap", request->pool_id(),
+                               request->key_group(), root_key_id, request->kek_id(), s});
+  if (!s.ok()) response->Clear();
   return ToGrpcStatus(s);
 }
 
@@ -92,10 +101,15 @@ grpc::Status KeyServiceImpl::UnwrapKey(grpc::ServerContext* context,
     response->set_root_key_state(ToProto(r.root_key_state));
     return absl::OkStatus();
   }();
-  audit_
-      ->Record({cn, kRoleStorageServer, rewrap ? "unwrap-for-rewrap" : "unwrap", request->pool_id(),
-                request->key_group(), root_key_id, request->kek_id(), s})
-      .IgnoreError();  // See WrapKey.
+  // Fail-closed like WrapKey: the unwrapped secret is wiped and not handed out.
+  s = RecordOrRefuse(*audit_,
+                     {cn, kRoleStorageServer, rewrap ? "unwrap-for-rewrap" : "unwrap",
+                      request->pool_id(), request->key_group(), root_key_id, request->kek_id(), s});
+  if (!s.ok()) {
+    std::string* secret = response->mutable_secret();
+    crypto::Wipe({reinterpret_cast<uint8_t*>(secret->data()), secret->size()});
+    response->Clear();
+  }
   return ToGrpcStatus(s);
 }
 
@@ -123,12 +137,15 @@ grpc::Status KeyServiceImpl::RegisterUsage(grpc::ServerContext* context,
     SEALPOOL_RETURN_IF_ERROR(
         Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
     SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekUsageEntry> usages, UsagesFromProto(request->usages()));
+    SEALPOOL_RETURN_IF_ERROR(RecordIntent(
+        *audit_, {cn, kRoleStorageServer, Cat("register-usage:", request->usages_size()),
+                  request->pool_id(), request->key_group(), "", "", {}}));
     return backend_->RegisterUsage(request->pool_id(), request->key_group(), usages);
   }();
   audit_
       ->Record({cn, kRoleStorageServer, Cat("register-usage:", request->usages_size()),
                 request->pool_id(), request->key_group(), "", "", s})
-      .IgnoreError();  // See WrapKey.
+      .IgnoreError();  // See OutcomeNote.
   return ToGrpcStatus(s);
 }
 
@@ -140,6 +157,9 @@ grpc::Status KeyServiceImpl::ReconcileUsage(grpc::ServerContext* context,
     SEALPOOL_RETURN_IF_ERROR(
         Authorize(context, *request, request->pool_id(), request->key_group(), &cn).status());
     SEALPOOL_ASSIGN_OR_RETURN(std::vector<KekUsageEntry> usages, UsagesFromProto(request->usages()));
+    SEALPOOL_RETURN_IF_ERROR(RecordIntent(
+        *audit_, {cn, kRoleStorageServer, Cat("reconcile-usage:", request->usages_size()),
+                  request->pool_id(), request->key_group(), "", "", {}}));
     SEALPOOL_ASSIGN_OR_RETURN(ReconcileResult r, backend_->ReconcileUsage(request->pool_id(),
                                                                      request->key_group(), usages));
     for (const KekUsageStatus& u : r.usages) {
@@ -157,7 +177,7 @@ grpc::Status KeyServiceImpl::ReconcileUsage(grpc::ServerContext* context,
   audit_
       ->Record({cn, kRoleStorageServer, Cat("reconcile-usage:", request->usages_size()),
                 request->pool_id(), request->key_group(), "", "", s})
-      .IgnoreError();  // See WrapKey.
+      .IgnoreError();  // See OutcomeNote.
   return ToGrpcStatus(s);
 }
 
@@ -189,7 +209,7 @@ grpc::Status KeyServiceImpl::CheckPurge(grpc::ServerContext* context,
   audit_
       ->Record({cn, kRoleStorageServer, "purge-check", request->pool_id(), request->key_group(),
                 "", "", s})
-      .IgnoreError();  // See WrapKey.
+      .IgnoreError();  // See OutcomeNote.
   return ToGrpcStatus(s);
 }
 
@@ -209,6 +229,9 @@ grpc::Status KeyServiceImpl::ActivateNewRootKey(grpc::ServerContext* context,
         return absl::FailedPreconditionError(
             Cat("key group \"", request->key_group(), "\" has no active root key"));
       }
+      SEALPOOL_RETURN_IF_ERROR(RecordIntent(
+          *audit_, {cn, kRoleStorageServer, "purge-activate-new-root-key", request->pool_id(),
+                    request->key_group(), "", "", {}}));
       SEALPOOL_ASSIGN_OR_RETURN(RootKeyView k, backend_->CreateKey(request->key_group()));
       SEALPOOL_RETURN_IF_ERROR(backend_->SetKeyState(k.id, RootKeyState::kActive).status());
       id = k.id;
@@ -219,7 +242,7 @@ grpc::Status KeyServiceImpl::ActivateNewRootKey(grpc::ServerContext* context,
   audit_
       ->Record({cn, kRoleStorageServer, "purge-activate-new-root-key", request->pool_id(),
                 request->key_group(), id, "", s})
-      .IgnoreError();  // See WrapKey.
+      .IgnoreError();  // See OutcomeNote.
   return ToGrpcStatus(s);
 }
 
@@ -252,6 +275,10 @@ grpc::Status KeyServiceImpl::DestroyRootKeys(grpc::ServerContext* context,
     }
     for (const RootKeyView& k : keys) {
       if (k.id == request->keep() || k.state == RootKeyState::kTerminated) continue;
+      // Fail-closed: each key's destruction is audited (intent) before it is done.
+      SEALPOOL_RETURN_IF_ERROR(RecordIntent(
+          *audit_, {cn, kRoleStorageServer, "purge-destroy-root-key", request->pool_id(),
+                    request->key_group(), k.id, "", {}}));
       if (k.state == RootKeyState::kPrelive) {
         SEALPOOL_RETURN_IF_ERROR(backend_->DeleteKey(k.id));  // never wrapped anything
       } else {
@@ -266,14 +293,14 @@ grpc::Status KeyServiceImpl::DestroyRootKeys(grpc::ServerContext* context,
       audit_
           ->Record({cn, kRoleStorageServer, "purge-destroy-root-key", request->pool_id(),
                     request->key_group(), k.id, "", absl::OkStatus()})
-          .IgnoreError();  // See WrapKey.
+          .IgnoreError();  // Done, and covered by its intent line; sealkmsd logs the failure.
     }
     return absl::OkStatus();
   }();
   audit_
       ->Record({cn, kRoleStorageServer, Cat("purge-destroy-root-keys:", response->destroyed_size()),
                 request->pool_id(), request->key_group(), request->keep(), "", s})
-      .IgnoreError();  // See WrapKey.
+      .IgnoreError();  // See OutcomeNote.
   return ToGrpcStatus(s);
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace sealpool::kms {
 namespace {
@@ -20,11 +21,8 @@ struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
 };
 
-std::string SubjectField(X509_NAME* name, int nid) {
-  int index = X509_NAME_get_index_by_NID(name, nid, -1);
-  if (index < 0) return "";
-  X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, index);
-  ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
+std::string EntryText(X509_NAME* name, int index) {
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, data);
   if (len < 0) return "";
@@ -33,6 +31,20 @@ std::string SubjectField(X509_NAME* name, int nid) {
   return out;
 }
 
+// The one value of `nid` in the subject, "" if there is none. A subject with two (or more) is
+// an ambiguous identity: authorization would depend on which one is read. Refused.
+absl::StatusOr<std::string> SubjectField(X509_NAME* name, int nid, const char* what) {
+  int index = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (index < 0) return std::string();
+  std::string value = EntryText(name, index);
+  int next = X509_NAME_get_index_by_NID(name, nid, index);
+  if (next >= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("peer certificate has more than one ", what, " (\"", value, "\", \"",
+                     EntryText(name, next), "\"): an ambiguous identity is refused"));
+  }
+  return value;
+}
 }  // namespace
 
 absl::StatusOr<PeerIdentity> PeerIdentityFromPem(std::string_view pem) {
@@ -42,8 +54,12 @@ absl::StatusOr<PeerIdentity> PeerIdentityFromPem(std::string_view pem) {
   if (!cert) return absl::InvalidArgumentError("peer certificate does not parse");
   X509_NAME* subject = X509_get_subject_name(cert.get());
   PeerIdentity id;
-  id.common_name = SubjectField(subject, NID_commonName);
-  id.organizational_unit = SubjectField(subject, NID_organizationalUnitName);
+  absl::StatusOr<std::string> cn = SubjectField(subject, NID_commonName, "CN");
+  if (!cn.ok()) return cn.status();
+  absl::StatusOr<std::string> ou = SubjectField(subject, NID_organizationalUnitName, "OU");
+  if (!ou.ok()) return ou.status();
+  id.common_name = *std::move(cn);
+  id.organizational_unit = *std::move(ou);
   uint32_t xku = X509_get_extended_key_usage(cert.get());
   // UINT32_MAX means "no extendedKeyUsage extension": not accepted as a client certificate.
   id.client_auth =

@@ -25,7 +25,8 @@ struct PeerIdentity {
   bool client_auth = false;         // extendedKeyUsage includes clientAuth
 };
 
-// Parses a PEM certificate. InvalidArgument if it does not parse or has no CN.
+// Parses a PEM certificate. InvalidArgument if it does not parse, has no CN, or has more than
+// one CN or more than one OU (an ambiguous identity).
 absl::StatusOr<PeerIdentity> PeerIdentityFromPem(std::string_view pem);
 
 // The identity of the peer of a call. Unauthenticated if the call carries no verified client

@@ -3,6 +3,7 @@
 // Runs in the foreground (systemd Type=notify), logs to stderr with spdlog, stops cleanly on
 // SIGTERM or SIGINT. See docs/kms.md.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/private_file.h"
+#include "crypto/secure_memory.h"
 #include "daemon/sealkmsd/kms_config.h"
 #include "daemon/sealkmsd/passphrase_source.h"
 #include "kms/access_policy.h"
@@ -106,10 +109,12 @@ absl::StatusOr<std::unique_ptr<kms::kmip::KmipClient>> MakeKmipClient(const Kmip
   };
   for (auto [path, out, what] :
        {std::tuple{&kmip.ca_file, &ko.ca_pem, "KMIP CA certificate"},
-        std::tuple{&kmip.cert_file, &ko.cert_pem, "KMIP client certificate"},
-        std::tuple{&kmip.key_file, &ko.key_pem, "KMIP client key"}}) {
+        std::tuple{&kmip.cert_file, &ko.cert_pem, "KMIP client certificate"}}) {
     SEALPOOL_ASSIGN_OR_RETURN(*out, ReadTextFile(*path, what));
   }
+  SEALPOOL_ASSIGN_OR_RETURN(ko.key_pem,
+                            base::ReadPrivateFile("KMIP client key ([kmip].key)",
+                                                  kmip.key_file.string()));
   return kms::kmip::KmipClient::Create(ko);
 }
 
@@ -284,6 +289,21 @@ int CheckKms(const KmsConfig& config) {
   return kExitOk;
 }
 
+// Logs once what the process does to keep keys out of core dumps and swap (set up in Main).
+void LogKeyHygiene() {
+  if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0) {
+    spdlog::info("not dumpable (PR_SET_DUMPABLE 0): no core dumps, no ptrace by other users");
+  } else {
+    spdlog::warn("PR_SET_DUMPABLE 0 failed: a core dump could hold key material");
+  }
+  crypto::SecureHeapStart heap = crypto::StartOpenSslSecureHeap();
+  if (heap.started && heap.locked) {
+    spdlog::info("{}", heap.message);
+  } else {
+    spdlog::warn("{}", heap.message);
+  }
+}
+
 int InitStore(const KmsConfig& config) {
   // With a store already there, --init-store only adds a missing KMIP state file.
   if (std::filesystem::exists(config.store_path)) {
@@ -327,6 +347,7 @@ int Serve(const KmsConfig& config) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  LogKeyHygiene();
   absl::StatusOr<std::unique_ptr<kms::KeyStore>> store;
   {
     absl::StatusOr<crypto::SecretBytes> passphrase = ReadPassphrase(config);
@@ -348,6 +369,15 @@ int Serve(const KmsConfig& config) {
     spdlog::error("{}", audit.status().ToString());
     return kExitRuntime;
   }
+  (*audit)->SetFailureHook([path = config.audit_log.string()](const absl::Status& s) {
+    if (!s.ok()) {
+      spdlog::error("{}; key operations are refused until their audit lines can be written "
+                    "and synced (docs/kms.md, \"Audit log\")",
+                    std::string(s.message()));
+    } else {
+      spdlog::info("audit log {} is written again; key operations are served", path);
+    }
+  });
   absl::StatusOr<kms::AccessPolicy> policy =
       kms::AccessPolicy::Create(config.storage_servers, config.admins);
   if (!policy.ok()) {
@@ -408,7 +438,10 @@ int Serve(const KmsConfig& config) {
   for (auto [path, out, what] : {std::tuple{&config.ca_file, &options.ca_pem, "CA certificate"},
                                  std::tuple{&config.cert_file, &options.cert_pem, "certificate"},
                                  std::tuple{&config.key_file, &options.key_pem, "private key"}}) {
-    absl::StatusOr<std::string> text = ReadTextFile(*path, what);
+    absl::StatusOr<std::string> text =
+        path == &config.key_file
+            ? base::ReadPrivateFile("private key ([server].key)", path->string())
+            : ReadTextFile(*path, what);
     if (!text.ok()) {
       spdlog::error("{}", text.status().ToString());
       return kExitConfig;
@@ -491,6 +524,11 @@ int Main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitConfig;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ sealkmsd: %v");
+  // Key hygiene first (docs/security.md): no core dumps (the store key, unwrapped root keys and
+  // the passphrase live in this process), one warning for a failed mlock, OpenSSL's secure heap.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  crypto::SetMlockFailureHandler([](const std::string& m) { spdlog::warn("{}", m); });
+  crypto::StartOpenSslSecureHeap();
   absl::StatusOr<KmsConfig> config = LoadKmsConfig(config_path);
   if (!config.ok()) {
     spdlog::error("{}", config.status().ToString());

@@ -64,6 +64,17 @@ grpc::Status AdminService::Audited(std::string_view op, std::string_view lsu,
   return ToGrpcStatus(result);
 }
 
+grpc::Status AdminService::AuditIntent(std::string_view op, std::string_view key_group) {
+  PoolAuditEvent e{kAdminActor, "admin", op, "", "", "", key_group, "", absl::OkStatus()};
+  e.intent = true;
+  absl::Status audit = runtime_->Audit(e);
+  if (audit.ok()) return grpc::Status::OK;
+  return ToGrpcStatus(absl::InternalError(
+      Cat("sealpoold refused ", op, ": ", audit.message(),
+          "; nothing was changed (a key operation whose audit line cannot be written and synced "
+          "is refused)")));
+}
+
 // ---- images ----
 
 grpc::Status AdminService::ListImages(Ctx*, const v1::AdminListImagesRequest* request,
@@ -503,6 +514,7 @@ grpc::Status AdminService::ListKeys(Ctx*, const v1::ListKeysRequest*,
 
 grpc::Status AdminService::RotateKek(Ctx*, const v1::RotateKekRequest* request,
                                      v1::RotateKekResponse* out) {
+  if (grpc::Status i = AuditIntent("rotate-kek", request->key_group()); !i.ok()) return i;
   absl::StatusOr<uint32_t> id = runtime_->pool().RotateKek(request->key_group());
   grpc::Status g = Audited("rotate-kek", "", "", "", request->key_group(),
                            id.ok() ? Cat("kek=", *id) : "", id.status());
@@ -512,6 +524,7 @@ grpc::Status AdminService::RotateKek(Ctx*, const v1::RotateKekRequest* request,
 
 grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request,
                                       v1::RewrapKeysResponse* out) {
+  if (grpc::Status i = AuditIntent("rewrap-keys", request->key_group()); !i.ok()) return i;
   absl::StatusOr<uint32_t> n = runtime_->pool().RewrapGroupKeys(request->key_group());
   std::string root;
   if (n.ok()) {
@@ -561,6 +574,7 @@ grpc::Status AdminService::Purge(Ctx*, const v1::PurgeRequest* request,
     return Audited("purge", "", "", "", group, "",
                    absl::FailedPreconditionError("this sealpoold has no key service configured"));
   }
+  if (grpc::Status i = AuditIntent("purge", group); !i.ok()) return i;
   KmsRootKeyProvider keys(client);
   storage::PurgeOptions options;
   // Every step is audited as it ends, done or failed.

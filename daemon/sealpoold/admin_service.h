@@ -69,6 +69,9 @@ class AdminService final : public pool::v1::PoolAdmin::Service {
   void FillMode(pool::v1::GetModeResponse* out) const;
 
  private:
+  // Writes and syncs the intent line of a key operation (rotate-kek, rewrap-keys, purge) before
+  // it is done: OK, or INTERNAL "sealpoold refused <op>: <why>; nothing was changed".
+  grpc::Status AuditIntent(std::string_view op, std::string_view key_group);
   grpc::Status Audited(std::string_view op, std::string_view lsu, std::string_view owner,
                        std::string_view image, std::string_view key_group,
                        std::string_view detail, const absl::Status& result);

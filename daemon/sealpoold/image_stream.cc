@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/strings.h"
+#include "crypto/secure_memory.h"
 
 namespace sealpool::daemon {
 
@@ -55,6 +56,15 @@ absl::Status StreamImage(const storage::Pool& pool, const storage::ImageInfo& im
   pool::v1::RestoreResponse msg;
   std::string* buffer = msg.mutable_data();
   buffer->reserve(kRestoreMessageBytes);
+  // The message buffer holds restored plaintext: wiped, its whole capacity, however the stream
+  // ends (gRPC's own copies of sent messages are out of reach).
+  struct WipeOnExit {
+    std::string* b;
+    ~WipeOnExit() {
+      b->resize(b->capacity());
+      crypto::Wipe({reinterpret_cast<uint8_t*>(b->data()), b->size()});
+    }
+  } wipe_on_exit{buffer};
   auto flush = [&]() -> absl::Status {
     if (buffer->empty()) return absl::OkStatus();
     const size_t n = buffer->size();

@@ -16,7 +16,8 @@ using base::Cat;
 std::string FormatPoolAuditLine(const PoolAuditEvent& e, absl::Time time) {
   using kms::JsonString;
   std::string result =
-      e.result.ok() ? "OK"
+      e.intent      ? std::string("STARTED")
+      : e.result.ok() ? "OK"
                     : Cat(absl::StatusCodeToString(e.result.code()), ": ", e.result.message());
   return Cat("{\"time\":", JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time,
                                                         absl::UTCTimeZone())),

@@ -34,6 +34,10 @@ struct PoolAuditEvent {
   std::string_view key_group;
   std::string_view detail;  // e.g. "new_owner=b", "mode=read-only"
   absl::Status result;
+  // An intent line, written (and synced) before a key operation (rotate-kek, rewrap-keys,
+  // purge): "result":"STARTED", and `result` is ignored. The operation is refused, with nothing
+  // done, when it cannot be written (docs/security.md, "Key hygiene").
+  bool intent = false;
 };
 
 std::string FormatPoolAuditLine(const PoolAuditEvent& event, absl::Time time);

@@ -30,6 +30,8 @@
 #include "daemon/sealpoold/maintenance.h"
 #include "daemon/sealpoold/metrics.h"
 #include "daemon/sealpoold/scheduler.h"
+#include "base/private_file.h"
+#include "crypto/secure_memory.h"
 #include "daemon/sealpoold/pool_audit.h"
 #include "daemon/sealpoold/pool_config.h"
 #include "daemon/sealpoold/pool_runtime.h"
@@ -49,14 +51,10 @@ constexpr int kExitConfig = 2;   // bad command line or config, or a config the 
 
 absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path, std::string_view what,
                                          bool secret) {
+  if (secret) return base::ReadPrivateFile(what, path.string());  // mode and owner checked
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(Cat("cannot read ", what, " ", path.string(), ": no such file"));
-  }
-  if (secret && (st.st_mode & 0077) != 0) {
-    return absl::PermissionDeniedError(
-        Cat(what, " ", path.string(), " is readable by others (mode ",
-            absl::StrFormat("%04o", st.st_mode & 07777), "): chmod 600 it"));
   }
   std::ifstream in(path);
   if (!in) return absl::PermissionDeniedError(Cat("cannot read ", what, " ", path.string()));
@@ -130,8 +128,20 @@ std::shared_ptr<grpc::ServerCredentials> ClientCredentials(const std::string& ca
 }
 
 int Serve(const std::filesystem::path& config_path, PoolConfig config) {
-  // No core dumps: they would hold unwrapped keys.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // No core dumps: they would hold unwrapped keys. One warning for a failed mlock; OpenSSL's
+  // secure heap for the HMAC key copies and the TLS private keys (docs/security.md).
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0) {
+    spdlog::info("not dumpable (PR_SET_DUMPABLE 0): no core dumps, no ptrace by other users");
+  } else {
+    spdlog::warn("PR_SET_DUMPABLE 0 failed: a core dump could hold key material");
+  }
+  crypto::SetMlockFailureHandler([](const std::string& m) { spdlog::warn("{}", m); });
+  if (crypto::SecureHeapStart heap = crypto::StartOpenSslSecureHeap();
+      heap.started && heap.locked) {
+    spdlog::info("{}", heap.message);
+  } else {
+    spdlog::warn("{}", heap.message);
+  }
 
   // Signals are taken synchronously by this thread (sigwait below), so they are blocked here,
   // before the first thread starts (RocksDB, gRPC, the pool's workers all inherit the mask): a

@@ -280,12 +280,27 @@ struct KmipClient::Tls {
     in_addr ip4;
     bool is_ip =
         inet_pton(AF_INET, name.c_str(), &ip4) == 1 || inet_pton(AF_INET6, name.c_str(), &ip6) == 1;
+    // The name the KMS certificate must carry. Each call's result is checked: a name OpenSSL
+    // cannot take (over 255 bytes for SNI, out of memory) would otherwise leave the handshake
+    // without a host check.
     if (is_ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+      if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1) {
+        absl::Status s = absl::FailedPreconditionError(Cat(
+            "KMIP: cannot set the IP address the KMS certificate must carry from ",
+            o.server_label, ": ", OpenSslErrors()));
+        Drop();
+        return s;
+      }
     } else {
-      SSL_set1_host(ssl, name.c_str());
-      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(name.c_str()));  // SSL_set_tlsext_host_name
+      if (SSL_set1_host(ssl, name.c_str()) != 1 ||
+          SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                   const_cast<char*>(name.c_str())) != 1) {  // SSL_set_tlsext_host_name
+        absl::Status s = absl::FailedPreconditionError(Cat(
+            "KMIP: cannot set the host name the KMS certificate must carry (and the TLS server "
+            "name) from ", o.server_label, " (", name.size(), " bytes): ", OpenSslErrors()));
+        Drop();
+        return s;
+      }
     }
     SigpipeGuard guard;
     for (;;) {

@@ -1,8 +1,11 @@
 #include "storage/store/segment_codec.h"
 
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_createCCtx_advanced: a custom allocator
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,15 +62,36 @@ struct DCtxDeleter {
   void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
 };
 
+// zstd's allocator for the contexts, whose windows and tables hold plaintext: every block
+// carries its size in a 16-byte header (keeping malloc's alignment) so that it is wiped with
+// OPENSSL_cleanse before it is freed (docs/security.md, "Key hygiene").
+constexpr size_t kZstdHeader = 16;
+void* WipingAlloc(void* /*opaque*/, size_t size) {
+  if (size > SIZE_MAX - kZstdHeader) return nullptr;
+  auto* p = static_cast<uint8_t*>(std::malloc(size + kZstdHeader));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, &size, sizeof size);
+  return p + kZstdHeader;
+}
+void WipingFree(void* /*opaque*/, void* address) {
+  if (address == nullptr) return;
+  uint8_t* p = static_cast<uint8_t*>(address) - kZstdHeader;
+  size_t size = 0;
+  std::memcpy(&size, p, sizeof size);
+  crypto::Wipe({static_cast<uint8_t*>(address), size});
+  std::free(p);
+}
+constexpr ZSTD_customMem kWipingMem = {WipingAlloc, WipingFree, nullptr};
+
 // The calling thread's zstd contexts, created on first use (null if zstd cannot allocate).
 // ZSTD_compressCCtx / ZSTD_decompressDCtx start a fresh frame on every call, so a context left
 // in an error state by one call does not affect the next.
 ZSTD_CCtx* ThreadCCtx() {
-  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx_advanced(kWipingMem));
   return ctx.get();
 }
 ZSTD_DCtx* ThreadDCtx() {
-  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx_advanced(kWipingMem));
   return ctx.get();
 }
 

@@ -2,6 +2,8 @@
 #include "crypto/secure_memory.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -177,6 +179,50 @@ TEST_CASE("many small secrets get distinct slots across arenas and all come back
   CHECK(stats.arenas >= 3);
   secrets.clear();
   CHECK(internal::GetSecretPoolStats().slots_in_use == before);
+}
+
+int g_report_fd = -1;
+
+// In a child process (the limit and the once-per-process flag are the process's): no
+// CAP_IPC_LOCK (a root test run drops to uid 65534) and RLIMIT_MEMLOCK 0, so every mlock fails.
+TEST_CASE("a failed mlock is reported once per process with the errno and RLIMIT_MEMLOCK",
+          "[crypto][secure_memory]") {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(90);
+    rlimit none{0, 0};
+    if (setrlimit(RLIMIT_MEMLOCK, &none) != 0) _exit(91);
+    internal::ResetMlockReportForTest();
+    g_report_fd = fds[1];
+    SetMlockFailureHandler([](const std::string& m) {
+      std::string line = m + "\n";
+      if (write(g_report_fd, line.data(), line.size()) < 0) _exit(93);
+    });
+    for (int i = 0; i < 3; ++i) {
+      auto s = SecretBytes::Allocate(3 * 4096);  // pages of its own: one mlock each
+      if (!s.ok() || s->locked()) _exit(92);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // three failures, one report
+  CHECK_THAT(out, Catch::StartsWith("mlock of 12288 bytes of secret memory failed ("));
+  CHECK_THAT(out, Catch::Contains("; RLIMIT_MEMLOCK 0 bytes): secrets may be swapped out"));
+  // EPERM with a zero limit and no CAP_IPC_LOCK (ENOMEM on kernels that check the size first).
+  CHECK((out.find("Operation not permitted") != std::string::npos ||
+         out.find("Cannot allocate memory") != std::string::npos));
 }
 
 }  // namespace

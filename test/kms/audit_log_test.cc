@@ -1,6 +1,8 @@
 #include "kms/audit_log.h"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "test/kms/kms_test_env.h"
 
@@ -24,6 +26,40 @@ TEST_CASE("an audit line names who, what, where and the result", "[kms][audit]")
         "\"op\":\"wrap\",\"pool\":\"pool-a\",\"group\":\"kg\",\"root_key\":\"rk-1\","
         "\"kek\":\"kek-1\",\"result\":\"FAILED_PRECONDITION\","
         "\"detail\":\"no \\\"active\\\" key\"}");
+}
+
+TEST_CASE("an intent line says STARTED and carries no detail", "[kms][audit]") {
+  AuditEvent e{"ops", "admin", "create-key", "", "kg", "", "", absl::InternalError("ignored")};
+  e.intent = true;
+  CHECK(FormatAuditLine(e, absl::FromUnixMillis(1795426080123)) ==
+        "{\"time\":\"2026-11-23T09:28:00.123Z\",\"peer\":\"ops\",\"role\":\"admin\","
+        "\"op\":\"create-key\",\"pool\":\"\",\"group\":\"kg\",\"root_key\":\"\","
+        "\"kek\":\"\",\"result\":\"STARTED\",\"detail\":\"\"}");
+}
+
+TEST_CASE("a record that cannot be written is an error naming the file, reported once",
+          "[kms][audit]") {
+  auto log = AuditLog::Open("/dev/full");
+  REQUIRE(log.ok());
+  std::vector<std::string> hooked;
+  (*log)->SetFailureHook([&](const absl::Status& s) { hooked.push_back(s.ToString()); });
+  for (int i = 0; i < 3; ++i) {
+    absl::Status s = (*log)->Record({"me", "admin", "op", "", "", "", "", absl::OkStatus()});
+    CHECK(s.code() == absl::StatusCode::kInternal);
+    CHECK(s.message() == "cannot append to audit log /dev/full: No space left on device");
+  }
+  REQUIRE(hooked.size() == 1);
+  AuditEvent wrap{"pool-a", "storage-server", "wrap", "pool-a", "kg", "", "k", absl::OkStatus()};
+  CHECK(RecordOrRefuse(**log, wrap).message() ==
+        "sealkmsd refused wrap: cannot append to audit log /dev/full: No space left on device (a "
+        "key operation whose audit line cannot be written and synced is refused)");
+  // A refused operation keeps its own status.
+  wrap.result = absl::PermissionDeniedError("no");
+  CHECK(RecordOrRefuse(**log, wrap).code() == absl::StatusCode::kPermissionDenied);
+  CHECK(RecordIntent(**log, wrap).message() ==
+        "sealkmsd refused wrap: cannot append to audit log /dev/full: No space left on device; "
+        "nothing was changed (a key operation whose audit line cannot be written and synced is "
+        "refused)");
 }
 
 TEST_CASE("the audit log appends and tails", "[kms][audit]") {

@@ -122,5 +122,107 @@ TEST_CASE_METHOD(KmsFixture, "the audit log records key operations without key m
   CHECK_THAT(audit, Catch::Contains("\"op\":\"create-key\""));
 }
 
+// Fail-closed audit (docs/kms.md, "Audit log"): with store.audit_log on /dev/full every write
+// fails with ENOSPC. Reads are still answered (the fixture's start-up waits on one).
+TEST_CASE_METHOD(KmsFixture, "a key operation whose audit line cannot be written is refused",
+                 "[kms][e2e][audit]") {
+  std::string root = kms().CreateActiveGroup("kg-a");
+  auto client = kms().Client("pool-a", "pool-a");
+  auto wrapped = client->Wrap("kg-a", "kek-1", kKek);
+  REQUIRE(wrapped.ok());
+  // An intent line came before the admin's key changes.
+  CHECK_THAT(ReadFileOrDie(kms().audit_path()),
+             Catch::Contains("\"op\":\"create-key\",\"pool\":\"\",\"group\":\"kg-a\","
+                             "\"root_key\":\"\",\"kek\":\"\",\"result\":\"STARTED\""));
+  REQUIRE(kms().Stop() == 0);
+  kms().SetAuditLog("/dev/full");
+  kms().Start();
+
+  const std::string why = "audit log /dev/full: No space left on device";
+  auto stub = kms().KeyStub("pool-a");
+  {
+    grpc::ClientContext ctx;
+    v1::WrapKeyRequest req;
+    req.set_pool_id("pool-a");
+    req.set_key_group("kg-a");
+    req.set_kek_id("kek-2");
+    req.set_secret(std::string(32, 'k'));
+    v1::WrapKeyResponse resp;
+    grpc::Status s = stub->WrapKey(&ctx, req, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealkmsd refused wrap: cannot append to " + why));
+    CHECK(resp.wrapped().empty());
+    CHECK(resp.root_key_id().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::UnwrapKeyRequest req;
+    req.set_pool_id("pool-a");
+    req.set_key_group("kg-a");
+    req.set_kek_id("kek-1");
+    req.set_wrapped(std::string(wrapped->blob.begin(), wrapped->blob.end()));
+    v1::UnwrapKeyResponse resp;
+    grpc::Status s = stub->UnwrapKey(&ctx, req, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealkmsd refused unwrap: cannot append to " + why));
+    CHECK(resp.secret().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::RegisterUsageRequest req;
+    req.set_pool_id("pool-a");
+    req.set_key_group("kg-a");
+    v1::KekUsage* u = req.add_usages();
+    u->set_kek_id("kek-9");
+    u->set_root_key_id(root);
+    v1::RegisterUsageResponse resp;
+    grpc::Status s = stub->RegisterUsage(&ctx, req, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealkmsd refused register-usage:1: cannot append "
+                                                  "to " + why + "; nothing was changed"));
+  }
+  auto admin = kms().AdminStub();
+  {
+    grpc::ClientContext ctx;
+    v1::CreateKeyRequest req;
+    req.set_key_group("kg-a");
+    v1::RootKeyInfo resp;
+    grpc::Status s = admin->CreateKey(&ctx, req, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(),
+               Catch::Contains("sealkmsd refused create-key: cannot append to " + why +
+                               "; nothing was changed"));
+  }
+  // Nothing was changed: still one key, no usage of kek-9 (reads are answered).
+  {
+    grpc::ClientContext ctx;
+    v1::ListKeysRequest req;
+    req.set_key_group("kg-a");
+    v1::ListKeysResponse resp;
+    REQUIRE(admin->ListKeys(&ctx, req, &resp).ok());
+    CHECK(resp.keys_size() == 1);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListUsageRequest req;
+    req.set_key_group("kg-a");
+    v1::ListUsageResponse resp;
+    REQUIRE(admin->ListUsage(&ctx, req, &resp).ok());
+    for (const auto& e : resp.entries()) CHECK(e.kek_id() != "kek-9");
+  }
+  // sealkmsd says why, once, not once per refused call.
+  std::string log = ReadFileOrDie(kms().dir() / "sealkmsd.log");
+  const std::string line = "cannot append to " + why + "; key operations are refused until";
+  size_t first = log.find(line);
+  CHECK(first != std::string::npos);
+  CHECK(log.find(line, first + 1) == std::string::npos);
+
+  // Served again once the log can be written.
+  REQUIRE(kms().Stop() == 0);
+  kms().SetAuditLog("audit.jsonl");
+  kms().Start();
+  CHECK(kms().Client("pool-a", "pool-a")->Unwrap("kg-a", "kek-1", wrapped->blob).ok());
+}
+
 }  // namespace
 }  // namespace sealpool::test

@@ -145,13 +145,14 @@ std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
 
 namespace {
 
-void WriteConfig(const std::filesystem::path& dir, int port, const std::string& extra = "") {
+void WriteConfig(const std::filesystem::path& dir, int port, const std::string& extra = "",
+                 const std::string& audit_log = "audit.jsonl") {
   std::ostringstream c;
   c << "[server]\n"
     << "listen = \"127.0.0.1:" << port << "\"\n"
     << "ca = \"ca.crt\"\ncert = \"server.crt\"\nkey = \"server.key\"\nport_file = \"port\"\n"
     << "[store]\npath = \"keystore\"\npassphrase_file = \"passphrase\"\n"
-    << "scrypt_log2_n = 10\naudit_log = \"audit.jsonl\"\n"
+    << "scrypt_log2_n = 10\naudit_log = \"" << audit_log << "\"\n"
     << "[log]\nlevel = \"debug\"\n"
     << "[admins]\ncns = [\"admin\"]\n"
     << "[[storage_server]]\ncn = \"pool-a\"\npool_id = \"pool-a\"\n"
@@ -180,7 +181,7 @@ Sealkmsd::~Sealkmsd() {
 
 void Sealkmsd::Start() {
   REQUIRE(!running());
-  WriteConfig(dir_, port_, extra_config_);  // the same port again after a restart
+  WriteConfig(dir_, port_, extra_config_, audit_log_);  // the same port again after a restart
   std::filesystem::remove(dir_ / "port");
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -212,6 +213,8 @@ void Sealkmsd::Start() {
   }
   FAIL("sealkmsd did not become ready: " << ReadFileOrDie(dir_ / "sealkmsd.log"));
 }
+
+void Sealkmsd::SetAuditLog(std::string path) { audit_log_ = std::move(path); }
 
 void Sealkmsd::SetExtraConfig(std::string text) {
   extra_config_ = std::move(text);

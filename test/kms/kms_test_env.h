@@ -59,6 +59,9 @@ class Sealkmsd {
   void Start();
   // Appends `text` (TOML tables, e.g. [kmip]) to the config, now and on every Start.
   void SetExtraConfig(std::string text);
+  // store.audit_log on the next Start (default "audit.jsonl" in dir(); "/dev/full" makes every
+  // audit write fail with ENOSPC).
+  void SetAuditLog(std::string path);
   // SIGTERM and wait; returns the exit status.
   int Stop();
   // SIGKILL and wait.
@@ -94,6 +97,7 @@ class Sealkmsd {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string extra_config_;
+  std::string audit_log_ = "audit.jsonl";
 };
 
 // A deadline `d` from now, for ClientContext::set_deadline.

@@ -131,6 +131,106 @@ TEST_CASE_METHOD(KmscmdFixture, "kmscmd changes the passphrase", "[tools][kmscmd
   CHECK_THAT(out(), Catch::Contains("active"));
 }
 
+// Runs `argv` on a pseudo-terminal (Debian's python3 pty module): answers the two passphrase
+// prompts with `first` and `second`, returns everything the terminal showed plus "EXIT=<code>".
+std::string RunOnPty(const std::vector<std::string>& argv, const std::string& first,
+                     const std::string& second) {
+  static const char* kScript = R"(
+import os, pty, select, sys, time
+first, second, argv = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out = b''
+def read_some(deadline):
+    global out
+    r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+    if not r:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        return False
+    out += chunk
+    return bool(chunk)
+def until(token):
+    deadline = time.time() + 20
+    while token not in out:
+        if not read_some(deadline):
+            return
+until(b'New key-store passphrase: ')
+os.write(fd, first + b'\n')
+until(b'Repeat the new passphrase: ')
+os.write(fd, second + b'\n')
+deadline = time.time() + 20
+while read_some(deadline):
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf-8', 'replace') + 'EXIT=%d' % os.waitstatus_to_exitcode(status))
+)";
+  std::vector<std::string> full = {"/usr/bin/python3", "-c", kScript, first, second};
+  full.insert(full.end(), argv.begin(), argv.end());
+  std::string out;
+  REQUIRE(RunCommand(full, &out) == 0);
+  return out;
+}
+
+TEST_CASE_METHOD(KmscmdFixture,
+                 "kmscmd asks for a new passphrase twice on a terminal, without echo",
+                 "[tools][kmscmd]") {
+  kms_.CreateActiveGroup("kg-a");
+  const std::vector<std::string> argv = {KMSCMD_PATH,
+                                         "--server",
+                                         kms_.address(),
+                                         "--ca",
+                                         (kms_.dir() / "ca.crt").string(),
+                                         "--cert",
+                                         (kms_.dir() / "admin.crt").string(),
+                                         "--key",
+                                         (kms_.dir() / "admin.key").string(),
+                                         "--timeout",
+                                         "5",
+                                         "passphrase",
+                                         "change",
+                                         "--new-passphrase-file",
+                                         "-"};
+  std::string shown = RunOnPty(argv, "typed on a pty", "typed on a ptY");
+  CHECK_THAT(shown, Catch::Contains("kmscmd: the two entries differ; nothing was changed"));
+  CHECK_THAT(shown, Catch::EndsWith("EXIT=" + std::to_string(tools::kExitUsage)));
+  CHECK(shown.find("typed on a pt") == std::string::npos);
+
+  shown = RunOnPty(argv, "typed on a pty", "typed on a pty");
+  CHECK(shown.find("typed on a pty") == std::string::npos);  // never echoed
+  CHECK_THAT(shown, Catch::Contains("New key-store passphrase: "));
+  CHECK_THAT(shown, Catch::Contains("key store re-encrypted under the new passphrase"));
+  CHECK_THAT(shown, Catch::EndsWith("EXIT=0"));
+  // Exactly the typed bytes (no line end) became the passphrase.
+  REQUIRE(kms_.Stop() == 0);
+  WriteFileOrDie(kms_.passphrase_path(), "typed on a pty\n", 0600);
+  kms_.Start();
+  REQUIRE(Run({"key", "list"}) == tools::kExitOk);
+}
+
+TEST_CASE_METHOD(KmscmdFixture, "kmscmd refuses a private key or passphrase file others may read",
+                 "[tools][kmscmd]") {
+  const std::filesystem::path key = kms_.dir() / "open.key";
+  std::filesystem::copy_file(kms_.dir() / "admin.key", key);
+  std::filesystem::permissions(key, std::filesystem::perms(0640));
+  std::string said;
+  CHECK(RunCommand({KMSCMD_PATH, "--server", kms_.address(), "--ca",
+                    (kms_.dir() / "ca.crt").string(), "--cert",
+                    (kms_.dir() / "admin.crt").string(), "--key", key.string(), "group", "list"},
+                   &said) == tools::kExitUsage);
+  CHECK(said == "kmscmd: the private key " + key.string() +
+                   " has mode 0640: its group or others may access it; refusing to use it "
+                   "(chmod 600 " + key.string() + ")\n");
+  WriteFileOrDie(kms_.dir() / "new-pass", "open passphrase\n", 0644);
+  CHECK(Run({"passphrase", "change", "--new-passphrase-file",
+             (kms_.dir() / "new-pass").string()}) == tools::kExitUsage);
+  CHECK_THAT(out(), Catch::Contains("the new passphrase file " +
+                                    (kms_.dir() / "new-pass").string() + " has mode 0644"));
+}
+
 TEST_CASE_METHOD(KmscmdFixture, "kmscmd exit codes tell denied, unreachable and usage apart",
                  "[tools][kmscmd]") {
   CHECK(Run({"group", "list"}, "pool-a") == tools::kExitDenied);

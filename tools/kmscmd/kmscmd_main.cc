@@ -3,21 +3,31 @@
 // passphrase. Human output by default, --json for scripts; exit codes in exit_codes.h and
 // docs/kms.md.
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 
+#include "base/private_file.h"
+#include "crypto/secure_memory.h"
 #include "google/protobuf/util/json_util.h"
 #include "sealpool/kms/v1/admin.grpc.pb.h"
 #include "tools/kmscmd/exit_codes.h"
@@ -27,6 +37,7 @@ namespace sealpool::tools {
 namespace {
 
 namespace v1 = kms::v1;
+using base::Cat;
 
 // sealkmsd's mark of a failure of its KMS (kms/admin_service.h; kmscmd links no kms code).
 constexpr char kFailedComponentKey[] = "sealpool-failed-component";
@@ -65,11 +76,17 @@ class Admin {
     grpc::SslCredentialsOptions ssl;
     std::string error;
     if (!ReadFile(conn_.ca, &ssl.pem_root_certs, &error) ||
-        !ReadFile(conn_.cert, &ssl.pem_cert_chain, &error) ||
-        !ReadFile(conn_.key, &ssl.pem_private_key, &error)) {
+        !ReadFile(conn_.cert, &ssl.pem_cert_chain, &error)) {
       std::fprintf(stderr, "kmscmd: %s (set --ca, --cert and --key)\n", error.c_str());
       return kExitUsage;
     }
+    // The private key: refused if its group or others may access it (base/private_file.h).
+    absl::StatusOr<std::string> key = base::ReadPrivateFile("the private key", conn_.key);
+    if (!key.ok()) {
+      std::fprintf(stderr, "kmscmd: %s\n", std::string(key.status().message()).c_str());
+      return kExitUsage;
+    }
+    ssl.pem_private_key = *std::move(key);
     grpc::ChannelArguments args;
     if (!conn_.server_name.empty()) args.SetSslTargetNameOverride(conn_.server_name);
     stub_ = v1::KeyAdmin::NewStub(
@@ -137,21 +154,101 @@ class Admin {
   std::unique_ptr<v1::KeyAdmin::Stub> stub_;
 };
 
-// Reads a passphrase from `path` ("-": stdin) without its trailing newline.
-bool ReadPassphrase(const std::string& path, std::string* out) {
+// The longest passphrase sealkmsd takes (kms/admin_service.h, kMaxPassphraseSize).
+constexpr size_t kMaxPassphrase = 1024;
+
+// Reads one line from `fd` into `buf` (locked memory) without its line end; the length, or -1
+// with `error` set. Byte by byte: nothing is read past the line, nothing lands in stdio buffers.
+ssize_t ReadLine(int fd, std::span<uint8_t> buf, std::string* error) {
+  size_t n = 0;
+  for (;;) {
+    uint8_t c = 0;
+    ssize_t r = ::read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      *error = Cat("cannot read the new passphrase: ", std::strerror(errno));
+      return -1;
+    }
+    if (r == 0 || c == '\n') break;
+    if (n == buf.size()) {
+      *error = Cat("the new passphrase is longer than ", kMaxPassphrase, " bytes");
+      return -1;
+    }
+    buf[n++] = c;
+  }
+  while (n > 0 && buf[n - 1] == '\r') --n;
+  return static_cast<ssize_t>(n);
+}
+
+// Reads the new passphrase into locked, wiped memory (crypto/secure_memory.h): from `path`
+// (mode 0600 or stricter, like a private key), or with "-" from stdin: on a terminal asked
+// twice with echo off, else one line. Prints why and returns nullopt when it cannot.
+std::optional<crypto::SecretBytes> ReadNewPassphrase(const std::string& path) {
+  absl::StatusOr<crypto::SecretBytes> first = crypto::SecretBytes::Allocate(kMaxPassphrase);
+  absl::StatusOr<crypto::SecretBytes> second = crypto::SecretBytes::Allocate(kMaxPassphrase);
+  if (!first.ok() || !second.ok()) {
+    std::fprintf(stderr, "kmscmd: no memory for the passphrase\n");
+    return std::nullopt;
+  }
   std::string error;
-  if (path == "-") {
-    std::getline(std::cin, *out);
-  } else if (!ReadFile(path, out, &error)) {
+  ssize_t n = -1;
+  if (path != "-") {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    absl::Status ok = fd < 0 ? absl::NotFoundError(Cat("cannot read the new passphrase file ",
+                                                       path, ": ", std::strerror(errno)))
+                      : ::fstat(fd, &st) != 0
+                          ? absl::PermissionDeniedError(Cat("cannot stat ", path))
+                          : base::CheckPrivateFileStat(st, "the new passphrase file", path);
+    if (ok.ok()) n = ReadLine(fd, first->mutable_span(), &error);
+    if (fd >= 0) ::close(fd);
+    if (!ok.ok()) error = std::string(ok.message());
+  } else if (::isatty(STDIN_FILENO) == 1) {
+    termios saved{};
+    if (::tcgetattr(STDIN_FILENO, &saved) != 0) {
+      std::fprintf(stderr, "kmscmd: cannot read the terminal's settings: %s\n",
+                   std::strerror(errno));
+      return std::nullopt;
+    }
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag |= ECHONL;  // the Enter still moves to a new line
+    if (::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
+      std::fprintf(stderr, "kmscmd: cannot turn the terminal's echo off: %s\n",
+                   std::strerror(errno));
+      return std::nullopt;
+    }
+    std::fprintf(stderr, "New key-store passphrase: ");
+    std::fflush(stderr);
+    n = ReadLine(STDIN_FILENO, first->mutable_span(), &error);
+    ssize_t m = -1;
+    if (n > 0) {
+      std::fprintf(stderr, "Repeat the new passphrase: ");
+      std::fflush(stderr);
+      m = ReadLine(STDIN_FILENO, second->mutable_span(), &error);
+    }
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    if (n > 0 && m >= 0 &&
+        (m != n || CRYPTO_memcmp(first->span().data(), second->span().data(),
+                                 static_cast<size_t>(n)) != 0)) {
+      error = "the two entries differ; nothing was changed";
+      n = -1;
+    }
+  } else {
+    n = ReadLine(STDIN_FILENO, first->mutable_span(), &error);
+  }
+  if (n < 0) {
     std::fprintf(stderr, "kmscmd: %s\n", error.c_str());
-    return false;
+    return std::nullopt;
   }
-  while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
-  if (out->empty()) {
+  if (n == 0) {
     std::fprintf(stderr, "kmscmd: the new passphrase is empty\n");
-    return false;
+    return std::nullopt;
   }
-  return true;
+  absl::StatusOr<crypto::SecretBytes> out = crypto::SecretBytes::Allocate(static_cast<size_t>(n));
+  if (!out.ok()) return std::nullopt;
+  std::copy_n(first->span().data(), static_cast<size_t>(n), out->mutable_span().data());
+  return *std::move(out);
 }
 
 int Main(int argc, char** argv) {
@@ -344,23 +441,27 @@ int Main(int argc, char** argv) {
                    "file holding the new passphrase (\"-\": read one line from stdin)")
       ->required();
   change->callback([&] {
-    std::string secret;
-    if (!ReadPassphrase(passphrase_file, &secret)) {
+    std::optional<crypto::SecretBytes> secret = ReadNewPassphrase(passphrase_file);
+    if (!secret) {
       rc = kExitUsage;
       return;
     }
     rc = admin.Call<v1::ChangePassphraseResponse>(
         [&](grpc::ClientContext* c, v1::ChangePassphraseResponse* r) {
           v1::ChangePassphraseRequest q;
-          q.set_new_passphrase(secret);
-          return admin.stub()->ChangePassphrase(c, q, r);
+          q.set_new_passphrase(secret->span().data(), secret->size());
+          grpc::Status st = admin.stub()->ChangePassphrase(c, q, r);
+          // The request's copy is wiped before it is freed (gRPC's own send buffers are out
+          // of reach).
+          std::string* sent = q.mutable_new_passphrase();
+          crypto::Wipe({reinterpret_cast<uint8_t*>(sent->data()), sent->size()});
+          return st;
         },
         [](const v1::ChangePassphraseResponse&) {
           return std::string(
               "key store re-encrypted under the new passphrase; update sealkmsd's passphrase "
               "file or credential now, and take a new backup of the key store\n");
         });
-    std::fill(secret.begin(), secret.end(), '\0');
   });
 
   try {

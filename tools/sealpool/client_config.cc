@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "base/private_file.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 
 namespace sealpool::tools::client {
@@ -123,18 +125,8 @@ absl::Status CheckConfig(const ClientConfig& config) {
                   ": set them in the config file (~/.config/sealpool/client.toml, "
                   "$SEALPOOL_CONFIG or --config) or with --server, --ca, --cert, --key"));
   }
-  struct stat st {};
-  if (stat(config.key.c_str(), &st) != 0) {
-    return absl::NotFoundError(
-        base::Cat("cannot read the private key ", config.key, ": ", std::strerror(errno)));
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return absl::PermissionDeniedError(base::Cat(
-        "the private key ", config.key, " has mode ", mode,
-        ": its group or others may access it; refusing to use it (chmod 600 ", config.key, ")"));
-  }
+  // The one check of every binary's private key file (base/private_file.h).
+  SEALPOOL_RETURN_IF_ERROR(base::CheckPrivateFile("the private key", config.key));
   return absl::OkStatus();
 }
 

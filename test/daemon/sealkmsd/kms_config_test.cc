@@ -85,6 +85,30 @@ TEST_CASE("config mistakes are named", "[daemon][config]") {
   CHECK_THAT(std::string(r.status().message()), Catch::Contains("line"));
 }
 
+TEST_CASE("two storage servers with the same pool id are refused, naming both",
+          "[daemon][config]") {
+  auto r = ParseKmsConfig(std::string(kValid) +
+                              "[[storage_server]]\ncn = \"msdp-2.example.com\"\n"
+                              "pool_id = \"pool-1\"\nkey_groups = [\"kg-2\"]\n",
+                          "/");
+  CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(r.status().message() ==
+        "storage servers \"msdp-1.example.com\" and \"msdp-2.example.com\" both have pool id "
+        "\"pool-1\"; a pool id belongs to one storage server");
+  // The same CN twice is named too.
+  r = ParseKmsConfig(std::string(kValid) +
+                         "[[storage_server]]\ncn = \"msdp-1.example.com\"\n"
+                         "pool_id = \"pool-2\"\nkey_groups = [\"kg-2\"]\n",
+                     "/");
+  CHECK(r.status().message() == "storage server CN \"msdp-1.example.com\" is listed twice");
+  // Distinct pool ids are fine.
+  CHECK(ParseKmsConfig(std::string(kValid) +
+                           "[[storage_server]]\ncn = \"msdp-2.example.com\"\n"
+                           "pool_id = \"pool-2\"\nkey_groups = [\"kg-shared\"]\n",
+                       "/")
+            .ok());
+}
+
 const char* kKmip = R"(
 [kmip]
 server = "kmip.example.com:5696"

@@ -41,7 +41,24 @@ TEST_CASE("sealkmsd stops cleanly on SIGTERM and --init-store never overwrites",
                    &out) == 0);
   kms.Start();
   CHECK(kms.Stop() == 0);
-  CHECK_THAT(ReadFileOrDie(kms.dir() / "sealkmsd.log"), Catch::Contains("sealkmsd stopped"));
+  const std::string log = ReadFileOrDie(kms.dir() / "sealkmsd.log");
+  CHECK_THAT(log, Catch::Contains("sealkmsd stopped"));
+  // Key hygiene, said once at start (docs/security.md, "Key hygiene").
+  CHECK_THAT(log, Catch::Contains("not dumpable (PR_SET_DUMPABLE 0)"));
+  CHECK_THAT(log, Catch::Contains("OpenSSL secure heap started: 1024 KiB, blocks of 32 bytes or more"));
+}
+
+TEST_CASE("sealkmsd refuses a private key file its group or others may read",
+          "[daemon][sealkmsd]") {
+  TempDir dir;
+  Sealkmsd kms(dir.path());
+  const std::filesystem::path key = dir.path() / "server.key";
+  std::filesystem::permissions(key, std::filesystem::perms(0640));
+  std::string out;
+  CHECK(RunCommand({SEALKMSD_PATH, "--config", kms.config_path().string()}, &out) == 2);
+  CHECK_THAT(out, Catch::Contains("private key ([server].key) " + key.string() +
+                                  " has mode 0640: its group or others may access it; refusing "
+                                  "to use it (chmod 600 " + key.string() + ")"));
 }
 
 TEST_CASE("sealkmsd --rebuild-kmip-state without [kmip] is refused with exit code 2",

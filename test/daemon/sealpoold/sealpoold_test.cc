@@ -588,6 +588,61 @@ TEST_CASE_METHOD(PoolFixture, "sealpoold: admins rotate a KEK and re-wrap under 
   CHECK(audit.find("\"op\":\"rewrap-keys\"") != std::string::npos);
 }
 
+// Fail-closed audit: with the audit log on /dev/full (a symlink: every write fails with ENOSPC)
+// the key operations are refused before anything is done.
+TEST_CASE_METHOD(PoolFixture, "sealpoold: a key operation whose audit line cannot be written is "
+                              "refused", "[e2e][sealpoold][audit]") {
+  auto admin = pool().Admin();
+  auto kek_ids = [&] {
+    grpc::ClientContext ctx;
+    v1::ListKeysResponse keys;
+    REQUIRE(admin->ListKeys(&ctx, {}, &keys).ok());
+    REQUIRE(keys.key_groups_size() >= 1);
+    std::string ids;
+    for (const auto& k : keys.key_groups(0).keks()) {
+      ids += std::to_string(k.id()) + ":" + k.root_key_id() + " ";
+    }
+    return ids;
+  };
+  const std::string before = kek_ids();
+  REQUIRE(pool().Stop() == 0);
+  std::filesystem::remove(pool().audit_path());
+  std::filesystem::create_symlink("/dev/full", pool().audit_path());
+  pool().Start();
+  admin = pool().Admin();
+  const std::string why = "cannot write the audit log " + pool().audit_path().string() +
+                          ": No space left on device; nothing was changed";
+  {
+    grpc::ClientContext ctx;
+    v1::RotateKekRequest req;
+    req.set_key_group("kg-a");
+    v1::RotateKekResponse out;
+    grpc::Status s = admin->RotateKek(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealpoold refused rotate-kek: " + why));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::RewrapKeysRequest req;
+    req.set_key_group("kg-a");
+    v1::RewrapKeysResponse out;
+    grpc::Status s = admin->RewrapKeys(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealpoold refused rewrap-keys: " + why));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PurgeRequest req;
+    req.set_key_group("kg-a");
+    req.set_confirm(true);
+    v1::PurgeResponse out;
+    grpc::Status s = admin->Purge(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK_THAT(s.error_message(), Catch::Contains("sealpoold refused purge: " + why));
+  }
+  CHECK(kek_ids() == before);  // no KEK rotated, nothing re-wrapped
+}
+
 TEST_CASE_METHOD(PoolFixture, "sealpoold: a catalog backup restores with sealpoold stopped",
                  "[e2e][sealpoold]") {
   auto alice = pool().Client("alice");

@@ -278,6 +278,38 @@ TEST_CASE("KMIP client: a server that never answers costs one deadline, no more"
   close(fd);
 }
 
+TEST_CASE("KMIP client: a server name OpenSSL cannot take is a clear error", "[kmip]") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(fd, 4) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  test::TempDir dir;
+  test::MakeCerts(dir.path(), {"sealkmsd"}, {});
+  KmipClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = ntohs(a.sin_port);
+  // 300 bytes: longer than a TLS server name may be (255), so SSL_set_tlsext_host_name fails.
+  o.server_name = std::string(300, 'k');
+  o.server_label = "[kmip].server_name";
+  o.ca_pem = test::ReadFileOrDie(dir.path() / "ca.crt");
+  o.cert_pem = test::ReadFileOrDie(dir.path() / "sealkmsd.crt");
+  o.key_pem = test::ReadFileOrDie(dir.path() / "sealkmsd.key");
+  o.call_deadline = absl::Milliseconds(2000);
+  auto client = KmipClient::Create(o);
+  REQUIRE(client.ok());
+  auto r = (*client)->Query();
+  CHECK(r.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(r.status().message()),
+             Catch::StartsWith("KMIP Query: KMIP: cannot set the host name the KMS certificate must carry "
+                               "(and the TLS server name) from [kmip].server_name (300 bytes)"));
+  close(fd);
+}
+
 TEST_CASE("KMIP client: bad options and certificates are clear errors", "[kmip]") {
   KmipClientOptions o;
   o.host = "127.0.0.1";
