@@ -158,8 +158,8 @@ DedupResult DedupBackup(v1::PoolService::Stub& stub, const std::string& name,
   return r;
 }
 
-TEST_CASE("sealpoold client-side dedup: the key only where the config allows it; 'have' only "
-          "from the caller's own image; a lying client stores nothing",
+TEST_CASE("sealpoold client-side dedup: the key only where the config allows it, 'have' only "
+          "from the caller's own image, a lying client stores nothing",
           "[e2e][sealpoold][client_dedup]") {
   DedupFixture f;
   auto alice = f.pool().Client("alice");
