@@ -5,13 +5,15 @@
 # backs up a sample directory twice (the second time with a few changes), restores both and
 # checks them bit-exact, and prints the pool's mode, statistics and keys.
 #
-#   packaging/quickstart.sh [--dir DIR] [--no-build] [--build-dir DIR]
+#   packaging/quickstart.sh [--dir DIR] [--no-build] [--build-dir DIR] [--client-dedup]
 #   packaging/quickstart.sh --stop  [--dir DIR]     stop the daemons (they keep their data)
 #   packaging/quickstart.sh --clean [--dir DIR]     stop them and remove DIR
 #
 #     --dir DIR        where everything lives (default ./quickstart)
 #     --no-build       use the binaries already built in the build folder
 #     --build-dir DIR  the build folder (default ./build, or $SEALPOOL_BUILD_DIR)
+#     --client-dedup   allow the quickstart client client-side dedup (`sealpool backup
+#                      --client-dedup`; [[client]] client_dedup in sealpoold.toml; off otherwise)
 #
 # Run again, it reuses what is there: the certificates, the key store, the pool and running
 # daemons; each run adds two new backups. Everything listens on 127.0.0.1 only (ports chosen by
@@ -21,12 +23,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 dir=./quickstart
 build=${SEALPOOL_BUILD_DIR:-$repo/build}
 do_build=1
 action=run
+client_dedup=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
     --build-dir) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
     --build-dir=*) build=${1#--build-dir=}; shift ;;
     --no-build) do_build=0; shift ;;
+    --client-dedup) client_dedup=true; shift ;;
     --stop) action=stop; shift ;;
     --clean) action=clean; shift ;;
     -h|--help) usage 0 ;;
@@ -227,6 +231,7 @@ key_group = "kg-quickstart"
 client_delete = true
 [[client]]
 cn = "quickstart-client"
+client_dedup = $client_dedup
 [[client.access]]
 lsu = "backups"
 allow = ["backup", "restore", "delete"]
