@@ -315,7 +315,9 @@ TEST_CASE("sealpoold purge: with backups streaming during it, the shred holds an
   std::thread writer([&] {
     auto bob = t.pool().Client("bob");
     for (int i = 0; !stop.load(); ++i) {
-      const std::string name = "w" + std::to_string(i);
+      // Appended, not "w" + to_string(i): GCC 12 -O3 -Wrestrict false positive on that form.
+      std::string name = "w";
+      name += std::to_string(i);
       // Half shared with B (dedup hits on segments the purge re-wraps), half new.
       const std::string data = t.b.substr(0, 256u << 10) +
                                PseudoRandomString(768u << 10, 1000 + static_cast<uint64_t>(i));
