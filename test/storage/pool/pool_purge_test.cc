@@ -401,10 +401,11 @@ TEST_CASE("purge: RewrapDeks fails rather than skip a KEK a running write still 
 // record and its unwrap of the DEK (the container read comes between the two).
 class ReadGateFileSystem final : public FileSystem {
  public:
-  // The next Read by thread `who` on a container file waits until Release().
-  void Arm(std::thread::id who) {
+  // The next Read of a container file, by whichever thread makes it (the reader's own, or a
+  // pool worker reading ahead for it), waits until Release().
+  void Arm() {
     absl::MutexLock lock(&mu_);
-    armed_for_ = who;
+    armed_ = true;
     waiting_ = false;
     released_ = false;
   }
@@ -418,8 +419,8 @@ class ReadGateFileSystem final : public FileSystem {
   }
   void Gate() const {
     absl::MutexLock lock(&mu_);
-    if (armed_for_ != std::this_thread::get_id()) return;
-    armed_for_ = std::thread::id();
+    if (!armed_) return;
+    armed_ = false;
     waiting_ = true;
     mu_.Await(absl::Condition(&released_));
   }
@@ -472,7 +473,7 @@ class ReadGateFileSystem final : public FileSystem {
 
   FileSystem* const base_ = DefaultFileSystem();
   mutable absl::Mutex mu_;
-  mutable std::thread::id armed_for_ ABSL_GUARDED_BY(mu_);
+  mutable bool armed_ ABSL_GUARDED_BY(mu_) = false;
   mutable bool waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -491,7 +492,7 @@ TEST_CASE("purge: a read that took a segment record before the re-wrap finishes 
   std::vector<uint8_t> got;
   absl::Status read_status;
   std::thread reader([&] {
-    gate.Arm(std::this_thread::get_id());
+    gate.Arm();
     read_status = f.pool().ReadImage({kTestLsu, "", "B"}, 0, data.size(),
                                      [&](std::span<const uint8_t> d) {
                                        got.insert(got.end(), d.begin(), d.end());
