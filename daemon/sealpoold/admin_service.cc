@@ -10,6 +10,7 @@
 #include "daemon/sealpoold/image_stream.h"
 #include "daemon/sealpoold/kms_root_key_provider.h"
 #include "daemon/sealpoold/metrics.h"
+#include "daemon/sealpoold/pool_setup.h"
 #include "kms/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -453,8 +454,14 @@ grpc::Status AdminService::BackupCatalog(Ctx*, const v1::BackupCatalogRequest* r
 grpc::Status AdminService::CreateKeyGroup(Ctx*, const v1::CreateKeyGroupRequest* request,
                                           v1::CreateKeyGroupResponse*) {
   std::string backend = request->kms_backend().empty() ? "builtin" : request->kms_backend();
+  // A group the config declares gets the config's S3 target (docs/server.md: S3 targets are
+  // configuration only, since the secret key's file is named there).
+  storage::ContainerTarget target;
+  for (const KeyGroupConfig& g : runtime_->config().key_groups) {
+    if (g.name == request->name()) target = ContainerTargetOf(g);
+  }
   absl::Status s = (backend == "builtin" || backend == "kmip")
-                       ? runtime_->pool().CreateKeyGroup(request->name(), backend)
+                       ? runtime_->pool().CreateKeyGroup(request->name(), backend, target)
                        : absl::InvalidArgumentError(Cat("kms_backend: \"", backend,
                                                         "\" is not builtin or kmip"));
   return Audited("create-key-group", "", "", "", request->name(), Cat("backend=", backend), s);

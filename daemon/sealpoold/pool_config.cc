@@ -184,6 +184,7 @@ class TableReader {
       : table_(table), prefix_(std::move(prefix)), base_dir_(base_dir) {}
 
   std::string Name(std::string_view key) const { return Cat(prefix_, key); }
+  const fs::path& base_dir() const { return base_dir_; }
   const toml::node* Get(std::string_view key) const { return table_.get(key); }
 
   // InvalidArgument naming prefix + key and the line of its value (or of the table).
@@ -474,8 +475,107 @@ absl::Status ForEachTable(const TableReader& parent, std::string_view key, std::
   return absl::OkStatus();
 }
 
+bool AllOf(std::string_view text, std::string_view extra, bool upper) {
+  for (char ch : text) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                    (upper && ch >= 'A' && ch <= 'Z') || extra.find(ch) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// [key_group.s3] (S3TargetConfig).
+absl::Status ParseS3Target(const TableReader& r, S3TargetConfig* t) {
+  for (std::string_view secret : {"secret_key", "secret_access_key", "secret"}) {
+    if (r.Get(secret) != nullptr) {
+      return r.Bad(secret,
+                   "a secret key is never taken from the config: put it in a file only sealpoold's "
+                   "user may read (chmod 600) and name it in secret_key_file, or pass it as a "
+                   "systemd credential (LoadCredential=) named in secret_key_credential");
+    }
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"endpoint", "bucket", "prefix", "region", "addressing",
+                                       "ca", "access_key_id", "secret_key_file",
+                                       "secret_key_credential"}));
+  for (std::string_view key : {"endpoint", "bucket", "access_key_id"}) {
+    if (r.Get(key) == nullptr) return r.Bad(key, "is required in an S3 target");
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.String("endpoint", &t->endpoint));
+  {
+    std::string_view rest = t->endpoint;
+    if (rest.starts_with("https://")) {
+      rest.remove_prefix(8);
+    } else if (rest.starts_with("http://")) {
+      rest.remove_prefix(7);
+    } else {
+      return r.Bad("endpoint", Cat(Quote(t->endpoint), " does not start with http:// or https://"));
+    }
+    if (rest.empty() || rest.size() > 255 || !AllOf(rest, ".-:[]", true)) {
+      return r.Bad("endpoint", Cat(Quote(t->endpoint),
+                                   " is not http(s)://host[:port] (no path, user or query)"));
+    }
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.String("bucket", &t->bucket));
+  if (t->bucket.size() < 3 || t->bucket.size() > 63 || !AllOf(t->bucket, ".-", false) ||
+      t->bucket.front() == '.' || t->bucket.front() == '-' || t->bucket.back() == '.' ||
+      t->bucket.back() == '-') {
+    return r.Bad("bucket", Cat(Quote(t->bucket),
+                               " is not an S3 bucket name (3..63 of a-z 0-9 . -, starting and "
+                               "ending with a letter or digit)"));
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.String("prefix", &t->prefix));
+  if (!t->prefix.empty()) {
+    bool ok = t->prefix.size() <= 200 && t->prefix.back() == '/' && t->prefix.front() != '/' &&
+              AllOf(t->prefix, "._/-", true) && t->prefix.find("//") == std::string::npos;
+    for (std::string_view seg : {std::string_view("./"), std::string_view("../")}) {
+      if (t->prefix.starts_with(seg) || t->prefix.find(Cat("/", seg)) != std::string::npos) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      return r.Bad("prefix", Cat(Quote(t->prefix),
+                                 " must be empty or up to 200 of A-Za-z 0-9 . _ / - ending in '/' "
+                                 "(no leading '/', no '//', no '.' or '..' segment)"));
+    }
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.String("region", &t->region));
+  if (t->region.empty() || t->region.size() > 64 || !AllOf(t->region, "-", false)) {
+    return r.Bad("region", Cat(Quote(t->region), " is not a region name (1..64 of a-z 0-9 -)"));
+  }
+  if (r.Get("addressing") != nullptr) {
+    std::string addressing;
+    SEALPOOL_RETURN_IF_ERROR(r.String("addressing", &addressing));
+    if (addressing != "path" && addressing != "virtual-host") {
+      return r.Bad("addressing", Cat(Quote(addressing), " is not \"path\" or \"virtual-host\""));
+    }
+    t->path_style = addressing == "path";
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.Path("ca", &t->ca_file));
+  SEALPOOL_RETURN_IF_ERROR(r.String("access_key_id", &t->access_key_id));
+  if (t->access_key_id.empty() || t->access_key_id.size() > 128 ||
+      !AllOf(t->access_key_id, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", true)) {
+    return r.Bad("access_key_id", "must be 1..128 printable characters without spaces");
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.Path("secret_key_file", &t->secret_key_file));
+  SEALPOOL_RETURN_IF_ERROR(r.String("secret_key_credential", &t->secret_key_credential));
+  const bool has_file = r.Get("secret_key_file") != nullptr;
+  const bool has_credential = r.Get("secret_key_credential") != nullptr;
+  if (has_file == has_credential) {
+    return r.Bad(has_file ? "secret_key_credential" : "secret_key_file",
+                 "an S3 target needs exactly one of secret_key_file (a file of mode 0600) and "
+                 "secret_key_credential (a systemd credential name)");
+  }
+  if (has_file && t->secret_key_file.empty()) return r.Bad("secret_key_file", "is empty");
+  if (has_credential) {
+    if (std::string why = NameProblem(t->secret_key_credential, "._-"); !why.empty()) {
+      return r.Bad("secret_key_credential", why);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseKeyGroup(const TableReader& r, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"name", "backend"}));
+  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"name", "backend", "s3"}));
   KeyGroupConfig group;
   SEALPOOL_RETURN_IF_ERROR(r.String("name", &group.name));
   if (r.Get("name") == nullptr) return r.Bad("name", "is required");
@@ -487,6 +587,15 @@ absl::Status ParseKeyGroup(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(r.String("backend", &group.kms_backend));
   if (group.kms_backend != "builtin" && group.kms_backend != "kmip") {
     return r.Bad("backend", Cat(Quote(group.kms_backend), " is not \"builtin\" or \"kmip\""));
+  }
+  if (const toml::node* node = r.Get("s3"); node != nullptr) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) {
+      return r.Bad("s3", Cat("must be a table ([key_group.s3]), not ", TypeName(*node)));
+    }
+    group.s3.emplace();
+    SEALPOOL_RETURN_IF_ERROR(
+        ParseS3Target(TableReader(*table, r.Name("s3."), r.base_dir()), &*group.s3));
   }
   c->key_groups.push_back(std::move(group));
   return absl::OkStatus();

@@ -29,10 +29,31 @@ namespace sealpool::daemon {
 // What a client may do in one LSU.
 enum class ClientRight { kBackup, kRestore, kDelete };
 
+// [key_group.s3]: the key group keeps its containers in an S3 bucket (docs/s3.md). endpoint,
+// bucket and prefix are where the containers are, kept in the pool's catalog at the group's
+// creation and never changed (a config that moves a group is refused at start); region,
+// addressing, CA and credentials may change. The secret key is never in the config: a file only
+// its owner may read (secret_key_file, mode 0600 checked at start) or a systemd credential
+// (secret_key_credential: $CREDENTIALS_DIRECTORY/<name>); exactly one of them.
+struct S3TargetConfig {
+  std::string endpoint;              // "http(s)://host[:port]", no path
+  std::string bucket;                // 3..63 of [a-z0-9.-]
+  std::string prefix;                // "" or ending in '/', of [A-Za-z0-9._/-]
+  std::string region = "us-east-1";  // 1..64 of [a-z0-9-]
+  bool path_style = true;            // addressing = "path" (default) or "virtual-host"
+  std::filesystem::path ca_file;     // ca: PEM bundle for https; "" = the system's CAs
+  std::string access_key_id;         // required; 1..128 printable, no spaces
+  std::filesystem::path secret_key_file;
+  std::string secret_key_credential;
+
+  bool operator==(const S3TargetConfig&) const = default;
+};
+
 // [[key_group]]: created at first start if the pool lacks it.
 struct KeyGroupConfig {
   std::string name;                   // the key service's rule: 1..64 of [A-Za-z0-9._:-]
   std::string kms_backend = "builtin";  // "builtin" or "kmip": which sealkmsd backend wraps it
+  std::optional<S3TargetConfig> s3;   // [key_group.s3]; unset: containers in local files
 
   bool operator==(const KeyGroupConfig&) const = default;
 };

@@ -1,13 +1,87 @@
 #include "daemon/sealpoold/pool_setup.h"
 
+#include <cstdlib>
+
+#include "base/private_file.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "spdlog/spdlog.h"
+#include "storage/s3/s3_client.h"
+#include "storage/s3/s3_container_store.h"
 
 namespace sealpool::daemon {
 
 using base::Annotate;
 using base::Cat;
+
+storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group) {
+  if (!group.s3.has_value()) return {};
+  return {group.s3->endpoint, group.s3->bucket, group.s3->prefix};
+}
+
+absl::StatusOr<std::string> S3SecretKeyPath(const std::string& group, const S3TargetConfig& s3) {
+  if (!s3.secret_key_file.empty()) return s3.secret_key_file.string();
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') {
+    return absl::FailedPreconditionError(
+        Cat("key group ", group, ": secret_key_credential = \"", s3.secret_key_credential,
+            "\" but $CREDENTIALS_DIRECTORY is not set (start sealpoold under systemd with "
+            "LoadCredential=",
+            s3.secret_key_credential, ":<file>, or use secret_key_file)"));
+  }
+  return Cat(dir, "/", s3.secret_key_credential);
+}
+
+absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
+    const PoolConfig& config, const storage::GroupStoreRequest& request) {
+  const KeyGroupConfig* group = nullptr;
+  for (const KeyGroupConfig& g : config.key_groups) {
+    if (g.name == request.key_group) group = &g;
+  }
+  if (group == nullptr || !group->s3.has_value()) {
+    return absl::FailedPreconditionError(Cat(
+        "key group ", request.key_group, " keeps its containers in ", request.target.Describe(),
+        " (the pool's catalog says so), but the config ",
+        group == nullptr ? "does not declare the group" : "gives it no [key_group.s3] target",
+        ": a key group's containers are all local or all in its bucket and never move; put its "
+        "S3 target (endpoint, bucket, prefix as recorded) back in the config"));
+  }
+  const storage::ContainerTarget configured = ContainerTargetOf(*group);
+  if (configured != request.target) {
+    return absl::FailedPreconditionError(
+        Cat("key group ", request.key_group, " keeps its containers in ",
+            request.target.Describe(), " (the pool's catalog says so), but the config says ",
+            configured.Describe(),
+            ": a key group's containers never move; put the recorded endpoint, bucket and "
+            "prefix back in the config"));
+  }
+  const S3TargetConfig& s3 = *group->s3;
+  SEALPOOL_ASSIGN_OR_RETURN(std::string secret_path, S3SecretKeyPath(group->name, s3));
+  const std::string what = Cat("S3 secret key file of key group ", group->name);
+  SEALPOOL_RETURN_IF_ERROR(base::CheckPrivateFile(what, secret_path));
+  absl::StatusOr<crypto::SecretBytes> secret = storage::s3::ReadSecretKeyFile(secret_path);
+  if (!secret.ok()) return Annotate(secret.status(), what);
+  storage::s3::S3Target target;
+  target.endpoint = s3.endpoint;
+  target.bucket = s3.bucket;
+  target.region = s3.region;
+  target.path_style = s3.path_style;
+  target.ca_file = s3.ca_file.string();
+  target.access_key_id = s3.access_key_id;
+  SEALPOOL_ASSIGN_OR_RETURN(
+      std::unique_ptr<storage::s3::S3Client> client,
+      storage::s3::S3Client::Create(std::move(target), *std::move(secret), {}));
+  storage::s3::S3ContainerStoreOptions options;
+  options.containers.target_size = config.container_size;
+  SEALPOOL_ASSIGN_OR_RETURN(
+      std::unique_ptr<storage::s3::S3ContainerStore> store,
+      storage::s3::S3ContainerStore::OpenWithSizes(std::move(client), s3.prefix, request.pool_id,
+                                                   options, request.allocate_id,
+                                                   request.container_sizes));
+  spdlog::info("key group {}: containers in {} ({} known)", group->name,
+               request.target.Describe(), request.container_sizes.size());
+  return std::unique_ptr<storage::ContainerStore>(std::move(store));
+}
 
 storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu) {
   storage::LsuOptions o;
@@ -27,6 +101,9 @@ storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config) {
   o.chunker.max_size = config.chunk_max_size;
   o.seal_threads = config.seal_threads;
   o.compaction_live_threshold = config.compact_live_threshold;
+  o.group_container_store = [config](const storage::GroupStoreRequest& request) {
+    return OpenS3GroupStore(config, request);
+  };
   return o;
 }
 
@@ -54,6 +131,13 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
             "\" in the pool, but the config says \"", want.kms_backend,
             "\": a group moves between backends in sealkmsd (docs/kms.md), and the config "
             "must keep the backend the pool was created with"));
+      }
+      if (have.name == want.name && have.target != ContainerTargetOf(want)) {
+        return absl::FailedPreconditionError(Cat(
+            "key group \"", want.name, "\" keeps its containers in ", have.target.Describe(),
+            " in the pool, but the config says ", ContainerTargetOf(want).Describe(),
+            ": a key group's containers are all local or all in its bucket and never move; "
+            "keep the group's target as it was created, or declare a new key group"));
       }
     }
   }
@@ -86,9 +170,10 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
     bool exists = false;
     for (const auto& g : groups) exists = exists || g.name == want.name;
     if (exists) continue;
-    absl::Status s = pool.CreateKeyGroup(want.name, want.kms_backend);
+    absl::Status s = pool.CreateKeyGroup(want.name, want.kms_backend, ContainerTargetOf(want));
     if (s.ok()) {
-      spdlog::info("created key group {} (KMS backend {})", want.name, want.kms_backend);
+      spdlog::info("created key group {} (KMS backend {}, containers in {})", want.name,
+                   want.kms_backend, ContainerTargetOf(want).Describe());
     } else if (s.code() == absl::StatusCode::kUnavailable ||
                s.code() == absl::StatusCode::kDeadlineExceeded ||
                s.code() == absl::StatusCode::kFailedPrecondition) {
@@ -148,7 +233,8 @@ bool Reconciler::RunOnce() {
       if (g.name == *it) want = &g;
     }
     absl::Status s = want == nullptr ? absl::OkStatus()
-                                     : pool.CreateKeyGroup(want->name, want->kms_backend);
+                                     : pool.CreateKeyGroup(want->name, want->kms_backend,
+                                                           ContainerTargetOf(*want));
     if (s.ok() || s.code() == absl::StatusCode::kAlreadyExists) {
       spdlog::info("created key group {} (deferred until the KMS answered)", *it);
       runtime_->ClearDeferred(Cat("create:", *it));

@@ -46,8 +46,18 @@ absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
 // An LSU's options as the config sets them.
 storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu);
 
-// The storage options the config sets.
+// The storage options the config sets (group_container_store: OpenS3GroupStore).
 storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config);
+
+// Where the config puts a key group's containers (empty target: local files).
+storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
+
+// The store of a key group with an S3 target: FailedPrecondition naming the group when the
+// config does not give the target the catalog recorded (endpoint, bucket, prefix); the secret
+// key from secret_key_file or $CREDENTIALS_DIRECTORY/<secret_key_credential>, refused
+// (PermissionDenied naming the file) unless only its owner may access it.
+absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
+    const PoolConfig& config, const storage::GroupStoreRequest& request);
 
 // FailedPrecondition for a contradiction (nothing changed); otherwise creates what it can now
 // and returns what must wait for the KMS.

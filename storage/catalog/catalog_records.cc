@@ -224,6 +224,9 @@ std::string EncodeKeyGroup(const KeyGroupRecord& record) {
   PutString(&out, record.chunker_params);
   PutString(&out, record.kms_backend);
   PutU64(&out, record.created_unix_micros);
+  PutString(&out, record.s3_endpoint);
+  PutString(&out, record.s3_bucket);
+  PutString(&out, record.s3_prefix);
   return out;
 }
 
@@ -237,7 +240,15 @@ absl::StatusOr<KeyGroupRecord> DecodeKeyGroup(std::string_view value) {
   record.chunker_params = r.String("chunker params", kMaxChunkerParamsLength, /*no_nul=*/false);
   record.kms_backend = r.String("kms backend", kMaxNameLength, /*no_nul=*/true);
   record.created_unix_micros = r.U64();
+  record.s3_endpoint = r.String("S3 endpoint", kMaxNameLength, /*no_nul=*/true);
+  record.s3_bucket = r.String("S3 bucket", kMaxNameLength, /*no_nul=*/true);
+  record.s3_prefix = r.String("S3 prefix", kMaxNameLength, /*no_nul=*/true);
   if (absl::Status s = r.Finish(); !s.ok()) return s;
+  if (record.s3_bucket.empty() != record.s3_endpoint.empty() ||
+      (record.s3_bucket.empty() && !record.s3_prefix.empty())) {
+    return absl::DataLossError(base::Cat("key group record corrupt: S3 target of group ",
+                                         record.group_no, " is incomplete"));
+  }
   return record;
 }
 
@@ -685,6 +696,7 @@ std::string EncodeContainer(const ContainerRecord& record) {
   PutU32(&out, record.group_no);
   PutU8(&out, static_cast<uint8_t>(record.state));
   PutU64(&out, record.created_unix_micros);
+  PutU64(&out, record.size_bytes);
   return out;
 }
 
@@ -695,6 +707,7 @@ absl::StatusOr<ContainerRecord> DecodeContainer(std::string_view value) {
   record.group_no = r.U32();
   uint8_t state = r.U8();
   record.created_unix_micros = r.U64();
+  record.size_bytes = r.U64();
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   if (state != static_cast<uint8_t>(ContainerRecord::State::kActive) &&
       state != static_cast<uint8_t>(ContainerRecord::State::kRetired)) {

@@ -42,7 +42,12 @@ inline constexpr uint16_t kCatalogFormatV2 = 2;
 // extent of an image written client-side). A version-2 pool has neither and is refused like a
 // version-1 pool (nothing was deployed).
 inline constexpr uint16_t kCatalogFormatV3 = 3;
-inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV3;
+// Version 4 (issue 16, docs/format.md "Catalog format 4: S3 targets and container sizes"): key
+// group records end with the group's S3 target (endpoint, bucket, prefix; all empty for a group
+// whose containers are local files) and container records with the container's size in bytes
+// (recorded for containers in a bucket, 0 for local files). A version-3 pool is refused.
+inline constexpr uint16_t kCatalogFormatV4 = 4;
+inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV4;
 // The version of the image digests (recipe, content, identity); the first field of the
 // identity digest's input.
 inline constexpr uint64_t kImageDigestVersion = 2;
@@ -75,6 +80,11 @@ struct KeyGroupRecord {
   std::string chunker_params;       // ChunkerParams' 24-byte record (storage/chunking/chunker_format.h)
   std::string kms_backend;          // "builtin" or a KMIP server name from the config
   uint64_t created_unix_micros = 0;
+  // Where the group's containers live (catalog format 4): all empty for local container files;
+  // otherwise the S3 endpoint, bucket and key prefix ("" or ending in '/'). Fixed at creation.
+  std::string s3_endpoint;
+  std::string s3_bucket;
+  std::string s3_prefix;
   friend bool operator==(const KeyGroupRecord&, const KeyGroupRecord&) = default;
 };
 std::string KeyGroupKey(uint32_t group_no);
@@ -237,6 +247,10 @@ struct ContainerRecord {
   uint32_t group_no = 0;
   State state = State::kActive;
   uint64_t created_unix_micros = 0;
+  // The container's size in bytes (catalog format 4): recorded for a container of a group with
+  // an S3 target (an object, written once) in the batch that first references it; 0 for a local
+  // container file (its file tells).
+  uint64_t size_bytes = 0;
   friend bool operator==(const ContainerRecord&, const ContainerRecord&) = default;
 };
 std::string ContainerKey(uint64_t container_id);

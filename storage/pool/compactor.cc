@@ -133,6 +133,12 @@ absl::Status CompactOne(Pool::Impl& p, uint64_t id, const ContainerRecord& conta
         ContainerRecord c;
         c.group_no = container.group_no;
         c.created_unix_micros = ToMicros(p.options.clock());
+        absl::StatusOr<uint64_t> to_size = p.ContainerSizeToRecord(to);
+        if (!to_size.ok()) {
+          for (uint64_t n : newly_recorded) p.recorded_containers.erase(n);
+          return to_size.status();
+        }
+        c.size_bytes = *to_size;
         batch.Put(Cf::kContainers, ContainerKey(to), EncodeContainer(c));
       }
       batch.Add(ContainerCounterKey(to, ContainerField::kWrittenBytes), len);

@@ -542,6 +542,12 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
           c.group_no = group_no_;
           c.state = ContainerRecord::State::kActive;
           c.created_unix_micros = ToMicros(p_->options.clock());
+          absl::StatusOr<uint64_t> size = p_->ContainerSizeToRecord(r.container_id);
+          if (!size.ok()) {
+            s = size.status();
+            break;
+          }
+          c.size_bytes = *size;
           batch.Put(Cf::kContainers, ContainerKey(r.container_id), EncodeContainer(c));
         }
         const auto len = static_cast<int64_t>(r.record_length);
@@ -571,7 +577,7 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
         batch.Add(PoolCounterKey("logical_bytes"), static_cast<int64_t>(image->size));
         batch.Add(OwnerBytesKey(image->lsu, image->owner), static_cast<int64_t>(image->size));
       }
-      s = p_->catalog->Write(batch, /*sync=*/image != nullptr);
+      if (s.ok()) s = p_->catalog->Write(batch, /*sync=*/image != nullptr);
     }
     // Settle the claims either way.
     for (const auto& in : claimed) {

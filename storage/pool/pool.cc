@@ -31,7 +31,46 @@ std::string Join(const std::string& dir, std::string_view name) {
   return absl::StrCat(dir, "/", base::AbslView(name));
 }
 
+ContainerTarget TargetOf(const KeyGroupRecord& record) {
+  return {record.s3_endpoint, record.s3_bucket, record.s3_prefix};
+}
+
+bool PrintableNoSpace(std::string_view text) {
+  for (char c : text) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
+absl::Status ValidateTarget(std::string_view group, const ContainerTarget& target) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "S3 target of key group \"", absl::CHexEscape(base::AbslView(group)),
+        "\": ", base::AbslView(why)));
+  };
+  if (!target.is_s3()) {
+    if (!target.s3_endpoint.empty() || !target.s3_prefix.empty()) {
+      return bad("an endpoint or prefix without a bucket");
+    }
+    return absl::OkStatus();
+  }
+  if (target.s3_endpoint.empty()) return bad("no endpoint");
+  for (const std::string* field : {&target.s3_endpoint, &target.s3_bucket, &target.s3_prefix}) {
+    if (field->size() > kMaxNameLength) return bad("a field longer than 255 bytes");
+    if (!PrintableNoSpace(*field)) return bad("a field with spaces or control characters");
+  }
+  if (!target.s3_prefix.empty() && target.s3_prefix.back() != '/') {
+    return bad("the prefix must be empty or end with '/'");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string ContainerTarget::Describe() const {
+  if (!is_s3()) return "local container files";
+  return absl::StrCat("S3 bucket '", s3_bucket, "' prefix '", s3_prefix, "' at ", s3_endpoint);
+}
 
 std::string ImageLabel(const ImageKey& key) {
   std::string label = absl::StrCat("image ", absl::CHexEscape(key.lsu), "/",
@@ -435,6 +474,90 @@ absl::Status Pool::Impl::LoadMeta() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::unique_ptr<ContainerStore>> Pool::Impl::OpenGroupStore(
+    const KeyGroupRecord& record, std::map<uint64_t, uint64_t> sizes) {
+  if (!options.group_container_store) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key group ", record.name, " keeps its containers in ", TargetOf(record).Describe(),
+        ", but this pool was opened without S3 support (no S3 target configured for it)"));
+  }
+  GroupStoreRequest request;
+  request.pool_id = meta.pool_id;
+  request.key_group = record.name;
+  request.key_group_id = record.group_id;
+  request.target = TargetOf(record);
+  request.container_sizes = std::move(sizes);
+  request.allocate_id = [this]() -> absl::StatusOr<uint64_t> { return container_ids->Next(); };
+  absl::StatusOr<std::unique_ptr<ContainerStore>> store = options.group_container_store(request);
+  if (!store.ok()) {
+    return base::Annotate(store.status(),
+                          absl::StrCat("the container store of key group ", record.name));
+  }
+  return store;
+}
+
+absl::Status Pool::Impl::OpenGroupStores() {
+  std::map<uint32_t, KeyGroupRecord> records;
+  {
+    absl::MutexLock lock(&meta_mu);
+    for (const auto& [no, g] : groups) records[no] = g.record;
+  }
+  // Container records: each S3 group's sizes; a local group's container recorded with a size
+  // was once an object (mixing).
+  std::map<uint32_t, std::map<uint64_t, uint64_t>> sizes;
+  std::map<uint64_t, uint32_t> group_of;
+  SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+      Cf::kContainers, "", [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(uint64_t id, DecodeContainerKey(k));
+        SEALPOOL_ASSIGN_OR_RETURN(ContainerRecord record, DecodeContainer(v));
+        auto g = records.find(record.group_no);
+        if (g == records.end()) return true;  // scrub reports it
+        group_of[id] = record.group_no;
+        if (TargetOf(g->second).is_s3()) {
+          if (record.size_bytes == 0) {
+            return absl::DataLossError(absl::StrCat(
+                "container ", id, " of key group ", g->second.name,
+                " (containers in S3) has no recorded size: the catalog is damaged"));
+          }
+          sizes[record.group_no][id] = record.size_bytes;
+        } else if (record.size_bytes != 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "container ", id, " of key group ", g->second.name,
+              " is recorded as an S3 object, but the group keeps its containers in local "
+              "files: a key group's containers are all local or all in its bucket"));
+        }
+        return true;
+      }));
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> local_ids, grouped->local().List());
+  for (uint64_t id : local_ids) {
+    auto no = group_of.find(id);
+    if (no == group_of.end()) continue;
+    const KeyGroupRecord& record = records[no->second];
+    if (TargetOf(record).is_s3()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key group ", record.name, " keeps its containers in ", TargetOf(record).Describe(),
+          ", but its container ", id, " is a local file in ", Join(dir, kContainerDir),
+          ": a key group's containers are all local or all in its bucket"));
+    }
+  }
+  for (const auto& [no, record] : records) {
+    if (!TargetOf(record).is_s3()) continue;
+    SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<ContainerStore> store,
+                              OpenGroupStore(record, std::move(sizes[no])));
+    SEALPOOL_RETURN_IF_ERROR(grouped->AddGroupStore(record.group_id, record.name, std::move(store)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Pool::Impl::ContainerSizeToRecord(uint64_t container_id) const {
+  if (!grouped->InGroupStore(container_id)) return 0;
+  if (containers->IsOpenForAppend(container_id)) {
+    return absl::InternalError(absl::StrCat("container ", container_id,
+                                            " is referenced before it was uploaded"));
+  }
+  return containers->FileSize(container_id);
+}
+
 // What a crash (or a catalog restore) left behind.
 absl::Status Pool::Impl::StartupRecovery() {
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> files, containers->List());
@@ -600,15 +723,20 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
   auto allocate_container_id = [raw]() -> absl::StatusOr<uint64_t> {
     return raw->container_ids->Next();
   };
+  std::unique_ptr<ContainerStore> local_store;
   if (impl->options.container_store) {
     SEALPOOL_ASSIGN_OR_RETURN(
-        impl->containers,
-        impl->options.container_store(impl->meta.pool_id, allocate_container_id));
+        local_store, impl->options.container_store(impl->meta.pool_id, allocate_container_id));
   } else {
     SEALPOOL_ASSIGN_OR_RETURN(
-        impl->containers,
+        local_store,
         LocalContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
                                   impl->options.containers, allocate_container_id));
+  }
+  {
+    auto grouped = std::make_unique<GroupedContainerStore>(std::move(local_store));
+    impl->grouped = grouped.get();
+    impl->containers = std::move(grouped);
   }
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),
@@ -638,6 +766,7 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
                               catalog->Get(Cf::kMeta, kBackupTakenKey));
     impl->keep_retired_until_backup.store(backups.has_value());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadMeta());
+    SEALPOOL_RETURN_IF_ERROR(impl->OpenGroupStores());
     SEALPOOL_RETURN_IF_ERROR(impl->StartupRecovery());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadContainerUsage());
   }
@@ -668,8 +797,10 @@ std::string Pool::pool_id_hex() const {
                         impl_->meta.pool_id.size()));
 }
 
-absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend) {
+absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend,
+                                  const ContainerTarget& target) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("key group name", name));
+  SEALPOOL_RETURN_IF_ERROR(ValidateTarget(name, target));
   // The key service's narrower rule too, before a group number is taken.
   SEALPOOL_RETURN_IF_ERROR(KeyDictionary::ValidateGroupName(name));
   SEALPOOL_RETURN_IF_ERROR(ValidateName("KMS backend name", kms_backend));
@@ -702,8 +833,19 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   record.chunker_params.assign(params.begin(), params.end());
   record.kms_backend = std::string(kms_backend);
   record.created_unix_micros = ToMicros(p.options.clock());
+  record.s3_endpoint = target.s3_endpoint;
+  record.s3_bucket = target.s3_bucket;
+  record.s3_prefix = target.s3_prefix;
+  std::unique_ptr<ContainerStore> group_store;
+  if (target.is_s3()) {
+    SEALPOOL_ASSIGN_OR_RETURN(group_store, p.OpenGroupStore(record, {}));
+  }
   // Keys first (needs the KMS); the group becomes visible only when its record is written.
   SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name));
+  if (group_store != nullptr) {
+    SEALPOOL_RETURN_IF_ERROR(
+        p.grouped->AddGroupStore(record.group_id, record.name, std::move(group_store)));
+  }
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(KeyGroupKey(group_no), EncodeKeyGroup(record)));
   absl::MutexLock lock(&p.meta_mu);
   GroupState state;
@@ -777,6 +919,7 @@ absl::StatusOr<std::vector<KeyGroupInfo>> Pool::ListKeyGroups() const {
       info.name = g.record.name;
       info.group_no = no;
       info.kms_backend = g.record.kms_backend;
+      info.target = TargetOf(g.record);
       info.chunker = g.chunker;
       out.push_back(std::move(info));
     }

@@ -67,6 +67,32 @@
 
 namespace sealpool::storage {
 
+// Where a key group's containers live (fixed at the group's creation, kept in its catalog
+// record): local container files (everything empty) or objects in an S3 bucket under a prefix
+// ("" or ending in '/'). Region, addressing, CA and credentials are configuration, not identity:
+// they may change; endpoint, bucket and prefix may not.
+struct ContainerTarget {
+  std::string s3_endpoint;
+  std::string s3_bucket;
+  std::string s3_prefix;
+  bool is_s3() const { return !s3_bucket.empty(); }
+  // "local container files" or "S3 bucket 'b' prefix 'p' at <endpoint>".
+  std::string Describe() const;
+  friend bool operator==(const ContainerTarget&, const ContainerTarget&) = default;
+};
+
+// What PoolOptions::group_container_store is asked to open.
+struct GroupStoreRequest {
+  Id128 pool_id{};
+  std::string key_group;  // name
+  Id128 key_group_id{};   // in every container header of the group
+  ContainerTarget target;
+  // Every container of the group the catalog records, with its size: the store needs no LIST
+  // and no HEAD to know them (a container missing from the bucket is DataLoss when read).
+  std::map<uint64_t, uint64_t> container_sizes;
+  std::function<absl::StatusOr<uint64_t>()> allocate_id;
+};
+
 struct PoolOptions {
   ContainerStoreOptions containers;
   CatalogOptions catalog;
@@ -76,13 +102,17 @@ struct PoolOptions {
   ChunkerParams chunker;
   // nullptr: the POSIX file system. Tests pass a FaultInjectionFileSystem.
   FileSystem* fs = nullptr;
-  // Where the containers live. Unset: files in <pool>/containers (LocalContainerStore). Set:
-  // called once per open with the pool id and the container-id allocator, it returns the store
-  // every key group uses (an S3ContainerStore for the S3 LSU's tests, docs/s3.md; a store per
-  // key group is not built yet).
+  // Where the containers of key groups without an S3 target live. Unset: files in
+  // <pool>/containers (LocalContainerStore). Set (tests): called once per open with the pool id
+  // and the container-id allocator, it returns the store those groups use.
   std::function<absl::StatusOr<std::unique_ptr<ContainerStore>>(
       const Id128& pool_id, std::function<absl::StatusOr<uint64_t>()> allocate_id)>
       container_store;
+  // The store of a key group with an S3 target (docs/s3.md): called at open for each such group
+  // and by CreateKeyGroup for a new one. Unset: such a group is refused (FailedPrecondition
+  // naming it). sealpoold's comes from its config (daemon/sealpoold/pool_setup.h).
+  std::function<absl::StatusOr<std::unique_ptr<ContainerStore>>(const GroupStoreRequest&)>
+      group_container_store;
   // A writer commits its new segments and recipe entries every this many extents (bounds the
   // memory of one stream and the work a crash loses).
   size_t commit_every_extents = 1024;
@@ -348,6 +378,7 @@ struct KeyGroupInfo {
   std::string name;
   uint32_t group_no = 0;
   std::string kms_backend;
+  ContainerTarget target;
   ChunkerParams chunker;
   std::vector<KekInfo> keks;
 };
@@ -377,7 +408,11 @@ class Pool {
   // A key group's name follows the key service's rule (1..64 of [A-Za-z0-9._:-]); a refused
   // name is InvalidArgument and takes no group number. A KMS failure after the number is taken
   // burns it (its keys may exist in the KMS): numbers are never reused.
-  absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin");
+  // `target`: where its containers live, for good (InvalidArgument for an incomplete one;
+  // FailedPrecondition for an S3 target without PoolOptions::group_container_store, or the
+  // factory's error: nothing is created then).
+  absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin",
+                              const ContainerTarget& target = {});
   // InvalidArgument for a bad name or a max_retention that is not positive and finite;
   // NotFound for an unknown key group; AlreadyExists for an LSU of that name.
   absl::Status CreateLsu(std::string_view name, std::string_view key_group, LsuOptions options);

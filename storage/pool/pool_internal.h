@@ -40,6 +40,7 @@
 #include "storage/store/container_store.h"
 #include "storage/store/file_system.h"
 #include "storage/keydict/key_dictionary.h"
+#include "storage/pool/grouped_container_store.h"
 #include "storage/pool/pool.h"
 
 namespace sealpool::storage {
@@ -147,6 +148,8 @@ struct Pool::Impl {
   PoolMeta meta;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ContainerStore> containers;
+  // The same store as `containers`: routes each key group to its store (local or S3).
+  GroupedContainerStore* grouped = nullptr;
   std::unique_ptr<KeyDictionary> keys;
   std::unique_ptr<IdAllocator> segment_ids;
   std::unique_ptr<IdAllocator> container_ids;
@@ -267,6 +270,16 @@ struct Pool::Impl {
 
   absl::Status StartupRecovery();
   absl::Status LoadMeta();
+  // Opens the store of every key group with an S3 target (sizes from the catalog's container
+  // records) and refuses mixing: FailedPrecondition naming the group for a local container file
+  // of a group with an S3 target, or a container of a local group recorded as an S3 object.
+  absl::Status OpenGroupStores();
+  // The store of one S3 group, through options.group_container_store.
+  absl::StatusOr<std::unique_ptr<ContainerStore>> OpenGroupStore(
+      const KeyGroupRecord& record, std::map<uint64_t, uint64_t> sizes);
+  // What a new container record says of the container's size: the object's size for a
+  // container of a group store (uploaded: its records were just made durable), 0 for a local one.
+  absl::StatusOr<uint64_t> ContainerSizeToRecord(uint64_t container_id) const;
   absl::Status PutMetaSync(std::string_view key, std::string_view value);
 };
 

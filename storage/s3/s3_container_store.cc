@@ -186,6 +186,25 @@ S3ContainerStore::~S3ContainerStore() = default;
 absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::Open(
     S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
     std::function<absl::StatusOr<uint64_t>()> allocate_id) {
+  return OpenImpl(client, std::move(prefix), pool_id, options, std::move(allocate_id), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenWithSizes(
+    std::unique_ptr<S3Client> client, std::string prefix, Id128 pool_id,
+    S3ContainerStoreOptions options, std::function<absl::StatusOr<uint64_t>()> allocate_id,
+    const std::map<uint64_t, uint64_t>& sizes) {
+  if (client == nullptr) return absl::InvalidArgumentError("S3 container store: no client");
+  SEALPOOL_ASSIGN_OR_RETURN(
+      std::unique_ptr<S3ContainerStore> store,
+      OpenImpl(client.get(), std::move(prefix), pool_id, options, std::move(allocate_id), &sizes));
+  store->owned_client_ = std::move(client);
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenImpl(
+    S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
+    std::function<absl::StatusOr<uint64_t>()> allocate_id,
+    const std::map<uint64_t, uint64_t>* known_sizes) {
   if (!prefix.empty() && prefix.back() != '/') {
     return absl::InvalidArgumentError(
         Cat("S3 prefix '", Sanitize(prefix, 120), "' must be empty or end with '/'"));
@@ -200,6 +219,11 @@ absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::Open(
   }
   auto store = std::unique_ptr<S3ContainerStore>(
       new S3ContainerStore(client, std::move(prefix), pool_id, options, std::move(allocate_id)));
+  if (known_sizes != nullptr) {
+    absl::MutexLock lock(&store->mu_);
+    store->sizes_ = *known_sizes;
+    return store;
+  }
   const std::string folder = ContainerObjectPrefix(store->prefix_, pool_id);
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, client->List(folder));
   absl::MutexLock lock(&store->mu_);

@@ -72,6 +72,13 @@ class S3ContainerStore final : public ContainerStore {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<S3ContainerStore>> Open(
       S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
       std::function<absl::StatusOr<uint64_t>()> allocate_id);
+  // The store of one key group of a pool whose catalog records its containers' sizes (docs/s3.md
+  // "Per key group"): no LIST, no HEAD; `sizes` are every container of the group the catalog
+  // references (one missing from the bucket is DataLoss when read). The store owns `client`.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<S3ContainerStore>> OpenWithSizes(
+      std::unique_ptr<S3Client> client, std::string prefix, Id128 pool_id,
+      S3ContainerStoreOptions options, std::function<absl::StatusOr<uint64_t>()> allocate_id,
+      const std::map<uint64_t, uint64_t>& sizes);
   // Drops open containers without uploading them: their records were never acknowledged.
   ~S3ContainerStore() override;
 
@@ -112,6 +119,10 @@ class S3ContainerStore final : public ContainerStore {
                    S3ContainerStoreOptions options,
                    std::function<absl::StatusOr<uint64_t>()> allocate_id);
 
+  static absl::StatusOr<std::unique_ptr<S3ContainerStore>> OpenImpl(
+      S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
+      std::function<absl::StatusOr<uint64_t>()> allocate_id,
+      const std::map<uint64_t, uint64_t>* known_sizes);
   std::shared_ptr<Group> GetGroup(const Id128& key_group_id) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::shared_ptr<Group>> Groups() const ABSL_LOCKS_EXCLUDED(mu_);
   // Uploads the group's open container and closes it (durable or lost).
@@ -121,6 +132,7 @@ class S3ContainerStore final : public ContainerStore {
   absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
   absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
 
+  std::unique_ptr<S3Client> owned_client_;  // OpenWithSizes only; client_ points at it
   S3Client* const client_;
   const std::string prefix_;
   const Id128 pool_id_;

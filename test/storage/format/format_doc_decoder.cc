@@ -57,7 +57,7 @@ constexpr const char* kFamilies[] = {"default",  "keys",         "fingerprints",
                                      "segments", "images",       "recipes",
                                      "delete_queue", "sessions", "containers", "counters",
                                      "client_digests"};
-constexpr uint16_t kCatalogFormatVersion = 3;
+constexpr uint16_t kCatalogFormatVersion = 4;
 // "Client digests": key 8 + 32 bytes, value 13 bytes.
 constexpr size_t kClientDigestKeySize = 40;
 constexpr uint8_t kRecordVersion = 1;
@@ -490,7 +490,14 @@ class Decoder {
         std::string params = c.Str16(kMaxChunkerParams, "chunker params");
         std::string backend = c.Str16(kMaxName, "kms backend");
         uint64_t created = c.U64();
+        std::string s3_endpoint = c.Str16(kMaxName, "S3 endpoint");  // catalog format 4
+        std::string s3_bucket = c.Str16(kMaxName, "S3 bucket");
+        std::string s3_prefix = c.Str16(kMaxName, "S3 prefix");
         std::string why = c.Finish();
+        if (why.empty() && (s3_bucket.empty() != s3_endpoint.empty() ||
+                            (s3_bucket.empty() && !s3_prefix.empty()))) {
+          why = "incomplete S3 target";
+        }
         if (!why.empty() || ver != kRecordVersion || group_no != no) {
           Problem("key group " + std::to_string(no) + ": " +
                   (why.empty() ? "version or group number mismatch" : why));
@@ -500,7 +507,9 @@ class Decoder {
         Line(sec, "kg/" + std::to_string(no) + ": version=1 group_no=" + std::to_string(no) +
                       " name=" + Quote(name) + " group_id=" + RHex(gid) +
                       " chunker={" + DecodeChunkerParams(params, no) + "} kms_backend=" +
-                      Quote(backend) + " created_us=" + R(std::to_string(created)));
+                      Quote(backend) + " created_us=" + R(std::to_string(created)) +
+                      " s3_endpoint=" + Quote(s3_endpoint) + " s3_bucket=" + Quote(s3_bucket) +
+                      " s3_prefix=" + Quote(s3_prefix));
       } else if (k.rfind(kLsuPrefix, 0) == 0) {
         std::string key_name = k.substr(4);
         Cur c(v);
@@ -666,6 +675,7 @@ class Decoder {
       uint32_t group = c.U32();
       uint8_t state = c.U8();
       uint64_t created = c.U64();
+      uint64_t size_bytes = c.U64();  // catalog format 4
       std::string why = c.Finish();
       if (!why.empty() || ver != kRecordVersion || (state != 1 && state != 2)) {
         Problem("container record " + std::to_string(id) + ": " + (why.empty() ? "bad field" : why));
@@ -674,7 +684,8 @@ class Decoder {
       container_records_[id] = {group, state};
       Line("containers", Hex(k) + ": version=1 group_no=" + std::to_string(group) +
                              " state=" + (state == 1 ? "active" : "retired") +
-                             " created_us=" + R(std::to_string(created)));
+                             " created_us=" + R(std::to_string(created)) +
+                             " size_bytes=" + std::to_string(size_bytes));
     }
     result_.figures.containers = container_records_.size();
   }
