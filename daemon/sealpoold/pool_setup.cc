@@ -23,7 +23,9 @@ absl::StatusOr<std::string> S3SecretKeyPath(const std::string& group, const S3Ta
   if (!s3.secret_key_file.empty()) return s3.secret_key_file.string();
   const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
   if (dir == nullptr || *dir == '\0') {
-    return absl::FailedPreconditionError(
+    // InvalidArgument, not FailedPrecondition: ApplyConfig defers FailedPrecondition (a KMS
+    // state) to the reconciler, and a missing credential is a setup error to stop on.
+    return absl::InvalidArgumentError(
         Cat("key group ", group, ": secret_key_credential = \"", s3.secret_key_credential,
             "\" but $CREDENTIALS_DIRECTORY is not set (start sealpoold under systemd with "
             "LoadCredential=",

@@ -89,7 +89,14 @@ absl::StatusOr<ScrubReport> Pool::Scrub(const ScrubProgressFn& progress) const {
     report.bytes_scanned += scanner.file_size();
     const auto& live = live_at[id];
     while (true) {
-      SEALPOOL_ASSIGN_OR_RETURN(std::optional<ScanItem> item, scanner.Next());
+      absl::StatusOr<std::optional<ScanItem>> next = scanner.Next();
+      if (absl::IsDataLoss(next.status())) {
+        // The container cannot be read on (an object truncated or removed behind the pool's
+        // back, docs/s3.md): a problem of this container, and the scan goes on with the next.
+        damages.push_back({absl::StrCat("container ", id, ": ", next.status().message()), {}});
+        break;
+      }
+      SEALPOOL_ASSIGN_OR_RETURN(std::optional<ScanItem> item, std::move(next));
       if (!item.has_value()) break;
       ++report.records_checked;
       if (item->kind == ScanItem::Kind::kRecord) continue;

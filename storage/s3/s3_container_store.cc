@@ -147,11 +147,17 @@ class ObjectFile final : public RandomAccessFile {
         cache_->Insert(id_, index, block);
       }
       const uint64_t in_block = pos - index * bs;
-      if (in_block >= block->size()) break;  // the object is shorter than we know: truncated
+      // A block shorter than the size the catalog recorded: the object was truncated behind
+      // the pool's back (objects are written once; the recorded size is the uploaded one).
+      if (in_block >= block->size() || block->size() < std::min(bs, size_ - index * bs)) {
+        cache_->Forget(id_);
+        return absl::DataLossError(Cat("container ", id_, " (", path_, "): the object is shorter ",
+                                       "than its recorded ", size_, " bytes (",
+                                       index * bs + block->size(), " found): truncated"));
+      }
       const uint64_t n = std::min<uint64_t>(want - done, block->size() - in_block);
       std::memcpy(out.data() + done, block->data() + in_block, n);
       done += n;
-      if (block->size() < std::min(bs, size_ - index * bs)) break;  // short block: truncated
     }
     return static_cast<size_t>(done);
   }
