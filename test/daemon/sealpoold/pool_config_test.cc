@@ -633,6 +633,132 @@ TEST_CASE("key group backends, retention and keep_last are checked", "[daemon][c
   });
 }
 
+// ---- [key_group.s3] (issue 16) ----
+
+const char* kS3Group = R"(
+[[key_group]]
+name = "offsite"
+[key_group.s3]
+endpoint = "https://s3.example.net:8443"
+bucket = "backups-1"
+prefix = "pools/a/"
+region = "eu-west-3"
+addressing = "virtual-host"
+ca = "s3-ca.pem"
+access_key_id = "AKIDEXAMPLE"
+secret_key_file = "/etc/sealpool/s3-secret"
+)";
+
+std::string S3Config(const std::string& from = "", const std::string& to = "") {
+  std::string group = kS3Group;
+  if (!from.empty()) group = Replace(group, from, to);
+  return std::string(kMinimal) + group;
+}
+
+TEST_CASE("an S3 target of a key group is parsed with its defaults", "[daemon][config]") {
+  absl::StatusOr<PoolConfig> c = ParsePoolConfig(S3Config(), "/etc/sealpool");
+  INFO(c.status());
+  REQUIRE(c.ok());
+  REQUIRE(c->key_groups.size() == 1);
+  REQUIRE(c->key_groups[0].s3.has_value());
+  const S3TargetConfig& t = *c->key_groups[0].s3;
+  CHECK(t.endpoint == "https://s3.example.net:8443");
+  CHECK(t.bucket == "backups-1");
+  CHECK(t.prefix == "pools/a/");
+  CHECK(t.region == "eu-west-3");
+  CHECK_FALSE(t.path_style);
+  CHECK(t.ca_file == "/etc/sealpool/s3-ca.pem");
+  CHECK(t.access_key_id == "AKIDEXAMPLE");
+  CHECK(t.secret_key_file == "/etc/sealpool/s3-secret");
+  CHECK(t.secret_key_credential.empty());
+
+  // Only the required keys: defaults.
+  absl::StatusOr<PoolConfig> d = ParsePoolConfig(
+      std::string(kMinimal) +
+          "[[key_group]]\nname = \"g\"\n[key_group.s3]\nendpoint = \"http://127.0.0.1:7480\"\n"
+          "bucket = \"b12\"\naccess_key_id = \"k\"\nsecret_key_credential = \"s3.secret\"\n",
+      "/");
+  INFO(d.status());
+  REQUIRE(d.ok());
+  const S3TargetConfig& u = *d->key_groups[0].s3;
+  CHECK(u.prefix.empty());
+  CHECK(u.region == "us-east-1");
+  CHECK(u.path_style);
+  CHECK(u.ca_file.empty());
+  CHECK(u.secret_key_file.empty());
+  CHECK(u.secret_key_credential == "s3.secret");
+  // A group without the table is local.
+  absl::StatusOr<PoolConfig> local =
+      ParsePoolConfig(std::string(kMinimal) + "[[key_group]]\nname = \"g\"\n", "/");
+  REQUIRE(local.ok());
+  CHECK_FALSE(local->key_groups[0].s3.has_value());
+}
+
+TEST_CASE("a secret key in the config itself is refused, saying where to put it",
+          "[daemon][config]") {
+  for (const std::string key : {"secret_key", "secret_access_key", "secret"}) {
+    const std::string error = ErrorOf(S3Config("access_key_id", key + " = \"hunter2\"\naccess_key_id"));
+    CHECK_THAT(error, Catch::Contains("key_group[0].s3." + key));
+    CHECK_THAT(error, Catch::Contains("secret_key_file"));
+    CHECK_THAT(error, Catch::Contains("secret_key_credential"));
+    CHECK(error.find("hunter2") == std::string::npos);
+  }
+}
+
+TEST_CASE("every S3 target key is checked, named in the error", "[daemon][config]") {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"endpoint = \"https://s3.example.net:8443\"", "", "key_group[0].s3.endpoint: is required"},
+      {"bucket = \"backups-1\"", "", "key_group[0].s3.bucket: is required"},
+      {"access_key_id = \"AKIDEXAMPLE\"", "", "key_group[0].s3.access_key_id: is required"},
+      {"https://s3.example.net:8443", "ftp://s3.example.net", "does not start with http://"},
+      {"https://s3.example.net:8443", "https://s3.example.net/path", "is not http(s)://host"},
+      {"https://s3.example.net:8443", "https://user@host", "is not http(s)://host"},
+      {"https://s3.example.net:8443", "https://", "is not http(s)://host"},
+      {"https://s3.example.net:8443", "https://a b", "is not http(s)://host"},
+      {"bucket = \"backups-1\"", "bucket = \"Backups\"", "key_group[0].s3.bucket: \"Backups\""},
+      {"bucket = \"backups-1\"", "bucket = \"ab\"", "is not an S3 bucket name"},
+      {"bucket = \"backups-1\"", "bucket = \"-abc\"", "is not an S3 bucket name"},
+      {"bucket = \"backups-1\"", "bucket = \"" + std::string(64, 'a') + "\"",
+       "is not an S3 bucket name"},
+      {"bucket = \"backups-1\"", "bucket = 7", "key_group[0].s3.bucket: must be a string"},
+      {"prefix = \"pools/a/\"", "prefix = \"pools/a\"", "key_group[0].s3.prefix"},
+      {"prefix = \"pools/a/\"", "prefix = \"/pools/\"", "no leading '/'"},
+      {"prefix = \"pools/a/\"", "prefix = \"a//b/\"", "key_group[0].s3.prefix"},
+      {"prefix = \"pools/a/\"", "prefix = \"a/../b/\"", "key_group[0].s3.prefix"},
+      {"prefix = \"pools/a/\"", "prefix = \"./\"", "key_group[0].s3.prefix"},
+      {"prefix = \"pools/a/\"", "prefix = \"a b/\"", "key_group[0].s3.prefix"},
+      {"prefix = \"pools/a/\"", "prefix = \"" + std::string(201, 'a') + "/\"",
+       "key_group[0].s3.prefix"},
+      {"region = \"eu-west-3\"", "region = \"\"", "key_group[0].s3.region"},
+      {"region = \"eu-west-3\"", "region = \"EU\"", "is not a region name"},
+      {"addressing = \"virtual-host\"", "addressing = \"vhost\"",
+       "key_group[0].s3.addressing: \"vhost\" is not \"path\" or \"virtual-host\""},
+      {"access_key_id = \"AKIDEXAMPLE\"", "access_key_id = \"\"",
+       "key_group[0].s3.access_key_id: must be 1..128 printable"},
+      {"access_key_id = \"AKIDEXAMPLE\"", "access_key_id = \"a b\"", "must be 1..128 printable"},
+      {"access_key_id = \"AKIDEXAMPLE\"", "access_key_id = \"a\\u0007\"",
+       "must be 1..128 printable"},
+      {"secret_key_file = \"/etc/sealpool/s3-secret\"", "",
+       "needs exactly one of secret_key_file"},
+      {"secret_key_file = \"/etc/sealpool/s3-secret\"",
+       "secret_key_file = \"/x\"\nsecret_key_credential = \"c\"",
+       "needs exactly one of secret_key_file"},
+      {"secret_key_file = \"/etc/sealpool/s3-secret\"", "secret_key_file = \"\"",
+       "key_group[0].s3.secret_key_file: is empty"},
+      {"secret_key_file = \"/etc/sealpool/s3-secret\"", "secret_key_credential = \"../x\"",
+       "key_group[0].s3.secret_key_credential"},
+      {"secret_key_file = \"/etc/sealpool/s3-secret\"", "secret_key_credential = \"a/b\"",
+       "key_group[0].s3.secret_key_credential"},
+      {"region = \"eu-west-3\"", "regoin = \"eu-west-3\"", "did you mean \"region\""},
+  };
+  for (const auto& [from, to, fragment] : cases) {
+    INFO("replacing " << from << " by " << to);
+    CHECK_THAT(ErrorOf(S3Config(from, to)), Catch::Contains(fragment));
+  }
+  CHECK_THAT(ErrorOf(std::string(kMinimal) + "[[key_group]]\nname = \"g\"\ns3 = \"https://x\"\n"),
+             Catch::Contains("key_group[0].s3: must be a table ([key_group.s3]), not a string"));
+}
+
 TEST_CASE("the admin socket must fit a unix socket address", "[daemon][config]") {
   ExpectErrors({
       {"socket = \"/run/sp/admin.sock\"", "socket = \"\"", "admin.socket: must not be empty"},
