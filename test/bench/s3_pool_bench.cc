@@ -246,7 +246,6 @@ struct Config {
   bool smoke = false;
   uint64_t block_kib = 0;  // 0: the store's default
   uint64_t cache_mib = 0;
-  int upload_threads = -1;  // -1: the store's default
   int read_ahead_blocks = -1;
 };
 
@@ -284,12 +283,8 @@ Config ParseArgs(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20));
   app.add_option("--s3_cache_mib", c.cache_mib, "the S3 store's read cache, MiB (0: default)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 16));
-  app.add_option("--s3_upload_threads", c.upload_threads,
-                 "uploads the S3 store runs in the background (0: every upload in the caller; "
-                 "-1: its default)")
-      ->check(CLI::Range(-1, 64));
   app.add_option("--s3_read_ahead_blocks", c.read_ahead_blocks,
-                 "blocks the S3 store reads ahead of a sequential reader (0: none; -1: default)")
+                 "blocks the S3 store reads ahead of a reader (0: none; -1: its default)")
       ->check(CLI::Range(-1, 64));
   app.add_flag("--smoke", c.smoke, "a 4 MiB corpus of /usr/include, one round");
   try {
@@ -399,11 +394,12 @@ int main(int argc, char** argv) {
   S3ContainerStoreOptions store_options;
   if (cfg.block_kib > 0) store_options.cache_block_bytes = cfg.block_kib << 10;
   if (cfg.cache_mib > 0) store_options.read_cache_bytes = cfg.cache_mib << 20;
-  if (cfg.upload_threads >= 0 || cfg.read_ahead_blocks >= 0) Die("not built yet");
-  std::printf("S3 store: read cache %llu MiB in blocks of %llu KiB; client part size %llu MiB "
-              "above %llu MiB\n",
+  if (cfg.read_ahead_blocks >= 0) store_options.read_ahead_blocks = cfg.read_ahead_blocks;
+  std::printf("S3 store: read cache %llu MiB in blocks of %llu KiB, read-ahead %d blocks on %d "
+              "threads; client part size %llu MiB above %llu MiB\n",
               static_cast<unsigned long long>(store_options.read_cache_bytes >> 20),
               static_cast<unsigned long long>(store_options.cache_block_bytes >> 10),
+              store_options.read_ahead_blocks, store_options.read_ahead_threads,
               static_cast<unsigned long long>(sealpool::storage::s3::S3ClientOptions{}.part_size >> 20),
               static_cast<unsigned long long>(
                   sealpool::storage::s3::S3ClientOptions{}.multipart_threshold >> 20));
