@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +22,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -93,9 +96,35 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
+// CPU seconds (user + system) of a process from /proc/PID/stat; 0 if it is gone.
+double CpuSeconds(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // ---- Ceph ----
 struct Ceph {
   std::string dir;  // empty: --s3_env, not ours
+  std::string state_dir;  // where the pid files are (ours or the --s3_env's folder)
+  // CPU seconds of the cluster's daemons (monitor, OSD, radosgw) so far.
+  double Cpu() const {
+    double total = 0;
+    for (const char* n : {"mon", "osd", "rgw"}) {
+      std::ifstream f(state_dir + "/" + n + ".spid");
+      std::string pid;
+      if (f >> pid) total += CpuSeconds(pid);
+    }
+    return total;
+  }
   std::string endpoint, access_key_id, secret_key_file;
   ~Ceph() {
     if (dir.empty()) return;
@@ -135,6 +164,7 @@ void StartCeph(Ceph* c) {
     std::exit(77);
   }
   c->dir = templ;
+  c->state_dir = templ;
   if (code != 0) Die("ceph-up.sh failed (" + std::to_string(code) + "); logs in " + c->dir);
   ReadEnv(c->dir + "/s3.env", c);
 }
@@ -145,6 +175,8 @@ struct Result {
   uint64_t stored_bytes = 0;  // container bytes after gen 1 + gen 2 (files or objects)
   uint64_t containers = 0;
   S3ClientCounters ingest, restore;  // requests of each phase (S3 only)
+  // CPU seconds of this process and of Ceph's daemons in each phase (the machine is shared).
+  double ingest_cpu = 0, ingest_ceph_cpu = 0, restore_cpu = 0, restore_ceph_cpu = 0;
 };
 
 S3ClientCounters Minus(const S3ClientCounters& a, const S3ClientCounters& b) {
@@ -195,8 +227,10 @@ struct Corpus {
 
 // Ingest gen 1 and gen 2, reopen (cold caches of the pool and of the S3 store; the local
 // files stay in the page cache: this program cannot drop it), restore gen 2 then gen 1.
-Result Measure(const fs::path& dir, PoolOptions options, S3Client* client, const Corpus& c) {
+Result Measure(const fs::path& dir, PoolOptions options, S3Client* client, const Corpus& c,
+               const Ceph& ceph) {
   Result r;
+  auto self_cpu = [] { return CpuSeconds(std::to_string(::getpid())); };
   InProcessRootKeyProvider kms("s3-pool-bench");
   const std::string rk = kms.AddRootKey(kGroup);
   Check(kms.Activate(rk), "activate root key");
@@ -205,6 +239,7 @@ Result Measure(const fs::path& dir, PoolOptions options, S3Client* client, const
   Check(pool->CreateKeyGroup(kGroup), "CreateKeyGroup");
   Check(pool->CreateLsu(kLsu, kGroup, LsuOptions{.allow_client_delete = true}), "CreateLsu");
   const S3ClientCounters c0 = counters();
+  const double cpu0 = self_cpu(), ceph0 = ceph.Cpu();
   {
     Stopwatch t;
     Ingest(*pool, "gen1", c.gen1);
@@ -216,12 +251,15 @@ Result Measure(const fs::path& dir, PoolOptions options, S3Client* client, const
     r.ingest2_s = t.Seconds();
   }
   r.ingest = Minus(counters(), c0);
+  r.ingest_cpu = self_cpu() - cpu0;
+  r.ingest_ceph_cpu = ceph.Cpu() - ceph0;
   const auto stats = Take(pool->Stats(), "Stats");
   r.stored_bytes = stats.space_allocated;
   r.containers = stats.containers;
   pool.reset();
   pool = Take(Pool::Open(dir.string(), &kms, options), "Pool::Open");
   const S3ClientCounters c1 = counters();
+  const double cpu1 = self_cpu(), ceph1 = ceph.Cpu();
   {
     Stopwatch t;
     RestoreAndCompare(*pool, "gen2", c.gen2);
@@ -233,6 +271,8 @@ Result Measure(const fs::path& dir, PoolOptions options, S3Client* client, const
     r.restore1_s = t.Seconds();
   }
   r.restore = Minus(counters(), c1);
+  r.restore_cpu = self_cpu() - cpu1;
+  r.restore_ceph_cpu = ceph.Cpu() - ceph1;
   return r;
 }
 
@@ -247,6 +287,7 @@ struct Config {
   uint64_t block_kib = 0;  // 0: the store's default
   uint64_t cache_mib = 0;
   int read_ahead_blocks = -1;
+  int read_ahead_threads = 0;
 };
 
 Config ParseArgs(int argc, char** argv) {
@@ -286,6 +327,9 @@ Config ParseArgs(int argc, char** argv) {
   app.add_option("--s3_read_ahead_blocks", c.read_ahead_blocks,
                  "blocks the S3 store reads ahead of a reader (0: none; -1: its default)")
       ->check(CLI::Range(-1, 64));
+  app.add_option("--s3_read_ahead_threads", c.read_ahead_threads,
+                 "the S3 store's read-ahead threads (0: its default)")
+      ->check(CLI::Range(0, 64));
   app.add_flag("--smoke", c.smoke, "a 4 MiB corpus of /usr/include, one round");
   try {
     app.parse(argc, argv);
@@ -348,6 +392,7 @@ int main(int argc, char** argv) {
     StartCeph(&ceph);
   } else {
     ReadEnv(cfg.s3_env, &ceph);
+    ceph.state_dir = fs::path(cfg.s3_env).parent_path().string();
   }
   std::printf("ceph: radosgw at %s (%s)\n", ceph.endpoint.c_str(),
               ceph.dir.empty() ? cfg.s3_env.c_str() : "started for this run, memstore OSD");
@@ -395,6 +440,7 @@ int main(int argc, char** argv) {
   if (cfg.block_kib > 0) store_options.cache_block_bytes = cfg.block_kib << 10;
   if (cfg.cache_mib > 0) store_options.read_cache_bytes = cfg.cache_mib << 20;
   if (cfg.read_ahead_blocks >= 0) store_options.read_ahead_blocks = cfg.read_ahead_blocks;
+  if (cfg.read_ahead_threads > 0) store_options.read_ahead_threads = cfg.read_ahead_threads;
   std::printf("S3 store: read cache %llu MiB in blocks of %llu KiB, read-ahead %d blocks on %d "
               "threads; client part size %llu MiB above %llu MiB\n",
               static_cast<unsigned long long>(store_options.read_cache_bytes >> 20),
@@ -422,12 +468,15 @@ int main(int argc, char** argv) {
   };
 
   std::vector<Result> local, s3;
+  std::string last_prefix;
   for (int i = 0; i < cfg.rounds; ++i) {
-    local.push_back(Measure(root / ("local-" + std::to_string(i)), local_options, nullptr, corpus));
+    local.push_back(Measure(root / ("local-" + std::to_string(i)), local_options, nullptr, corpus,
+                            ceph));
     fs::remove_all(root / ("local-" + std::to_string(i)));
     const std::string prefix = std::string(kPrefix) + std::to_string(run++) + "/";
+    last_prefix = prefix;
     s3.push_back(Measure(root / ("s3-" + std::to_string(i)), s3_options(prefix), client.get(),
-                         corpus));
+                         corpus, ceph));
     fs::remove_all(root / ("s3-" + std::to_string(i)));
     std::printf("round %d: local ingest %.2f + %.2f s, restore %.2f + %.2f s; S3 ingest %.2f + "
                 "%.2f s, restore %.2f + %.2f s\n",
@@ -502,6 +551,19 @@ int main(int argc, char** argv) {
               static_cast<double>(last.restore.requests) / stored_gib,
               static_cast<double>(last.restore.requests) / in_gib,
               static_cast<unsigned long long>(last.restore.retries), kinds(last.restore).c_str());
+  std::printf("\n## CPU seconds (last round): this process / Ceph's daemons\n\n"
+              "| phase | local LSU | S3 LSU: pool process | S3 LSU: mon + OSD + radosgw |\n"
+              "|---|---:|---:|---:|\n"
+              "| ingest gen 1 + 2 | %.2f | %.2f | %.2f |\n"
+              "| restore gen 2 + 1 | %.2f | %.2f | %.2f |\n",
+              local.back().ingest_cpu, last.ingest_cpu, last.ingest_ceph_cpu,
+              local.back().restore_cpu, last.restore_cpu, last.restore_ceph_cpu);
+  json.Num("cpu.local_ingest_s", local.back().ingest_cpu);
+  json.Num("cpu.s3_ingest_s", last.ingest_cpu);
+  json.Num("cpu.ceph_ingest_s", last.ingest_ceph_cpu);
+  json.Num("cpu.local_restore_s", local.back().restore_cpu);
+  json.Num("cpu.s3_restore_s", last.restore_cpu);
+  json.Num("cpu.ceph_restore_s", last.restore_ceph_cpu);
   std::printf("\n(bytes sent %.1f MiB during ingest, received %.1f MiB during restore)\n",
               static_cast<double>(last.ingest.bytes_sent) / (1 << 20),
               static_cast<double>(last.restore.bytes_received) / (1 << 20));
@@ -512,6 +574,44 @@ int main(int argc, char** argv) {
   json.Num("s3.restore_requests", static_cast<double>(last.restore.requests));
   json.Num("s3.restore_requests_per_stored_gib",
            static_cast<double>(last.restore.requests) / stored_gib);
+
+  // The store's own ceiling: the last round's objects read back by ranged GETs of one cache
+  // block, by 1 and by 4 threads, no decoding. If a cold restore is near the 1-thread figure
+  // (scaled by logical / stored bytes), radosgw (sharing the machine) is what limits it.
+  {
+    const auto objects = Take(client->List(last_prefix), "List " + last_prefix);
+    const uint64_t bs = store_options.cache_block_bytes;
+    std::vector<std::pair<std::string, uint64_t>> ranges;
+    uint64_t total = 0;
+    for (const auto& o : objects) {
+      for (uint64_t at = 0; at < o.size; at += bs) ranges.emplace_back(o.key, at);
+      total += o.size;
+    }
+    std::printf("\n## radosgw alone: the last round's %zu objects (%.1f MiB) read by ranged GETs "
+                "of %llu KiB, nothing decoded\n\n| threads | MB/s stored | as restore MB/s "
+                "(x logical / stored) |\n|---:|---:|---:|\n",
+                objects.size(), static_cast<double>(total) / (1 << 20),
+                static_cast<unsigned long long>(bs >> 10));
+    const double scale = static_cast<double>(n1 + n2) / static_cast<double>(last.stored_bytes);
+    for (int threads : {1, 4}) {
+      std::atomic<size_t> next{0};
+      std::atomic<bool> failed{false};
+      Stopwatch t;
+      std::vector<std::thread> pool;
+      for (int i = 0; i < threads; ++i) {
+        pool.emplace_back([&] {
+          for (size_t k = next++; k < ranges.size(); k = next++) {
+            if (!client->Get(ranges[k].first, ranges[k].second, bs).ok()) failed = true;
+          }
+        });
+      }
+      for (auto& th : pool) th.join();
+      const double secs = t.Seconds();
+      if (failed) Die("GET of the bench's objects failed");
+      std::printf("| %d | %.0f | %.0f |\n", threads, MBps(total, secs), MBps(total, secs) * scale);
+      json.Num("radosgw.get_mbps_" + std::to_string(threads) + "_threads", MBps(total, secs));
+    }
+  }
 
   json.Str("load_after", LoadAverage());
   std::printf("\ns3_pool_bench: load average after: %s\n", LoadAverage().c_str());
