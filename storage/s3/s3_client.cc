@@ -457,6 +457,10 @@ absl::StatusOr<S3Client::Reply> S3Client::Attempt(const Request& request, absl::
   CURLcode rc = curl_easy_perform(c);
   long http = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+  long connects = 0;
+  if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
+    connections_.fetch_add(static_cast<uint64_t>(connects), std::memory_order_relaxed);
+  }
   curl_slist_free_all(headers);
   // The handle keeps the password until reset: drop it now, keep the connection.
   curl_easy_reset(c);
@@ -738,6 +742,7 @@ S3ClientCounters S3Client::counters() const {
   c.retries = retries_.load();
   c.bytes_sent = bytes_sent_.load();
   c.bytes_received = bytes_received_.load();
+  c.connections = connections_.load();
   for (int i = 0; i < kS3RequestKinds; ++i) c.by_kind[i] = by_kind_[i].load();
   return c;
 }

@@ -100,6 +100,9 @@ struct S3ClientCounters {
   uint64_t retries = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
+  // New TCP (or TLS) connections opened (curl's CURLINFO_NUM_CONNECTS); the rest of the
+  // requests reused a kept-alive connection of the client's handle pool.
+  uint64_t connections = 0;
   // Attempts sent, by kind (retries included; they sum to `requests`).
   uint64_t by_kind[kS3RequestKinds] = {};
   uint64_t of(S3RequestKind kind) const { return by_kind[static_cast<int>(kind)]; }
@@ -185,6 +188,7 @@ class S3Client {
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> by_kind_[kS3RequestKinds] = {};
 };
 

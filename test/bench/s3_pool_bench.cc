@@ -185,6 +185,7 @@ S3ClientCounters Minus(const S3ClientCounters& a, const S3ClientCounters& b) {
   d.retries = a.retries - b.retries;
   d.bytes_sent = a.bytes_sent - b.bytes_sent;
   d.bytes_received = a.bytes_received - b.bytes_received;
+  d.connections = a.connections - b.connections;
   for (int i = 0; i < sealpool::storage::s3::kS3RequestKinds; ++i) {
     d.by_kind[i] = a.by_kind[i] - b.by_kind[i];
   }
@@ -528,8 +529,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(local.back().containers),
               static_cast<double>(local.back().stored_bytes) / (1 << 20));
   std::printf("\n## S3 requests (last round), by kind\n\n"
-              "| phase | requests | per stored GiB | per GiB of the stream | retries | by kind |\n"
-              "|---|---:|---:|---:|---:|---|\n");
+              "| phase | requests | per stored GiB | per GiB of the stream | retries | new "
+              "connections | by kind |\n|---|---:|---:|---:|---:|---:|---|\n");
   auto kinds = [](const S3ClientCounters& c) {
     std::string out;
     for (int i = 0; i < sealpool::storage::s3::kS3RequestKinds; ++i) {
@@ -541,16 +542,15 @@ int main(int argc, char** argv) {
     return out;
   };
   const double in_gib = GiB(n1 + n2);
-  std::printf("| ingest gen 1 + 2 | %llu | %.0f | %.0f | %llu | %s |\n",
-              static_cast<unsigned long long>(last.ingest.requests),
-              static_cast<double>(last.ingest.requests) / stored_gib,
-              static_cast<double>(last.ingest.requests) / in_gib,
-              static_cast<unsigned long long>(last.ingest.retries), kinds(last.ingest).c_str());
-  std::printf("| restore gen 2 + 1 | %llu | %.0f | %.0f | %llu | %s |\n",
-              static_cast<unsigned long long>(last.restore.requests),
-              static_cast<double>(last.restore.requests) / stored_gib,
-              static_cast<double>(last.restore.requests) / in_gib,
-              static_cast<unsigned long long>(last.restore.retries), kinds(last.restore).c_str());
+  for (const auto& [what, c] : {std::pair{"ingest gen 1 + 2", &last.ingest},
+                                std::pair{"restore gen 2 + 1", &last.restore}}) {
+    std::printf("| %s | %llu | %.0f | %.0f | %llu | %llu | %s |\n", what,
+                static_cast<unsigned long long>(c->requests),
+                static_cast<double>(c->requests) / stored_gib,
+                static_cast<double>(c->requests) / in_gib,
+                static_cast<unsigned long long>(c->retries),
+                static_cast<unsigned long long>(c->connections), kinds(*c).c_str());
+  }
   std::printf("\n## CPU seconds (last round): this process / Ceph's daemons\n\n"
               "| phase | local LSU | S3 LSU: pool process | S3 LSU: mon + OSD + radosgw |\n"
               "|---|---:|---:|---:|\n"
