@@ -190,6 +190,7 @@ std::string UriEncode(std::string_view text) {
 
 struct S3Client::Request {
   std::string op;                        // "PUT", "GET", ... for messages
+  S3RequestKind kind = S3RequestKind::kGet;
   const char* method = "GET";
   std::string key;                       // empty: the bucket itself
   std::string query;                     // already encoded, parameters sorted by name
@@ -452,9 +453,14 @@ absl::StatusOr<S3Client::Reply> S3Client::Attempt(const Request& request, absl::
   }
 
   requests_.fetch_add(1, std::memory_order_relaxed);
+  by_kind_[static_cast<int>(request.kind)].fetch_add(1, std::memory_order_relaxed);
   CURLcode rc = curl_easy_perform(c);
   long http = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+  long connects = 0;
+  if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
+    connections_.fetch_add(static_cast<uint64_t>(connects), std::memory_order_relaxed);
+  }
   curl_slist_free_all(headers);
   // The handle keeps the password until reset: drop it now, keep the connection.
   curl_easy_reset(c);
@@ -514,6 +520,7 @@ absl::StatusOr<S3Client::Reply> S3Client::Call(const Request& request, absl::Tim
 absl::Status S3Client::CreateBucket() {
   Request r;
   r.op = "CreateBucket";
+  r.kind = S3RequestKind::kCreateBucket;
   r.method = "PUT";
   r.ok_codes = {200};
   absl::StatusOr<Reply> reply = Call(r, absl::Now() + options_.deadline);
@@ -531,6 +538,7 @@ absl::Status S3Client::Put(std::string_view key, std::span<const uint8_t> data) 
   if (data.size() > options_.multipart_threshold) return PutMultipart(key, data, deadline);
   Request r;
   r.op = "PUT";
+  r.kind = S3RequestKind::kPut;
   r.method = "PUT";
   r.key = std::string(key);
   r.body = data;
@@ -546,6 +554,7 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
   }
   Request init;
   init.op = "InitiateMultipartUpload";
+  init.kind = S3RequestKind::kMultipartInitiate;
   init.method = "POST";
   init.key = std::string(key);
   init.query = "uploads=";
@@ -558,6 +567,7 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
   auto abort_upload = [&](absl::Status why) {
     Request abort;
     abort.op = "AbortMultipartUpload";
+    abort.kind = S3RequestKind::kMultipartAbort;
     abort.method = "DELETE";
     abort.key = std::string(key);
     abort.query = Cat("uploadId=", id_query);
@@ -573,6 +583,7 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
     uint64_t n = std::min<uint64_t>(options_.part_size, data.size() - begin);
     Request part;
     part.op = Cat("UploadPart ", i + 1);
+    part.kind = S3RequestKind::kMultipartPart;
     part.method = "PUT";
     part.key = std::string(key);
     part.query = Cat("partNumber=", i + 1, "&uploadId=", id_query);
@@ -589,6 +600,7 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
 
   Request done;
   done.op = "CompleteMultipartUpload";
+  done.kind = S3RequestKind::kMultipartComplete;
   done.method = "POST";
   done.key = std::string(key);
   done.query = Cat("uploadId=", id_query);
@@ -647,6 +659,7 @@ absl::StatusOr<ObjectInfo> S3Client::Head(std::string_view key) {
   SEALPOOL_RETURN_IF_ERROR(ValidateKey(key));
   Request r;
   r.op = "HEAD";
+  r.kind = S3RequestKind::kHead;
   r.method = "HEAD";
   r.key = std::string(key);
   SEALPOOL_ASSIGN_OR_RETURN(Reply reply, Call(r, absl::Now() + options_.deadline));
@@ -660,6 +673,7 @@ absl::Status S3Client::Delete(std::string_view key) {
   SEALPOOL_RETURN_IF_ERROR(ValidateKey(key));
   Request r;
   r.op = "DELETE";
+  r.kind = S3RequestKind::kDelete;
   r.method = "DELETE";
   r.key = std::string(key);
   r.ok_codes = {204, 200, 404};
@@ -676,6 +690,7 @@ absl::StatusOr<ListPage> S3Client::ListPageOf(std::string_view prefix,
   }
   Request r;
   r.op = "ListObjectsV2";
+  r.kind = S3RequestKind::kList;
   std::string query;
   if (token) query = Cat("continuation-token=", UriEncode(*token), "&");
   r.query = Cat(query, "list-type=2&max-keys=", options_.max_list_keys, "&prefix=",
@@ -702,8 +717,34 @@ absl::StatusOr<std::vector<ObjectInfo>> S3Client::List(std::string_view prefix) 
   return all;
 }
 
+const char* S3RequestKindName(S3RequestKind kind) {
+  static constexpr const char* kNames[kS3RequestKinds] = {
+      "put",  "get",           "head",           "delete",           "list",
+      "create_bucket", "multipart_initiate", "multipart_part", "multipart_complete",
+      "multipart_abort"};
+  const int i = static_cast<int>(kind);
+  return i >= 0 && i < kS3RequestKinds ? kNames[i] : "unknown";
+}
+
+uint64_t S3ClientCounters::put_class() const {
+  return of(S3RequestKind::kPut) + of(S3RequestKind::kMultipartInitiate) +
+         of(S3RequestKind::kMultipartPart) + of(S3RequestKind::kMultipartComplete) +
+         of(S3RequestKind::kCreateBucket) + of(S3RequestKind::kList);
+}
+
+uint64_t S3ClientCounters::get_class() const {
+  return of(S3RequestKind::kGet) + of(S3RequestKind::kHead);
+}
+
 S3ClientCounters S3Client::counters() const {
-  return {requests_.load(), retries_.load(), bytes_sent_.load(), bytes_received_.load()};
+  S3ClientCounters c;
+  c.requests = requests_.load();
+  c.retries = retries_.load();
+  c.bytes_sent = bytes_sent_.load();
+  c.bytes_received = bytes_received_.load();
+  c.connections = connections_.load();
+  for (int i = 0; i < kS3RequestKinds; ++i) c.by_kind[i] = by_kind_[i].load();
+  return c;
 }
 
 }  // namespace sealpool::storage::s3

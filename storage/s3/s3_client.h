@@ -76,12 +76,40 @@ struct S3ClientOptions {
   size_t max_list_keys = 1000;                 // keys per ListObjectsV2 page (1..1000)
 };
 
-// Request counters since Create (for "requests per stored GiB").
+// What a request is, for the counters (what a cloud bills per request).
+enum class S3RequestKind : int {
+  kPut = 0,           // PUT of a whole object
+  kGet,               // GET (ranged or whole)
+  kHead,
+  kDelete,
+  kList,              // ListObjectsV2 page
+  kCreateBucket,
+  kMultipartInitiate,
+  kMultipartPart,     // UploadPart
+  kMultipartComplete,
+  kMultipartAbort,
+};
+inline constexpr int kS3RequestKinds = 10;
+// "put", "get", "head", "delete", "list", "create_bucket", "multipart_initiate",
+// "multipart_part", "multipart_complete", "multipart_abort" (metric label values).
+const char* S3RequestKindName(S3RequestKind kind);
+
+// Request counters since Create (for "requests per stored GiB"; docs/s3.md "Requests").
 struct S3ClientCounters {
   uint64_t requests = 0;  // attempts sent, retries included
   uint64_t retries = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
+  // New TCP (or TLS) connections opened (curl's CURLINFO_NUM_CONNECTS); the rest of the
+  // requests reused a kept-alive connection of the client's handle pool.
+  uint64_t connections = 0;
+  // Attempts sent, by kind (retries included; they sum to `requests`).
+  uint64_t by_kind[kS3RequestKinds] = {};
+  uint64_t of(S3RequestKind kind) const { return by_kind[static_cast<int>(kind)]; }
+  // PUT-class (put, multipart initiate/part/complete, create bucket, list: what S3 bills as
+  // "PUT, COPY, POST, LIST") and GET-class (get, head) requests.
+  uint64_t put_class() const;
+  uint64_t get_class() const;
 };
 
 // Reads a secret key file: the whole file, one trailing newline removed. InvalidArgument when it
@@ -160,6 +188,8 @@ class S3Client {
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> by_kind_[kS3RequestKinds] = {};
 };
 
 }  // namespace sealpool::storage::s3

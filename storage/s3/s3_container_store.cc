@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -62,30 +64,79 @@ std::string ContainerObjectKey(std::string_view prefix, const Id128& pool_id, ui
 
 // ---- the block cache and the object file -----------------------------------------------------
 
+// The blocks of every container this store read, in one LRU bounded by capacity bytes. A block
+// is fetched once however many threads miss it at the same time (the pool reads several
+// segments ahead on its workers, which tend to miss the same block together): the first
+// fetches, the others wait for its result. Read-ahead: Prefetch hands blocks to the cache's
+// own threads, which fetch them into the cache while the reader decodes what it has.
 class S3ContainerStore::BlockCache {
  public:
-  BlockCache(uint64_t capacity, uint64_t block) : capacity_(capacity), block_(block) {}
+  using Block = std::shared_ptr<const std::vector<uint8_t>>;
+  using Fetch = std::function<absl::StatusOr<Block>()>;
+
+  BlockCache(uint64_t capacity, uint64_t block, int threads)
+      : capacity_(capacity), block_(block) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~BlockCache() { Shutdown(); }
   uint64_t block() const { return block_; }
 
-  std::shared_ptr<const std::vector<uint8_t>> Find(uint64_t id, uint64_t index) {
-    absl::MutexLock lock(&mu_);
-    auto it = index_.find({id, index});
-    if (it == index_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->second;
-  }
-  void Insert(uint64_t id, uint64_t index, std::shared_ptr<const std::vector<uint8_t>> data) {
-    absl::MutexLock lock(&mu_);
-    if (index_.contains({id, index})) return;
-    bytes_ += data->size();
-    lru_.emplace_front(std::make_pair(id, index), std::move(data));
-    index_[{id, index}] = lru_.begin();
-    while (bytes_ > capacity_ && lru_.size() > 1) {
-      bytes_ -= lru_.back().second->size();
-      index_.erase(lru_.back().first);
-      lru_.pop_back();
+  // Stops the read-ahead threads; queued prefetches are dropped (nobody waits for a queued
+  // one: a reader that needs it fetches it itself).
+  void Shutdown() {
+    std::vector<std::thread> workers;
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+      for (auto& [key, fetch] : queue_) {
+        Finish(key, absl::CancelledError("the S3 store closed"));
+      }
+      queue_.clear();
+      workers.swap(workers_);
     }
+    for (std::thread& t : workers) t.join();
   }
+
+  // The block from the cache, or fetched by `fetch` (once, however many threads ask).
+  absl::StatusOr<Block> Get(uint64_t id, uint64_t index, const Fetch& fetch) {
+    const Key key{id, index};
+    std::shared_ptr<Flight> flight;
+    {
+      absl::MutexLock lock(&mu_);
+      if (Block hit = FindLocked(key)) return hit;
+      auto it = flights_.find(key);
+      if (it != flights_.end() && !it->second->queued) {
+        flight = it->second;
+        mu_.Await(absl::Condition(&flight->done));
+        return flight->result;
+      }
+      if (it != flights_.end()) {
+        // Queued for read-ahead, not started: this thread fetches it now instead.
+        flight = it->second;
+        flight->queued = false;
+        std::erase_if(queue_, [&key](const auto& q) { return q.first == key; });
+      } else {
+        flight = std::make_shared<Flight>();
+        flights_[key] = flight;
+      }
+    }
+    absl::StatusOr<Block> got = fetch();
+    absl::MutexLock lock(&mu_);
+    Finish(key, got);
+    return got;
+  }
+
+  // Fetches the block on a read-ahead thread unless it is cached, being fetched or queued.
+  void Prefetch(uint64_t id, uint64_t index, Fetch fetch) {
+    const Key key{id, index};
+    absl::MutexLock lock(&mu_);
+    if (stop_ || workers_.empty() || index_.contains(key) || flights_.contains(key)) return;
+    auto flight = std::make_shared<Flight>();
+    flight->queued = true;
+    flights_[key] = flight;
+    queue_.emplace_back(key, std::move(fetch));
+  }
+
   void Forget(uint64_t id) {
     absl::MutexLock lock(&mu_);
     for (auto it = lru_.begin(); it != lru_.end();) {
@@ -97,55 +148,111 @@ class S3ContainerStore::BlockCache {
         ++it;
       }
     }
+    forgotten_.insert(id);  // a fetch of it in flight does not insert its block
   }
 
  private:
   using Key = std::pair<uint64_t, uint64_t>;
-  using Lru = std::list<std::pair<Key, std::shared_ptr<const std::vector<uint8_t>>>>;
+  using Lru = std::list<std::pair<Key, Block>>;
+  struct Flight {
+    bool queued = false;
+    bool done = false;
+    absl::StatusOr<Block> result;
+  };
+
+  Block FindLocked(const Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void Finish(const Key& key, const absl::StatusOr<Block>& got)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = flights_.find(key);
+    if (it != flights_.end()) {
+      it->second->result = got;
+      it->second->done = true;
+      flights_.erase(it);
+    }
+    if (!got.ok() || index_.contains(key) || forgotten_.contains(key.first)) return;
+    bytes_ += (*got)->size();
+    lru_.emplace_front(key, *got);
+    index_[key] = lru_.begin();
+    while (bytes_ > capacity_ && lru_.size() > 1) {
+      bytes_ -= lru_.back().second->size();
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+  void Work() {
+    while (true) {
+      Key key;
+      Fetch fetch;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](BlockCache* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return c->stop_ || !c->queue_.empty();
+            },
+            this));
+        if (stop_) return;
+        key = queue_.front().first;
+        fetch = std::move(queue_.front().second);
+        queue_.pop_front();
+        auto it = flights_.find(key);
+        if (it == flights_.end()) continue;
+        it->second->queued = false;
+      }
+      absl::StatusOr<Block> got = fetch();
+      absl::MutexLock lock(&mu_);
+      Finish(key, got);
+    }
+  }
+
   const uint64_t capacity_;
   const uint64_t block_;
   absl::Mutex mu_;
   Lru lru_ ABSL_GUARDED_BY(mu_);
   std::map<Key, Lru::iterator> index_ ABSL_GUARDED_BY(mu_);
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<Key, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<Key, Fetch>> queue_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> forgotten_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
 };
 
 namespace {
 
-// A container object read by ranged GETs of whole cache blocks.
+// A container object read by ranged GETs of whole cache blocks, with read-ahead of the next
+// `read_ahead` blocks of the object.
 class ObjectFile final : public RandomAccessFile {
  public:
   ObjectFile(S3Client* client, std::string key, uint64_t id, uint64_t size,
-             std::shared_ptr<S3ContainerStore::BlockCache> cache)
+             std::shared_ptr<S3ContainerStore::BlockCache> cache, int read_ahead)
       : client_(client),
         key_(std::move(key)),
         id_(id),
         size_(size),
         cache_(std::move(cache)),
+        read_ahead_(read_ahead),
         path_(Cat("s3://", client->target().bucket, "/", key_)) {}
 
   absl::StatusOr<size_t> Read(uint64_t offset, std::span<uint8_t> out) const override {
     if (offset >= size_) return size_t{0};
     const uint64_t want = std::min<uint64_t>(out.size(), size_ - offset);
     const uint64_t bs = cache_->block();
+    const uint64_t blocks = (size_ + bs - 1) / bs;
     uint64_t done = 0;
     while (done < want) {
       const uint64_t pos = offset + done;
       const uint64_t index = pos / bs;
-      std::shared_ptr<const std::vector<uint8_t>> block = cache_->Find(id_, index);
-      if (block == nullptr) {
-        const uint64_t begin = index * bs;
-        absl::StatusOr<std::vector<uint8_t>> got =
-            client_->Get(key_, begin, std::min(bs, size_ - begin));
-        if (absl::IsNotFound(got.status()) || absl::IsOutOfRange(got.status())) {
-          return absl::DataLossError(Cat("container ", id_, " (", path_, "): the object is gone ",
-                                         "or shorter than its ", size_, " bytes: ",
-                                         got.status().message()));
-        }
-        if (!got.ok()) return got.status();
-        block = std::make_shared<const std::vector<uint8_t>>(std::move(*got));
-        cache_->Insert(id_, index, block);
+      for (uint64_t i = index + 1; i <= index + static_cast<uint64_t>(read_ahead_) && i < blocks;
+           ++i) {
+        cache_->Prefetch(id_, i, FetchOf(i));
       }
+      SEALPOOL_ASSIGN_OR_RETURN(S3ContainerStore::BlockCache::Block block,
+                                cache_->Get(id_, index, FetchOf(index)));
       const uint64_t in_block = pos - index * bs;
       // A block shorter than the size the catalog recorded: the object was truncated behind
       // the pool's back (objects are written once; the recorded size is the uploaded one).
@@ -165,11 +272,31 @@ class ObjectFile final : public RandomAccessFile {
   const std::string& path() const override { return path_; }
 
  private:
+  // Fetches block `index` (captures copies: it may run on a read-ahead thread after this file
+  // is gone; the client outlives the store, whose destructor stops those threads).
+  S3ContainerStore::BlockCache::Fetch FetchOf(uint64_t index) const {
+    return [client = client_, key = key_, id = id_, size = size_, path = path_,
+            bs = cache_->block(),
+            index]() -> absl::StatusOr<S3ContainerStore::BlockCache::Block> {
+      const uint64_t begin = index * bs;
+      absl::StatusOr<std::vector<uint8_t>> got =
+          client->Get(key, begin, std::min(bs, size - begin));
+      if (absl::IsNotFound(got.status()) || absl::IsOutOfRange(got.status())) {
+        return absl::DataLossError(Cat("container ", id, " (", path, "): the object is gone ",
+                                       "or shorter than its ", size, " bytes: ",
+                                       got.status().message()));
+      }
+      if (!got.ok()) return got.status();
+      return std::make_shared<const std::vector<uint8_t>>(std::move(*got));
+    };
+  }
+
   S3Client* const client_;
   const std::string key_;
   const uint64_t id_;
   const uint64_t size_;
   const std::shared_ptr<S3ContainerStore::BlockCache> cache_;
+  const int read_ahead_;
   const std::string path_;
 };
 
@@ -184,10 +311,13 @@ S3ContainerStore::S3ContainerStore(S3Client* client, std::string prefix, Id128 p
       prefix_(std::move(prefix)),
       pool_id_(pool_id),
       options_(options),
-      cache_(std::make_shared<BlockCache>(options.read_cache_bytes, options.cache_block_bytes)),
+      cache_(std::make_shared<BlockCache>(options.read_cache_bytes, options.cache_block_bytes,
+                                          options.read_ahead_blocks > 0
+                                              ? options.read_ahead_threads
+                                              : 0)),
       allocate_id_(std::move(allocate_id)) {}
 
-S3ContainerStore::~S3ContainerStore() = default;
+S3ContainerStore::~S3ContainerStore() { cache_->Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::Open(
     S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
@@ -218,10 +348,15 @@ absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenImpl(
   if (!prefix.empty()) SEALPOOL_RETURN_IF_ERROR(ValidateKey(prefix + "x"));
   if (!allocate_id) return absl::InvalidArgumentError("S3 container store: no id allocator");
   if (options.containers.max_open_readers < 1 || options.cache_block_bytes < 4096 ||
-      options.read_cache_bytes < options.cache_block_bytes) {
+      options.read_cache_bytes < options.cache_block_bytes || options.read_ahead_blocks < 0 ||
+      options.read_ahead_blocks > 64 || options.read_ahead_threads < 1 ||
+      options.read_ahead_threads > 64 ||
+      options.read_cache_bytes <
+          options.cache_block_bytes * (1 + static_cast<uint64_t>(options.read_ahead_blocks))) {
     return absl::InvalidArgumentError(
-        "S3 container store: max_open_readers >= 1, cache_block_bytes >= 4096 and "
-        "read_cache_bytes >= cache_block_bytes");
+        "S3 container store: max_open_readers >= 1, cache_block_bytes >= 4096, "
+        "read_ahead_blocks in 0..64, read_ahead_threads in 1..64 and read_cache_bytes >= "
+        "cache_block_bytes * (1 + read_ahead_blocks)");
   }
   auto store = std::unique_ptr<S3ContainerStore>(
       new S3ContainerStore(client, std::move(prefix), pool_id, options, std::move(allocate_id)));
@@ -428,7 +563,8 @@ absl::Status S3ContainerStore::Remove(uint64_t container_id) {
 
 absl::StatusOr<std::unique_ptr<ContainerReader>> S3ContainerStore::NewReader(uint64_t id,
                                                                              uint64_t size) const {
-  auto file = std::make_unique<ObjectFile>(client_, KeyOf(id), id, size, cache_);
+  auto file = std::make_unique<ObjectFile>(client_, KeyOf(id), id, size, cache_,
+                                           options_.read_ahead_blocks);
   SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<ContainerReader> reader,
                             ContainerReader::FromFile(std::move(file)));
   const ContainerHeader& h = reader->header();

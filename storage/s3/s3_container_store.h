@@ -23,7 +23,8 @@
 // never listed as the pool's (a PUT is atomic in S3).
 //
 // Reads: ranged GETs through a bounded block cache shared by all containers (read_cache_bytes,
-// blocks of cache_block_bytes), then the same checks as a local container (ContainerReader):
+// blocks of cache_block_bytes; a block missed by several threads at once is fetched once; the
+// next read_ahead_blocks blocks of an object are fetched ahead on the store's threads), then the same checks as a local container (ContainerReader):
 // DataLoss naming container and offset for a damaged or truncated object, and DataLoss for an
 // object of the pool that vanished from the bucket. Records of a container not yet uploaded are
 // not readable (FailedPrecondition); the pool references records only after Sync.
@@ -58,6 +59,11 @@ struct S3ContainerStoreOptions {
   ContainerStoreOptions containers;         // target_size; max_open_readers bounds the readers
   uint64_t read_cache_bytes = 64ull << 20;  // bound of the block cache (>= one block)
   uint64_t cache_block_bytes = 1ull << 20;  // one ranged GET reads one block (>= 4 KiB)
+  // Read-ahead: reading block i of an object queues blocks i+1..i+read_ahead_blocks (0..64) for
+  // the store's read_ahead_threads (1..64), which GET them into the cache in the background.
+  // read_cache_bytes must hold 1 + read_ahead_blocks blocks.
+  int read_ahead_blocks = 2;
+  int read_ahead_threads = 2;
 };
 
 // The object key of container `id` of `pool_id` under `prefix`.

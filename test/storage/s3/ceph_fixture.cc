@@ -105,6 +105,24 @@ std::unique_ptr<storage::s3::S3Client> CephS3::Client(const std::string& bucket,
   return std::move(*client);
 }
 
+void CephS3::StopRgw() const {
+  int code = 0;
+  std::string out = Shell(std::string(SEALPOOL_CEPH_SCRIPTS_DIR) + "/ceph-rgw.sh " + dir_ +
+                              " stop 60 2>&1",
+                          &code);
+  INFO(out);
+  REQUIRE(code == 0);
+}
+
+void CephS3::StartRgw() const {
+  int code = 0;
+  std::string out = Shell(std::string(SEALPOOL_CEPH_SCRIPTS_DIR) + "/ceph-rgw.sh " + dir_ +
+                              " start 60 2>&1",
+                          &code);
+  INFO(out);
+  REQUIRE(code == 0);
+}
+
 std::string CephS3::NewBucketName() {
   static std::atomic<int> n{0};
   return "t-" + std::to_string(::getpid()) + "-" + std::to_string(n++);

@@ -27,6 +27,12 @@ class CephS3 {
   // A client for `bucket`, which it creates.
   std::unique_ptr<storage::s3::S3Client> Client(const std::string& bucket,
                                                 storage::s3::S3ClientOptions options = {}) const;
+  // radosgw alone (ceph-rgw.sh): stopped (SIGKILL; returns once its port refuses connections)
+  // or started again on the same port (returns once a signed list-buckets answers 200). The
+  // monitor and the OSD keep running, so the bucket and its objects survive. Fail the test on
+  // error.
+  void StopRgw() const;
+  void StartRgw() const;
   // A bucket name unique in this process ("t-<pid>-<n>").
   static std::string NewBucketName();
 

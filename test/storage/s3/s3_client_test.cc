@@ -136,6 +136,7 @@ TEST_CASE("5xx is retried until it succeeds and a 4xx is returned at once", "[s3
   REQUIRE(client->Put("k", Bytes("x")).ok());
   CHECK(server.requests == 3);
   CHECK(client->counters().retries == 2);
+  CHECK(client->counters().of(S3RequestKind::kPut) == 3);  // every attempt counted by kind
 
   absl::Status denied = client->Put("forbidden", Bytes("x"));
   CHECK(absl::IsPermissionDenied(denied));

@@ -5,6 +5,7 @@
 #include "storage/s3/s3_container_store.h"
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -280,6 +281,126 @@ TEST_CASE("S3 store: bad prefixes and options are refused", "[s3][store]") {
       S3ContainerStore::Open(client->get(), "", Filled(1), o, ids.fn()).status()));
   CHECK(absl::IsInvalidArgument(
       S3ContainerStore::Open(client->get(), "", Filled(1), {}, nullptr).status()));
+  for (int bad : {-1, 65}) {
+    S3ContainerStoreOptions ra;
+    ra.read_ahead_blocks = bad;
+    CHECK(absl::IsInvalidArgument(
+        S3ContainerStore::Open(client->get(), "", Filled(1), ra, ids.fn()).status()));
+    S3ContainerStoreOptions rt;
+    rt.read_ahead_threads = bad == -1 ? 0 : bad;
+    CHECK(absl::IsInvalidArgument(
+        S3ContainerStore::Open(client->get(), "", Filled(1), rt, ids.fn()).status()));
+  }
+  S3ContainerStoreOptions small;  // a cache that cannot hold the read-ahead
+  small.cache_block_bytes = 1 << 20;
+  small.read_cache_bytes = 2 << 20;
+  small.read_ahead_blocks = 2;
+  CHECK(absl::IsInvalidArgument(
+      S3ContainerStore::Open(client->get(), "", Filled(1), small, ids.fn()).status()));
+}
+
+TEST_CASE("S3 store: a block is fetched once however many readers miss it / read-ahead fetches the next blocks",
+          "[s3][store]") {
+  CephS3& ceph = CephS3::Get();
+  auto client = ceph.Client(CephS3::NewBucketName());
+  const Id128 pool = Filled(0x31), g = Filled(0x41);
+  Ids ids;
+  constexpr uint64_t kBlock = 16 << 10;
+  S3ContainerStoreOptions options;
+  options.containers.target_size = 1 << 20;
+  options.cache_block_bytes = kBlock;
+  options.read_cache_bytes = 1 << 20;
+  std::vector<TestSegment> segs;
+  std::vector<StoredLocation> where;
+  {
+    auto writer = S3ContainerStore::Open(client.get(), "ra/", pool, options, ids.fn());
+    REQUIRE(writer.ok());
+    for (uint64_t i = 1; i <= 60; ++i) {
+      segs.push_back(MakeSegment(i, 3000));
+      auto loc = (*writer)->Append(g, segs.back().view());
+      REQUIRE(loc.ok());
+      where.push_back(*loc);
+    }
+    REQUIRE((*writer)->Sync(where).ok());
+  }
+  const uint64_t id = where[0].container_id;
+  auto gets = [&client] { return client->counters().of(S3RequestKind::kGet); };
+  auto read = [&](S3ContainerStore& store, size_t i) {
+    std::vector<uint8_t> stored;
+    auto rh = store.Read(where[i], &stored, segs[i].meta.segment_id);
+    REQUIRE(rh.ok());
+    REQUIRE(stored == segs[i].bytes);
+  };
+
+  // Eight threads read every record at once, no read-ahead: each block is fetched exactly once.
+  {
+    S3ContainerStoreOptions o = options;
+    o.read_ahead_blocks = 0;
+    auto store = S3ContainerStore::Open(client.get(), "ra/", pool, o, ids.fn());
+    REQUIRE(store.ok());
+    const uint64_t size = *(*store)->FileSize(id);
+    const uint64_t blocks = (size + kBlock - 1) / kBlock;
+    const uint64_t before = gets();
+    const uint64_t received = client->counters().bytes_received;
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        for (size_t i = 0; i < segs.size(); ++i) {
+          std::vector<uint8_t> stored;
+          auto rh = (*store)->Read(where[i], &stored, segs[i].meta.segment_id);
+          if (!rh.ok() || stored != segs[i].bytes) ++failures;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(failures == 0);
+    CHECK(gets() - before == blocks);
+    CHECK(client->counters().bytes_received - received == size);
+  }
+
+  // Read-ahead of 3: reading the first record fetches blocks 0..3; the reads of blocks 1..3
+  // then cost no request of their own.
+  {
+    S3ContainerStoreOptions o = options;
+    o.read_ahead_blocks = 3;
+    auto store = S3ContainerStore::Open(client.get(), "ra/", pool, o, ids.fn());
+    REQUIRE(store.ok());
+    const uint64_t before = gets();
+    read(**store, 0);
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (gets() - before < 4) {  // the read-ahead threads fetch blocks 1..3
+      REQUIRE(std::chrono::steady_clock::now() < limit);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    CHECK(gets() - before == 4);
+    // Records wholly inside blocks 1..3 read now come from the cache. Their reads queue the
+    // read-ahead of blocks 4..6, which the store's threads may fetch meanwhile: so a read costs
+    // at most those 3 GETs, never one of its own block.
+    size_t checked = 0;
+    for (size_t i = 1; i < segs.size(); ++i) {
+      const uint64_t begin = where[i].location.offset, end = where[i].location.end();
+      if (begin / kBlock < 1 || (end - 1) / kBlock > 3) continue;
+      std::vector<uint8_t> stored;
+      const uint64_t at = gets();
+      auto rh = (*store)->Read(where[i], &stored, segs[i].meta.segment_id);
+      REQUIRE(rh.ok());
+      CHECK(stored == segs[i].bytes);
+      CHECK(gets() - at <= 3);  // at most the queued read-ahead of blocks 4..6, never block 1..3
+      ++checked;
+    }
+    CHECK(checked >= 10);
+    // Every block of the object fetched exactly once in the end.
+    for (size_t i = 0; i < segs.size(); ++i) read(**store, i);
+    const uint64_t size = *(*store)->FileSize(id);
+    const auto limit2 = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const uint64_t blocks = (size + kBlock - 1) / kBlock;
+    while (gets() - before < blocks) {
+      REQUIRE(std::chrono::steady_clock::now() < limit2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    CHECK(gets() - before == blocks);
+  }
 }
 
 }  // namespace

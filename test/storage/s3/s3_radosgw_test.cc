@@ -57,7 +57,23 @@ TEST_CASE("radosgw: put / ranged get / head / list with continuation / delete", 
   }
   CHECK((*listed)[0].size == 100000);
   CHECK((*listed)[1].size == 10);
-  CHECK(client->counters().requests > 0);
+  {
+    // By kind: 1 bucket create, 7 PUTs, 3 GETs, 1 HEAD, 3 list pages so far.
+    const S3ClientCounters c = client->counters();
+    CHECK(c.of(S3RequestKind::kCreateBucket) == 1);
+    CHECK(c.of(S3RequestKind::kPut) == 7);
+    CHECK(c.of(S3RequestKind::kGet) == 5);  // 2 ranged + 1 past the end + 2 whole
+    CHECK(c.of(S3RequestKind::kHead) == 1);
+    CHECK(c.of(S3RequestKind::kList) == 3);
+    uint64_t sum = 0;
+    for (uint64_t n : c.by_kind) sum += n;
+    CHECK(sum == c.requests);
+    CHECK(c.get_class() == 6);
+    CHECK(std::string(S3RequestKindName(S3RequestKind::kMultipartPart)) == "multipart_part");
+    // One thread: the handle pool reuses its kept-alive connection for every request, but for
+    // the one after the over-long GetObject, whose transfer the client aborted (closing it).
+    CHECK(c.connections == 2);
+  }
 
   REQUIRE(client->Delete("pool/a/0001").ok());
   REQUIRE(client->Delete("pool/a/0001").ok());  // idempotent
@@ -77,10 +93,18 @@ TEST_CASE("radosgw: multipart put above the threshold round trips bit-exact", "[
   options.multipart_threshold = 5ull << 20;
   auto client = ceph.Client(CephS3::NewBucketName(), options);
   std::vector<uint8_t> data = test::PseudoRandomBytes((12ull << 20) + 123, 7);
-  uint64_t before = client->counters().requests;
+  const S3ClientCounters before = client->counters();
   REQUIRE(client->Put("big/object", Span(data)).ok());
-  // initiate + 3 parts + complete
-  CHECK(client->counters().requests - before == 5);
+  // initiate + 3 parts + complete, each counted by its kind
+  const S3ClientCounters after = client->counters();
+  CHECK(after.requests - before.requests == 5);
+  CHECK(after.of(S3RequestKind::kMultipartInitiate) -
+            before.of(S3RequestKind::kMultipartInitiate) == 1);
+  CHECK(after.of(S3RequestKind::kMultipartPart) - before.of(S3RequestKind::kMultipartPart) == 3);
+  CHECK(after.of(S3RequestKind::kMultipartComplete) -
+            before.of(S3RequestKind::kMultipartComplete) == 1);
+  CHECK(after.of(S3RequestKind::kPut) == before.of(S3RequestKind::kPut));
+  CHECK(after.put_class() - before.put_class() == 5);
   auto head = client->Head("big/object");
   REQUIRE(head.ok());
   CHECK(head->size == data.size());
