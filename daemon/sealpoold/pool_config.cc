@@ -510,7 +510,7 @@ absl::Status ParseS3Target(const TableReader& r, S3TargetConfig* t) {
     } else {
       return r.Bad("endpoint", Cat(Quote(t->endpoint), " does not start with http:// or https://"));
     }
-    if (rest.empty() || rest.size() > 255 || !AllOf(rest, ".-:[]", true)) {
+    if (rest.empty() || t->endpoint.size() > 255 || !AllOf(rest, ".-:[]", true)) {
       return r.Bad("endpoint", Cat(Quote(t->endpoint),
                                    " is not http(s)://host[:port] (no path, user or query)"));
     }

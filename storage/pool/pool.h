@@ -27,7 +27,8 @@
 // LSU that exists), InvalidArgument (bad names, labels, ranges, a retention past the LSU's
 // longest), FailedPrecondition (deleting under retention or a client delete on an LSU that
 // forbids it, shortening a retention, a second open of the pool directory, a pool of another
-// catalog format), DataLoss
+// catalog format, a key group's containers found both local and in its bucket: docs/s3.md
+// "Per key group"), DataLoss
 // (corruption found: names the image, the segment and the container), Unavailable /
 // DeadlineExceeded (the KMS, for keys not yet unwrapped). Bad input changes nothing stored.
 //

@@ -30,8 +30,10 @@
 // not readable (FailedPrecondition); the pool references records only after Sync.
 //
 // Sizes: Open lists the pool's objects once (one LIST request per 1000 objects, never a HEAD
-// per object) and keeps every container's size in memory, updated on upload and Remove;
-// List, FileSize and IsOpenForAppend cost no request.
+// per object); OpenWithSizes (the pool's store of one key group) takes them from the catalog
+// and sends no request. Either keeps every container's size in memory, updated on upload and
+// Remove; List, FileSize and IsOpenForAppend cost no request. A read finding an object shorter
+// than its known size is DataLoss (truncated behind the store's back).
 //
 // Thread safety: thread-safe. Appends and the upload of one group serialise on the group's lock
 // (an Append waits for its group's upload); groups proceed in parallel.

@@ -83,6 +83,9 @@ KeyGroupRecord SomeKeyGroup() {
   r.chunker_params = std::string(24, '\x07');
   r.kms_backend = "builtin";
   r.created_unix_micros = 42;
+  r.s3_endpoint = "http://127.0.0.1:7480";  // catalog format 4
+  r.s3_bucket = "backups";
+  r.s3_prefix = "pool-1/";
   return r;
 }
 
@@ -111,6 +114,7 @@ ContainerRecord SomeContainer() {
   r.group_no = 5;
   r.state = ContainerRecord::State::kRetired;
   r.created_unix_micros = 44;
+  r.size_bytes = 123456;  // catalog format 4
   return r;
 }
 
@@ -299,6 +303,30 @@ TEST_CASE("every record round trips", "[storage][catalog_records]") {
   REQUIRE(u64.ok());
   CHECK(*u64 == 0x8877665544332211);
   CHECK(Hex(EncodeU64(0x8877665544332211)) == "1122334455667788");
+}
+
+TEST_CASE("a key group's S3 target is all or nothing (catalog format 4)",
+          "[storage][catalog_records]") {
+  KeyGroupRecord local = SomeKeyGroup();
+  local.s3_endpoint.clear();
+  local.s3_bucket.clear();
+  local.s3_prefix.clear();
+  auto decoded = DecodeKeyGroup(EncodeKeyGroup(local));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == local);
+  for (int which = 0; which < 3; ++which) {
+    KeyGroupRecord bad = SomeKeyGroup();
+    if (which == 0) bad.s3_endpoint.clear();  // bucket without endpoint
+    if (which == 1) bad.s3_bucket.clear();    // endpoint without bucket
+    if (which == 2) {  // a prefix without bucket and endpoint
+      bad = local;
+      bad.s3_prefix = "p/";
+    }
+    auto refused = DecodeKeyGroup(EncodeKeyGroup(bad));
+    INFO(which << " " << refused.status());
+    CHECK(refused.status().code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(refused.status().message()), Catch::Contains("S3 target"));
+  }
 }
 
 TEST_CASE("every key round trips", "[storage][catalog_records]") {
