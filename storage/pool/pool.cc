@@ -500,6 +500,7 @@ Pool::~Pool() {
   if (impl_ == nullptr) return;
   // Close containers (synced) before the catalog; the lock goes last.
   impl_->seal_workers.reset();  // idle: every writer has ended before its pool
+  impl_->StopCatalogBackups();
   if (impl_->containers != nullptr) impl_->containers->SealOpenContainers().IgnoreError();
   impl_->containers.reset();
   impl_->keys.reset();
@@ -610,6 +611,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
         LocalContainerStore::Open(fs, Join(dir, kContainerDir), impl->meta.pool_id,
                                   impl->options.containers, allocate_container_id));
   }
+  // S3 LSU: from here on every catalog batch goes to the bucket first (bucket_recovery.cc).
+  SEALPOOL_RETURN_IF_ERROR(impl->StartCatalogLog());
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),
                            impl->meta.pool_id.size());
@@ -641,6 +644,7 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     SEALPOOL_RETURN_IF_ERROR(impl->StartupRecovery());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadContainerUsage());
   }
+  impl->StartBackupTimer();
   return impl;
 }
 

@@ -179,6 +179,7 @@ S3ContainerStore::S3ContainerStore(S3Client* client, std::string prefix, Id128 p
       pool_id_(pool_id),
       options_(options),
       cache_(std::make_shared<BlockCache>(options.read_cache_bytes, options.cache_block_bytes)),
+      catalog_log_(client, prefix_, pool_id),
       allocate_id_(std::move(allocate_id)) {}
 
 S3ContainerStore::~S3ContainerStore() = default;
