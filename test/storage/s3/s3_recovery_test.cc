@@ -4,7 +4,9 @@
 // gets the pool back with every acknowledged image.
 #include <filesystem>
 #include <set>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -290,6 +292,23 @@ TEST_CASE("S3 DR: a damaged, truncated or missing commit record is DataLoss nami
   REQUIRE(f.TryOpen().ok());
   CheckImage(f, "gen1", gen1);
   CheckImage(f, "gen2", gen2);
+
+  // The background backup: once catalog_backup_every_records records were written since the
+  // last backup, one covering them appears in the bucket (polled, no fixed sleep).
+  f.Close();
+  f.options().catalog_backup_every_records = 5;
+  REQUIRE(f.TryOpen().ok());
+  const std::string backups_folder = s3::CatalogBackupPrefix(kPrefix, pool_id);
+  const uint64_t newest_before = Numbers(*client, backups_folder).back();
+  REQUIRE(f.WriteImage("gen3", ImageContent({23, 500'000})).ok());
+  const uint64_t written = Numbers(*client, s3::CommitRecordPrefix(kPrefix, pool_id)).back();
+  REQUIRE(written >= newest_before + 5);
+  uint64_t newest = newest_before;
+  for (int i = 0; i < 600 && newest < newest_before + 5; ++i) {
+    newest = Numbers(*client, backups_folder).back();
+    if (newest < newest_before + 5) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(newest >= newest_before + 5);
 }
 
 }  // namespace
