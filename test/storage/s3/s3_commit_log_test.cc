@@ -9,7 +9,11 @@
 #include <catch2/catch.hpp>
 
 #include "storage/catalog/catalog.h"
+#include "storage/pool/pool.h"
 #include "storage/s3/s3_commit_log.h"
+#include "storage/store/file_system.h"
+#include "storage/store/local_container_store.h"
+#include "test/storage/pool/pool_test_util.h"
 #include "test/test_util.h"
 
 namespace sealpool::storage {
@@ -201,6 +205,41 @@ TEST_CASE("catalog commit log: every write goes to the log first, replay is idem
   auto at = (*replica)->CreateCheckpointAtCommit(tmp.File("cp"));
   REQUIRE(at.ok());
   CHECK(*at == 5);
+}
+
+}  // namespace
+}  // namespace sealpool::storage
+
+namespace sealpool::storage {
+namespace {
+
+TEST_CASE("RecoverFromBucket and BackupCatalogToBucket refuse pools whose containers are not in a bucket",
+          "[s3][commitlog]") {
+  testing::PoolFixture f;  // local containers
+  auto backup = f.pool().BackupCatalogToBucket();
+  CHECK(absl::IsFailedPrecondition(backup.status()));
+  const Id128 pool_id{};
+  TempDir tmp;
+
+  // No container store in the options.
+  auto none = Pool::RecoverFromBucket(tmp.File("a"), pool_id, PoolOptions{});
+  CHECK(absl::IsInvalidArgument(none.status()));
+  // A store that keeps no catalog log (local files).
+  PoolOptions local = testing::SmallPoolOptions();
+  PosixFileSystem fs;
+  local.container_store = [&](const Id128& id, std::function<absl::StatusOr<uint64_t>()> alloc)
+      -> absl::StatusOr<std::unique_ptr<ContainerStore>> {
+    auto store = LocalContainerStore::Open(&fs, tmp.File("containers"), id, {}, std::move(alloc));
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ContainerStore>(std::move(*store));
+  };
+  REQUIRE(fs.CreateDir(tmp.File("containers")).ok());
+  auto not_bucket = Pool::RecoverFromBucket(tmp.File("b"), pool_id, local);
+  CHECK(absl::IsInvalidArgument(not_bucket.status()));
+  CHECK_THAT(std::string(not_bucket.status().message()), Catch::Contains("no catalog log"));
+  // An empty folder name; a folder that holds something (the fixture's pool).
+  CHECK(absl::IsInvalidArgument(Pool::RecoverFromBucket("", pool_id, local).status()));
+  CHECK(absl::IsAlreadyExists(Pool::RecoverFromBucket(f.dir(), pool_id, local).status()));
 }
 
 }  // namespace
