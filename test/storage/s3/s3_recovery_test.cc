@@ -4,6 +4,7 @@
 // gets the pool back with every acknowledged image.
 #include <filesystem>
 #include <set>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -77,6 +78,68 @@ void CheckImage(PoolFixture& f, const std::string& name, const std::vector<uint8
   REQUIRE(read.ok());
   CHECK(*read == content);
 }
+
+// The real S3 store, with a switch that makes the bucket refuse commit records (what a store
+// that is away or full does to them): to show that an image's commit waits for its record.
+class RefusingLog final : public CatalogLog {
+ public:
+  explicit RefusingLog(CatalogLog* inner) : inner_(inner) {}
+  std::atomic<bool> refuse{false};
+  absl::Status PutCommitRecord(uint64_t seq, std::string_view batch) override {
+    if (refuse.load()) return absl::UnavailableError("test: the bucket refuses commit records");
+    return inner_->PutCommitRecord(seq, batch);
+  }
+  absl::StatusOr<std::vector<uint64_t>> ListCommitRecords() override {
+    return inner_->ListCommitRecords();
+  }
+  absl::StatusOr<std::string> GetCommitRecord(uint64_t seq) override {
+    return inner_->GetCommitRecord(seq);
+  }
+  absl::Status DeleteCommitRecord(uint64_t seq) override { return inner_->DeleteCommitRecord(seq); }
+  absl::Status PutCatalogBackup(uint64_t seq, const std::string& dir) override {
+    return inner_->PutCatalogBackup(seq, dir);
+  }
+  absl::StatusOr<std::vector<uint64_t>> ListCatalogBackups() override {
+    return inner_->ListCatalogBackups();
+  }
+  absl::Status RestoreCatalogBackup(uint64_t seq, const std::string& dir) override {
+    return inner_->RestoreCatalogBackup(seq, dir);
+  }
+  absl::Status DeleteCatalogBackup(uint64_t seq) override { return inner_->DeleteCatalogBackup(seq); }
+
+ private:
+  CatalogLog* inner_;
+};
+
+class StoreWithRefusingLog final : public ContainerStore {
+ public:
+  StoreWithRefusingLog(std::unique_ptr<ContainerStore> inner, std::atomic<bool>** refuse)
+      : inner_(std::move(inner)), log_(inner_->catalog_log()) {
+    *refuse = &log_.refuse;
+  }
+  absl::StatusOr<StoredLocation> Append(const Id128& g, const SealedSegment& s) override {
+    return inner_->Append(g, s);
+  }
+  absl::Status Sync() override { return inner_->Sync(); }
+  absl::Status Sync(std::span<const StoredLocation> l) override { return inner_->Sync(l); }
+  absl::StatusOr<RecordHeader> Read(const StoredLocation& w, std::vector<uint8_t>* stored,
+                                    std::optional<crypto::SegmentId> e) const override {
+    return inner_->Read(w, stored, e);
+  }
+  absl::Status SealOpenContainers() override { return inner_->SealOpenContainers(); }
+  absl::StatusOr<std::vector<uint64_t>> List() const override { return inner_->List(); }
+  bool IsOpenForAppend(uint64_t id) const override { return inner_->IsOpenForAppend(id); }
+  absl::Status Remove(uint64_t id) override { return inner_->Remove(id); }
+  absl::StatusOr<uint64_t> FileSize(uint64_t id) const override { return inner_->FileSize(id); }
+  absl::StatusOr<std::unique_ptr<ContainerReader>> OpenReader(uint64_t id) const override {
+    return inner_->OpenReader(id);
+  }
+  CatalogLog* catalog_log() override { return &log_; }
+
+ private:
+  std::unique_ptr<ContainerStore> inner_;
+  RefusingLog log_;
+};
 
 TEST_CASE("S3 DR: the local disk lost, the pool is recovered from the bucket and restores every acknowledged image bit-exact",
           "[s3][dr]") {
@@ -309,6 +372,54 @@ TEST_CASE("S3 DR: a damaged, truncated or missing commit record is DataLoss nami
     if (newest < newest_before + 5) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(newest >= newest_before + 5);
+}
+
+}  // namespace
+}  // namespace sealpool::storage
+
+namespace sealpool::storage {
+namespace {
+
+TEST_CASE("S3 DR: an image commit waits for its commit record: a refused record fails the commit and nothing of it is visible or recovered",
+          "[s3][dr]") {
+  CephS3& ceph = CephS3::Get();
+  std::unique_ptr<S3Client> client = ceph.Client(CephS3::NewBucketName());
+  PoolOptions options = S3Options(client.get());
+  std::atomic<bool>* refuse = nullptr;
+  PoolOptions refusing = options;
+  refusing.container_store = [&options, &refuse](const Id128& pool_id,
+                                                std::function<absl::StatusOr<uint64_t>()> alloc)
+      -> absl::StatusOr<std::unique_ptr<ContainerStore>> {
+    auto inner = options.container_store(pool_id, std::move(alloc));
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<ContainerStore>(
+        std::make_unique<StoreWithRefusingLog>(std::move(*inner), &refuse));
+  };
+  PoolFixture f(refusing);
+  REQUIRE(refuse != nullptr);
+  const Id128 pool_id = PoolId(f);
+  const std::vector<uint8_t> kept = ImageContent({31, 800'000});
+  const std::vector<uint8_t> refused = ImageContent({32, 800'000});
+  REQUIRE(f.WriteImage("kept", kept).ok());
+
+  refuse->store(true);
+  auto write = f.WriteImage("refused", refused);
+  CHECK(absl::IsUnavailable(write.status()));
+  CHECK_THAT(std::string(write.status().message()), Catch::Contains("refuses commit records"));
+  refuse->store(false);
+  CHECK(absl::IsNotFound(f.ReadAll("refused").status()));
+  CheckImage(f, "kept", kept);
+
+  DestroyLocalDisk(f);
+  auto report = Pool::RecoverFromBucket(f.dir(), pool_id, options);
+  REQUIRE(report.ok());
+  f.options() = options;
+  REQUIRE(f.TryOpen().ok());
+  CheckImage(f, "kept", kept);
+  CHECK(absl::IsNotFound(f.ReadAll("refused").status()));
+  auto verify = f.pool().Verify();
+  REQUIRE(verify.ok());
+  CHECK(verify->ok());
 }
 
 }  // namespace
