@@ -40,6 +40,11 @@ void RemoveAll(const std::string& path) {
 }  // namespace
 
 absl::Status Pool::Impl::StartCatalogLog() {
+  if (options.catalog_backup_interval <= absl::ZeroDuration() ||
+      options.catalog_backup_interval == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        "PoolOptions::catalog_backup_interval must be positive and finite");
+  }
   catalog_log = containers->catalog_log();
   if (catalog_log == nullptr) return absl::OkStatus();
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t local, catalog->CommitSeq());

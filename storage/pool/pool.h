@@ -89,7 +89,8 @@ struct PoolOptions {
   // S3 LSU (a store with a catalog log; docs/s3.md "Disaster recovery"): a catalog backup is
   // uploaded to the bucket in the background once this many commit records were written since
   // the last one (0: only by BackupCatalogToBucket), and at least every
-  // catalog_backup_interval while something was committed.
+  // catalog_backup_interval (positive and finite: InvalidArgument at open otherwise) while
+  // something was committed.
   uint64_t catalog_backup_every_records = 20000;
   absl::Duration catalog_backup_interval = absl::Hours(1);
   // Delete queue: recipe extents (or segments) handled per batch.

@@ -240,6 +240,15 @@ TEST_CASE("RecoverFromBucket and BackupCatalogToBucket refuse pools whose contai
   // An empty folder name; a folder that holds something (the fixture's pool).
   CHECK(absl::IsInvalidArgument(Pool::RecoverFromBucket("", pool_id, local).status()));
   CHECK(absl::IsAlreadyExists(Pool::RecoverFromBucket(f.dir(), pool_id, local).status()));
+
+  // The backup interval must be positive and finite (a zero one would spin).
+  f.Close();
+  for (absl::Duration bad : {absl::ZeroDuration(), absl::Seconds(-1), absl::InfiniteDuration()}) {
+    f.options().catalog_backup_interval = bad;
+    CHECK(absl::IsInvalidArgument(f.TryOpen()));
+  }
+  f.options().catalog_backup_interval = absl::Hours(1);
+  CHECK(f.TryOpen().ok());
 }
 
 }  // namespace
