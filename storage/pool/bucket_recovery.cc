@@ -67,6 +67,12 @@ absl::Status Pool::Impl::StartCatalogLog() {
         return absl::OkStatus();
       }));
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> backups, catalog_log->ListCatalogBackups());
+  if (!backups.empty() && backups.back() > local) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the bucket holds a catalog backup of pool ", HexId(meta.pool_id), " at commit ",
+        backups.back(), " but the catalog in ", dir, " ends at ", local,
+        ": it is older than the bucket (recover from the bucket: Pool::RecoverFromBucket)"));
+  }
   if (backups.empty()) {
     // A new pool (or one whose first backup failed): recovery needs a base.
     SEALPOOL_RETURN_IF_ERROR(BackupCatalogToBucket().status());
