@@ -49,13 +49,34 @@ absl::Status Pool::Impl::StartCatalogLog() {
   if (catalog_log == nullptr) return absl::OkStatus();
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t local, catalog->CommitSeq());
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> records, catalog_log->ListCommitRecords());
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> backups, catalog_log->ListCatalogBackups());
   if (!records.empty() && records.back() > local) {
-    // Writing on would overwrite records another catalog (a newer copy of this one, or a host
-    // that recovered the pool) wrote: refused.
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the bucket holds commit record ", records.back(), " of pool ", HexId(meta.pool_id),
-        " but the catalog in ", dir, " ends at ", local,
-        ": it is older than the bucket (recover from the bucket: Pool::RecoverFromBucket)"));
+    // The bucket is ahead of this catalog: batches it accepted that this disk lost (a crash
+    // took the unsynced tail of the catalog's WAL) or never saw (a catalog copied back from an
+    // old snapshot). Its history continues this catalog's, so the missing records are applied
+    // now, in order; if the next one is gone (pruned after a newer backup) it cannot be, and
+    // writing on would overwrite newer records: refused.
+    uint64_t at = local;
+    for (uint64_t r : records) {
+      if (r <= at) continue;
+      if (r != at + 1) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the bucket holds commit records of pool ", HexId(meta.pool_id), " up to ",
+            records.back(), " but the catalog in ", dir, " ends at ", local,
+            " and record ", at + 1, " is not in the bucket: the catalog is older than the "
+            "bucket (recover from the bucket: Pool::RecoverFromBucket)"));
+      }
+      SEALPOOL_ASSIGN_OR_RETURN(std::string batch, catalog_log->GetCommitRecord(r));
+      SEALPOOL_RETURN_IF_ERROR(catalog->ApplyCommitRecord(r, batch));
+      at = r;
+    }
+    SEALPOOL_RETURN_IF_ERROR(catalog->Flush());
+    local = at;
+    // The id allocators were loaded from the catalog before it caught up.
+    for (IdAllocator* a : {segment_ids.get(), container_ids.get(), image_ids.get(),
+                           delete_seq.get()}) {
+      SEALPOOL_RETURN_IF_ERROR(a->Load());
+    }
   }
   CatalogLog* log = catalog_log;
   SEALPOOL_RETURN_IF_ERROR(catalog->SetCommitLog(
@@ -66,7 +87,6 @@ absl::Status Pool::Impl::StartCatalogLog() {
         if (every > 0 && seq >= last_backup_seq + every) backup_due = true;
         return absl::OkStatus();
       }));
-  SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> backups, catalog_log->ListCatalogBackups());
   if (!backups.empty() && backups.back() > local) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the bucket holds a catalog backup of pool ", HexId(meta.pool_id), " at commit ",
