@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -159,6 +160,13 @@ std::string PrefixSuccessor(std::string_view prefix) {
 }
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+// The commit sequence's value: u64 LE.
+std::string EncodeSeq(uint64_t seq) {
+  std::string out(8, '\0');
+  for (size_t i = 0; i < 8; ++i) out[i] = static_cast<char>(static_cast<uint8_t>(seq >> (8 * i)));
+  return out;
+}
 std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace
@@ -201,6 +209,11 @@ struct Catalog::Impl {
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> handles{};
   // BackupEngine instances on one backup directory must not run at once.
   absl::Mutex backup_mu;
+  // The commit log (SetCommitLog): writes serialise on commit_mu while `logging`.
+  std::atomic<bool> logging{false};
+  mutable absl::Mutex commit_mu;
+  Catalog::CommitLogFn commit_log ABSL_GUARDED_BY(commit_mu);
+  std::optional<uint64_t> commit_seq ABSL_GUARDED_BY(commit_mu);  // loaded on first use
 
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles[CfIndex(cf)]; }
 };
@@ -400,8 +413,94 @@ absl::Status Catalog::Write(const Batch& batch, bool sync) {
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = sync;
-  return FromRocks(impl_->db->Write(write_options, &write_batch), dir_,
-                   base::Cat("write of ", batch.count(), " operations"));
+  if (!impl_->logging.load(std::memory_order_acquire)) {
+    return FromRocks(impl_->db->Write(write_options, &write_batch), dir_,
+                     base::Cat("write of ", batch.count(), " operations"));
+  }
+  // The commit log: the batch is accepted by the log before it is applied here.
+  absl::MutexLock lock(&impl_->commit_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t last, LoadCommitSeqLocked());
+  const uint64_t seq = last + 1;
+  SEALPOOL_RETURN_IF_ERROR(impl_->commit_log(seq, EncodeBatch(batch)));
+  SEALPOOL_RETURN_IF_ERROR(FromRocks(
+      write_batch.Put(impl_->handle(Cf::kMeta), ToSlice(kCommitSeqKey), EncodeSeq(seq)), dir_,
+      "building a write batch"));
+  SEALPOOL_RETURN_IF_ERROR(FromRocks(impl_->db->Write(write_options, &write_batch), dir_,
+                                     base::Cat("write of ", batch.count(), " operations")));
+  impl_->commit_seq = seq;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Catalog::LoadCommitSeqLocked() const {
+  if (impl_->commit_seq.has_value()) return *impl_->commit_seq;
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->handle(Cf::kMeta),
+                                     ToSlice(kCommitSeqKey), &value);
+  uint64_t seq = 0;
+  if (!s.IsNotFound()) {
+    SEALPOOL_RETURN_IF_ERROR(FromRocks(s, dir_, "get the commit sequence"));
+    if (value.size() != 8) {
+      return absl::DataLossError(base::Cat("catalog ", dir_, ": ", kCommitSeqKey, " has ",
+                                           value.size(), " bytes, expected 8"));
+    }
+    for (size_t i = 8; i-- > 0;) seq = (seq << 8) | static_cast<uint8_t>(value[i]);
+  }
+  impl_->commit_seq = seq;
+  return seq;
+}
+
+absl::Status Catalog::SetCommitLog(CommitLogFn log) {
+  if (!log) return absl::InvalidArgumentError("catalog: SetCommitLog without a log");
+  absl::MutexLock lock(&impl_->commit_mu);
+  SEALPOOL_RETURN_IF_ERROR(LoadCommitSeqLocked().status());
+  impl_->commit_log = std::move(log);
+  impl_->logging.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Catalog::CommitSeq() const {
+  absl::MutexLock lock(&impl_->commit_mu);
+  return LoadCommitSeqLocked();
+}
+
+absl::Status Catalog::ApplyCommitRecord(uint64_t seq, std::string_view batch) {
+  absl::MutexLock lock(&impl_->commit_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t last, LoadCommitSeqLocked());
+  if (seq <= last) return absl::OkStatus();
+  if (seq != last + 1) {
+    return absl::FailedPreconditionError(base::Cat("catalog ", dir_, ": commit record ", seq,
+                                                   " cannot follow ", last, " (a gap)"));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(Batch decoded, DecodeBatch(batch));
+  decoded.Put(Cf::kMeta, kCommitSeqKey, EncodeSeq(seq));
+  rocksdb::WriteBatch write_batch;
+  for (const Batch::Op& op : decoded.ops_) {
+    rocksdb::ColumnFamilyHandle* handle = impl_->handle(op.cf);
+    rocksdb::Status s;
+    switch (op.kind) {
+      case Batch::Kind::kPut:
+        s = write_batch.Put(handle, op.key, op.value);
+        break;
+      case Batch::Kind::kDelete:
+        s = write_batch.Delete(handle, op.key);
+        break;
+      case Batch::Kind::kAdd:
+        s = write_batch.Merge(handle, op.key, op.value);
+        break;
+    }
+    SEALPOOL_RETURN_IF_ERROR(FromRocks(s, dir_, "building a write batch"));
+  }
+  SEALPOOL_RETURN_IF_ERROR(FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &write_batch),
+                                     dir_, base::Cat("replay of commit record ", seq)));
+  impl_->commit_seq = seq;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Catalog::CreateCheckpointAtCommit(const std::string& dir) const {
+  absl::MutexLock lock(&impl_->commit_mu);
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t seq, LoadCommitSeqLocked());
+  SEALPOOL_RETURN_IF_ERROR(CreateCheckpoint(dir));
+  return seq;
 }
 
 absl::Status Catalog::Scan(Cf cf, std::string_view prefix, Visitor visit,

@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,15 @@ class Catalog {
     size_t byte_size_ = 0;
   };
 
+  // ---- The commit log (S3 LSU, docs/s3.md "Disaster recovery") ----
+  // A batch's operations as bytes (docs/format.md "S3 commit records and catalog backups"),
+  // and back: DataLoss for anything malformed (truncated, an unknown family or kind, a counter
+  // delta that is not 8 bytes, trailing bytes).
+  static std::string EncodeBatch(const Batch& batch);
+  static absl::StatusOr<Batch> DecodeBatch(std::string_view bytes);
+  // Receives each batch before it is applied, with its sequence number (1, 2, ...).
+  using CommitLogFn = std::function<absl::Status(uint64_t seq, std::string_view batch)>;
+
   // Opens (or with create_if_missing creates) the catalog in `dir`, with every family.
   // FailedPrecondition: already open (here or by another process), or not a catalog.
   static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& dir,
@@ -130,6 +140,22 @@ class Catalog {
   // Applies `batch` atomically; with `sync` (the default) the WAL is fsynced before it returns.
   // `batch` is left unchanged (Clear it to reuse it).
   absl::Status Write(const Batch& batch, bool sync = true);
+
+  // From now on every Write first hands `log` its batch (EncodeBatch) with the next commit
+  // sequence number, in the order the batches are applied, and applies the batch only if `log`
+  // returned OK (its status is returned otherwise and nothing is written). The sequence number
+  // is written with the batch, atomically (key kCommitSeqKey of Cf::kMeta). Writes serialise
+  // while a log is set. Set once, before other threads use the catalog.
+  absl::Status SetCommitLog(CommitLogFn log);
+  // The sequence number of the last batch applied with a log (or replayed); 0 if none.
+  absl::StatusOr<uint64_t> CommitSeq() const;
+  // Replays batch `seq` of a log (recovery): OK without effect if `seq` <= CommitSeq()
+  // (idempotent); FailedPrecondition if `seq` > CommitSeq() + 1 (a gap); DataLoss if `batch`
+  // is malformed. Not synced: Flush() after the last one.
+  absl::Status ApplyCommitRecord(uint64_t seq, std::string_view batch);
+  // CreateCheckpoint, taken between two logged writes; returns the CommitSeq() it holds.
+  absl::StatusOr<uint64_t> CreateCheckpointAtCommit(const std::string& dir) const;
+  static constexpr std::string_view kCommitSeqKey = "commit-log/seq";
 
   // Calls `visit` for every key starting with `prefix`, in key order, beginning after
   // `start_after` when it is not empty. `visit` returns true to go on, false to stop, or an
@@ -162,6 +188,8 @@ class Catalog {
 
  private:
   Catalog(std::string dir, CatalogOptions options);
+  // The commit sequence (read from the catalog the first time); needs impl_->commit_mu.
+  absl::StatusOr<uint64_t> LoadCommitSeqLocked() const;
   std::string dir_;
   CatalogOptions options_;
   struct Impl;

@@ -57,6 +57,9 @@ class GroupedContainerStore final : public ContainerStore {
   [[nodiscard]] absl::StatusOr<uint64_t> FileSize(uint64_t container_id) const override;
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ContainerReader>> OpenReader(
       uint64_t container_id) const override;
+  // The pool-wide store's log (PoolOptions::container_store over S3); group stores' logs are
+  // not used yet (docs/s3.md "Status").
+  CatalogLog* catalog_log() override { return local_->catalog_log(); }
 
  private:
   struct GroupStore {

@@ -623,6 +623,7 @@ Pool::~Pool() {
   if (impl_ == nullptr) return;
   // Close containers (synced) before the catalog; the lock goes last.
   impl_->seal_workers.reset();  // idle: every writer has ended before its pool
+  impl_->StopCatalogBackups();
   if (impl_->containers != nullptr) impl_->containers->SealOpenContainers().IgnoreError();
   impl_->containers.reset();
   impl_->keys.reset();
@@ -738,6 +739,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     impl->grouped = grouped.get();
     impl->containers = std::move(grouped);
   }
+  // S3 LSU: from here on every catalog batch goes to the bucket first (bucket_recovery.cc).
+  SEALPOOL_RETURN_IF_ERROR(impl->StartCatalogLog());
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),
                            impl->meta.pool_id.size());
@@ -770,6 +773,7 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     SEALPOOL_RETURN_IF_ERROR(impl->StartupRecovery());
     SEALPOOL_RETURN_IF_ERROR(impl->LoadContainerUsage());
   }
+  impl->StartBackupTimer();
   return impl;
 }
 

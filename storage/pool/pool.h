@@ -117,6 +117,13 @@ struct PoolOptions {
   // A writer commits its new segments and recipe entries every this many extents (bounds the
   // memory of one stream and the work a crash loses).
   size_t commit_every_extents = 1024;
+  // S3 LSU (a store with a catalog log; docs/s3.md "Disaster recovery"): a catalog backup is
+  // uploaded to the bucket in the background once this many commit records were written since
+  // the last one (0: only by BackupCatalogToBucket), and at least every
+  // catalog_backup_interval (positive and finite: InvalidArgument at open otherwise) while
+  // something was committed.
+  uint64_t catalog_backup_every_records = 20000;
+  absl::Duration catalog_backup_interval = absl::Hours(1);
   // Delete queue: recipe extents (or segments) handled per batch.
   size_t delete_batch = 4096;
   // Threads that compress, seal and append new segments for every writer (the writer's own
@@ -391,6 +398,15 @@ struct LsuInfo {
   absl::Duration max_retention;
 };
 
+// What Pool::RecoverFromBucket did.
+struct BucketRecoveryReport {
+  uint64_t backup_seq = 0;        // the catalog backup restored (the commit sequence it covers)
+  uint64_t records_replayed = 0;  // commit records applied after it
+  uint64_t last_seq = 0;          // the commit sequence of the recovered catalog
+  // Newer catalog backups that were damaged and skipped (each message names the object).
+  std::vector<std::string> backups_skipped;
+};
+
 class Pool {
  public:
   // A new pool in `dir` (created; must be empty or absent): catalog, containers, pool id.
@@ -524,6 +540,24 @@ class Pool {
   absl::StatusOr<uint32_t> BackupCatalog(const std::string& backup_dir, uint32_t keep = 0);
   // Restores the newest catalog backup of `backup_dir` into the (closed) pool in `pool_dir`.
   static absl::Status RestoreCatalog(const std::string& backup_dir, const std::string& pool_dir);
+
+  // ---- S3 LSU: the catalog in the bucket (docs/s3.md "Disaster recovery") ----
+  // Uploads a consistent copy of the catalog to the bucket as the backup of the commit
+  // sequence it holds (returned), then keeps the newest two backups and deletes the commit
+  // records the older of them covers. FailedPrecondition for a pool whose store keeps no
+  // catalog log (local containers: use BackupCatalog).
+  absl::StatusOr<uint64_t> BackupCatalogToBucket();
+  // Disaster recovery: rebuilds the catalog of pool `pool_id` in `dir` (absent or empty) from
+  // the bucket alone, through options.container_store: the newest catalog backup (an older one
+  // if it is damaged), then every commit record after it, in order. Then Pool::Open(dir)
+  // opens the pool. Nothing is left in `dir` on failure. DataLoss naming the object for a
+  // missing (a gap: "commit record N is missing"), damaged or truncated commit record, never
+  // skipping one; NotFound when the bucket holds no usable backup of the pool; InvalidArgument
+  // without a container_store or for one that keeps no catalog log; AlreadyExists if `dir`
+  // holds anything. Needs no key: the KMS is first asked at the first read.
+  static absl::StatusOr<BucketRecoveryReport> RecoverFromBucket(const std::string& dir,
+                                                               const Id128& pool_id,
+                                                               const PoolOptions& options);
 
   // The pool's figures from maintained counters and an in-memory summary of the containers:
   // a handful of catalog reads whatever the pool's size (sealpoold polls it). Exact when

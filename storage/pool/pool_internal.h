@@ -157,6 +157,23 @@ struct Pool::Impl {
   std::unique_ptr<IdAllocator> delete_seq;
   std::unique_ptr<SealWorkers> seal_workers;
 
+  // The S3 LSU's catalog log (bucket_recovery.cc; docs/s3.md "Disaster recovery"): nullptr for
+  // a store that keeps none. Backups to the bucket run one at a time, on demand or from the
+  // backup thread, which StopCatalogBackups ends (before the catalog closes).
+  CatalogLog* catalog_log = nullptr;
+  absl::Mutex catalog_backup_mu;
+  absl::Mutex backup_timer_mu;
+  bool backup_timer_stop ABSL_GUARDED_BY(backup_timer_mu) = false;
+  bool backup_due ABSL_GUARDED_BY(backup_timer_mu) = false;
+  uint64_t last_backup_seq ABSL_GUARDED_BY(backup_timer_mu) = 0;
+  std::thread backup_timer;
+  // Installs the commit log on the catalog (refusing a catalog the bucket is ahead of), takes
+  // a first backup when the bucket has none, starts the backup thread. No-op without a log.
+  absl::Status StartCatalogLog();
+  absl::StatusOr<uint64_t> BackupCatalogToBucket();
+  void StartBackupTimer();  // the last step of a successful open
+  void StopCatalogBackups();
+
   std::array<Stripe, kStripes> stripes;
 
   // Once a catalog backup exists, compacted (retired) containers are removed only after the

@@ -315,6 +315,7 @@ S3ContainerStore::S3ContainerStore(S3Client* client, std::string prefix, Id128 p
                                           options.read_ahead_blocks > 0
                                               ? options.read_ahead_threads
                                               : 0)),
+      catalog_log_(client, prefix_, pool_id),
       allocate_id_(std::move(allocate_id)) {}
 
 S3ContainerStore::~S3ContainerStore() { cache_->Shutdown(); }

@@ -53,6 +53,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/s3/s3_client.h"
+#include "storage/s3/s3_commit_log.h"
 #include "storage/store/container_store.h"
 
 namespace sealpool::storage::s3 {
@@ -106,6 +107,8 @@ class S3ContainerStore final : public ContainerStore {
       uint64_t container_id) const override;
 
   std::string KeyOf(uint64_t container_id) const;
+  // Commit records and catalog backups beside the containers (s3_commit_log.h).
+  CatalogLog* catalog_log() override { return &catalog_log_; }
 
   // The block cache (shared by every reader of this store).
   class BlockCache;
@@ -146,6 +149,7 @@ class S3ContainerStore final : public ContainerStore {
   const Id128 pool_id_;
   const S3ContainerStoreOptions options_;
   std::shared_ptr<BlockCache> cache_;
+  S3CatalogLog catalog_log_;
 
   absl::Mutex allocate_mu_;
   const std::function<absl::StatusOr<uint64_t>()> allocate_id_ ABSL_GUARDED_BY(allocate_mu_);

@@ -37,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/store/catalog_log.h"
 #include "storage/store/container_format.h"
 #include "storage/store/container_reader.h"
 #include "storage/store/container_writer.h"
@@ -97,6 +98,11 @@ class ContainerStore {
   // it).
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<ContainerReader>> OpenReader(
       uint64_t container_id) const = 0;
+
+  // Where the pool's catalog is made durable beside the containers (catalog_log.h): the S3
+  // store's commit records and catalog backups. nullptr (the default, and the local store):
+  // the catalog's own fsync is the durability, as the containers are on the same disk.
+  virtual CatalogLog* catalog_log() { return nullptr; }
 
  protected:
   ContainerStore() = default;
