@@ -50,6 +50,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/s3/s3_client.h"
+#include "storage/s3/s3_lease.h"
 #include "storage/store/container_store.h"
 
 namespace sealpool::storage::s3 {
@@ -58,6 +59,12 @@ struct S3ContainerStoreOptions {
   ContainerStoreOptions containers;         // target_size; max_open_readers bounds the readers
   uint64_t read_cache_bytes = 64ull << 20;  // bound of the block cache (>= one block)
   uint64_t cache_block_bytes = 1ull << 20;  // one ranged GET reads one block (>= 4 KiB)
+  // Fencing (s3_lease.h, docs/s3.md "Fencing"): Open takes the pool folder's lease; every
+  // upload, Remove and sweep checks it first. Off only for tests against a fake server.
+  bool fencing = true;
+  S3LeaseOptions lease;
+  // An intent object before each container PUT (s3_orphans.h), for SweepOrphans.
+  bool intents = true;
 };
 
 // The object key of container `id` of `pool_id` under `prefix`.
@@ -91,6 +98,13 @@ class S3ContainerStore final : public ContainerStore {
       uint64_t container_id) const override;
 
   std::string KeyOf(uint64_t container_id) const;
+  // The folder's lease (nullptr without fencing).
+  const std::shared_ptr<S3Lease>& lease() const { return lease_; }
+
+  // The sweep (s3_orphans.cc, docs/s3.md "Orphans and the sweep").
+  [[nodiscard]] absl::StatusOr<OrphanSweepReport> SweepOrphans(
+      const OrphanSweepOptions& options,
+      const std::function<absl::StatusOr<bool>(uint64_t container_id)>& referenced) override;
 
   // The block cache (shared by every reader of this store).
   class BlockCache;
@@ -117,6 +131,10 @@ class S3ContainerStore final : public ContainerStore {
   // Uploads the group's open container and closes it (durable or lost).
   absl::Status Seal(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(group.mu)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The lease check and the intent before container `id`'s upload (s3_orphans.cc).
+  absl::Status BeforeUpload(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops a deleted object's size, reader and cached blocks.
+  void ForgetObject(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckDurable(const StoredLocation& where) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
   absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
@@ -126,6 +144,8 @@ class S3ContainerStore final : public ContainerStore {
   const Id128 pool_id_;
   const S3ContainerStoreOptions options_;
   std::shared_ptr<BlockCache> cache_;
+  std::shared_ptr<S3Lease> lease_;
+  uint64_t generation_ = 0;  // the lease's (0 without fencing), written into intents
 
   absl::Mutex allocate_mu_;
   const std::function<absl::StatusOr<uint64_t>()> allocate_id_ ABSL_GUARDED_BY(allocate_mu_);

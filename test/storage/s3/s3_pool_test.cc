@@ -27,7 +27,10 @@ std::set<std::string> Keys(S3Client& client) {
   auto listed = client.List("lsu/");
   REQUIRE(listed.ok());
   std::set<std::string> keys;
-  for (const auto& o : *listed) keys.insert(o.key);
+  // Container objects only (lease generations and upload intents live beside them).
+  for (const auto& o : *listed) {
+    if (o.key.find("/containers/") != std::string::npos) keys.insert(o.key);
+  }
   return keys;
 }
 
