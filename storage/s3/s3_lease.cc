@@ -104,9 +104,13 @@ std::optional<uint64_t> StartTicksOf(const std::string& stat_path) {
     f.push_back(rest.substr(at, sp - at));
     at = sp + 1;
   }
-  // Field 3 (state) is f[0]; field 22 (starttime) is f[19].
+  // Field 3 (state) is f[0]; field 22 (starttime) is f[19]. A zombie (Z) or dead (X) process
+  // has ended: no start time.
   uint64_t v = 0;
-  if (f.size() < 20 || !absl::SimpleAtoi(base::AbslView(f[19]), &v)) return std::nullopt;
+  if (f.size() < 20 || f[0] == "Z" || f[0] == "X" ||
+      !absl::SimpleAtoi(base::AbslView(f[19]), &v)) {
+    return std::nullopt;
+  }
   return v;
 }
 
