@@ -166,7 +166,7 @@ TEST_CASE("S3 fencing: after a takeover the old holder fails its next upload, re
   CHECK((*b)->lease()->Check().ok());
 }
 
-TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeover; a deleted claim fences",
+TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeover, a deleted claim fences",
           "[s3][fence]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
