@@ -32,6 +32,11 @@
 // per object) and keeps every container's size in memory, updated on upload and Remove;
 // List, FileSize and IsOpenForAppend cost no request.
 //
+// Fencing and orphans (s3_lease.h, s3_orphans.h): Open takes the pool folder's lease (a second
+// pool process is refused, FailedPrecondition naming the holder); each upload first checks the
+// lease and writes an intent object; Remove and SweepOrphans check the lease first. A fenced
+// store fails those with FailedPrecondition "fenced: ..." before touching the bucket.
+//
 // Thread safety: thread-safe. Appends and the upload of one group serialise on the group's lock
 // (an Append waits for its group's upload); groups proceed in parallel.
 #ifndef SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_

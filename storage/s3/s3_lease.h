@@ -25,7 +25,8 @@
 // container upload, each Remove and each sweep.
 //
 // One process holds one lease per (endpoint, bucket, folder): a second Acquire in the same
-// process returns the same lease (stores of several key groups may share a folder).
+// process returns the same lease (stores of several key groups may share a folder). The lease
+// keeps the client of the first Acquire: that client must outlive every holder of the lease.
 //
 // Thread safety: thread-safe.
 #ifndef SEALPOOL_STORAGE_S3_S3_LEASE_H_

@@ -529,5 +529,14 @@ TEST_CASE("S3 pool survives SIGKILL during uploads and compaction, the sweep rem
   CHECK(totals.intents_removed > 0);
 }
 
+// After the campaign (declared last: a whole-binary run forks before any thread exists).
+TEST_CASE("Pool::SweepOrphans on local containers is Unimplemented (Open removes their orphans)",
+          "[s3][sweep]") {
+  testing::PoolFixture f;
+  auto sweep = f.pool().SweepOrphans();
+  REQUIRE(absl::IsUnimplemented(sweep.status()));
+  CHECK_THAT(std::string(sweep.status().message()), Catch::Contains("local files"));
+}
+
 }  // namespace
 }  // namespace sealpool::storage
