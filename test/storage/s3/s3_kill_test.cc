@@ -13,7 +13,7 @@
 //      each step on a pipe ("W", "A" acknowledged, "d"/"D" delete, "c" compaction starts, "M"
 //      compaction done); the parent kills it with SIGKILL at a random time, or right after a
 //      compaction starts.
-// SEALPOOL_S3_KILLS (default 20 in CI, about 80 s) sets the number of kills, SEALPOOL_S3_KILL_SEED the seed.
+// SEALPOOL_S3_KILLS (default 20 in CI, about 95 s on a loaded 2-core machine) sets the number of kills, SEALPOOL_S3_KILL_SEED the seed.
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
