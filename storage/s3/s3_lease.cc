@@ -1,5 +1,6 @@
 #include "storage/s3/s3_lease.h"
 
+#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,11 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include <openssl/rand.h>
-
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "storage/s3/s3_record_text.h"
@@ -107,8 +106,7 @@ std::optional<uint64_t> StartTicksOf(const std::string& stat_path) {
   // Field 3 (state) is f[0]; field 22 (starttime) is f[19]. A zombie (Z) or dead (X) process
   // has ended: no start time.
   uint64_t v = 0;
-  if (f.size() < 20 || f[0] == "Z" || f[0] == "X" ||
-      !absl::SimpleAtoi(base::AbslView(f[19]), &v)) {
+  if (f.size() < 20 || f[0] == "Z" || f[0] == "X" || !absl::SimpleAtoi(base::AbslView(f[19]), &v)) {
     return std::nullopt;
   }
   return v;
@@ -143,17 +141,15 @@ std::string PoolFolder(std::string_view prefix, const Id128& pool_id) {
 
 std::string EncodeLeaseRecord(const LeaseRecord& r) {
   return Cat(kLeaseMagic, "\npool ", Hex(r.pool_id), "\ngeneration ", r.generation, "\nhost ",
-             r.host, "\nmachine ", r.machine_id, "\nboot ", r.boot_id, "\npid ", r.pid,
-             "\nstart ", r.start_ticks, "\ntime ", r.unix_micros, "\ntakeover ",
-             r.takeover ? 1 : 0, "\n");
+             r.host, "\nmachine ", r.machine_id, "\nboot ", r.boot_id, "\npid ", r.pid, "\nstart ",
+             r.start_ticks, "\ntime ", r.unix_micros, "\ntakeover ", r.takeover ? 1 : 0, "\n");
 }
 
 absl::StatusOr<LeaseRecord> DecodeLeaseRecord(std::string_view text) {
-  SEALPOOL_ASSIGN_OR_RETURN(
-      std::vector<std::string_view> v,
-      ParseRecordText(text, kMaxLeaseRecordBytes, kLeaseMagic,
-                      {"pool", "generation", "host", "machine", "boot", "pid", "start", "time",
-                       "takeover"}));
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<std::string_view> v,
+                            ParseRecordText(text, kMaxLeaseRecordBytes, kLeaseMagic,
+                                            {"pool", "generation", "host", "machine", "boot", "pid",
+                                             "start", "time", "takeover"}));
   LeaseRecord r;
   SEALPOOL_ASSIGN_OR_RETURN(r.pool_id, ParseIdField("pool", v[0]));
   SEALPOOL_ASSIGN_OR_RETURN(r.generation, ParseNumberField("generation", v[1]));
@@ -221,16 +217,15 @@ bool S3Lease::fenced() const {
   return !fenced_.ok();
 }
 
-absl::StatusOr<std::shared_ptr<S3Lease>> S3Lease::Acquire(S3Client* client,
-                                                          std::string_view prefix,
+absl::StatusOr<std::shared_ptr<S3Lease>> S3Lease::Acquire(S3Client* client, std::string_view prefix,
                                                           const Id128& pool_id,
                                                           S3LeaseOptions options) {
   const std::string folder = PoolFolder(prefix, pool_id);
   const std::string lease_dir = folder + "lease/";
   LeaseRecord self = options.self.value_or(Self());
   const std::string registry_key =
-      Cat(client->target().endpoint, "\n", client->target().bucket, "\n", folder, "\n",
-          self.host, "\n", self.machine_id, "\n", self.pid, "\n", self.start_ticks);
+      Cat(client->target().endpoint, "\n", client->target().bucket, "\n", folder, "\n", self.host,
+          "\n", self.machine_id, "\n", self.pid, "\n", self.start_ticks);
   Registry& registry = GetRegistry();
   absl::MutexLock registry_lock(&registry.mu);
   if (auto it = registry.leases.find(registry_key); it != registry.leases.end()) {
@@ -278,8 +273,8 @@ absl::StatusOr<std::shared_ptr<S3Lease>> S3Lease::Acquire(S3Client* client,
         continue;
       }
       return absl::FailedPreconditionError(
-          Cat("S3 lease of ", folder, ": the generation object ", c.key,
-              " is malformed (", Sanitize(base::StdView(problem.message()), 200),
+          Cat("S3 lease of ", folder, ": the generation object ", c.key, " is malformed (",
+              Sanitize(base::StdView(problem.message()), 200),
               "); its holder is unknown: take over only for disaster recovery"));
     }
     if (HolderIsDeadHere(*holder, self)) continue;
@@ -308,8 +303,8 @@ absl::StatusOr<std::shared_ptr<S3Lease>> S3Lease::Acquire(S3Client* client,
   mine.unix_micros = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   const std::string claim_key = Cat(lease_dir, Digits20(mine.generation), "-", nonce);
   const std::string body = EncodeLeaseRecord(mine);
-  SEALPOOL_RETURN_IF_ERROR(
-      client->Put(claim_key, std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size())));
+  SEALPOOL_RETURN_IF_ERROR(client->Put(
+      claim_key, std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size())));
 
   // Did anybody else claim the same or a later generation meanwhile?
   absl::StatusOr<std::vector<ObjectInfo>> again = client->List(lease_dir);
@@ -323,10 +318,10 @@ absl::StatusOr<std::shared_ptr<S3Lease>> S3Lease::Acquire(S3Client* client,
       seen_mine = true;
     } else if (gen >= mine.generation) {
       client->Delete(claim_key).IgnoreError();
-      return absl::FailedPreconditionError(
-          Cat("S3 pool folder ", client->target().bucket, "/", folder,
-              ": another process claimed generation ", gen,
-              " at the same time (", c.key, "); this one withdrew: try again"));
+      return absl::FailedPreconditionError(Cat("S3 pool folder ", client->target().bucket, "/",
+                                               folder, ": another process claimed generation ", gen,
+                                               " at the same time (", c.key,
+                                               "); this one withdrew: try again"));
     }
   }
   if (!seen_mine) {

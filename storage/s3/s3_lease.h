@@ -90,8 +90,10 @@ struct S3LeaseOptions {
 
 class S3Lease {
  public:
-  [[nodiscard]] static absl::StatusOr<std::shared_ptr<S3Lease>> Acquire(
-      S3Client* client, std::string_view prefix, const Id128& pool_id, S3LeaseOptions options);
+  [[nodiscard]] static absl::StatusOr<std::shared_ptr<S3Lease>> Acquire(S3Client* client,
+                                                                        std::string_view prefix,
+                                                                        const Id128& pool_id,
+                                                                        S3LeaseOptions options);
   // Writes the ".released" marker unless fenced (best effort).
   ~S3Lease();
   S3Lease(const S3Lease&) = delete;

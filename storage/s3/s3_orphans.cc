@@ -124,8 +124,8 @@ absl::StatusOr<OrphanSweepReport> S3ContainerStore::SweepOrphans(
     absl::StatusOr<std::vector<uint8_t>> body = client_->GetObject(o.key, kMaxIntentRecordBytes);
     if (absl::IsNotFound(body.status())) continue;  // removed meanwhile
     absl::StatusOr<IntentRecord> record =
-        body.ok() ? DecodeIntentRecord(std::string_view(
-                        reinterpret_cast<const char*>(body->data()), body->size()))
+        body.ok() ? DecodeIntentRecord(
+                        std::string_view(reinterpret_cast<const char*>(body->data()), body->size()))
                   : absl::StatusOr<IntentRecord>(body.status());
     if (!body.ok() && !absl::IsUnavailable(body.status())) return body.status();
     if (!record.ok() || record->pool_id != pool_id_ || record->container_id != *id) {
@@ -162,8 +162,7 @@ absl::StatusOr<OrphanSweepReport> S3ContainerStore::SweepOrphans(
       // No readable intent: the header's creation time, if the header is this pool's.
       absl::StatusOr<std::vector<uint8_t>> head = client_->Get(KeyOf(id), 0, kContainerHeaderSize);
       ContainerHeader h;
-      if (head.ok() && h.DecodeFrom(*head).ok() && h.pool_id == pool_id_ &&
-          h.container_id == id) {
+      if (head.ok() && h.DecodeFrom(*head).ok() && h.pool_id == pool_id_ && h.container_id == id) {
         born = absl::FromUnixMicros(static_cast<int64_t>(h.created_unix_micros));
       } else if (!head.ok() && !absl::IsNotFound(head.status()) &&
                  !absl::IsOutOfRange(head.status())) {

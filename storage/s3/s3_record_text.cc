@@ -32,8 +32,8 @@ absl::StatusOr<std::vector<std::string_view>> ParseRecordText(
         Cat("not a '", magic, "' record (first line '", Sanitize(lines[0], 40), "')"));
   }
   if (lines.size() != fields.size() + 1) {
-    return absl::InvalidArgumentError(Cat(magic, ": ", lines.size() - 1, " fields, expected ",
-                                          fields.size()));
+    return absl::InvalidArgumentError(
+        Cat(magic, ": ", lines.size() - 1, " fields, expected ", fields.size()));
   }
   std::vector<std::string_view> values;
   size_t i = 1;
@@ -41,8 +41,8 @@ absl::StatusOr<std::vector<std::string_view>> ParseRecordText(
     std::string_view line = lines[i++];
     if (line.size() < field.size() + 1 || line.substr(0, field.size()) != field ||
         line[field.size()] != ' ') {
-      return absl::InvalidArgumentError(Cat(magic, ": line ", i, " is '", Sanitize(line, 40),
-                                            "', expected field '", field, "'"));
+      return absl::InvalidArgumentError(
+          Cat(magic, ": line ", i, " is '", Sanitize(line, 40), "', expected field '", field, "'"));
     }
     values.push_back(line.substr(field.size() + 1));
   }

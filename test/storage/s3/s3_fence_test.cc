@@ -4,11 +4,10 @@
 // dead holder of this machine is replaced without asking; hostile lease and intent objects are
 // refused or left alone; the sweep removes only unreferenced objects older than the grace.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "storage/s3/s3_container_store.h"
 #include "storage/s3/s3_lease.h"
@@ -68,8 +67,10 @@ std::set<std::string> Keys(S3Client& client, const std::string& prefix) {
   return keys;
 }
 
-TEST_CASE("S3 fencing: a second pool on the folder is refused naming the holder / same process shares / released folder opens",
-          "[s3][fence]") {
+TEST_CASE(
+    "S3 fencing: a second pool on the folder is refused naming the holder / same process shares / "
+    "released folder opens",
+    "[s3][fence]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
   const Id128 pool = Filled(0x31);
@@ -100,7 +101,8 @@ TEST_CASE("S3 fencing: a second pool on the folder is refused naming the holder 
   a2->reset();
   const std::string folder = PoolFolder("p/", pool);
   bool released = false;
-  for (const std::string& k : Keys(*client, folder + "lease/")) released |= k.ends_with(".released");
+  for (const std::string& k : Keys(*client, folder + "lease/"))
+    released |= k.ends_with(".released");
   CHECK(released);
   auto c = S3ContainerStore::Open(client.get(), "p/", pool, As(OtherHost("host-c")), ids.fn());
   REQUIRE(c.ok());
@@ -108,8 +110,10 @@ TEST_CASE("S3 fencing: a second pool on the folder is refused naming the holder 
   CHECK_FALSE((*c)->lease()->record().takeover);
 }
 
-TEST_CASE("S3 fencing: after a takeover the old holder fails its next upload, remove and sweep before touching anything",
-          "[s3][fence]") {
+TEST_CASE(
+    "S3 fencing: after a takeover the old holder fails its next upload, remove and sweep before "
+    "touching anything",
+    "[s3][fence]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
   const Id128 pool = Filled(0x41), group = Filled(0x51);
@@ -166,8 +170,10 @@ TEST_CASE("S3 fencing: after a takeover the old holder fails its next upload, re
   CHECK((*b)->lease()->Check().ok());
 }
 
-TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeover, a deleted claim fences",
-          "[s3][fence]") {
+TEST_CASE(
+    "S3 fencing: a dead holder of this machine is replaced without a takeover, a deleted claim "
+    "fences",
+    "[s3][fence]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
   const Id128 pool = Filled(0x61);
@@ -176,8 +182,10 @@ TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeo
   dead.generation = 4;
   dead.pid = 0x7ffffff0;  // above any pid_max: no such process
   const std::string folder = PoolFolder("", pool);
-  REQUIRE(client->Put(folder + "lease/00000000000000000004-00000000000000aa",
-                      Bytes(EncodeLeaseRecord(dead))).ok());
+  REQUIRE(client
+              ->Put(folder + "lease/00000000000000000004-00000000000000aa",
+                    Bytes(EncodeLeaseRecord(dead)))
+              .ok());
   Ids ids;
   auto a = S3ContainerStore::Open(client.get(), "", pool, {}, ids.fn());
   REQUIRE(a.ok());
@@ -189,8 +197,10 @@ TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeo
   LeaseRecord alive = OtherHost("host-x");
   alive.pool_id = pool2;
   alive.generation = 1;
-  REQUIRE(client->Put(PoolFolder("", pool2) + "lease/00000000000000000001-00000000000000bb",
-                      Bytes(EncodeLeaseRecord(alive))).ok());
+  REQUIRE(client
+              ->Put(PoolFolder("", pool2) + "lease/00000000000000000001-00000000000000bb",
+                    Bytes(EncodeLeaseRecord(alive)))
+              .ok());
   auto b = S3ContainerStore::Open(client.get(), "", pool2, {}, ids.fn());
   REQUIRE(absl::IsFailedPrecondition(b.status()));
   CHECK_THAT(Str(b.status()), Catch::Contains("held by host host-x"));
@@ -205,8 +215,10 @@ TEST_CASE("S3 fencing: a dead holder of this machine is replaced without a takeo
   CHECK_THAT(Str(s), Catch::Contains("is gone"));
 }
 
-TEST_CASE("S3 fencing: hostile generation objects are refused with a clear error, a takeover replaces them, junk names are ignored",
-          "[s3][fence]") {
+TEST_CASE(
+    "S3 fencing: hostile generation objects are refused with a clear error, a takeover replaces "
+    "them, junk names are ignored",
+    "[s3][fence]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
   LeaseRecord good = OtherHost("host-h");
@@ -247,8 +259,10 @@ TEST_CASE("S3 fencing: hostile generation objects are refused with a clear error
   CHECK((*open)->lease()->record().generation == 1);
 }
 
-TEST_CASE("S3 sweep: unreferenced objects older than the grace go, young and referenced ones stay, hostile intents are left alone",
-          "[s3][sweep]") {
+TEST_CASE(
+    "S3 sweep: unreferenced objects older than the grace go, young and referenced ones stay, "
+    "hostile intents are left alone",
+    "[s3][sweep]") {
   CephS3& ceph = CephS3::Get();
   auto client = ceph.Client(CephS3::NewBucketName());
   const Id128 pool = Filled(0x81);
@@ -293,7 +307,7 @@ TEST_CASE("S3 sweep: unreferenced objects older than the grace go, young and ref
   REQUIRE(young.ok());
   CHECK(young->intents_found == 9);
   CHECK(young->intents_malformed == 5);
-  CHECK(young->orphans_found == 3);      // 2, 4 and the never-written 9
+  CHECK(young->orphans_found == 3);       // 2, 4 and the never-written 9
   CHECK(young->orphans_kept_young == 2);  // 2, 4
   CHECK(young->orphans_removed == 1);     // 9: an intent without an object, long ago
   CHECK(young->intents_removed == 3);     // 1, 3 (committed) and 9
@@ -309,8 +323,8 @@ TEST_CASE("S3 sweep: unreferenced objects older than the grace go, young and ref
   CHECK(old->orphans_removed == 2);
   CHECK(old->bytes_removed > 0);
   CHECK(old->intents_malformed == 5);
-  CHECK(Keys(*client, containers) ==
-        std::set<std::string>{ContainerObjectKey("s/", pool, 1), ContainerObjectKey("s/", pool, 3)});
+  CHECK(Keys(*client, containers) == std::set<std::string>{ContainerObjectKey("s/", pool, 1),
+                                                           ContainerObjectKey("s/", pool, 3)});
   CHECK(Keys(*client, intents).size() == 5);  // the hostile ones, untouched
   for (size_t i : {size_t{0}, size_t{2}}) {
     std::vector<uint8_t> stored;
@@ -329,7 +343,8 @@ TEST_CASE("S3 sweep: unreferenced objects older than the grace go, young and ref
   CHECK(f->orphans_kept_young == 1);
   CHECK(f->orphans_removed == 0);
   // Bad options.
-  CHECK(absl::IsInvalidArgument((*store)->SweepOrphans({.grace = absl::Seconds(-1)}, is_referenced).status()));
+  CHECK(absl::IsInvalidArgument(
+      (*store)->SweepOrphans({.grace = absl::Seconds(-1)}, is_referenced).status()));
   CHECK(absl::IsInvalidArgument((*store)->SweepOrphans({}, nullptr).status()));
 }
 

@@ -13,13 +13,15 @@
 //      each step on a pipe ("W", "A" acknowledged, "d"/"D" delete, "c" compaction starts, "M"
 //      compaction done); the parent kills it with SIGKILL at a random time, or right after a
 //      compaction starts.
-// SEALPOOL_S3_KILLS (default 20 in CI, about 95 s on a loaded 2-core machine) sets the number of kills, SEALPOOL_S3_KILL_SEED the seed.
+// SEALPOOL_S3_KILLS (default 20 in CI, about 95 s on a loaded 2-core machine) sets the number
+// of kills, SEALPOOL_S3_KILL_SEED the seed.
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -30,8 +32,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -229,7 +229,8 @@ struct ChildArgs {
   } else {
     if (!intents->empty()) out.Send(absl::StrCat("P ", intents->size(), " intents left"));
     if (objects->size() != stats->containers) {
-      out.Send(absl::StrCat("P ", objects->size(), " container objects in the bucket, the pool counts ",
+      out.Send(absl::StrCat("P ", objects->size(),
+                            " container objects in the bucket, the pool counts ",
                             stats->containers));
     }
   }
@@ -322,8 +323,8 @@ struct Totals {
 };
 
 // Forks a child, kills it per plan, folds its report into `model`. Returns problems.
-std::vector<std::string> RunOneChild(const ChildArgs& args, std::mt19937_64& rng,
-                                     ImageModel& model, Totals& totals) {
+std::vector<std::string> RunOneChild(const ChildArgs& args, std::mt19937_64& rng, ImageModel& model,
+                                     Totals& totals) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   std::fflush(nullptr);
@@ -338,8 +339,7 @@ std::vector<std::string> RunOneChild(const ChildArgs& args, std::mt19937_64& rng
   // The plan: a random time after the workload starts, or just after a compaction starts.
   const bool at_compaction = rng() % 2 == 0;
   const uint64_t compaction_no = 1 + rng() % 3;
-  const auto delay = std::chrono::microseconds(
-      at_compaction ? rng() % 40'000 : rng() % 1'000'000);
+  const auto delay = std::chrono::microseconds(at_compaction ? rng() % 40'000 : rng() % 1'000'000);
   std::optional<Clock::time_point> kill_at;
   bool killed = false, in_compaction = false;
   uint64_t compactions_seen = 0;
@@ -356,7 +356,8 @@ std::vector<std::string> RunOneChild(const ChildArgs& args, std::mt19937_64& rng
   for (;;) {
     int timeout_ms = -1;
     if (kill_at && !killed) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*kill_at - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*kill_at - Clock::now());
       if (left.count() <= 0) {
         kill_child();
         continue;
@@ -466,8 +467,10 @@ std::vector<std::string> RunOneChild(const ChildArgs& args, std::mt19937_64& rng
   return problems;
 }
 
-TEST_CASE("S3 pool survives SIGKILL during uploads and compaction, the sweep removes orphans and nothing referenced",
-          "[s3][sigkill]") {
+TEST_CASE(
+    "S3 pool survives SIGKILL during uploads and compaction, the sweep removes orphans and nothing "
+    "referenced",
+    "[s3][sigkill]") {
   CephS3::Get();  // the cluster, before any fork
   const int threads = ThreadCount();
   INFO("threads in the parent: " << threads);
@@ -521,9 +524,8 @@ TEST_CASE("S3 pool survives SIGKILL during uploads and compaction, the sweep rem
                "deletes %lu, compactions %lu; sweeps: orphans found %lu, removed %lu, intents "
                "removed %lu, orphan object bytes removed %lu\n",
                totals.kills - totals.finished, totals.kills_in_compaction, totals.finished - 1,
-               seconds, seed, totals.acks,
-               totals.deletes, totals.compactions, totals.orphans_found, totals.orphans_removed,
-               totals.intents_removed, totals.bytes_removed);
+               seconds, seed, totals.acks, totals.deletes, totals.compactions, totals.orphans_found,
+               totals.orphans_removed, totals.intents_removed, totals.bytes_removed);
   CHECK(totals.kills - totals.finished == kills);  // the check-only child "finishes"
   CHECK(totals.acks > 0);
   CHECK(totals.intents_removed > 0);

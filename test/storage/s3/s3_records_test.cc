@@ -1,9 +1,8 @@
 // The lease and intent records of the S3 LSU (storage/s3/s3_lease.h, s3_orphans.h) against
 // truncated, padded, oversized, foreign and garbage input: each is refused with InvalidArgument
 // naming the problem, never half-read.
-#include <string>
-
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "storage/s3/s3_lease.h"
 #include "storage/s3/s3_orphans.h"
@@ -42,7 +41,8 @@ TEST_CASE("S3 lease record: round trip and every prefix of it refused", "[s3][un
   auto back = DecodeLeaseRecord(text);
   REQUIRE(back.ok());
   CHECK(*back == r);
-  CHECK_THAT(DescribeHolder(r), Catch::Contains("host backup-1.example.net pid 4242 (generation 7"));
+  CHECK_THAT(DescribeHolder(r),
+             Catch::Contains("host backup-1.example.net pid 4242 (generation 7"));
   CHECK_THAT(DescribeHolder(r), Catch::Contains("by takeover"));
   for (size_t n = 0; n < text.size(); ++n) {
     auto cut = DecodeLeaseRecord(text.substr(0, n));
