@@ -532,6 +532,11 @@ class Pool {
   // that reference them. `progress`, if set, is called on this thread after each container
   // file (no pool lock held).
   absl::StatusOr<ScrubReport> Scrub(const ScrubProgressFn& progress = {}) const;
+  // Removes objects of container writes that never committed (S3 LSU, docs/s3.md "Orphans and
+  // the sweep"): containers with no catalog record and no record on its way, older than
+  // options.grace; never a referenced one. Takes the maintenance lock. Unimplemented for local
+  // containers (Open removes those); FailedPrecondition "fenced: ..." after a takeover.
+  absl::StatusOr<OrphanSweepReport> SweepOrphans(const OrphanSweepOptions& options = {});
   // Rebuilds the fingerprint index from the containers (scanning every record) and the
   // segment records.
   absl::StatusOr<RebuildReport> RebuildFingerprintIndex();

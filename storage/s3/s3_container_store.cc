@@ -361,6 +361,11 @@ absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenImpl(
   }
   auto store = std::unique_ptr<S3ContainerStore>(
       new S3ContainerStore(client, std::move(prefix), pool_id, options, std::move(allocate_id)));
+  if (options.fencing) {
+    SEALPOOL_ASSIGN_OR_RETURN(store->lease_,
+                              S3Lease::Acquire(client, store->prefix_, pool_id, options.lease));
+    store->generation_ = store->lease_->record().generation;
+  }
   if (known_sizes != nullptr) {
     absl::MutexLock lock(&store->mu_);
     store->sizes_ = *known_sizes;
@@ -399,7 +404,8 @@ absl::Status S3ContainerStore::Seal(Group& group) {
   if (!group.open) return absl::OkStatus();
   OpenContainer c = std::move(*group.open);
   group.open.reset();
-  absl::Status put = client_->Put(KeyOf(c.id), c.bytes);
+  absl::Status put = BeforeUpload(c.id);
+  if (put.ok()) put = client_->Put(KeyOf(c.id), c.bytes);
   absl::MutexLock lock(&mu_);
   open_.erase(c.id);
   if (!put.ok()) {
@@ -545,7 +551,13 @@ absl::Status S3ContainerStore::Remove(uint64_t container_id) {
       return absl::NotFoundError(Cat("container ", container_id, " is not in the bucket"));
     }
   }
+  if (lease_ != nullptr) SEALPOOL_RETURN_IF_ERROR(lease_->Check());
   SEALPOOL_RETURN_IF_ERROR(client_->Delete(KeyOf(container_id)));
+  ForgetObject(container_id);
+  return absl::OkStatus();
+}
+
+void S3ContainerStore::ForgetObject(uint64_t container_id) {
   {
     absl::MutexLock lock(&mu_);
     sizes_.erase(container_id);
@@ -559,7 +571,6 @@ absl::Status S3ContainerStore::Remove(uint64_t container_id) {
     }
   }
   cache_->Forget(container_id);
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<ContainerReader>> S3ContainerStore::NewReader(uint64_t id,

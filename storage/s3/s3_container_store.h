@@ -35,6 +35,11 @@
 // Remove; List, FileSize and IsOpenForAppend cost no request. A read finding an object shorter
 // than its known size is DataLoss (truncated behind the store's back).
 //
+// Fencing and orphans (s3_lease.h, s3_orphans.h): Open takes the pool folder's lease (a second
+// pool process is refused, FailedPrecondition naming the holder); each upload first checks the
+// lease and writes an intent object; Remove and SweepOrphans check the lease first. A fenced
+// store fails those with FailedPrecondition "fenced: ..." before touching the bucket.
+//
 // Thread safety: thread-safe. Appends and the upload of one group serialise on the group's lock
 // (an Append waits for its group's upload); groups proceed in parallel.
 #ifndef SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
@@ -54,6 +59,7 @@
 #include "absl/synchronization/mutex.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_commit_log.h"
+#include "storage/s3/s3_lease.h"
 #include "storage/store/container_store.h"
 
 namespace sealpool::storage::s3 {
@@ -67,6 +73,12 @@ struct S3ContainerStoreOptions {
   // read_cache_bytes must hold 1 + read_ahead_blocks blocks.
   int read_ahead_blocks = 2;
   int read_ahead_threads = 2;
+  // Fencing (s3_lease.h, docs/s3.md "Fencing"): Open takes the pool folder's lease; every
+  // upload, Remove and sweep checks it first. Off only for tests against a fake server.
+  bool fencing = true;
+  S3LeaseOptions lease;
+  // An intent object before each container PUT (s3_orphans.h), for SweepOrphans.
+  bool intents = true;
 };
 
 // The object key of container `id` of `pool_id` under `prefix`.
@@ -109,6 +121,13 @@ class S3ContainerStore final : public ContainerStore {
   std::string KeyOf(uint64_t container_id) const;
   // Commit records and catalog backups beside the containers (s3_commit_log.h).
   CatalogLog* catalog_log() override { return &catalog_log_; }
+  // The folder's lease (nullptr without fencing).
+  const std::shared_ptr<S3Lease>& lease() const { return lease_; }
+
+  // The sweep (s3_orphans.cc, docs/s3.md "Orphans and the sweep").
+  [[nodiscard]] absl::StatusOr<OrphanSweepReport> SweepOrphans(
+      const OrphanSweepOptions& options,
+      const std::function<absl::StatusOr<bool>(uint64_t container_id)>& referenced) override;
 
   // The block cache (shared by every reader of this store).
   class BlockCache;
@@ -139,6 +158,10 @@ class S3ContainerStore final : public ContainerStore {
   // Uploads the group's open container and closes it (durable or lost).
   absl::Status Seal(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(group.mu)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The lease check and the intent before container `id`'s upload (s3_orphans.cc).
+  absl::Status BeforeUpload(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops a deleted object's size, reader and cached blocks.
+  void ForgetObject(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckDurable(const StoredLocation& where) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
   absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
@@ -150,6 +173,8 @@ class S3ContainerStore final : public ContainerStore {
   const S3ContainerStoreOptions options_;
   std::shared_ptr<BlockCache> cache_;
   S3CatalogLog catalog_log_;
+  std::shared_ptr<S3Lease> lease_;
+  uint64_t generation_ = 0;  // the lease's (0 without fencing), written into intents
 
   absl::Mutex allocate_mu_;
   const std::function<absl::StatusOr<uint64_t>()> allocate_id_ ABSL_GUARDED_BY(allocate_mu_);

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,6 +39,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage/store/catalog_log.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "storage/store/container_format.h"
 #include "storage/store/container_reader.h"
 #include "storage/store/container_writer.h"
@@ -55,6 +58,23 @@ struct StoredLocation {
   RecordLocation location;
 
   friend bool operator==(const StoredLocation&, const StoredLocation&) = default;
+};
+
+// The orphan sweep of a store whose writes can outlive their writer (S3: an object whose PUT
+// the store accepted after the pool process died; docs/s3.md "Orphans and the sweep").
+struct OrphanSweepOptions {
+  absl::Duration grace = absl::Hours(1);  // unreferenced objects younger than this are kept
+  std::function<absl::Time()> clock = absl::Now;
+};
+struct OrphanSweepReport {
+  uint64_t intents_found = 0;       // upload intents listed
+  uint64_t intents_removed = 0;     // of committed containers, and of removed orphans
+  uint64_t intents_malformed = 0;   // unreadable or foreign intent objects (left alone)
+  uint64_t orphans_found = 0;       // unreferenced container objects (or intents without one)
+  uint64_t orphans_removed = 0;     // of those, older than the grace period: removed
+  uint64_t orphans_kept_young = 0;  // of those, younger than the grace period: kept
+  uint64_t objects_unreadable = 0;  // unreferenced objects whose age is unknown (left alone)
+  uint64_t bytes_removed = 0;
 };
 
 class ContainerStore {
@@ -103,6 +123,16 @@ class ContainerStore {
   // store's commit records and catalog backups. nullptr (the default, and the local store):
   // the catalog's own fsync is the durability, as the containers are on the same disk.
   virtual CatalogLog* catalog_log() { return nullptr; }
+  // Removes objects of writes that never committed: not open here, `referenced` false, older
+  // than options.grace. Unimplemented for a store that needs no sweep (local files: Pool::Open
+  // removes every container without a catalog record).
+  [[nodiscard]] virtual absl::StatusOr<OrphanSweepReport> SweepOrphans(
+      const OrphanSweepOptions& options,
+      const std::function<absl::StatusOr<bool>(uint64_t container_id)>& referenced) {
+    (void)options;
+    (void)referenced;
+    return absl::UnimplementedError("this container store has no orphan sweep (local files)");
+  }
 
  protected:
   ContainerStore() = default;

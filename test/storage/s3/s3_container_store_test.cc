@@ -61,16 +61,16 @@ TEST_CASE("S3 store: one object per key group and sync / reads / reopen from a l
     where.push_back(*loc);
   }
   // Before the sync nothing is in the bucket and the containers are open.
-  CHECK(client->List("pre/")->empty());
+  const std::string folder = "pre/sealpool-" + std::string(32, '1') + "/containers/";
+  CHECK(client->List(folder)->empty());
   CHECK((*store)->IsOpenForAppend(where[0].container_id));
   REQUIRE((*store)->Sync(where).ok());
   CHECK_FALSE((*store)->IsOpenForAppend(where[0].container_id));
 
   // One object per group, named by pool and container id, holding a container header.
-  auto listed = client->List("pre/");
+  auto listed = client->List(folder);
   REQUIRE(listed.ok());
   REQUIRE(listed->size() == 2);
-  const std::string folder = "pre/sealpool-" + std::string(32, '1') + "/containers/";
   CHECK((*listed)[0].key == folder + "0000000000000001.spc");
   CHECK((*listed)[1].key == folder + "0000000000000002.spc");
   auto head = client->Get((*listed)[0].key, 0, kContainerHeaderSize);
@@ -236,7 +236,9 @@ TEST_CASE("S3 store: an upload that fails loses exactly its records and says so 
   auto client = S3Client::Create(t, std::move(*secret), co);
   REQUIRE(client.ok());
   Ids ids;
-  auto store = S3ContainerStore::Open(client->get(), "", Filled(1), {}, ids.fn());
+  S3ContainerStoreOptions no_fencing;  // the fake server keeps no objects: no lease on it
+  no_fencing.fencing = false;
+  auto store = S3ContainerStore::Open(client->get(), "", Filled(1), no_fencing, ids.fn());
   REQUIRE(store.ok());
   auto a = (*store)->Append(Filled(0x21), MakeSegment(1, 100).view());
   auto b = (*store)->Append(Filled(0x22), MakeSegment(2, 100).view());

@@ -30,7 +30,8 @@ std::set<std::string> Keys(S3Client& client) {
   REQUIRE(listed.ok());
   std::set<std::string> keys;
   for (const auto& o : *listed) {
-    // Containers only: commit records and catalog backups live beside them (docs/s3.md).
+    // Containers only: commit records, catalog backups, lease generations and upload intents
+    // live beside them (docs/s3.md).
     if (o.key.find("/containers/") != std::string::npos) keys.insert(o.key);
   }
   return keys;
