@@ -146,4 +146,30 @@ absl::StatusOr<std::unique_ptr<ContainerReader>> GroupedContainerStore::OpenRead
   return StoreOf(container_id)->OpenReader(container_id);
 }
 
+absl::StatusOr<OrphanSweepReport> GroupedContainerStore::SweepOrphans(
+    const OrphanSweepOptions& options,
+    const std::function<absl::StatusOr<bool>(uint64_t container_id)>& referenced) {
+  OrphanSweepReport total;
+  bool any = false;
+  for (ContainerStore* store : AllStores()) {
+    absl::StatusOr<OrphanSweepReport> r = store->SweepOrphans(options, referenced);
+    if (absl::IsUnimplemented(r.status())) continue;
+    if (!r.ok()) return r.status();
+    any = true;
+    total.intents_found += r->intents_found;
+    total.intents_removed += r->intents_removed;
+    total.intents_malformed += r->intents_malformed;
+    total.orphans_found += r->orphans_found;
+    total.orphans_removed += r->orphans_removed;
+    total.orphans_kept_young += r->orphans_kept_young;
+    total.objects_unreadable += r->objects_unreadable;
+    total.bytes_removed += r->bytes_removed;
+  }
+  if (!any) {
+    return absl::UnimplementedError("no container store of this pool has an orphan sweep "
+                                    "(local files: Pool::Open removes unreferenced ones)");
+  }
+  return total;
+}
+
 }  // namespace sealpool::storage

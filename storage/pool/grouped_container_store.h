@@ -60,6 +60,11 @@ class GroupedContainerStore final : public ContainerStore {
   // The pool-wide store's log (PoolOptions::container_store over S3); group stores' logs are
   // not used yet (docs/s3.md "Status").
   CatalogLog* catalog_log() override { return local_->catalog_log(); }
+  // Every store's sweep (the local files' store: skipped, it has none), reports added up.
+  // Unimplemented only when no store has a sweep.
+  [[nodiscard]] absl::StatusOr<OrphanSweepReport> SweepOrphans(
+      const OrphanSweepOptions& options,
+      const std::function<absl::StatusOr<bool>(uint64_t container_id)>& referenced) override;
 
  private:
   struct GroupStore {
