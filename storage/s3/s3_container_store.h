@@ -38,6 +38,7 @@
 #ifndef SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
 #define SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -45,6 +46,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -64,6 +66,15 @@ struct S3ContainerStoreOptions {
   // read_cache_bytes must hold 1 + read_ahead_blocks blocks.
   int read_ahead_blocks = 2;
   int read_ahead_threads = 2;
+  // Streamed upload: 0 (off), or >= 5 MiB (S3's smallest part); 8 MiB by default. When a group's open container holds
+  // this many bytes not yet sent, they go out as the next part of a multipart upload on a
+  // thread of their own while Append goes on (one part on its way per group); its seal then
+  // sends only the tail as the last part and completes the upload (the object appears whole
+  // then, as with one PUT). A container that never fills a part is one PUT as before. Costs
+  // requests (initiate + parts + complete instead of one PUT); hides most of the upload time
+  // of a commit behind the writing of the batch. An abandoned upload (a crash, a failed part)
+  // is no object, but keeps its parts' bytes in the bucket until aborted (docs/s3.md).
+  uint64_t stream_part_bytes = 8ull << 20;
 };
 
 // The object key of container `id` of `pool_id` under `prefix`.
@@ -102,10 +113,24 @@ class S3ContainerStore final : public ContainerStore {
   class BlockCache;
 
  private:
+  // One part of a streamed container on its way, on a thread of its own.
+  struct PartUpload {
+    std::thread thread;
+    std::atomic<bool> done{false};
+    std::vector<uint8_t> data;    // a copy: the container's buffer grows meanwhile
+    std::string upload_id;        // empty: the thread initiates the upload first
+    absl::StatusOr<std::string> etag;
+  };
   struct OpenContainer {
     uint64_t id = 0;
     std::vector<uint8_t> bytes;  // header + records
     uint64_t records = 0;
+    // Streamed (options.stream_part_bytes > 0): the multipart upload its full parts went to.
+    std::string upload_id;
+    std::vector<std::string> etags;  // of the parts sent, in order
+    uint64_t streamed = 0;           // bytes in those parts
+    absl::Status stream_error;       // a part failed: the container will be lost at its seal
+    std::unique_ptr<PartUpload> part;
   };
   struct Group {
     explicit Group(const Id128& id) : key_group_id(id) {}
@@ -124,6 +149,12 @@ class S3ContainerStore final : public ContainerStore {
   absl::Status Seal(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(group.mu)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckDurable(const StoredLocation& where) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Streaming: takes the result of the part on its way (waiting for it with `wait`), and
+  // starts the next full part when there is one and none is on its way.
+  void CollectPart(OpenContainer& c, bool wait);
+  void MaybeStreamPart(OpenContainer& c);
+  // Uploads `c` whole (one PUT) or finishes its streamed multipart upload.
+  absl::Status Upload(OpenContainer& c);
   absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
   absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
 
