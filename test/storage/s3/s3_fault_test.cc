@@ -302,6 +302,79 @@ TEST_CASE("S3 faults: radosgw stopped mid-backup and back within the deadline - 
   RequireRestores(f, "gen2", gen2);
 }
 
+TEST_CASE("S3 faults: radosgw stopped while a streamed container sends its parts - the commit fails Unavailable and the container never appears",
+          "[s3][pool][fault]") {
+  CephS3& ceph = CephS3::Get();
+  const std::string bucket = CephS3::NewBucketName();
+  auto lister = ceph.Client(bucket);
+  const absl::Duration deadline = absl::Seconds(3);
+  std::unique_ptr<S3Client> client = ClientAt(ceph, ceph.endpoint(), bucket,
+                                              ShortDeadlines(deadline));
+  // Big containers, streamed in 5 MiB parts: an image of 14 MiB sends parts while it is
+  // written.
+  PoolOptions options = SmallPoolOptions();
+  options.containers.target_size = 64 << 20;
+  options.commit_every_extents = 1 << 20;  // one batch: the commit is the only sync
+  options.container_store = [&client](const Id128& pool_id,
+                                      std::function<absl::StatusOr<uint64_t>()> allocate)
+      -> absl::StatusOr<std::unique_ptr<ContainerStore>> {
+    s3::S3ContainerStoreOptions o;
+    o.containers.target_size = 64 << 20;
+    o.stream_part_bytes = 5 << 20;
+    auto store = S3ContainerStore::Open(client.get(), "lsu/", pool_id, o, std::move(allocate));
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ContainerStore>(std::move(*store));
+  };
+  PoolFixture f(options);
+  const std::vector<uint8_t> gen1 = ImageContent({51, 3'000'000});
+  REQUIRE(f.WriteImage("gen1", gen1).ok());
+  const auto objects_before = lister->List("lsu/");
+  REQUIRE(objects_before.ok());
+
+  // gen2: random bytes (incompressible), so its container passes 5 MiB and a part leaves
+  // before radosgw stops.
+  const std::vector<uint8_t> gen2 = ::sealpool::test::PseudoRandomBytes(14 << 20, 52);
+  auto writer = f.pool().BeginImage(Request("gen2"));
+  REQUIRE(writer.ok());
+  // Written until the first part's thread has sent its first request (the initiate).
+  const auto initiated0 = client->counters().of(s3::S3RequestKind::kMultipartInitiate);
+  size_t at = 0;
+  const auto limit = Clock::now() + std::chrono::seconds(60);
+  while (client->counters().of(s3::S3RequestKind::kMultipartInitiate) == initiated0) {
+    REQUIRE(at < gen2.size() * 3 / 4);
+    REQUIRE(Clock::now() < limit);
+    REQUIRE((*writer)->Write(std::span(gen2).subspan(at, 256 << 10)).ok());
+    at += 256 << 10;
+  }
+  ceph.StopRgw();
+  const auto start = Clock::now();
+  absl::Status wrote = (*writer)->Write(std::span(gen2).subspan(at));
+  absl::Status committed = wrote.ok() ? (*writer)->Commit().status() : wrote;
+  const double took = SecondsSince(start);
+  INFO(committed << " after " << took << " s");
+  REQUIRE(absl::IsUnavailable(committed));
+  CHECK_THAT(std::string(committed.message()), Catch::Contains("within the deadline"));
+  CHECK_THAT(std::string(committed.message()), Catch::Contains("was not stored"));
+  // The part on its way, then the tail or the complete: each within one deadline.
+  CHECK(took <= 3 * absl::ToDoubleSeconds(deadline) + 3.0);
+  (*writer)->Abort();
+  writer->reset();
+  ceph.StartRgw();
+
+  // The lost container never became an object; gen1 intact; gen2 written again.
+  auto objects_after = lister->List("lsu/");
+  REQUIRE(objects_after.ok());
+  CHECK(objects_after->size() == objects_before->size());
+  RequireRestores(f, "gen1", gen1);
+  CHECK(absl::IsNotFound(f.ReadAll("gen2").status()));
+  auto again = f.WriteImage("gen2", gen2);
+  INFO(again.status());
+  REQUIRE(again.ok());
+  f.Reopen();
+  RequireRestores(f, "gen1", gen1);
+  RequireRestores(f, "gen2", gen2);
+}
+
 TEST_CASE("S3 faults: radosgw restarted during a backup and during a restore - both complete bit-exact",
           "[s3][pool][fault]") {
   CephS3& ceph = CephS3::Get();
