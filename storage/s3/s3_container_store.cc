@@ -319,7 +319,9 @@ S3ContainerStore::~S3ContainerStore() {
     absl::MutexLock lock(&g->mu);
     if (!g->open) continue;
     CollectPart(*g->open, /*wait=*/true);
-    if (!g->open->upload_id.empty()) client_->AbortMultipart(KeyOf(g->open->id), g->open->upload_id);
+    if (!g->open->upload_id.empty()) {
+      client_->AbortMultipart(KeyOf(g->open->id), g->open->upload_id);
+    }
   }
 }
 

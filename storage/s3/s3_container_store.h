@@ -20,11 +20,14 @@
 // every location's object was accepted. A failed upload abandons that container: its records
 // are lost (Sync(locations) reports it to every caller whose locations it held, however late),
 // the group's next Append starts a new container, and the object, if a partial one exists, is
-// never listed as the pool's (a PUT is atomic in S3).
+// never listed as the pool's (a PUT is atomic in S3). With stream_part_bytes, a growing
+// container's full parts are sent as a multipart upload while it grows; its seal sends the tail
+// and completes the upload, and only then does the object exist.
 //
 // Reads: ranged GETs through a bounded block cache shared by all containers (read_cache_bytes,
 // blocks of cache_block_bytes; a block missed by several threads at once is fetched once; the
-// next read_ahead_blocks blocks of an object are fetched ahead on the store's threads), then the same checks as a local container (ContainerReader):
+// next read_ahead_blocks blocks of an object are fetched ahead on the store's threads), then the
+// same checks as a local container (ContainerReader):
 // DataLoss naming container and offset for a damaged or truncated object, and DataLoss for an
 // object of the pool that vanished from the bucket. Records of a container not yet uploaded are
 // not readable (FailedPrecondition); the pool references records only after Sync.
@@ -66,14 +69,15 @@ struct S3ContainerStoreOptions {
   // read_cache_bytes must hold 1 + read_ahead_blocks blocks.
   int read_ahead_blocks = 2;
   int read_ahead_threads = 2;
-  // Streamed upload: 0 (off), or >= 5 MiB (S3's smallest part); 8 MiB by default. When a group's open container holds
-  // this many bytes not yet sent, they go out as the next part of a multipart upload on a
-  // thread of their own while Append goes on (one part on its way per group); its seal then
-  // sends only the tail as the last part and completes the upload (the object appears whole
-  // then, as with one PUT). A container that never fills a part is one PUT as before. Costs
-  // requests (initiate + parts + complete instead of one PUT); hides most of the upload time
-  // of a commit behind the writing of the batch. An abandoned upload (a crash, a failed part)
-  // is no object, but keeps its parts' bytes in the bucket until aborted (docs/s3.md).
+  // Streamed upload: 0 (off), or >= 5 MiB (S3's smallest part); 8 MiB by default. When a
+  // group's open container holds this many bytes not yet sent, they go out as the next part of
+  // a multipart upload on a thread of their own while Append goes on (one part on its way per
+  // group); its seal then sends only the tail as the last part and completes the upload (the
+  // object appears whole then, as with one PUT). A container that never fills a part is one PUT
+  // as before. Costs requests (initiate + parts + complete instead of one PUT); hides most of
+  // the upload time of a commit behind the writing of the batch. An abandoned upload (a crash,
+  // a failed part) is no object, but keeps its parts' bytes in the bucket until aborted
+  // (docs/s3.md).
   uint64_t stream_part_bytes = 8ull << 20;
 };
 

@@ -451,12 +451,14 @@ int main(int argc, char** argv) {
     store_options.stream_part_bytes = static_cast<uint64_t>(cfg.stream_part_mib) << 20;
   }
   std::printf("S3 store: read cache %llu MiB in blocks of %llu KiB, read-ahead %d blocks on %d "
-              "threads, streamed parts %llu MiB (0: off); client part size %llu MiB above %llu MiB\n",
+              "threads, streamed parts %llu MiB (0: off); client part size %llu MiB above %llu "
+              "MiB\n",
               static_cast<unsigned long long>(store_options.read_cache_bytes >> 20),
               static_cast<unsigned long long>(store_options.cache_block_bytes >> 10),
               store_options.read_ahead_blocks, store_options.read_ahead_threads,
               static_cast<unsigned long long>(store_options.stream_part_bytes >> 20),
-              static_cast<unsigned long long>(sealpool::storage::s3::S3ClientOptions{}.part_size >> 20),
+              static_cast<unsigned long long>(
+                  sealpool::storage::s3::S3ClientOptions{}.part_size >> 20),
               static_cast<unsigned long long>(
                   sealpool::storage::s3::S3ClientOptions{}.multipart_threshold >> 20));
 

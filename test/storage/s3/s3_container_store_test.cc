@@ -324,12 +324,14 @@ TEST_CASE("S3 store: a streamed container goes out in parts while it grows and a
   CHECK(client->List("st/")->empty());
   REQUIRE((*store)->Sync(where).ok());
   const auto after = client->counters();
-  CHECK(after.of(S3RequestKind::kMultipartInitiate) - before.of(S3RequestKind::kMultipartInitiate) == 1);
+  CHECK(after.of(S3RequestKind::kMultipartInitiate) -
+            before.of(S3RequestKind::kMultipartInitiate) == 1);
   // The first part leaves as soon as 5 MiB are there; a second one only if the first is back
   // before the appends end (one part on its way per group); the tail is the last part.
   CHECK(after.of(S3RequestKind::kMultipartPart) - before.of(S3RequestKind::kMultipartPart) >= 2);
   CHECK(after.of(S3RequestKind::kMultipartPart) - before.of(S3RequestKind::kMultipartPart) <= 3);
-  CHECK(after.of(S3RequestKind::kMultipartComplete) - before.of(S3RequestKind::kMultipartComplete) == 1);
+  CHECK(after.of(S3RequestKind::kMultipartComplete) -
+            before.of(S3RequestKind::kMultipartComplete) == 1);
   CHECK(after.of(S3RequestKind::kPut) == before.of(S3RequestKind::kPut));
   auto listed = client->List("st/");
   REQUIRE(listed.ok());
