@@ -545,13 +545,7 @@ absl::Status S3Client::Put(std::string_view key, std::span<const uint8_t> data) 
   return Call(r, deadline).status();
 }
 
-absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_t> data,
-                                    absl::Time deadline) {
-  uint64_t parts = (data.size() + options_.part_size - 1) / options_.part_size;
-  if (parts > kMaxParts) {
-    return absl::InvalidArgumentError(Cat("S3 PUT ", target_.bucket, "/", key, ": ", data.size(),
-                                          " bytes need more than ", kMaxParts, " parts"));
-  }
+absl::StatusOr<std::string> S3Client::Initiate(std::string_view key, absl::Time deadline) {
   Request init;
   init.op = "InitiateMultipartUpload";
   init.kind = S3RequestKind::kMultipartInitiate;
@@ -562,48 +556,45 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
   absl::StatusOr<std::string> upload_id = ParseInitiateMultipartUpload(std::string_view(
       reinterpret_cast<const char*>(init_reply.body.data()), init_reply.body.size()));
   if (!upload_id.ok()) return base::Annotate(upload_id.status(), Describe(init));
-  const std::string id_query = UriEncode(*upload_id);
+  return upload_id;
+}
 
-  auto abort_upload = [&](absl::Status why) {
-    Request abort;
-    abort.op = "AbortMultipartUpload";
-    abort.kind = S3RequestKind::kMultipartAbort;
-    abort.method = "DELETE";
-    abort.key = std::string(key);
-    abort.query = Cat("uploadId=", id_query);
-    abort.ok_codes = {204, 200, 404};
-    // Best effort, with a deadline of its own: the upload's deadline may be spent.
-    (void)Call(abort, absl::Now() + std::min(options_.deadline, absl::Seconds(10)));
-    return why;
-  };
+absl::StatusOr<std::string> S3Client::Part(std::string_view key, const std::string& upload_id,
+                                           int part_number, std::span<const uint8_t> data,
+                                           absl::Time deadline) {
+  if (part_number < 1 || static_cast<uint64_t>(part_number) > kMaxParts) {
+    return absl::InvalidArgumentError(Cat("S3 UploadPart ", target_.bucket, "/", key, ": part ",
+                                          part_number, " is outside 1..", kMaxParts));
+  }
+  Request part;
+  part.op = Cat("UploadPart ", part_number);
+  part.kind = S3RequestKind::kMultipartPart;
+  part.method = "PUT";
+  part.key = std::string(key);
+  part.query = Cat("partNumber=", part_number, "&uploadId=", UriEncode(upload_id));
+  part.body = data;
+  SEALPOOL_ASSIGN_OR_RETURN(Reply reply, Call(part, deadline));
+  if (reply.etag.empty()) {
+    return absl::UnavailableError(Cat(Describe(part), ": reply without an ETag"));
+  }
+  return std::move(reply.etag);
+}
 
+absl::Status S3Client::Complete(std::string_view key, const std::string& upload_id,
+                                const std::vector<std::string>& etags, uint64_t total_size,
+                                absl::Time deadline) {
   std::string complete = "<CompleteMultipartUpload>";
-  for (uint64_t i = 0; i < parts; ++i) {
-    uint64_t begin = i * options_.part_size;
-    uint64_t n = std::min<uint64_t>(options_.part_size, data.size() - begin);
-    Request part;
-    part.op = Cat("UploadPart ", i + 1);
-    part.kind = S3RequestKind::kMultipartPart;
-    part.method = "PUT";
-    part.key = std::string(key);
-    part.query = Cat("partNumber=", i + 1, "&uploadId=", id_query);
-    part.body = data.subspan(begin, n);
-    absl::StatusOr<Reply> reply = Call(part, deadline);
-    if (!reply.ok()) return abort_upload(reply.status());
-    if (reply->etag.empty()) {
-      return abort_upload(absl::UnavailableError(Cat(Describe(part), ": reply without an ETag")));
-    }
+  for (size_t i = 0; i < etags.size(); ++i) {
     complete = Cat(complete, "<Part><PartNumber>", i + 1, "</PartNumber><ETag>",
-                   XmlEscape(reply->etag), "</ETag></Part>");
+                   XmlEscape(etags[i]), "</ETag></Part>");
   }
   complete += "</CompleteMultipartUpload>";
-
   Request done;
   done.op = "CompleteMultipartUpload";
   done.kind = S3RequestKind::kMultipartComplete;
   done.method = "POST";
   done.key = std::string(key);
-  done.query = Cat("uploadId=", id_query);
+  done.query = Cat("uploadId=", UriEncode(upload_id));
   done.content_type = "application/xml";
   done.body = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(complete.data()),
                                        complete.size());
@@ -613,14 +604,70 @@ absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_
       // A retried complete whose first try went through finds its upload gone: the object
       // is there if its size is ours.
       absl::StatusOr<ObjectInfo> info = Head(key);
-      if (info.ok() && info->size == data.size()) return absl::OkStatus();
+      if (info.ok() && info->size == total_size) return absl::OkStatus();
     }
-    return abort_upload(reply.status());
+    return reply.status();
   }
   absl::StatusOr<std::string> etag = ParseCompleteMultipartUpload(
       std::string_view(reinterpret_cast<const char*>(reply->body.data()), reply->body.size()));
-  if (!etag.ok()) return abort_upload(base::Annotate(etag.status(), Describe(done)));
+  if (!etag.ok()) return base::Annotate(etag.status(), Describe(done));
   return absl::OkStatus();
+}
+
+void S3Client::AbortMultipart(std::string_view key, const std::string& upload_id) {
+  Request abort;
+  abort.op = "AbortMultipartUpload";
+  abort.kind = S3RequestKind::kMultipartAbort;
+  abort.method = "DELETE";
+  abort.key = std::string(key);
+  abort.query = Cat("uploadId=", UriEncode(upload_id));
+  abort.ok_codes = {204, 200, 404};
+  // Best effort, with a deadline of its own: the upload's deadline may be spent.
+  (void)Call(abort, absl::Now() + std::min(options_.deadline, absl::Seconds(10)));
+}
+
+absl::StatusOr<std::string> S3Client::InitiateMultipart(std::string_view key) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateKey(key));
+  return Initiate(key, absl::Now() + options_.deadline);
+}
+
+absl::StatusOr<std::string> S3Client::UploadPart(std::string_view key,
+                                                 const std::string& upload_id, int part_number,
+                                                 std::span<const uint8_t> data) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateKey(key));
+  return Part(key, upload_id, part_number, data, absl::Now() + options_.deadline);
+}
+
+absl::Status S3Client::CompleteMultipart(std::string_view key, const std::string& upload_id,
+                                         const std::vector<std::string>& etags,
+                                         uint64_t total_size) {
+  SEALPOOL_RETURN_IF_ERROR(ValidateKey(key));
+  return Complete(key, upload_id, etags, total_size, absl::Now() + options_.deadline);
+}
+
+absl::Status S3Client::PutMultipart(std::string_view key, std::span<const uint8_t> data,
+                                    absl::Time deadline) {
+  uint64_t parts = (data.size() + options_.part_size - 1) / options_.part_size;
+  if (parts > kMaxParts) {
+    return absl::InvalidArgumentError(Cat("S3 PUT ", target_.bucket, "/", key, ": ", data.size(),
+                                          " bytes need more than ", kMaxParts, " parts"));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(std::string upload_id, Initiate(key, deadline));
+  std::vector<std::string> etags;
+  for (uint64_t i = 0; i < parts; ++i) {
+    uint64_t begin = i * options_.part_size;
+    uint64_t n = std::min<uint64_t>(options_.part_size, data.size() - begin);
+    absl::StatusOr<std::string> etag =
+        Part(key, upload_id, static_cast<int>(i + 1), data.subspan(begin, n), deadline);
+    if (!etag.ok()) {
+      AbortMultipart(key, upload_id);
+      return etag.status();
+    }
+    etags.push_back(std::move(*etag));
+  }
+  absl::Status done = Complete(key, upload_id, etags, data.size(), deadline);
+  if (!done.ok()) AbortMultipart(key, upload_id);
+  return done;
 }
 
 absl::StatusOr<std::vector<uint8_t>> S3Client::Get(std::string_view key, uint64_t offset,

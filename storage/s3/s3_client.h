@@ -140,6 +140,21 @@ class S3Client {
   [[nodiscard]] absl::Status Put(std::string_view key, std::span<const uint8_t> data);
   // `length` bytes from `offset` (fewer at the end of the object). OutOfRange when offset is at
   // or past the end of a non-empty object.
+  // A multipart upload in steps (the S3 store streams a container's parts while it grows):
+  // initiate (the upload id), parts numbered from 1 (each >= 5 MiB but the last; the part's
+  // ETag), complete (the object appears whole, `total_size` bytes; a retried complete that finds
+  // the upload gone accepts an object of that size), abort (best effort, its own short
+  // deadline). Each call has the client's deadline; every request is counted by its kind.
+  [[nodiscard]] absl::StatusOr<std::string> InitiateMultipart(std::string_view key);
+  [[nodiscard]] absl::StatusOr<std::string> UploadPart(std::string_view key,
+                                                       const std::string& upload_id,
+                                                       int part_number,
+                                                       std::span<const uint8_t> data);
+  [[nodiscard]] absl::Status CompleteMultipart(std::string_view key, const std::string& upload_id,
+                                               const std::vector<std::string>& etags,
+                                               uint64_t total_size);
+  void AbortMultipart(std::string_view key, const std::string& upload_id);
+
   [[nodiscard]] absl::StatusOr<std::vector<uint8_t>> Get(std::string_view key, uint64_t offset,
                                                          uint64_t length);
   // The whole object (at most max_size bytes: Unavailable if it is larger).
@@ -172,6 +187,13 @@ class S3Client {
   absl::StatusOr<Reply> Call(const Request& request, absl::Time deadline);
   absl::Status PutMultipart(std::string_view key, std::span<const uint8_t> data,
                             absl::Time deadline);
+  absl::StatusOr<std::string> Initiate(std::string_view key, absl::Time deadline);
+  absl::StatusOr<std::string> Part(std::string_view key, const std::string& upload_id,
+                                   int part_number, std::span<const uint8_t> data,
+                                   absl::Time deadline);
+  absl::Status Complete(std::string_view key, const std::string& upload_id,
+                        const std::vector<std::string>& etags, uint64_t total_size,
+                        absl::Time deadline);
 
   std::unique_ptr<Handle> TakeHandle();
   void ReturnHandle(std::unique_ptr<Handle> handle);

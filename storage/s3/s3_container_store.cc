@@ -318,7 +318,19 @@ S3ContainerStore::S3ContainerStore(S3Client* client, std::string prefix, Id128 p
       catalog_log_(client, prefix_, pool_id),
       allocate_id_(std::move(allocate_id)) {}
 
-S3ContainerStore::~S3ContainerStore() { cache_->Shutdown(); }
+S3ContainerStore::~S3ContainerStore() {
+  cache_->Shutdown();
+  // Open containers are dropped (never acknowledged); a streamed one's upload is aborted so
+  // its parts do not stay in the bucket.
+  for (const std::shared_ptr<Group>& g : Groups()) {
+    absl::MutexLock lock(&g->mu);
+    if (!g->open) continue;
+    CollectPart(*g->open, /*wait=*/true);
+    if (!g->open->upload_id.empty()) {
+      client_->AbortMultipart(KeyOf(g->open->id), g->open->upload_id);
+    }
+  }
+}
 
 absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::Open(
     S3Client* client, std::string prefix, Id128 pool_id, S3ContainerStoreOptions options,
@@ -348,6 +360,10 @@ absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenImpl(
   }
   if (!prefix.empty()) SEALPOOL_RETURN_IF_ERROR(ValidateKey(prefix + "x"));
   if (!allocate_id) return absl::InvalidArgumentError("S3 container store: no id allocator");
+  if (options.stream_part_bytes != 0 && options.stream_part_bytes < (5ull << 20)) {
+    return absl::InvalidArgumentError(
+        "S3 container store: stream_part_bytes must be 0 or at least 5 MiB (S3's smallest part)");
+  }
   if (options.containers.max_open_readers < 1 || options.cache_block_bytes < 4096 ||
       options.read_cache_bytes < options.cache_block_bytes || options.read_ahead_blocks < 0 ||
       options.read_ahead_blocks > 64 || options.read_ahead_threads < 1 ||
@@ -400,12 +416,81 @@ std::vector<std::shared_ptr<S3ContainerStore::Group>> S3ContainerStore::Groups()
   return out;
 }
 
+void S3ContainerStore::CollectPart(OpenContainer& c, bool wait) {
+  if (!c.part || (!wait && !c.part->done.load(std::memory_order_acquire))) return;
+  c.part->thread.join();
+  if (c.upload_id.empty()) c.upload_id = c.part->upload_id;
+  if (c.part->etag.ok()) {
+    c.etags.push_back(*c.part->etag);
+    c.streamed += options_.stream_part_bytes;
+  } else if (c.stream_error.ok()) {
+    c.stream_error = c.part->etag.status();
+  }
+  c.part.reset();
+}
+
+void S3ContainerStore::MaybeStreamPart(OpenContainer& c) {
+  if (options_.stream_part_bytes == 0) return;
+  CollectPart(c, /*wait=*/false);
+  if (c.part || !c.stream_error.ok() ||
+      c.bytes.size() - c.streamed < options_.stream_part_bytes) {
+    return;
+  }
+  auto part = std::make_unique<PartUpload>();
+  const auto begin = c.bytes.begin() + static_cast<std::ptrdiff_t>(c.streamed);
+  part->data.assign(begin, begin + static_cast<std::ptrdiff_t>(options_.stream_part_bytes));
+  part->upload_id = c.upload_id;
+  PartUpload* p = part.get();
+  const int number = static_cast<int>(c.etags.size()) + 1;
+  p->thread = std::thread([client = client_, p, key = KeyOf(c.id), number] {
+    if (p->upload_id.empty()) {
+      absl::StatusOr<std::string> id = client->InitiateMultipart(key);
+      if (id.ok()) {
+        p->upload_id = *id;
+      } else {
+        p->etag = id.status();
+      }
+    }
+    if (!p->upload_id.empty()) p->etag = client->UploadPart(key, p->upload_id, number, p->data);
+    p->data = {};
+    p->done.store(true, std::memory_order_release);
+  });
+  c.part = std::move(part);
+}
+
+absl::Status S3ContainerStore::Upload(OpenContainer& c) {
+  CollectPart(c, /*wait=*/true);
+  const std::string key = KeyOf(c.id);
+  if (c.upload_id.empty() && c.stream_error.ok()) return client_->Put(key, c.bytes);
+  absl::Status s = c.stream_error;
+  if (s.ok() && c.bytes.size() > c.streamed) {
+    absl::StatusOr<std::string> etag =
+        client_->UploadPart(key, c.upload_id, static_cast<int>(c.etags.size()) + 1,
+                            std::span<const uint8_t>(c.bytes).subspan(c.streamed));
+    if (etag.ok()) {
+      c.etags.push_back(*etag);
+    } else {
+      s = etag.status();
+    }
+  }
+  if (s.ok()) s = client_->CompleteMultipart(key, c.upload_id, c.etags, c.bytes.size());
+  if (!s.ok() && !c.upload_id.empty()) client_->AbortMultipart(key, c.upload_id);
+  return s;
+}
+
 absl::Status S3ContainerStore::Seal(Group& group) {
   if (!group.open) return absl::OkStatus();
   OpenContainer c = std::move(*group.open);
   group.open.reset();
+  // The lease check and the intent come before the object can appear (CompleteMultipart or
+  // the PUT); parts already streamed are not an object (docs/s3.md "Orphans and the sweep").
   absl::Status put = BeforeUpload(c.id);
-  if (put.ok()) put = client_->Put(KeyOf(c.id), c.bytes);
+  if (put.ok()) {
+    put = Upload(c);
+  } else {
+    CollectPart(c, /*wait=*/true);
+    if (!c.upload_id.empty()) client_->AbortMultipart(KeyOf(c.id), c.upload_id);
+  }
   absl::MutexLock lock(&mu_);
   open_.erase(c.id);
   if (!put.ok()) {
@@ -474,6 +559,7 @@ absl::StatusOr<StoredLocation> S3ContainerStore::Append(const Id128& key_group_i
   header.EncodeTo(&c.bytes);
   c.bytes.insert(c.bytes.end(), segment.stored.begin(), segment.stored.end());
   ++c.records;
+  MaybeStreamPart(c);
   return where;
 }
 

@@ -20,11 +20,14 @@
 // every location's object was accepted. A failed upload abandons that container: its records
 // are lost (Sync(locations) reports it to every caller whose locations it held, however late),
 // the group's next Append starts a new container, and the object, if a partial one exists, is
-// never listed as the pool's (a PUT is atomic in S3).
+// never listed as the pool's (a PUT is atomic in S3). With stream_part_bytes, a growing
+// container's full parts are sent as a multipart upload while it grows; its seal sends the tail
+// and completes the upload, and only then does the object exist.
 //
 // Reads: ranged GETs through a bounded block cache shared by all containers (read_cache_bytes,
 // blocks of cache_block_bytes; a block missed by several threads at once is fetched once; the
-// next read_ahead_blocks blocks of an object are fetched ahead on the store's threads), then the same checks as a local container (ContainerReader):
+// next read_ahead_blocks blocks of an object are fetched ahead on the store's threads), then the
+// same checks as a local container (ContainerReader):
 // DataLoss naming container and offset for a damaged or truncated object, and DataLoss for an
 // object of the pool that vanished from the bucket. Records of a container not yet uploaded are
 // not readable (FailedPrecondition); the pool references records only after Sync.
@@ -45,6 +48,7 @@
 #ifndef SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
 #define SEALPOOL_STORAGE_S3_S3_CONTAINER_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -52,6 +56,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -79,6 +84,16 @@ struct S3ContainerStoreOptions {
   S3LeaseOptions lease;
   // An intent object before each container PUT (s3_orphans.h), for SweepOrphans.
   bool intents = true;
+  // Streamed upload: 0 (off), or >= 5 MiB (S3's smallest part); 8 MiB by default. When a
+  // group's open container holds this many bytes not yet sent, they go out as the next part of
+  // a multipart upload on a thread of their own while Append goes on (one part on its way per
+  // group); its seal then sends only the tail as the last part and completes the upload (the
+  // object appears whole then, as with one PUT). A container that never fills a part is one PUT
+  // as before. Costs requests (initiate + parts + complete instead of one PUT); hides most of
+  // the upload time of a commit behind the writing of the batch. An abandoned upload (a crash,
+  // a failed part) is no object, but keeps its parts' bytes in the bucket until aborted
+  // (docs/s3.md).
+  uint64_t stream_part_bytes = 8ull << 20;
 };
 
 // The object key of container `id` of `pool_id` under `prefix`.
@@ -133,10 +148,24 @@ class S3ContainerStore final : public ContainerStore {
   class BlockCache;
 
  private:
+  // One part of a streamed container on its way, on a thread of its own.
+  struct PartUpload {
+    std::thread thread;
+    std::atomic<bool> done{false};
+    std::vector<uint8_t> data;    // a copy: the container's buffer grows meanwhile
+    std::string upload_id;        // empty: the thread initiates the upload first
+    absl::StatusOr<std::string> etag;
+  };
   struct OpenContainer {
     uint64_t id = 0;
     std::vector<uint8_t> bytes;  // header + records
     uint64_t records = 0;
+    // Streamed (options.stream_part_bytes > 0): the multipart upload its full parts went to.
+    std::string upload_id;
+    std::vector<std::string> etags;  // of the parts sent, in order
+    uint64_t streamed = 0;           // bytes in those parts
+    absl::Status stream_error;       // a part failed: the container will be lost at its seal
+    std::unique_ptr<PartUpload> part;
   };
   struct Group {
     explicit Group(const Id128& id) : key_group_id(id) {}
@@ -163,6 +192,12 @@ class S3ContainerStore final : public ContainerStore {
   // Drops a deleted object's size, reader and cached blocks.
   void ForgetObject(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckDurable(const StoredLocation& where) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Streaming: takes the result of the part on its way (waiting for it with `wait`), and
+  // starts the next full part when there is one and none is on its way.
+  void CollectPart(OpenContainer& c, bool wait);
+  void MaybeStreamPart(OpenContainer& c);
+  // Uploads `c` whole (one PUT) or finishes its streamed multipart upload.
+  absl::Status Upload(OpenContainer& c);
   absl::StatusOr<std::shared_ptr<const ContainerReader>> CachedReader(uint64_t id) const;
   absl::StatusOr<std::unique_ptr<ContainerReader>> NewReader(uint64_t id, uint64_t size) const;
 

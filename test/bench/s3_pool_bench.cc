@@ -289,6 +289,7 @@ struct Config {
   uint64_t cache_mib = 0;
   int read_ahead_blocks = -1;
   int read_ahead_threads = 0;
+  int64_t stream_part_mib = -1;
 };
 
 Config ParseArgs(int argc, char** argv) {
@@ -331,6 +332,10 @@ Config ParseArgs(int argc, char** argv) {
   app.add_option("--s3_read_ahead_threads", c.read_ahead_threads,
                  "the S3 store's read-ahead threads (0: its default)")
       ->check(CLI::Range(0, 64));
+  app.add_option("--s3_stream_part_mib", c.stream_part_mib,
+                 "the S3 store's streamed upload: parts of this many MiB sent while a container "
+                 "grows (0: off, one PUT per container; else >= 5; -1: its default)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1024}));
   app.add_flag("--smoke", c.smoke, "a 4 MiB corpus of /usr/include, one round");
   try {
     app.parse(argc, argv);
@@ -442,12 +447,18 @@ int main(int argc, char** argv) {
   if (cfg.cache_mib > 0) store_options.read_cache_bytes = cfg.cache_mib << 20;
   if (cfg.read_ahead_blocks >= 0) store_options.read_ahead_blocks = cfg.read_ahead_blocks;
   if (cfg.read_ahead_threads > 0) store_options.read_ahead_threads = cfg.read_ahead_threads;
+  if (cfg.stream_part_mib >= 0) {
+    store_options.stream_part_bytes = static_cast<uint64_t>(cfg.stream_part_mib) << 20;
+  }
   std::printf("S3 store: read cache %llu MiB in blocks of %llu KiB, read-ahead %d blocks on %d "
-              "threads; client part size %llu MiB above %llu MiB\n",
+              "threads, streamed parts %llu MiB (0: off); client part size %llu MiB above %llu "
+              "MiB\n",
               static_cast<unsigned long long>(store_options.read_cache_bytes >> 20),
               static_cast<unsigned long long>(store_options.cache_block_bytes >> 10),
               store_options.read_ahead_blocks, store_options.read_ahead_threads,
-              static_cast<unsigned long long>(sealpool::storage::s3::S3ClientOptions{}.part_size >> 20),
+              static_cast<unsigned long long>(store_options.stream_part_bytes >> 20),
+              static_cast<unsigned long long>(
+                  sealpool::storage::s3::S3ClientOptions{}.part_size >> 20),
               static_cast<unsigned long long>(
                   sealpool::storage::s3::S3ClientOptions{}.multipart_threshold >> 20));
 

@@ -301,6 +301,80 @@ TEST_CASE("S3 store: bad prefixes and options are refused", "[s3][store]") {
       S3ContainerStore::Open(client->get(), "", Filled(1), small, ids.fn()).status()));
 }
 
+TEST_CASE("S3 store: a streamed container goes out in parts while it grows and appears whole at its sync",
+          "[s3][store]") {
+  CephS3& ceph = CephS3::Get();
+  auto client = ceph.Client(CephS3::NewBucketName());
+  const Id128 pool = Filled(0x51), g = Filled(0x61);
+  Ids ids;
+  S3ContainerStoreOptions options;
+  options.containers.target_size = 64 << 20;
+  options.stream_part_bytes = 5 << 20;
+  auto store = S3ContainerStore::Open(client.get(), "st/", pool, options, ids.fn());
+  REQUIRE(store.ok());
+  std::vector<TestSegment> segs;
+  std::vector<StoredLocation> where;
+  const auto before = client->counters();
+  // About 12.5 MiB: full parts stream out while appending, the tail goes at the sync.
+  for (uint64_t i = 1; i <= 200; ++i) {
+    segs.push_back(MakeSegment(i, 64 << 10));
+    auto loc = (*store)->Append(g, segs.back().view());
+    REQUIRE(loc.ok());
+    where.push_back(*loc);
+  }
+  // Nothing listed before the sync: an upload in progress is no object.
+  CHECK(client->List("st/")->empty());
+  REQUIRE((*store)->Sync(where).ok());
+  const auto after = client->counters();
+  CHECK(after.of(S3RequestKind::kMultipartInitiate) -
+            before.of(S3RequestKind::kMultipartInitiate) == 1);
+  // The first part leaves as soon as 5 MiB are there; a second one only if the first is back
+  // before the appends end (one part on its way per group); the tail is the last part.
+  CHECK(after.of(S3RequestKind::kMultipartPart) - before.of(S3RequestKind::kMultipartPart) >= 2);
+  CHECK(after.of(S3RequestKind::kMultipartPart) - before.of(S3RequestKind::kMultipartPart) <= 3);
+  CHECK(after.of(S3RequestKind::kMultipartComplete) -
+            before.of(S3RequestKind::kMultipartComplete) == 1);
+  CHECK(after.of(S3RequestKind::kPut) == before.of(S3RequestKind::kPut));
+  auto listed = client->List("st/");
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK((*listed)[0].size == *(*store)->FileSize(where[0].container_id));
+  // Read back by a store that knows nothing but the listing.
+  auto reader = S3ContainerStore::Open(client.get(), "st/", pool, options, ids.fn());
+  REQUIRE(reader.ok());
+  for (size_t i = 0; i < segs.size(); ++i) {
+    std::vector<uint8_t> stored;
+    auto rh = (*reader)->Read(where[i], &stored, segs[i].meta.segment_id);
+    REQUIRE(rh.ok());
+    CHECK(stored == segs[i].bytes);
+  }
+  // A small container (below one part) is one PUT, as without streaming.
+  auto small = (*store)->Append(g, MakeSegment(1000, 3000).view());
+  REQUIRE(small.ok());
+  const auto before_small = client->counters();
+  REQUIRE((*store)->Sync({&*small, 1}).ok());
+  CHECK(client->counters().of(S3RequestKind::kPut) - before_small.of(S3RequestKind::kPut) == 1);
+  CHECK(client->counters().requests - before_small.requests == 1);
+
+  // A store closed with a streamed container open aborts its upload (counted): no object.
+  {
+    auto dropped = S3ContainerStore::Open(client.get(), "st/", pool, options, ids.fn());
+    REQUIRE(dropped.ok());
+    for (uint64_t i = 0; i < 100; ++i) {
+      REQUIRE((*dropped)->Append(g, MakeSegment(2000 + i, 64 << 10).view()).ok());
+    }
+    const auto before_close = client->counters();
+    dropped->reset();
+    CHECK(client->counters().of(S3RequestKind::kMultipartAbort) -
+              before_close.of(S3RequestKind::kMultipartAbort) == 1);
+  }
+  CHECK(client->List("st/")->size() == 2);
+  S3ContainerStoreOptions bad = options;
+  bad.stream_part_bytes = 1 << 20;
+  CHECK(absl::IsInvalidArgument(
+      S3ContainerStore::Open(client.get(), "st/", pool, bad, ids.fn()).status()));
+}
+
 TEST_CASE("S3 store: a block is fetched once however many readers miss it / read-ahead fetches the next blocks",
           "[s3][store]") {
   CephS3& ceph = CephS3::Get();

@@ -11,11 +11,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -96,14 +98,24 @@ void RequireRestores(PoolFixture& f, const std::string& name, const std::vector<
   CHECK(*got == want);
 }
 
-// Waits (polling a condition, bounded) until the client has retried `n` more times than
-// `since`: the operation in flight met the fault.
-void WaitForRetries(const S3Client& client, uint64_t since, uint64_t n) {
+// Waits (polling a condition, bounded by 60 s) until the client has retried `n` more times
+// than `since`: the operation in flight met the fault. No Catch macros (also run on a thread
+// of the test's own): false on timeout.
+bool WaitForRetries(const S3Client& client, uint64_t since, uint64_t n) {
   const auto limit = Clock::now() + std::chrono::seconds(60);
   while (client.counters().retries < since + n) {
-    REQUIRE(Clock::now() < limit);
+    if (Clock::now() >= limit) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  return true;
+}
+
+// ceph-rgw.sh DIR start, without Catch macros (for a thread of the test's own): its exit code.
+int StartRgwNoAssert(const CephS3& ceph) {
+  const std::string cmd = std::string(SEALPOOL_CEPH_SCRIPTS_DIR) + "/ceph-rgw.sh " + ceph.dir() +
+                          " start 60 >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 // A TCP proxy on 127.0.0.1 between the client and radosgw that holds every chunk it forwards
@@ -284,19 +296,96 @@ TEST_CASE("S3 faults: radosgw stopped mid-backup and back within the deadline - 
   ceph.StopRgw();
   // radosgw comes back once the commit has met the stopped store (the client retried twice).
   const uint64_t retries = client->counters().retries;
+  std::atomic<bool> met_fault{false};
+  std::atomic<int> started{-1};
   std::thread restarter([&] {
-    WaitForRetries(*client, retries, 2);
-    ceph.StartRgw();
+    met_fault = WaitForRetries(*client, retries, 2);
+    started = StartRgwNoAssert(ceph);
   });
   absl::Status wrote = (*writer)->Write(std::span(gen2).subspan(gen2.size() / 2));
   auto info = wrote.ok() ? (*writer)->Commit() : absl::StatusOr<ImageInfo>(wrote);
   restarter.join();
+  CHECK(met_fault);
+  REQUIRE(started == 0);
   INFO(info.status());
   REQUIRE(info.ok());
   CHECK(client->counters().retries >= retries + 2);
   writer->reset();
   RequireRestores(f, "gen1", gen1);
   RequireRestores(f, "gen2", gen2);
+  f.Reopen();
+  RequireRestores(f, "gen1", gen1);
+  RequireRestores(f, "gen2", gen2);
+}
+
+TEST_CASE("S3 faults: radosgw stopped while a streamed container sends its parts - the commit fails Unavailable and the container never appears",
+          "[s3][pool][fault]") {
+  CephS3& ceph = CephS3::Get();
+  const std::string bucket = CephS3::NewBucketName();
+  auto lister = ceph.Client(bucket);
+  const absl::Duration deadline = absl::Seconds(3);
+  std::unique_ptr<S3Client> client = ClientAt(ceph, ceph.endpoint(), bucket,
+                                              ShortDeadlines(deadline));
+  // Big containers, streamed in 5 MiB parts: an image of 14 MiB sends parts while it is
+  // written.
+  PoolOptions options = SmallPoolOptions();
+  options.containers.target_size = 64 << 20;
+  options.commit_every_extents = 1 << 20;  // one batch: the commit is the only sync
+  options.container_store = [&client](const Id128& pool_id,
+                                      std::function<absl::StatusOr<uint64_t>()> allocate)
+      -> absl::StatusOr<std::unique_ptr<ContainerStore>> {
+    s3::S3ContainerStoreOptions o;
+    o.containers.target_size = 64 << 20;
+    o.stream_part_bytes = 5 << 20;
+    auto store = S3ContainerStore::Open(client.get(), "lsu/", pool_id, o, std::move(allocate));
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ContainerStore>(std::move(*store));
+  };
+  PoolFixture f(options);
+  const std::vector<uint8_t> gen1 = ImageContent({51, 3'000'000});
+  REQUIRE(f.WriteImage("gen1", gen1).ok());
+  const auto objects_before = lister->List("lsu/");
+  REQUIRE(objects_before.ok());
+
+  // gen2: random bytes (incompressible), so its container passes 5 MiB and a part leaves
+  // before radosgw stops.
+  const std::vector<uint8_t> gen2 = ::sealpool::test::PseudoRandomBytes(14 << 20, 52);
+  auto writer = f.pool().BeginImage(Request("gen2"));
+  REQUIRE(writer.ok());
+  // Written until the first part's thread has sent its first request (the initiate).
+  const auto initiated0 = client->counters().of(s3::S3RequestKind::kMultipartInitiate);
+  size_t at = 0;
+  const auto limit = Clock::now() + std::chrono::seconds(60);
+  while (client->counters().of(s3::S3RequestKind::kMultipartInitiate) == initiated0) {
+    REQUIRE(at < gen2.size() * 3 / 4);
+    REQUIRE(Clock::now() < limit);
+    REQUIRE((*writer)->Write(std::span(gen2).subspan(at, 256 << 10)).ok());
+    at += 256 << 10;
+  }
+  ceph.StopRgw();
+  const auto start = Clock::now();
+  absl::Status wrote = (*writer)->Write(std::span(gen2).subspan(at));
+  absl::Status committed = wrote.ok() ? (*writer)->Commit().status() : wrote;
+  const double took = SecondsSince(start);
+  INFO(committed << " after " << took << " s");
+  REQUIRE(absl::IsUnavailable(committed));
+  CHECK_THAT(std::string(committed.message()), Catch::Contains("within the deadline"));
+  CHECK_THAT(std::string(committed.message()), Catch::Contains("was not stored"));
+  // The part on its way, then the tail or the complete: each within one deadline.
+  CHECK(took <= 3 * absl::ToDoubleSeconds(deadline) + 3.0);
+  (*writer)->Abort();
+  writer->reset();
+  ceph.StartRgw();
+
+  // The lost container never became an object; gen1 intact; gen2 written again.
+  auto objects_after = lister->List("lsu/");
+  REQUIRE(objects_after.ok());
+  CHECK(objects_after->size() == objects_before->size());
+  RequireRestores(f, "gen1", gen1);
+  CHECK(absl::IsNotFound(f.ReadAll("gen2").status()));
+  auto again = f.WriteImage("gen2", gen2);
+  INFO(again.status());
+  REQUIRE(again.ok());
   f.Reopen();
   RequireRestores(f, "gen1", gen1);
   RequireRestores(f, "gen2", gen2);
