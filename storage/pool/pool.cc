@@ -419,13 +419,16 @@ absl::Status Pool::Impl::LoadMeta() {
   // The key dictionary of every group (no KMS call: keys are unwrapped on first use).
   for (const auto& [no, state] : loaded_groups) {
     std::vector<std::pair<std::string, std::string>> records;
-    std::string prefix;
-    AppendU32BE(&prefix, no);
-    SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
-        Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
-          records.emplace_back(std::string(k), std::string(v));
-          return true;
-        }));
+    // Not the batch records ('B', read on demand): the fingerprint key, KEKs, batch allocator.
+    for (char tag : {kFingerprintKeyRecordTag, kKekRecordTag, kBatchAllocatorRecordTag}) {
+      std::string prefix = KeyGroupRecordPrefix(no);
+      prefix.push_back(tag);
+      SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+          Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
+            records.emplace_back(std::string(k), std::string(v));
+            return true;
+          }));
+    }
     SEALPOOL_RETURN_IF_ERROR(keys->LoadGroup(no, state.record.name, records));
   }
   absl::MutexLock lock(&meta_mu);
@@ -628,6 +631,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
             return catalog->Write(batch);
           },
           impl->options.keys));
+  impl->keys->SetRecordReader(
+      [catalog](std::string_view key) { return catalog->Get(Cf::kKeys, key); });
   {
     int threads = impl->options.seal_threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -668,7 +673,8 @@ std::string Pool::pool_id_hex() const {
                         impl_->meta.pool_id.size()));
 }
 
-absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend) {
+absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend,
+                                  KekMode kek_mode) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("key group name", name));
   // The key service's narrower rule too, before a group number is taken.
   SEALPOOL_RETURN_IF_ERROR(KeyDictionary::ValidateGroupName(name));
@@ -703,7 +709,7 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   record.kms_backend = std::string(kms_backend);
   record.created_unix_micros = ToMicros(p.options.clock());
   // Keys first (needs the KMS); the group becomes visible only when its record is written.
-  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name));
+  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name, kek_mode));
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(KeyGroupKey(group_no), EncodeKeyGroup(record)));
   absl::MutexLock lock(&p.meta_mu);
   GroupState state;
