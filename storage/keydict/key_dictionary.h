@@ -152,6 +152,7 @@ struct WrappedKeyRef {
 class KeyDictionary {
  private:
   struct Group;
+  struct OpenBatchSlot;
 
  public:
   // InvalidArgument for a null provider, writer, deleter or clock, an empty pool id, or a zero
@@ -244,12 +245,13 @@ class KeyDictionary {
     KeyDictionary* const dict_;
     const std::shared_ptr<Group> group_;
     const std::optional<uint32_t> fixed_kek_;  // re-wrap: this KEK (pair), never rotate
-    mutable absl::Mutex mu_;
-    std::shared_ptr<const crypto::BatchKey> key_ ABSL_GUARDED_BY(mu_);  // null: no batch open
+    mutable absl::Mutex mu_;  // serializes Wrap and Close
+    // The open batch's key (null: none) and when it opened; shared with the dictionary's
+    // sweeper, which closes a batch open longer than batch_max_age even if the writer idles.
+    const std::shared_ptr<OpenBatchSlot> slot_;
     uint64_t batch_id_ ABSL_GUARDED_BY(mu_) = 0;
     uint32_t kek_id_ ABSL_GUARDED_BY(mu_) = 0;
     uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
-    absl::Time opened_ ABSL_GUARDED_BY(mu_);
     std::vector<uint64_t> opened_ids_ ABSL_GUARDED_BY(mu_);
   };
   // NotFound for an unknown group; NotFound for an unknown `kek_id`.
