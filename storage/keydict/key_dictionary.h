@@ -55,8 +55,9 @@
 // (SealBatchKey bound to pool id, group, KEK id, batch id) and persists the batch record
 // through the writer before any DEK is wrapped under it, so every segment record naming the
 // batch is written after its batch record. Then it wraps DEKs under the batch key until the
-// batch holds batch_max_deks DEKs, is batch_max_age old, or Close() (the writer's commit); the
-// batch key is then wiped, and nothing the pool holds opens the batch without the KMS. Opening
+// batch holds batch_max_deks DEKs, is batch_max_age old (a sweeper thread closes the batch of
+// a writer that idles), or Close() (the writer's commit); the batch key is then wiped, and
+// nothing the pool holds opens the batch without the KMS. Opening
 // a batch calls the KMS only for a due rotation.
 //
 // Reading a batched DEK (UnwrapDek with a batch id): the batch record comes through the record
