@@ -1,6 +1,7 @@
-// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 3. Byte
-// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 3)". The `keys`
-// family (key dictionary) is storage/keydict/key_dictionary_format.h.
+// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 4. Byte
+// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 3)" and "Catalog
+// format 4: DEK batches (issue 17)". The `keys` family (key dictionary) is
+// storage/keydict/key_dictionary_format.h.
 //
 // Conventions: integers in keys are big-endian (so RocksDB's byte order is numeric order);
 // integers in values are little-endian. Every value starts with a u8 record version. Decoders
@@ -42,10 +43,16 @@ inline constexpr uint16_t kCatalogFormatV2 = 2;
 // extent of an image written client-side). A version-2 pool has neither and is refused like a
 // version-1 pool (nothing was deployed).
 inline constexpr uint16_t kCatalogFormatV3 = 3;
-// Version 4 (issue 16, docs/format.md "Catalog format 4: S3 targets and container sizes"): key
-// group records end with the group's S3 target (endpoint, bucket, prefix; all empty for a group
-// whose containers are local files) and container records with the container's size in bytes
-// (recorded for containers in a bucket, 0 for local files). A version-3 pool is refused.
+// Version 4: two changes, one version (nothing was deployed; a version-3 pool is refused like
+// the older ones):
+// - issue 16 (docs/format.md "Catalog format 4: S3 targets and container sizes"): key group
+//   records end with the group's S3 target (endpoint, bucket, prefix; all empty for a group
+//   whose containers are local files) and container records with the container's size in
+//   bytes (recorded for containers in a bucket, 0 for local files);
+// - issue 17 (docs/format.md "Catalog format 4: DEK batches"): segment records of key groups
+//   with kek_mode "public" name the DEK batch whose batch key wraps their DEK (segment record
+//   version 2); the `keys` family holds batch records and a batch id allocator per such group
+//   (key dictionary record format 3).
 inline constexpr uint16_t kCatalogFormatV4 = 4;
 inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV4;
 // The version of the image digests (recipe, content, identity); the first field of the
@@ -124,6 +131,11 @@ absl::StatusOr<crypto::Fingerprint> DecodeFingerprintIndexKey(std::string_view k
                                                              uint32_t* group_no);
 
 // ---- Cf::kSegments: key = u32 BE group + u64 BE segment id --------------------------------
+// Value version 1 (batch_id 0: the DEK is wrapped by KEK kek_id itself, symmetric groups) or
+// version 2 (catalog format 4): the version-1 fields, then u64 LE batch_id >= 1 (kek_mode
+// "public": the DEK is wrapped by the batch key of DEK batch batch_id, sealed to KEK pair
+// kek_id). EncodeSegmentRecord writes version 2 exactly when batch_id != 0.
+inline constexpr uint8_t kSegmentRecordVersionBatched = 2;
 struct SegmentRecord {
   uint64_t container_id = 0;
   uint64_t offset = 0;             // of the record header in the container
@@ -134,6 +146,7 @@ struct SegmentRecord {
   uint32_t kek_id = 0;
   crypto::WrappedDek wrapped_dek{};
   crypto::Fingerprint fingerprint;
+  uint64_t batch_id = 0;           // 0: no batch (symmetric KEK); else the DEK batch
   friend bool operator==(const SegmentRecord&, const SegmentRecord&) = default;
 };
 std::string SegmentKey(uint32_t group_no, crypto::SegmentId id);

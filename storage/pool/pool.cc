@@ -458,13 +458,16 @@ absl::Status Pool::Impl::LoadMeta() {
   // The key dictionary of every group (no KMS call: keys are unwrapped on first use).
   for (const auto& [no, state] : loaded_groups) {
     std::vector<std::pair<std::string, std::string>> records;
-    std::string prefix;
-    AppendU32BE(&prefix, no);
-    SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
-        Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
-          records.emplace_back(std::string(k), std::string(v));
-          return true;
-        }));
+    // Not the batch records ('B', read on demand): the fingerprint key, KEKs, batch allocator.
+    for (char tag : {kFingerprintKeyRecordTag, kKekRecordTag, kBatchAllocatorRecordTag}) {
+      std::string prefix = KeyGroupRecordPrefix(no);
+      prefix.push_back(tag);
+      SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+          Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
+            records.emplace_back(std::string(k), std::string(v));
+            return true;
+          }));
+    }
     SEALPOOL_RETURN_IF_ERROR(keys->LoadGroup(no, state.record.name, records));
   }
   absl::MutexLock lock(&meta_mu);
@@ -759,6 +762,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
             return catalog->Write(batch);
           },
           impl->options.keys));
+  impl->keys->SetRecordReader(
+      [catalog](std::string_view key) { return catalog->Get(Cf::kKeys, key); });
   {
     int threads = impl->options.seal_threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -802,7 +807,7 @@ std::string Pool::pool_id_hex() const {
 }
 
 absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend,
-                                  const ContainerTarget& target) {
+                                  const ContainerTarget& target, KekMode kek_mode) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("key group name", name));
   SEALPOOL_RETURN_IF_ERROR(ValidateTarget(name, target));
   // The key service's narrower rule too, before a group number is taken.
@@ -845,7 +850,7 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
     SEALPOOL_ASSIGN_OR_RETURN(group_store, p.OpenGroupStore(record, {}));
   }
   // Keys first (needs the KMS); the group becomes visible only when its record is written.
-  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name));
+  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name, kek_mode));
   if (group_store != nullptr) {
     SEALPOOL_RETURN_IF_ERROR(
         p.grouped->AddGroupStore(record.group_id, record.name, std::move(group_store)));

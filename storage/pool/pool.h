@@ -428,8 +428,14 @@ class Pool {
   // `target`: where its containers live, for good (InvalidArgument for an incomplete one;
   // FailedPrecondition for an S3 target without PoolOptions::group_container_store, or the
   // factory's error: nothing is created then).
+  // kek_mode kPublic: KEK pairs and DEK batches (storage/keydict/key_dictionary.h).
   absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin",
-                              const ContainerTarget& target = {});
+                              const ContainerTarget& target = {},
+                              KekMode kek_mode = KekMode::kSymmetric);
+  absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend,
+                              KekMode kek_mode) {
+    return CreateKeyGroup(name, kms_backend, ContainerTarget{}, kek_mode);
+  }
   // InvalidArgument for a bad name or a max_retention that is not positive and finite;
   // NotFound for an unknown key group; AlreadyExists for an LSU of that name.
   absl::Status CreateLsu(std::string_view name, std::string_view key_group, LsuOptions options);
@@ -528,6 +534,9 @@ class Pool {
   // After a root-key rotation in the KMS: re-wraps the group's KEKs and fingerprint key under
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);
+  // Copies of the key material the key dictionary holds in memory for the group
+  // (KeyDictionary::HeldKeyMaterial): what the raw-copy test of issue 17 tries on every batch.
+  absl::StatusOr<std::vector<crypto::SecretBytes>> HeldKeyMaterial(std::string_view key_group) const;
   // Checksums every container (no key needed) and reports damaged records with the images
   // that reference them. `progress`, if set, is called on this thread after each container
   // file (no pool lock held).

@@ -321,7 +321,7 @@ TEST_CASE("owners: logical bytes per owner follow writes, deletes and reassignme
 TEST_CASE("catalog format: a pool of an older catalog format is refused, naming both versions",
           "[storage][pool]") {
   // Version 1 (names per LSU), version 2 (no identity digest in image records) and version 3
-  // (no S3 target in key group records, no size in container records).
+  // (no S3 target in key group records, no size in container records, no DEK batches).
   for (uint16_t old : {kCatalogFormatV1, kCatalogFormatV2, kCatalogFormatV3}) {
     DYNAMIC_SECTION("catalog format " << old) {
       PoolFixture f;
