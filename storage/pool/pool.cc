@@ -668,7 +668,8 @@ std::string Pool::pool_id_hex() const {
                         impl_->meta.pool_id.size()));
 }
 
-absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend) {
+absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_backend,
+                                  KekMode kek_mode) {
   SEALPOOL_RETURN_IF_ERROR(ValidateName("key group name", name));
   // The key service's narrower rule too, before a group number is taken.
   SEALPOOL_RETURN_IF_ERROR(KeyDictionary::ValidateGroupName(name));
@@ -703,7 +704,7 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   record.kms_backend = std::string(kms_backend);
   record.created_unix_micros = ToMicros(p.options.clock());
   // Keys first (needs the KMS); the group becomes visible only when its record is written.
-  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name));
+  SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name, kek_mode));
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(KeyGroupKey(group_no), EncodeKeyGroup(record)));
   absl::MutexLock lock(&p.meta_mu);
   GroupState state;

@@ -377,7 +377,9 @@ class Pool {
   // A key group's name follows the key service's rule (1..64 of [A-Za-z0-9._:-]); a refused
   // name is InvalidArgument and takes no group number. A KMS failure after the number is taken
   // burns it (its keys may exist in the KMS): numbers are never reused.
-  absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin");
+  // `kek_mode` (issue 17): KekMode::kPublic makes a group of KEK pairs; fixed at creation.
+  absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin",
+                              KekMode kek_mode = KekMode::kSymmetric);
   // InvalidArgument for a bad name or a max_retention that is not positive and finite;
   // NotFound for an unknown key group; AlreadyExists for an LSU of that name.
   absl::Status CreateLsu(std::string_view name, std::string_view key_group, LsuOptions options);
@@ -476,6 +478,12 @@ class Pool {
   // After a root-key rotation in the KMS: re-wraps the group's KEKs and fingerprint key under
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);
+  // Issue 17 (write-only ingest), for sealpoold's pin checks and GetMode: the group's KEK mode;
+  // KeyDictionary::VerifyKekPair of one pair; whether the group's fingerprint key can be had
+  // with no KMS (KeyDictionary::FingerprintKeyWithoutKms). NotFound for an unknown group.
+  absl::StatusOr<KekMode> GroupKekMode(std::string_view key_group) const;
+  absl::Status VerifyKekPair(std::string_view key_group, uint32_t kek_id);
+  absl::StatusOr<bool> FingerprintKeyWithoutKms(std::string_view key_group) const;
   // Checksums every container (no key needed) and reports damaged records with the images
   // that reference them. `progress`, if set, is called on this thread after each container
   // file (no pool lock held).
