@@ -135,7 +135,9 @@ grpc::Status AdminService::StatImage(Ctx*, const v1::AdminImageRef* request,
 grpc::Status AdminService::Restore(Ctx*, const v1::AdminRestoreRequest* request,
                                    grpc::ServerWriter<v1::RestoreResponse>* writer) {
   absl::StatusOr<storage::ImageInfo> info = AdminImage(runtime_->pool(), request->image());
-  if (!info.ok()) return ToGrpcStatus(info.status());
+  if (!info.ok()) {
+    return ToGrpcStatus(NeedsKms(info.status(), "restore", runtime_->config().kms_address));
+  }
   std::optional<uint64_t> length;
   if (request->has_length()) length = request->length();
   return ToGrpcStatus(

@@ -479,8 +479,9 @@ absl::Status ClientService::DoRestore(grpc::ServerContext* context,
   SEALPOOL_RETURN_IF_ERROR(runtime_->CheckRestoreAllowed());
   SEALPOOL_ASSIGN_OR_RETURN(StreamRegistry::Slot slot,
                             runtime_->streams().Acquire(StreamKind::kRestore, context));
-  SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info,
-                            OwnImage(caller, request.lsu(), request.name()));
+  absl::StatusOr<storage::ImageInfo> own = OwnImage(caller, request.lsu(), request.name());
+  if (!own.ok()) return NeedsKms(own.status(), "restore", runtime_->config().kms_address);
+  const storage::ImageInfo& info = *own;
   std::optional<uint64_t> length;
   if (request.has_length()) length = request.length();
   PoolMetrics* m = runtime_->metrics();
