@@ -45,16 +45,16 @@ class Reader {
   Reader(std::string_view src, std::string_view kind) : src_(src), kind_(kind) {}
 
   // The version byte: DataLoss if missing or 0, FailedPrecondition if newer than this binary.
-  absl::Status Version() {
+  absl::Status Version(uint8_t newest = kCatalogRecordVersion) {
     if (src_.empty()) return absl::DataLossError(base::Cat(kind_, " record is empty"));
     uint8_t version = static_cast<uint8_t>(src_[0]);
     if (version == 0) {
       return absl::DataLossError(base::Cat(kind_, " record corrupt: version 0"));
     }
-    if (version > kCatalogRecordVersion) {
+    if (version > newest) {
       return absl::FailedPreconditionError(
           base::Cat(kind_, " record version ", version, " was written by a newer sealpool (",
-                       "this binary reads up to ", kCatalogRecordVersion, "); upgrade sealpool"));
+                       "this binary reads up to ", newest, "); upgrade sealpool"));
     }
     pos_ = 1;
     return absl::OkStatus();
@@ -345,8 +345,8 @@ absl::StatusOr<crypto::SegmentId> DecodeSegmentKey(std::string_view key, uint32_
 
 std::string EncodeSegmentRecord(const SegmentRecord& record) {
   std::string out;
-  out.reserve(106);
-  PutU8(&out, kCatalogRecordVersion);
+  out.reserve(114);
+  PutU8(&out, record.batch_id == 0 ? kCatalogRecordVersion : kSegmentRecordVersionBatched);
   PutU64(&out, record.container_id);
   PutU64(&out, record.offset);
   PutU32(&out, record.record_length);
@@ -356,12 +356,15 @@ std::string EncodeSegmentRecord(const SegmentRecord& record) {
   PutU32(&out, record.kek_id);
   PutArray(&out, record.wrapped_dek);
   PutArray(&out, record.fingerprint.bytes());
+  if (record.batch_id != 0) PutU64(&out, record.batch_id);
   return out;
 }
 
 absl::StatusOr<SegmentRecord> DecodeSegmentRecord(std::string_view value) {
+  // Version 2 (a batched DEK) is version 1 plus a trailing batch id.
   Reader r(value, "segment");
-  if (absl::Status s = r.Version(); !s.ok()) return s;
+  if (absl::Status s = r.Version(kSegmentRecordVersionBatched); !s.ok()) return s;
+  const bool batched = static_cast<uint8_t>(value[0]) == kSegmentRecordVersionBatched;
   SegmentRecord record;
   record.container_id = r.U64();
   record.offset = r.U64();
@@ -373,7 +376,13 @@ absl::StatusOr<SegmentRecord> DecodeSegmentRecord(std::string_view value) {
   r.Array(&record.wrapped_dek);
   std::array<uint8_t, crypto::Fingerprint::kSize> fingerprint{};
   r.Array(&fingerprint);
+  if (batched) {
+    record.batch_id = r.U64();
+  }
   if (absl::Status s = r.Finish(); !s.ok()) return s;
+  if (batched && record.batch_id == 0) {
+    return absl::DataLossError("segment record corrupt: version 2 with batch id 0");
+  }
   if (compression != static_cast<uint8_t>(Compression::kRaw) &&
       compression != static_cast<uint8_t>(Compression::kZstd)) {
     return absl::DataLossError(

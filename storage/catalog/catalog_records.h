@@ -42,7 +42,13 @@ inline constexpr uint16_t kCatalogFormatV2 = 2;
 // extent of an image written client-side). A version-2 pool has neither and is refused like a
 // version-1 pool (nothing was deployed).
 inline constexpr uint16_t kCatalogFormatV3 = 3;
-inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV3;
+// Version 4: DEK batches (issue 17, docs/format.md "Catalog format 4: DEK batches (issue 17)"):
+// segment records of key groups with kek_mode "public" name the DEK batch whose batch key
+// wraps their DEK (segment record version 2); the `keys` family holds batch records and a
+// batch id allocator per such group (key dictionary record format 3). A version-3 pool is
+// refused like the older ones (nothing was deployed).
+inline constexpr uint16_t kCatalogFormatV4 = 4;
+inline constexpr uint16_t kCatalogFormatNewest = kCatalogFormatV4;
 // The version of the image digests (recipe, content, identity); the first field of the
 // identity digest's input.
 inline constexpr uint64_t kImageDigestVersion = 2;
@@ -114,6 +120,11 @@ absl::StatusOr<crypto::Fingerprint> DecodeFingerprintIndexKey(std::string_view k
                                                              uint32_t* group_no);
 
 // ---- Cf::kSegments: key = u32 BE group + u64 BE segment id --------------------------------
+// Value version 1 (batch_id 0: the DEK is wrapped by KEK kek_id itself, symmetric groups) or
+// version 2 (catalog format 4): the version-1 fields, then u64 LE batch_id >= 1 (kek_mode
+// "public": the DEK is wrapped by the batch key of DEK batch batch_id, sealed to KEK pair
+// kek_id). EncodeSegmentRecord writes version 2 exactly when batch_id != 0.
+inline constexpr uint8_t kSegmentRecordVersionBatched = 2;
 struct SegmentRecord {
   uint64_t container_id = 0;
   uint64_t offset = 0;             // of the record header in the container
@@ -124,6 +135,7 @@ struct SegmentRecord {
   uint32_t kek_id = 0;
   crypto::WrappedDek wrapped_dek{};
   crypto::Fingerprint fingerprint;
+  uint64_t batch_id = 0;           // 0: no batch (symmetric KEK); else the DEK batch
   friend bool operator==(const SegmentRecord&, const SegmentRecord&) = default;
 };
 std::string SegmentKey(uint32_t group_no, crypto::SegmentId id);

@@ -1,5 +1,6 @@
 #include "storage/keydict/key_dictionary.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -118,6 +119,23 @@ struct KeyDictionary::Group {
   uint32_t active ABSL_GUARDED_BY(mu) = 0;
   // Set when a due rotation failed because the KMS was unreachable.
   absl::Time rotation_retry_after ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // kek_mode "public": the batch id allocator (next_batch_id changes only under write_mu).
+  uint64_t next_batch_id ABSL_GUARDED_BY(mu) = 1;
+  uint64_t batch_reserved_end ABSL_GUARDED_BY(mu) = 1;
+  // Reads of batched DEKs: private halves and opened batch keys, each until `expires`.
+  struct CachedPrivate {
+    std::shared_ptr<const crypto::KekPrivateKey> key;
+    absl::Time expires;
+  };
+  struct CachedBatch {
+    std::shared_ptr<const crypto::BatchKey> key;
+    uint32_t kek_id = 0;
+    absl::Time expires;
+  };
+  std::map<uint32_t, CachedPrivate> private_cache ABSL_GUARDED_BY(mu);
+  std::map<uint64_t, CachedBatch> batch_cache ABSL_GUARDED_BY(mu);
+  // The keys of batches open in DekBatchers (HeldKeyMaterial); expired entries are pruned.
+  std::vector<std::weak_ptr<const crypto::BatchKey>> open_batch_keys ABSL_GUARDED_BY(mu);
 };
 
 absl::StatusOr<std::unique_ptr<KeyDictionary>> KeyDictionary::Create(
@@ -149,7 +167,54 @@ KeyDictionary::KeyDictionary(RootKeyProvider* provider, std::string pool_id,
       deleter_(std::move(deleter)),
       options_(std::move(options)) {}
 
-KeyDictionary::~KeyDictionary() = default;
+KeyDictionary::~KeyDictionary() {
+  {
+    absl::MutexLock lock(&sweeper_mu_);
+    sweeper_stop_ = true;
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void KeyDictionary::SetRecordReader(KeyRecordReader reader) { reader_ = std::move(reader); }
+
+void KeyDictionary::StartSweeper() {
+  absl::MutexLock lock(&sweeper_mu_);
+  if (sweeper_started_ || sweeper_stop_) return;
+  sweeper_started_ = true;
+  const absl::Duration period = std::clamp(options_.private_key_cache_ttl / 4,
+                                           absl::Milliseconds(10), absl::Seconds(30));
+  sweeper_ = std::thread([this, period] {
+    absl::MutexLock l(&sweeper_mu_);
+    while (!sweeper_stop_) {
+      sweeper_mu_.AwaitWithTimeout(absl::Condition(&sweeper_stop_), period);
+      if (sweeper_stop_) break;
+      sweeper_mu_.Unlock();
+      ExpireCachedKeys();
+      sweeper_mu_.Lock();
+    }
+  });
+}
+
+void KeyDictionary::ExpireCachedKeys() {
+  std::vector<std::shared_ptr<Group>> groups;
+  {
+    absl::ReaderMutexLock lock(&groups_mu_);
+    for (const auto& [no, g] : groups_) groups.push_back(g);
+  }
+  const absl::Time now = options_.clock();
+  for (const auto& g : groups) {
+    absl::MutexLock lock(&g->mu);
+    std::erase_if(g->private_cache, [now](const auto& kv) { return kv.second.expires <= now; });
+    std::erase_if(g->batch_cache, [now](const auto& kv) { return kv.second.expires <= now; });
+  }
+}
+
+KeyDictionary::CachedKeyCounts KeyDictionary::CachedKeys(uint32_t group_no) const {
+  absl::StatusOr<std::shared_ptr<Group>> group = FindGroup(group_no);
+  if (!group.ok()) return {};
+  absl::ReaderMutexLock lock(&(*group)->mu);
+  return {(*group)->private_cache.size(), (*group)->batch_cache.size()};
+}
 
 absl::StatusOr<std::shared_ptr<KeyDictionary::Group>> KeyDictionary::FindGroup(
     uint32_t group_no) const {
@@ -276,6 +341,7 @@ absl::Status KeyDictionary::LoadGroup(
 
   std::optional<FingerprintKeyRecord> fpk_record;
   std::optional<std::string> host_fpk_value;
+  std::optional<BatchAllocatorRecord> allocator;
   std::map<uint32_t, KekEntry> keks;
   bool saw_pair = false;
   for (const auto& [key, value] : records) {
@@ -299,6 +365,15 @@ absl::Status KeyDictionary::LoadGroup(
       absl::StatusOr<FingerprintKeyRecord> rec = FingerprintKeyRecord::Decode(value);
       if (!rec.ok()) return base::Annotate(rec.status(), what);
       fpk_record = *std::move(rec);
+      continue;
+    }
+    // Batch records are read on demand (the read path), not held: skipped here.
+    if (parsed->kind == KeyRecordKind::kBatch) continue;
+    if (parsed->kind == KeyRecordKind::kBatchAllocator) {
+      if (allocator.has_value()) return absl::DataLossError(base::Cat(what, " appears twice"));
+      absl::StatusOr<BatchAllocatorRecord> rec = BatchAllocatorRecord::Decode(value);
+      if (!rec.ok()) return base::Annotate(rec.status(), what);
+      allocator = *rec;
       continue;
     }
     absl::StatusOr<uint8_t> kind = PeekKeyRecordKind(value);
@@ -365,6 +440,11 @@ absl::Status KeyDictionary::LoadGroup(
   }
   {
     absl::MutexLock lock(&group->mu);
+    if (allocator.has_value()) {
+      // Ids below reserved_end may have been handed out before the restart: never again.
+      group->next_batch_id = allocator->reserved_end;
+      group->batch_reserved_end = allocator->reserved_end;
+    }
     group->fpk_record = *std::move(fpk_record);
     group->host_fpk_value = host_fpk_value.value_or("");
     group->keks = std::move(keks);
@@ -388,8 +468,8 @@ absl::StatusOr<std::shared_ptr<const crypto::Kek>> KeyDictionary::GetKek(Group& 
     if (it->second.public_key.has_value()) {
       return absl::FailedPreconditionError(base::Cat(
           group.label, ": KEK ", kek_id,
-          " is a KEK pair (kek_mode \"public\"): DEKs under it are wrapped by batch keys, "
-          "which this build does not write or read yet"));
+          " is a KEK pair (kek_mode \"public\"): DEKs under it are wrapped by batch keys "
+          "(UnwrapDek with a batch id)"));
     }
     wrapped = it->second.wrapped;
   }
@@ -586,15 +666,12 @@ absl::StatusOr<uint32_t> KeyDictionary::Rotate(Group& group, bool only_if_due) {
   return new_id;
 }
 
-absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& group,
-                                                                         bool rotate,
-                                                                         uint32_t kek_id,
-                                                                         const crypto::Dek& dek) {
-  enum class Need { kNothing, kRotate, kUnwrap, kCheckpoint };
+absl::StatusOr<uint32_t> KeyDictionary::Reserve(Group& group, bool rotate, uint32_t kek_id,
+                                                std::shared_ptr<const crypto::Kek>* kek) {
+  enum class Need { kRotate, kUnwrap, kCheckpoint };
   for (;;) {
     const absl::Time now = options_.clock();
-    Need need = Need::kNothing;
-    std::shared_ptr<const crypto::Kek> kek;
+    Need need = Need::kCheckpoint;
     uint32_t id = kek_id;
     {
       absl::MutexLock lock(&group.mu);
@@ -604,37 +681,26 @@ absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& 
         return absl::NotFoundError(base::Cat(group.label, ": no KEK ", id));
       }
       KekEntry& entry = it->second;
-      if (entry.public_key.has_value()) {
-        return absl::FailedPreconditionError(base::Cat(
-            group.label, " has kek_mode \"public\": its DEKs are wrapped by batch keys sealed "
-            "to KEK pair ", id, ", which this build does not write yet"));
-      }
+      const bool pair = entry.public_key.has_value();
       if (rotate && now >= group.rotation_retry_after && RotationDue(entry, now)) {
         need = Need::kRotate;
-      } else if (!entry.kek) {
+      } else if (!pair && !entry.kek) {
         need = Need::kUnwrap;
       } else if (entry.dek_count >= entry.reserved) {
         need = Need::kCheckpoint;
       } else {
         ++entry.dek_count;
-        kek = entry.kek;
+        if (kek != nullptr) *kek = entry.kek;
+        return id;
       }
     }
     switch (need) {
-      case Need::kNothing: {
-        absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*kek, dek);
-        if (!wrapped.ok()) {
-          return base::Annotate(wrapped.status(),
-                                base::Cat(group.label, ": wrapping a DEK under KEK ", id));
-        }
-        return WrappedDekResult{id, *wrapped};
-      }
       case Need::kRotate: {
         absl::StatusOr<uint32_t> rotated = Rotate(group, /*only_if_due=*/true);
         if (!rotated.ok()) {
           if (!Transient(rotated.status())) return rotated.status();
-          // Unreachable KMS: Rotate set a retry time and the next round wraps under the current
-          // KEK. Any other transient failure (the catalog) is returned rather than retried.
+          // Unreachable KMS: Rotate set a retry time and the next round uses the current KEK.
+          // Any other transient failure (the catalog) is returned rather than retried.
           absl::MutexLock lock(&group.mu);
           if (group.rotation_retry_after <= now) return rotated.status();
         }
@@ -648,6 +714,25 @@ absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& 
         break;
     }
   }
+}
+
+absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapUnder(Group& group,
+                                                                         bool rotate,
+                                                                         uint32_t kek_id,
+                                                                         const crypto::Dek& dek) {
+  if (group.mode == KekMode::kPublic) {
+    return absl::FailedPreconditionError(base::Cat(
+        group.label, " has kek_mode \"public\": its DEKs are wrapped by batch keys sealed to "
+        "its KEK pair (KeyDictionary::DekBatcher), not by the KEK"));
+  }
+  std::shared_ptr<const crypto::Kek> kek;
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t id, Reserve(group, rotate, kek_id, &kek));
+  absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*kek, dek);
+  if (!wrapped.ok()) {
+    return base::Annotate(wrapped.status(),
+                          base::Cat(group.label, ": wrapping a DEK under KEK ", id));
+  }
+  return WrappedDekResult{id, *wrapped};
 }
 
 absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::WrapDek(uint32_t group_no,
@@ -805,6 +890,8 @@ absl::Status KeyDictionary::DropKek(uint32_t group_no, uint32_t kek_id) {
                      base::Cat(group->label, ": deleting the record of KEK ", kek_id)));
   absl::MutexLock lock(&group->mu);
   group->keks.erase(kek_id);
+  group->private_cache.erase(kek_id);
+  std::erase_if(group->batch_cache, [kek_id](const auto& kv) { return kv.second.kek_id == kek_id; });
   return absl::OkStatus();
 }
 
@@ -939,6 +1026,284 @@ void KeyDictionary::ForgetUnwrapped(uint32_t group_no) {
   absl::MutexLock lock(&(*group)->mu);
   (*group)->fpk.reset();
   for (auto& [id, entry] : (*group)->keks) entry.kek.reset();
+  (*group)->private_cache.clear();
+  (*group)->batch_cache.clear();
+}
+
+// ---- DEK batches (kek_mode "public") ------------------------------------------------------
+
+absl::StatusOr<std::vector<crypto::SecretBytes>> KeyDictionary::HeldKeyMaterial(
+    uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  std::vector<crypto::SecretBytes> out;
+  auto add = [&out](std::span<const uint8_t> secret) -> absl::Status {
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::SecretBytes copy, crypto::SecretBytes::Allocate(secret.size()));
+    std::copy(secret.begin(), secret.end(), copy.mutable_span().begin());
+    out.push_back(std::move(copy));
+    return absl::OkStatus();
+  };
+  absl::ReaderMutexLock lock(&group->mu);
+  if (group->fpk) SEALPOOL_RETURN_IF_ERROR(add(group->fpk->RevealSecret()));
+  for (const auto& [id, entry] : group->keks) {
+    if (entry.kek) SEALPOOL_RETURN_IF_ERROR(add(entry.kek->RevealSecret()));
+  }
+  for (const auto& [id, c] : group->private_cache) SEALPOOL_RETURN_IF_ERROR(add(c.key->RevealSecret()));
+  for (const auto& [id, c] : group->batch_cache) SEALPOOL_RETURN_IF_ERROR(add(c.key->RevealSecret()));
+  for (const auto& weak : group->open_batch_keys) {
+    if (std::shared_ptr<const crypto::BatchKey> key = weak.lock()) {
+      SEALPOOL_RETURN_IF_ERROR(add(key->RevealSecret()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> KeyDictionary::NextBatchId(Group& group) {
+  absl::MutexLock write_lock(&group.write_mu);
+  uint64_t next = 0;
+  uint64_t end = 0;
+  {
+    absl::ReaderMutexLock lock(&group.mu);
+    next = group.next_batch_id;
+    end = group.batch_reserved_end;
+  }
+  if (next >= end) {
+    if (next > std::numeric_limits<uint64_t>::max() - options_.batch_id_block) {
+      return absl::ResourceExhaustedError(base::Cat(group.label, ": DEK batch ids exhausted"));
+    }
+    BatchAllocatorRecord rec;
+    rec.reserved_end = next + options_.batch_id_block;
+    SEALPOOL_ASSIGN_OR_RETURN(std::string value, rec.Encode());
+    SEALPOOL_RETURN_IF_ERROR(
+        base::Annotate(writer_(BatchAllocatorRecordKey(group.no), value),
+                       base::Cat(group.label, ": writing the batch id allocator record")));
+    absl::MutexLock lock(&group.mu);
+    group.batch_reserved_end = rec.reserved_end;
+  }
+  absl::MutexLock lock(&group.mu);
+  return group.next_batch_id++;
+}
+
+absl::StatusOr<std::unique_ptr<KeyDictionary::DekBatcher>> KeyDictionary::NewDekBatcher(
+    uint32_t group_no, std::optional<uint32_t> kek_id) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  if (kek_id.has_value()) {
+    absl::ReaderMutexLock lock(&group->mu);
+    if (!group->keks.contains(*kek_id)) {
+      return absl::NotFoundError(base::Cat(group->label, ": no KEK ", *kek_id));
+    }
+  }
+  return std::unique_ptr<DekBatcher>(new DekBatcher(this, std::move(group), kek_id));
+}
+
+KeyDictionary::DekBatcher::DekBatcher(KeyDictionary* dict, std::shared_ptr<Group> group,
+                                      std::optional<uint32_t> kek)
+    : dict_(dict), group_(std::move(group)), fixed_kek_(kek) {}
+
+KeyDictionary::DekBatcher::~DekBatcher() { Close(); }
+
+void KeyDictionary::DekBatcher::Close() {
+  absl::MutexLock lock(&mu_);
+  key_.reset();  // the BatchKey's SecretBytes wipes it
+}
+
+std::vector<uint64_t> KeyDictionary::DekBatcher::batches_opened() const {
+  absl::MutexLock lock(&mu_);
+  return opened_ids_;
+}
+
+absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::DekBatcher::Wrap(
+    const crypto::Dek& dek) {
+  Group& g = *group_;
+  if (g.mode != KekMode::kPublic) {
+    return dict_->WrapUnder(g, /*rotate=*/!fixed_kek_.has_value(), fixed_kek_.value_or(0), dek);
+  }
+  absl::MutexLock lock(&mu_);
+  const KeyDictionaryOptions& options = dict_->options_;
+  const absl::Time now = options.clock();
+  if (key_ != nullptr && (count_ >= options.batch_max_deks || now - opened_ >= options.batch_max_age)) {
+    key_.reset();
+  }
+  if (key_ == nullptr) {
+    // Open a batch: the KEK pair (rotated first if due), a fresh id, a fresh key sealed to the
+    // pair's public half, its record persisted before any DEK is wrapped under it.
+    SEALPOOL_ASSIGN_OR_RETURN(
+        uint32_t kek_id,
+        dict_->Reserve(g, /*rotate=*/!fixed_kek_.has_value(), fixed_kek_.value_or(0), nullptr));
+    crypto::KekPublicKey public_key{};
+    {
+      absl::ReaderMutexLock glock(&g.mu);
+      auto it = g.keks.find(kek_id);
+      if (it == g.keks.end() || !it->second.public_key.has_value()) {
+        return absl::NotFoundError(base::Cat(g.label, ": no KEK pair ", kek_id));
+      }
+      public_key = *it->second.public_key;
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(uint64_t batch_id, dict_->NextBatchId(g));
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::BatchKey key, crypto::BatchKey::Generate());
+    const crypto::BatchBinding binding{dict_->pool_id_, g.no, kek_id, batch_id};
+    absl::StatusOr<crypto::SealedBatchKey> sealed = crypto::SealBatchKey(public_key, key, binding);
+    if (!sealed.ok()) {
+      return base::Annotate(sealed.status(), base::Cat(g.label, ": sealing DEK batch ", batch_id,
+                                                       " to KEK pair ", kek_id));
+    }
+    BatchRecord rec;
+    rec.batch_id = batch_id;
+    rec.kek_id = kek_id;
+    rec.created_unix_micros = absl::ToUnixMicros(now);
+    rec.sealed = *sealed;
+    SEALPOOL_ASSIGN_OR_RETURN(std::string value, rec.Encode());
+    {
+      absl::MutexLock write_lock(&g.write_mu);  // the writer sees one group at a time
+      SEALPOOL_RETURN_IF_ERROR(
+          base::Annotate(dict_->writer_(BatchRecordKey(g.no, batch_id), value),
+                         base::Cat(g.label, ": writing the record of DEK batch ", batch_id)));
+    }
+    key_ = std::make_shared<const crypto::BatchKey>(std::move(key));
+    {
+      absl::MutexLock glock(&g.mu);
+      std::erase_if(g.open_batch_keys, [](const auto& w) { return w.expired(); });
+      g.open_batch_keys.push_back(key_);
+    }
+    batch_id_ = batch_id;
+    kek_id_ = kek_id;
+    count_ = 1;
+    opened_ = now;
+    opened_ids_.push_back(batch_id);
+  } else {
+    SEALPOOL_RETURN_IF_ERROR(dict_->Reserve(g, /*rotate=*/false, kek_id_, nullptr).status());
+    ++count_;
+  }
+  absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*key_, dek);
+  if (!wrapped.ok()) {
+    return base::Annotate(wrapped.status(),
+                          base::Cat(g.label, ": wrapping a DEK in DEK batch ", batch_id_));
+  }
+  return WrappedDekResult{kek_id_, *wrapped, batch_id_};
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::BatchKey>> KeyDictionary::GetBatchKey(
+    Group& g, uint32_t kek_id, uint64_t batch_id) {
+  const absl::Time now = options_.clock();
+  {
+    absl::MutexLock lock(&g.mu);
+    auto it = g.batch_cache.find(batch_id);
+    if (it != g.batch_cache.end()) {
+      if (it->second.expires > now && it->second.kek_id == kek_id) return it->second.key;
+      if (it->second.expires <= now) g.batch_cache.erase(it);
+    }
+  }
+  {
+    // An unknown KEK first (NotFound): a reader racing a re-wrap that dropped it retries.
+    absl::ReaderMutexLock lock(&g.mu);
+    if (!g.keks.contains(kek_id)) {
+      return absl::NotFoundError(base::Cat(g.label, ": no KEK ", kek_id));
+    }
+  }
+  const std::string what = base::Cat(g.label, ": DEK batch ", batch_id);
+  if (!reader_) return absl::FailedPreconditionError(base::Cat(what, ": no record reader"));
+  absl::StatusOr<std::optional<std::string>> value = reader_(BatchRecordKey(g.no, batch_id));
+  if (!value.ok()) return base::Annotate(value.status(), base::Cat(what, ": reading its record"));
+  if (!value->has_value()) {
+    return absl::DataLossError(base::Cat(what, ": its batch record is missing"));
+  }
+  absl::StatusOr<BatchRecord> rec = BatchRecord::Decode(**value);
+  if (!rec.ok()) return base::Annotate(rec.status(), what);
+  if (rec->batch_id != batch_id) {
+    return absl::DataLossError(base::Cat(what, ": its record holds batch ", rec->batch_id));
+  }
+  if (rec->kek_id != kek_id) {
+    return absl::DataLossError(base::Cat(what, " is sealed to KEK pair ", rec->kek_id,
+                                         ", but the segment record names KEK ", kek_id));
+  }
+  std::shared_ptr<const crypto::KekPrivateKey> private_key;
+  WrappedKey wrapped;
+  crypto::KekPublicKey public_key{};
+  {
+    absl::MutexLock lock(&g.mu);
+    auto it = g.keks.find(kek_id);
+    if (it == g.keks.end()) return absl::NotFoundError(base::Cat(g.label, ": no KEK ", kek_id));
+    if (!it->second.public_key.has_value()) {
+      return absl::DataLossError(base::Cat(what, ": KEK ", kek_id, " is not a KEK pair"));
+    }
+    wrapped = it->second.wrapped;
+    public_key = *it->second.public_key;
+    auto pc = g.private_cache.find(kek_id);
+    if (pc != g.private_cache.end()) {
+      if (pc->second.expires > now) {
+        private_key = pc->second.key;
+      } else {
+        g.private_cache.erase(pc);
+      }
+    }
+  }
+  if (private_key == nullptr) {
+    absl::StatusOr<crypto::SecretBytes> secret =
+        provider_->Unwrap(g.name, KekKeyId(kek_id), wrapped);
+    if (!secret.ok()) {
+      return base::Annotate(
+          secret.status(),
+          base::Cat(g.label, " has kek_mode \"public\": reading its data needs the KMS, to "
+                    "unwrap the private half of KEK pair ", kek_id, " (root key '",
+                    wrapped.root_key_id, "'); restores need the KMS reachable"));
+    }
+    absl::StatusOr<crypto::KekPrivateKey> key = crypto::KekPrivateKey::FromBytes(secret->span());
+    if (!key.ok()) {
+      return absl::DataLossError(base::Cat(g.label, ": the private half of KEK pair ", kek_id,
+                                           " unwraps to a secret of the wrong size"));
+    }
+    SEALPOOL_ASSIGN_OR_RETURN(crypto::KekPublicKey derived, crypto::DeriveKekPublicKey(*key));
+    if (derived != public_key) {
+      return absl::DataLossError(base::Cat(
+          g.label, ": the public half of KEK pair ", kek_id,
+          " does not match its private half in the key service (substituted or damaged)"));
+    }
+    private_key = std::make_shared<const crypto::KekPrivateKey>(*std::move(key));
+    {
+      absl::MutexLock lock(&g.mu);
+      g.private_cache[kek_id] = {private_key, now + options_.private_key_cache_ttl};
+    }
+    StartSweeper();
+  }
+  const crypto::BatchBinding binding{pool_id_, g.no, kek_id, batch_id};
+  absl::StatusOr<crypto::BatchKey> opened = crypto::OpenBatchKey(*private_key, rec->sealed, binding);
+  if (!opened.ok()) return base::Annotate(opened.status(), base::Cat(what, ": opening its key"));
+  auto key = std::make_shared<const crypto::BatchKey>(*std::move(opened));
+  absl::MutexLock lock(&g.mu);
+  if (g.batch_cache.size() >= options_.batch_key_cache_entries && !g.batch_cache.empty()) {
+    auto soonest = std::min_element(
+        g.batch_cache.begin(), g.batch_cache.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
+    g.batch_cache.erase(soonest);
+  }
+  if (options_.batch_key_cache_entries > 0) {
+    g.batch_cache[batch_id] = {key, kek_id, now + options_.private_key_cache_ttl};
+  }
+  return key;
+}
+
+absl::StatusOr<crypto::Dek> KeyDictionary::UnwrapDek(uint32_t group_no, uint32_t kek_id,
+                                                     uint64_t batch_id,
+                                                     std::span<const uint8_t> wrapped) {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  if (group->mode == KekMode::kSymmetric) {
+    if (batch_id != 0) {
+      return absl::DataLossError(base::Cat(group->label, ": a segment record names DEK batch ",
+                                           batch_id, ", but the group's KEKs are symmetric"));
+    }
+    return UnwrapDek(group_no, kek_id, wrapped);
+  }
+  if (batch_id == 0) {
+    return absl::DataLossError(base::Cat(group->label, " has kek_mode \"public\", but a "
+                                         "segment record names no DEK batch"));
+  }
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::BatchKey> key,
+                            GetBatchKey(*group, kek_id, batch_id));
+  absl::StatusOr<crypto::Dek> dek = crypto::UnwrapDek(*key, wrapped);
+  if (!dek.ok()) {
+    return base::Annotate(dek.status(), base::Cat(group->label, ": unwrapping a DEK in DEK batch ",
+                                                  batch_id, " (KEK pair ", kek_id, ")"));
+  }
+  return dek;
 }
 
 }  // namespace sealpool::storage

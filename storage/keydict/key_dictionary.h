@@ -43,8 +43,29 @@
 // checks through the KMS that the halves match: it unwraps the private half it just had
 // wrapped, derives its public key and compares. DEK wrapping for public groups goes through
 // batch keys, which the dictionary does not do yet: WrapDek, WrapDekUnder and UnwrapDek refuse
-// a public group with FailedPrecondition. Rotation, re-wrap, DropKek, ListKeks and
+// a public group with FailedPrecondition: its DEKs go through a DekBatcher (below) and come
+// back through the UnwrapDek overload with a batch id. Rotation, re-wrap, DropKek, ListKeks and
 // ListWrappedKeys work for pairs as for KEKs.
+//
+// DEK batches (kek_mode "public", docs/crypto.md "Batch lifetime"). A DekBatcher belongs to one
+// writer. Its first Wrap opens a batch: it takes the active KEK pair (rotating first when due;
+// with the KMS unreachable it keeps the current pair, as WrapDek does), draws a batch id from
+// the group's persisted allocator (ids are reserved in blocks of batch_id_block ahead of use
+// and never reused), draws a random BatchKey, seals it to the pair's public half
+// (SealBatchKey bound to pool id, group, KEK id, batch id) and persists the batch record
+// through the writer before any DEK is wrapped under it, so every segment record naming the
+// batch is written after its batch record. Then it wraps DEKs under the batch key until the
+// batch holds batch_max_deks DEKs, is batch_max_age old, or Close() (the writer's commit); the
+// batch key is then wiped, and nothing the pool holds opens the batch without the KMS. Opening
+// a batch calls the KMS only for a due rotation.
+//
+// Reading a batched DEK (UnwrapDek with a batch id): the batch record comes through the record
+// reader (SetRecordReader), the private half of its KEK pair from the KMS (checked against the
+// record's public half), then OpenBatchKey. Private halves and opened batch keys are cached for
+// private_key_cache_ttl (then wiped by a sweeper thread, or at the next call that finds them
+// expired; ForgetUnwrapped drops them at once). With the KMS unreachable the read fails with the
+// provider's status (Unavailable / DeadlineExceeded), its message naming the group and saying
+// that the read needs the KMS.
 //
 // Thread safety: thread-safe. Hot path (WrapDek / UnwrapDek with the key in memory): a short
 // per-group lock, then RFC 5649 outside it.
@@ -59,6 +80,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -88,12 +110,24 @@ struct KeyDictionaryOptions {
   // ingest needs no KMS from a cold start. nullptr: no host copy; the fingerprint key is
   // unwrapped through the KMS as for symmetric groups.
   std::shared_ptr<const crypto::HostKey> host_key;
+  // DEK batches (kek_mode "public"): a batch closes after this many DEKs or this age.
+  uint64_t batch_max_deks = 4096;
+  absl::Duration batch_max_age = absl::Seconds(60);
+  // Batch ids are reserved (persisted) this many at a time.
+  uint64_t batch_id_block = 1024;
+  // Private halves of KEK pairs and opened batch keys (reads) are kept this long, then wiped.
+  absl::Duration private_key_cache_ttl = absl::Minutes(5);
+  // At most this many opened batch keys are cached per group (the soonest to expire go first).
+  size_t batch_key_cache_entries = 4096;
 };
 
 // Persists one key-dictionary record durably (the pool writes it to the catalog with sync).
 using KeyRecordWriter = std::function<absl::Status(std::string_view key, std::string_view value)>;
 // Deletes one key-dictionary record durably.
 using KeyRecordDeleter = std::function<absl::Status(std::string_view key)>;
+// Reads one key-dictionary record (nullopt if absent): batch records on the read path.
+using KeyRecordReader =
+    std::function<absl::StatusOr<std::optional<std::string>>(std::string_view key)>;
 
 enum class KekMode : uint8_t { kSymmetric, kPublic };
 // "symmetric" / "public" (the configuration's kek_mode values).
@@ -121,6 +155,9 @@ struct WrappedKeyRef {
 };
 
 class KeyDictionary {
+ private:
+  struct Group;
+
  public:
   // InvalidArgument for a null provider, writer, deleter or clock, an empty pool id, or a zero
   // limit.
@@ -180,6 +217,7 @@ class KeyDictionary {
   struct WrappedDekResult {
     uint32_t kek_id;
     crypto::WrappedDek wrapped;
+    uint64_t batch_id = 0;  // kek_mode "public": the DEK batch; 0 for a symmetric KEK
   };
   // Wraps a segment's DEK under the group's active KEK; first rotates when the active KEK
   // reached kek_max_deks or kek_max_age (see "KMS use" above for an unreachable KMS).
@@ -192,6 +230,62 @@ class KeyDictionary {
   // for an unknown KEK id.
   absl::StatusOr<crypto::Dek> UnwrapDek(uint32_t group_no, uint32_t kek_id,
                                         std::span<const uint8_t> wrapped);
+  // A DEK of a group of either mode: batch_id 0 is a symmetric KEK's DEK (the overload above),
+  // otherwise the DEK batch `batch_id` sealed to KEK pair `kek_id` (see "DEK batches").
+  // DataLoss when the batch id does not fit the group's mode, the batch record is missing,
+  // corrupt or names another KEK, or a key does not open; the provider's status (annotated:
+  // "reading ... needs the KMS") when the private half must be unwrapped and cannot be.
+  absl::StatusOr<crypto::Dek> UnwrapDek(uint32_t group_no, uint32_t kek_id, uint64_t batch_id,
+                                        std::span<const uint8_t> wrapped);
+
+  // One writer's DEK batches (see "DEK batches"); for a symmetric group it wraps like WrapDek
+  // (or WrapDekUnder with a fixed KEK). Thread-safe (one writer's seal workers share it).
+  class DekBatcher {
+   public:
+    ~DekBatcher();
+    DekBatcher(const DekBatcher&) = delete;
+    DekBatcher& operator=(const DekBatcher&) = delete;
+    absl::StatusOr<WrappedDekResult> Wrap(const crypto::Dek& dek);
+    // Closes the open batch (if any): its key is wiped. The next Wrap opens a new batch.
+    void Close();
+    // The ids of the batches this batcher opened, oldest first (tests, reports).
+    std::vector<uint64_t> batches_opened() const;
+
+   private:
+    friend class KeyDictionary;
+    DekBatcher(KeyDictionary* dict, std::shared_ptr<Group> group, std::optional<uint32_t> kek);
+    KeyDictionary* const dict_;
+    const std::shared_ptr<Group> group_;
+    const std::optional<uint32_t> fixed_kek_;  // re-wrap: this KEK (pair), never rotate
+    mutable absl::Mutex mu_;
+    std::shared_ptr<const crypto::BatchKey> key_ ABSL_GUARDED_BY(mu_);  // null: no batch open
+    uint64_t batch_id_ ABSL_GUARDED_BY(mu_) = 0;
+    uint32_t kek_id_ ABSL_GUARDED_BY(mu_) = 0;
+    uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
+    absl::Time opened_ ABSL_GUARDED_BY(mu_);
+    std::vector<uint64_t> opened_ids_ ABSL_GUARDED_BY(mu_);
+  };
+  // NotFound for an unknown group; NotFound for an unknown `kek_id`.
+  absl::StatusOr<std::unique_ptr<DekBatcher>> NewDekBatcher(
+      uint32_t group_no, std::optional<uint32_t> kek_id = std::nullopt);
+  // Where batch records are read from (the pool sets it to a catalog read of the keys
+  // family). Call once, before any read of a batched DEK.
+  void SetRecordReader(KeyRecordReader reader);
+  // Wipes cached private halves and batch keys whose time is up (the sweeper calls it too).
+  void ExpireCachedKeys();
+  // Counts of what is cached now for the group (tests; docs/security.md): private halves of
+  // KEK pairs, opened batch keys.
+  struct CachedKeyCounts {
+    size_t private_halves = 0;
+    size_t batch_keys = 0;
+  };
+  CachedKeyCounts CachedKeys(uint32_t group_no) const;
+  // Copies of every secret the dictionary holds in memory for the group now: the fingerprint
+  // key, unwrapped KEKs, cached private halves, cached batch keys and the keys of batches open
+  // in live DekBatchers. What a host compromise finds (docs/security.md); the raw-copy test
+  // proves none of it opens a closed batch. NotFound for an unknown group.
+  absl::StatusOr<std::vector<crypto::SecretBytes>> HeldKeyMaterial(uint32_t group_no) const;
+
   // Forces a new active KEK now; returns its id.
   absl::StatusOr<uint32_t> RotateKek(uint32_t group_no);
   // Re-wraps every KEK and the fingerprint key of the group under the group's current active
@@ -214,7 +308,6 @@ class KeyDictionary {
   const std::string& pool_id() const { return pool_id_; }
 
  private:
-  struct Group;
   struct KekEntry;
 
   KeyDictionary(RootKeyProvider* provider, std::string pool_id, KeyRecordWriter writer,
@@ -225,6 +318,18 @@ class KeyDictionary {
   // The KEK in memory, unwrapping it first if needed (no lock held during the KMS call).
   absl::StatusOr<std::shared_ptr<const crypto::Kek>> GetKek(Group& group, uint32_t kek_id);
   absl::StatusOr<std::shared_ptr<const crypto::FingerprintKey>> GetFingerprintKey(Group& group);
+  // Counts one DEK under `kek_id` (with `rotate`: the active KEK, rotated first if due),
+  // persisting a new reservation if needed; returns the KEK id. For a symmetric KEK also
+  // unwraps it and returns it in `*kek`.
+  absl::StatusOr<uint32_t> Reserve(Group& group, bool rotate, uint32_t kek_id,
+                                   std::shared_ptr<const crypto::Kek>* kek);
+  // The next batch id of the group (persisting a new allocator block when needed).
+  absl::StatusOr<uint64_t> NextBatchId(Group& group);
+  // The opened batch key of `batch_id` (cache, else batch record + KMS + OpenBatchKey).
+  absl::StatusOr<std::shared_ptr<const crypto::BatchKey>> GetBatchKey(Group& group,
+                                                                      uint32_t kek_id,
+                                                                      uint64_t batch_id);
+  void StartSweeper();
   // Wraps under `kek_id` after reserving a count (persisting a new reservation if needed).
   // With `rotate`, kek_id is ignored: the active KEK, rotated first if due.
   absl::StatusOr<WrappedDekResult> WrapUnder(Group& group, bool rotate, uint32_t kek_id,
@@ -253,6 +358,12 @@ class KeyDictionary {
 
   // Serializes CreateGroup and LoadGroup (number and name uniqueness across KMS calls).
   absl::Mutex create_mu_;
+  KeyRecordReader reader_;  // set once before use
+  // The cache sweeper (started with the first cached private half).
+  absl::Mutex sweeper_mu_;
+  bool sweeper_stop_ ABSL_GUARDED_BY(sweeper_mu_) = false;
+  bool sweeper_started_ ABSL_GUARDED_BY(sweeper_mu_) = false;
+  std::thread sweeper_;
   mutable absl::Mutex groups_mu_;
   std::map<uint32_t, std::shared_ptr<Group>> groups_ ABSL_GUARDED_BY(groups_mu_);
 };

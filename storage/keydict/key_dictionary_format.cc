@@ -159,6 +159,25 @@ std::string KekRecordKey(uint32_t group_no, uint32_t kek_id) {
   return key;
 }
 
+std::string BatchRecordPrefix(uint32_t group_no) {
+  std::string key = KeyGroupRecordPrefix(group_no);
+  key.push_back(kBatchRecordTag);
+  return key;
+}
+
+std::string BatchRecordKey(uint32_t group_no, uint64_t batch_id) {
+  std::string key = BatchRecordPrefix(group_no);
+  PutU32BE(&key, static_cast<uint32_t>(batch_id >> 32));
+  PutU32BE(&key, static_cast<uint32_t>(batch_id));
+  return key;
+}
+
+std::string BatchAllocatorRecordKey(uint32_t group_no) {
+  std::string key = KeyGroupRecordPrefix(group_no);
+  key.push_back(kBatchAllocatorRecordTag);
+  return key;
+}
+
 std::string FingerprintKeyRecordKey(uint32_t group_no) {
   std::string key = KeyGroupRecordPrefix(group_no);
   key.push_back(kFingerprintKeyRecordTag);
@@ -179,6 +198,19 @@ absl::StatusOr<KeyRecordKey> DecodeKeyRecordKey(std::string_view key) {
     out.kind = KeyRecordKind::kFingerprintKey;
     return out;
   }
+  if (key.size() == kBatchRecordKeySize && key[kKeyGroupPrefixSize] == kBatchRecordTag) {
+    out.group_no = GetU32BE(key);
+    out.kind = KeyRecordKind::kBatch;
+    out.batch_id = (uint64_t{GetU32BE(key.substr(kKeyGroupPrefixSize + 1))} << 32) |
+                   GetU32BE(key.substr(kKeyGroupPrefixSize + 5));
+    return out;
+  }
+  if (key.size() == kBatchAllocatorRecordKeySize &&
+      key[kKeyGroupPrefixSize] == kBatchAllocatorRecordTag) {
+    out.group_no = GetU32BE(key);
+    out.kind = KeyRecordKind::kBatchAllocator;
+    return out;
+  }
   return absl::DataLossError(
       base::Cat("key dictionary record key ", DescribeKeyRecordKey(key), " is malformed"));
 }
@@ -190,6 +222,14 @@ std::string DescribeKeyRecordKey(std::string_view key) {
   if (key.size() == kFingerprintKeyRecordKeySize &&
       key[kKeyGroupPrefixSize] == kFingerprintKeyRecordTag) {
     return "fingerprint key";
+  }
+  if (key.size() == kBatchRecordKeySize && key[kKeyGroupPrefixSize] == kBatchRecordTag) {
+    return base::Cat("batch ", (uint64_t{GetU32BE(key.substr(kKeyGroupPrefixSize + 1))} << 32) |
+                                   GetU32BE(key.substr(kKeyGroupPrefixSize + 5)));
+  }
+  if (key.size() == kBatchAllocatorRecordKeySize &&
+      key[kKeyGroupPrefixSize] == kBatchAllocatorRecordTag) {
+    return "batch id allocator";
   }
   return base::Cat("0x", absl::BytesToHexString(base::AbslView(key)));
 }
@@ -269,6 +309,63 @@ absl::StatusOr<KekPairRecord> KekPairRecord::Decode(std::string_view value) {
   SEALPOOL_ASSIGN_OR_RETURN(std::string_view pub, r.Fixed(kKekPublicKeySize, "public key"));
   for (size_t i = 0; i < kKekPublicKeySize; ++i) rec.public_key[i] = static_cast<uint8_t>(pub[i]);
   SEALPOOL_ASSIGN_OR_RETURN(rec.wrapped, r.Wrapped());
+  SEALPOOL_RETURN_IF_ERROR(r.End());
+  return rec;
+}
+
+absl::StatusOr<std::string> BatchRecord::Encode() const {
+  if (batch_id == 0 || kek_id == 0) {
+    return absl::InvalidArgumentError("batch record: batch id and KEK id must be >= 1");
+  }
+  if (created_unix_micros < 0) {
+    return absl::InvalidArgumentError("batch record: negative creation time");
+  }
+  std::string out;
+  out.push_back(static_cast<char>(kKeyRecordVersion3));
+  out.push_back(static_cast<char>(kKeyRecordKindBatch));
+  PutLE(&out, batch_id, 8);
+  PutLE(&out, kek_id, 4);
+  PutLE(&out, static_cast<uint64_t>(created_unix_micros), 8);
+  for (uint8_t b : sealed) out.push_back(static_cast<char>(b));
+  return out;
+}
+
+absl::StatusOr<BatchRecord> BatchRecord::Decode(std::string_view value) {
+  Reader r(value, "batch record");
+  SEALPOOL_RETURN_IF_ERROR(r.Header(kKeyRecordKindBatch, kKeyRecordVersion3));
+  BatchRecord rec;
+  SEALPOOL_ASSIGN_OR_RETURN(rec.batch_id, r.Int(8, "batch id"));
+  if (rec.batch_id == 0) return r.Corrupt("batch id 0");
+  SEALPOOL_ASSIGN_OR_RETURN(uint64_t kek_id, r.Int(4, "KEK id"));
+  if (kek_id == 0) return r.Corrupt("KEK id 0");
+  rec.kek_id = static_cast<uint32_t>(kek_id);
+  SEALPOOL_ASSIGN_OR_RETURN(rec.created_unix_micros, Created(r));
+  SEALPOOL_ASSIGN_OR_RETURN(std::string_view sealed,
+                            r.Fixed(kSealedBatchKeyRecordSize, "sealed batch key"));
+  for (size_t i = 0; i < kSealedBatchKeyRecordSize; ++i) {
+    rec.sealed[i] = static_cast<uint8_t>(sealed[i]);
+  }
+  SEALPOOL_RETURN_IF_ERROR(r.End());
+  return rec;
+}
+
+absl::StatusOr<std::string> BatchAllocatorRecord::Encode() const {
+  if (reserved_end == 0) {
+    return absl::InvalidArgumentError("batch id allocator record: reserved_end must be >= 1");
+  }
+  std::string out;
+  out.push_back(static_cast<char>(kKeyRecordVersion3));
+  out.push_back(static_cast<char>(kKeyRecordKindBatchAllocator));
+  PutLE(&out, reserved_end, 8);
+  return out;
+}
+
+absl::StatusOr<BatchAllocatorRecord> BatchAllocatorRecord::Decode(std::string_view value) {
+  Reader r(value, "batch id allocator record");
+  SEALPOOL_RETURN_IF_ERROR(r.Header(kKeyRecordKindBatchAllocator, kKeyRecordVersion3));
+  BatchAllocatorRecord rec;
+  SEALPOOL_ASSIGN_OR_RETURN(rec.reserved_end, r.Int(8, "reserved_end"));
+  if (rec.reserved_end == 0) return r.Corrupt("reserved_end 0");
   SEALPOOL_RETURN_IF_ERROR(r.End());
   return rec;
 }

@@ -15,6 +15,11 @@
 //                           str16 root key id ‖ str16 wrapped blob
 //   fingerprint key record  u8 version = 1 ‖ u8 kind = 2 ‖ i64 created_unix_micros ‖
 //                           str16 root key id ‖ str16 wrapped blob
+//   batch record            u8 version = 3 ‖ u8 kind = 4 ‖ u64 batch id ‖ u32 KEK id ‖
+//   (key u32 group ‖ 'B' ‖   i64 created_unix_micros ‖ 73-byte sealed batch key
+//    u64 BE batch id)
+//   batch id allocator      u8 version = 3 ‖ u8 kind = 5 ‖ u64 reserved_end
+//   (key u32 group ‖ 'A')
 //   KEK pair record         u8 version = 2 ‖ u8 kind = 3 ‖ u32 KEK id ‖ u8 state ‖
 //   (kek_mode "public",     i64 created_unix_micros ‖ u64 dek_count ‖
 //    same key as a KEK)     32-byte X25519 public key ‖ str16 root key id ‖
@@ -57,10 +62,18 @@ namespace sealpool::storage {
 // Do not edit: part of the format.
 inline constexpr uint8_t kKeyRecordVersion1 = 1;
 inline constexpr uint8_t kKeyRecordVersion2 = 2;  // adds the KEK pair record (kind 3)
-inline constexpr uint8_t kKeyRecordVersionNewest = kKeyRecordVersion2;
+inline constexpr uint8_t kKeyRecordVersion3 = 3;  // adds batch records (4), batch id allocator (5)
+inline constexpr uint8_t kKeyRecordVersionNewest = kKeyRecordVersion3;
 inline constexpr uint8_t kKeyRecordKindKek = 1;
 inline constexpr uint8_t kKeyRecordKindFingerprintKey = 2;
 inline constexpr uint8_t kKeyRecordKindKekPair = 3;
+inline constexpr uint8_t kKeyRecordKindBatch = 4;
+inline constexpr uint8_t kKeyRecordKindBatchAllocator = 5;
+inline constexpr char kBatchRecordTag = 'B';
+inline constexpr char kBatchAllocatorRecordTag = 'A';
+inline constexpr size_t kBatchRecordKeySize = 13;
+inline constexpr size_t kBatchAllocatorRecordKeySize = 5;
+inline constexpr size_t kSealedBatchKeyRecordSize = 73;  // crypto::kSealedBatchKeySize
 inline constexpr size_t kKekPublicKeySize = 32;
 inline constexpr char kKekRecordTag = 'K';
 inline constexpr char kFingerprintKeyRecordTag = 'F';
@@ -73,17 +86,23 @@ inline constexpr size_t kMaxWrappedBlobLength = 1024;
 enum class KekState : uint8_t { kActive = 1, kInactive = 2 };
 std::string_view KekStateName(KekState state);
 
-enum class KeyRecordKind : uint8_t { kKek, kFingerprintKey };
+enum class KeyRecordKind : uint8_t { kKek, kFingerprintKey, kBatch, kBatchAllocator };
 
 // The 4-byte prefix of every record of `group_no`.
 std::string KeyGroupRecordPrefix(uint32_t group_no);
 std::string KekRecordKey(uint32_t group_no, uint32_t kek_id);
 std::string FingerprintKeyRecordKey(uint32_t group_no);
+// Batch records (key format 3): u32 group ‖ 'B' ‖ u64 batch id; the batch id allocator:
+// u32 group ‖ 'A'. BatchRecordPrefix is u32 group ‖ 'B' (all batch records of a group).
+std::string BatchRecordKey(uint32_t group_no, uint64_t batch_id);
+std::string BatchRecordPrefix(uint32_t group_no);
+std::string BatchAllocatorRecordKey(uint32_t group_no);
 
 struct KeyRecordKey {
   uint32_t group_no = 0;
   KeyRecordKind kind = KeyRecordKind::kKek;
-  uint32_t kek_id = 0;  // KEK records only
+  uint32_t kek_id = 0;    // KEK records only
+  uint64_t batch_id = 0;  // batch records only
 };
 // DataLoss for a key that is neither layout.
 absl::StatusOr<KeyRecordKey> DecodeKeyRecordKey(std::string_view key);
@@ -115,6 +134,29 @@ struct KekPairRecord {
   absl::StatusOr<std::string> Encode() const;
   static absl::StatusOr<KekPairRecord> Decode(std::string_view value);
   friend bool operator==(const KekPairRecord&, const KekPairRecord&) = default;
+};
+
+// A DEK batch of a group with KEK pairs (kek_mode "public"): the batch key sealed to KEK pair
+// `kek_id` for (pool, group, kek_id, batch_id) (crypto/batch_key_seal.h). Key format 3.
+struct BatchRecord {
+  uint64_t batch_id = 0;  // >= 1
+  uint32_t kek_id = 0;    // >= 1
+  int64_t created_unix_micros = 0;
+  std::array<uint8_t, kSealedBatchKeyRecordSize> sealed{};
+
+  absl::StatusOr<std::string> Encode() const;
+  static absl::StatusOr<BatchRecord> Decode(std::string_view value);
+  friend bool operator==(const BatchRecord&, const BatchRecord&) = default;
+};
+
+// The group's batch id allocator: every id below `reserved_end` may have been handed out; the
+// next batch id after a restart is `reserved_end`. Key format 3.
+struct BatchAllocatorRecord {
+  uint64_t reserved_end = 1;  // >= 1
+
+  absl::StatusOr<std::string> Encode() const;
+  static absl::StatusOr<BatchAllocatorRecord> Decode(std::string_view value);
+  friend bool operator==(const BatchAllocatorRecord&, const BatchAllocatorRecord&) = default;
 };
 
 // The kind byte of a record value (1 KEK, 2 fingerprint key, 3 KEK pair) without decoding it;

@@ -69,7 +69,8 @@ absl::Status Pool::Impl::ReadSegment(uint32_t group_no, const Id128& group_id, c
                                               " at offset ", record->offset,
                                               ": the container record does not match the catalog"));
     }
-    absl::StatusOr<crypto::Dek> dek = keys->UnwrapDek(group_no, record->kek_id, record->wrapped_dek);
+    absl::StatusOr<crypto::Dek> dek = keys->UnwrapDek(group_no, record->kek_id, record->batch_id,
+                                                    record->wrapped_dek);
     if (absl::IsNotFound(dek.status())) {
       if (!kek_retry) {  // re-wrapped under a newer KEK and the old one dropped meanwhile
         kek_retry = true;

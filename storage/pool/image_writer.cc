@@ -80,8 +80,10 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
  public:
   ImageWriterImpl(Pool::Impl* pool, ImageRequest request, uint32_t group_no, Id128 group_id,
                   uint64_t image_id, uint64_t job_seq, SegmentStream stream,
-                  crypto::ImageDigestStream recipe, crypto::ImageDigestStream content)
+                  crypto::ImageDigestStream recipe, crypto::ImageDigestStream content,
+                  std::unique_ptr<KeyDictionary::DekBatcher> batcher)
       : p_(pool),
+        batcher_(std::move(batcher)),
         request_(std::move(request)),
         group_no_(group_no),
         group_id_(group_id),
@@ -145,6 +147,7 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
     record.identity_digest = *identity;
     s = WriteBatch(&record);
     if (!s.ok()) return Fail(s);
+    batcher_->Close();  // the DEK batch closes at each commit: its key is wiped
     done_ = true;
     Finish();
     return p_->ToInfo(record);
@@ -154,6 +157,7 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
     if (done_) return;
     done_ = true;
     WaitForSeals(0).IgnoreError();  // the jobs refer to this writer
+    batcher_->Close();
     ReleaseExtents();
     ReleaseOffered();
     // Own segments that nobody committed or holds: dead bytes in their container.
@@ -473,7 +477,7 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
     absl::StatusOr<EncodedSegment> encoded =
         EncodeSegment(group_id_, in.id, fingerprint, data, p_->options.codec);
     absl::StatusOr<KeyDictionary::WrappedDekResult> wrapped =
-        encoded.ok() ? p_->keys->WrapDek(group_no_, encoded->dek) : encoded.status();
+        encoded.ok() ? batcher_->Wrap(encoded->dek) : encoded.status();
     if (!wrapped.ok()) {
       p_->NoteSealAbandoned(epoch);
       return wrapped.status();
@@ -492,6 +496,7 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
     record.compression = encoded->compression;
     record.kek_id = wrapped->kek_id;
     record.wrapped_dek = wrapped->wrapped;
+    record.batch_id = wrapped->batch_id;
     record.fingerprint = fingerprint;
     {
       absl::MutexLock lock(&seal_mu_);
@@ -598,6 +603,8 @@ class ImageWriterImpl final : public ImageWriter, public ClientDedupWriter {
   }
 
   Pool::Impl* const p_;
+  // This writer's DEK batches (kek_mode "public"; plain WrapDek for a symmetric group).
+  const std::unique_ptr<KeyDictionary::DekBatcher> batcher_;
   const ImageRequest request_;
   const uint32_t group_no_;
   const Id128 group_id_;
@@ -650,6 +657,8 @@ absl::StatusOr<std::unique_ptr<ImageWriterImpl>> BeginImageImpl(Pool::Impl& p,
   SEALPOOL_ASSIGN_OR_RETURN(ImageDigesters digesters, p.Digesters(lsu.group_no));
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream recipe, digesters.recipe->Begin());
   SEALPOOL_ASSIGN_OR_RETURN(crypto::ImageDigestStream content, digesters.content->Begin());
+  SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<KeyDictionary::DekBatcher> batcher,
+                            p.keys->NewDekBatcher(lsu.group_no));
   // Reserve the name, then check the catalog (ReassignOwner does the same): a name checked free
   // stays free until the reservation goes.
   {
@@ -706,7 +715,7 @@ absl::StatusOr<std::unique_ptr<ImageWriterImpl>> BeginImageImpl(Pool::Impl& p,
   }
   return std::make_unique<ImageWriterImpl>(&p, request, lsu.group_no, group.record.group_id,
                                            *image_id, *seq, std::move(stream), std::move(recipe),
-                                           std::move(content));
+                                           std::move(content), std::move(batcher));
 }
 
 }  // namespace

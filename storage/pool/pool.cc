@@ -13,6 +13,7 @@
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "crypto/random.h"
+#include "storage/keydict/host_fingerprint_key.h"
 #include "storage/pool/pool_internal.h"
 #include "storage/store/local_container_store.h"
 
@@ -419,13 +420,18 @@ absl::Status Pool::Impl::LoadMeta() {
   // The key dictionary of every group (no KMS call: keys are unwrapped on first use).
   for (const auto& [no, state] : loaded_groups) {
     std::vector<std::pair<std::string, std::string>> records;
-    std::string prefix;
-    AppendU32BE(&prefix, no);
-    SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
-        Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
-          records.emplace_back(std::string(k), std::string(v));
-          return true;
-        }));
+    // Not the batch records ('B', read on demand): the fingerprint key, KEKs, batch allocator,
+    // and the host-sealed fingerprint key (issue 17, storage/keydict/host_fingerprint_key.h).
+    for (char tag : {kFingerprintKeyRecordTag, kKekRecordTag, kBatchAllocatorRecordTag,
+                     kHostSealedFpkRecordTag}) {
+      std::string prefix = KeyGroupRecordPrefix(no);
+      prefix.push_back(tag);
+      SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+          Cf::kKeys, prefix, [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
+            records.emplace_back(std::string(k), std::string(v));
+            return true;
+          }));
+    }
     SEALPOOL_RETURN_IF_ERROR(keys->LoadGroup(no, state.record.name, records));
   }
   absl::MutexLock lock(&meta_mu);
@@ -628,6 +634,8 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
             return catalog->Write(batch);
           },
           impl->options.keys));
+  impl->keys->SetRecordReader(
+      [catalog](std::string_view key) { return catalog->Get(Cf::kKeys, key); });
   {
     int threads = impl->options.seal_threads;
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -377,7 +377,7 @@ class Pool {
   // A key group's name follows the key service's rule (1..64 of [A-Za-z0-9._:-]); a refused
   // name is InvalidArgument and takes no group number. A KMS failure after the number is taken
   // burns it (its keys may exist in the KMS): numbers are never reused.
-  // `kek_mode` (issue 17): KekMode::kPublic makes a group of KEK pairs; fixed at creation.
+  // kek_mode kPublic: KEK pairs and DEK batches (storage/keydict/key_dictionary.h).
   absl::Status CreateKeyGroup(std::string_view name, std::string_view kms_backend = "builtin",
                               KekMode kek_mode = KekMode::kSymmetric);
   // InvalidArgument for a bad name or a max_retention that is not positive and finite;
@@ -484,6 +484,9 @@ class Pool {
   absl::StatusOr<KekMode> GroupKekMode(std::string_view key_group) const;
   absl::Status VerifyKekPair(std::string_view key_group, uint32_t kek_id);
   absl::StatusOr<bool> FingerprintKeyWithoutKms(std::string_view key_group) const;
+  // Copies of the key material the key dictionary holds in memory for the group
+  // (KeyDictionary::HeldKeyMaterial): what the raw-copy test of issue 17 tries on every batch.
+  absl::StatusOr<std::vector<crypto::SecretBytes>> HeldKeyMaterial(std::string_view key_group) const;
   // Checksums every container (no key needed) and reports damaged records with the images
   // that reference them. `progress`, if set, is called on this thread after each container
   // file (no pool lock held).

@@ -284,6 +284,9 @@ absl::Status RewrapLiveDeks(Pool::Impl& p, uint32_t group_no, uint32_t target, b
 // Drops every KEK of the group older than `target`; FailedPrecondition naming them, and
 // nothing dropped, if one still wraps a live DEK. The caller fenced the writers. Returns the
 // ids dropped.
+// Deletes the batch records of `group_no` sealed to a KEK pair below `target` (after those
+// pairs were dropped); returns how many.
+absl::StatusOr<uint64_t> DropBatchRecordsBelow(Pool::Impl& p, uint32_t group_no, uint32_t target);
 absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t group_no,
                                                         std::string_view key_group,
                                                         uint32_t target)

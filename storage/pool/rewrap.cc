@@ -43,6 +43,12 @@ absl::StatusOr<uint32_t> Pool::RewrapGroupKeys(std::string_view key_group) {
   return impl_->keys->RewrapGroupKeys(group_no);
 }
 
+absl::StatusOr<std::vector<crypto::SecretBytes>> Pool::HeldKeyMaterial(
+    std::string_view key_group) const {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->HeldKeyMaterial(group_no);
+}
+
 absl::StatusOr<RewrapReport> Pool::RewrapDeks(std::string_view key_group, bool drop_keks) {
   Impl& p = *impl_;
   SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, p.FindGroupNo(key_group));
@@ -116,15 +122,21 @@ absl::Status RewrapLiveDeks(Pool::Impl& p, uint32_t group_no, uint32_t target, b
         },
         after));
     Catalog::Batch batch;
+    // KEK pairs: every DEK goes into a NEW batch sealed to the target pair (never an old batch
+    // key re-sealed, so an old copy of a deleted segment's record opens with no live key). The
+    // batch closes with this catalog write; its record was written when it opened.
+    SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<KeyDictionary::DekBatcher> batcher,
+                              p.keys->NewDekBatcher(group_no, target));
     for (auto& [key, record] : todo) {
-      SEALPOOL_ASSIGN_OR_RETURN(crypto::Dek dek,
-                                p.keys->UnwrapDek(group_no, record.kek_id, record.wrapped_dek));
-      SEALPOOL_ASSIGN_OR_RETURN(crypto::WrappedDek wrapped,
-                                p.keys->WrapDekUnder(group_no, target, dek));
+      SEALPOOL_ASSIGN_OR_RETURN(
+          crypto::Dek dek,
+          p.keys->UnwrapDek(group_no, record.kek_id, record.batch_id, record.wrapped_dek));
+      SEALPOOL_ASSIGN_OR_RETURN(KeyDictionary::WrappedDekResult wrapped, batcher->Wrap(dek));
       batch.Add(KekDekCountKey(group_no, record.kek_id), -1);
       batch.Add(KekDekCountKey(group_no, target), 1);
       record.kek_id = target;
-      record.wrapped_dek = wrapped;
+      record.wrapped_dek = wrapped.wrapped;
+      record.batch_id = wrapped.batch_id;
       batch.Put(Cf::kSegments, key, EncodeSegmentRecord(record));
     }
     if (!last.empty()) {
@@ -132,12 +144,47 @@ absl::Status RewrapLiveDeks(Pool::Impl& p, uint32_t group_no, uint32_t target, b
       after = last;
     }
     if (!batch.empty()) SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
+    batcher->Close();
     report->deks_rewrapped += todo.size();
     if (!more) break;
   }
   Catalog::Batch done;
   done.Delete(Cf::kMeta, RewrapCursorKey(group_no));
   return p.catalog->Write(done);
+}
+
+absl::StatusOr<uint64_t> DropBatchRecordsBelow(Pool::Impl& p, uint32_t group_no,
+                                               uint32_t target) {
+  uint64_t dropped = 0;
+  std::string after;
+  while (true) {
+    Catalog::Batch batch;
+    size_t n = 0;
+    bool more = false;
+    std::string last;
+    SEALPOOL_RETURN_IF_ERROR(p.catalog->Scan(
+        Cf::kKeys, BatchRecordPrefix(group_no),
+        [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+          if (n >= 1024) {
+            more = true;
+            return false;
+          }
+          last.assign(key);
+          absl::StatusOr<BatchRecord> rec = BatchRecord::Decode(value);
+          // A record that does not decode opens nothing either: it goes too.
+          if (!rec.ok() || rec->kek_id < target) {
+            batch.Delete(Cf::kKeys, key);
+            ++n;
+          }
+          return true;
+        },
+        after));
+    if (!batch.empty()) SEALPOOL_RETURN_IF_ERROR(p.catalog->Write(batch));
+    dropped += n;
+    if (!more) break;
+    after = last;
+  }
+  return dropped;
 }
 
 absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t group_no,
@@ -163,6 +210,13 @@ absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t 
     if (k.kek_id >= target) continue;
     SEALPOOL_RETURN_IF_ERROR(p.keys->DropKek(group_no, k.kek_id));
     dropped.push_back(k.kek_id);
+  }
+  // KEK pairs: the DEK batches sealed to a dropped pair. No live segment names one (its DEK
+  // count is 0 and the writers were fenced), so their records go too (docs/format.md "Catalog
+  // format 4: DEK batches (issue 17)"). A failure leaves records nothing opens: run it again.
+  if (!dropped.empty() && p.keys->GroupKekMode(group_no).value_or(KekMode::kSymmetric) ==
+                              KekMode::kPublic) {
+    SEALPOOL_RETURN_IF_ERROR(DropBatchRecordsBelow(p, group_no, target).status());
   }
   return dropped;
 }

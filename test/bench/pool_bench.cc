@@ -56,6 +56,7 @@ using sealpool::bench::Bytes;
 using sealpool::storage::ChunkerParams;
 using sealpool::storage::ImageRequest;
 using sealpool::storage::InProcessRootKeyProvider;
+using sealpool::storage::KekMode;
 using sealpool::storage::LsuOptions;
 using sealpool::storage::Pool;
 using sealpool::storage::PoolOptions;
@@ -152,7 +153,8 @@ struct PoolHandle {
   PoolOptions options;
 };
 
-PoolHandle MakePool(const std::string& dir, const PoolOptions& options) {
+PoolHandle MakePool(const std::string& dir, const PoolOptions& options,
+                    KekMode kek_mode = KekMode::kSymmetric) {
   PoolHandle h;
   h.kms = std::make_unique<InProcessRootKeyProvider>("pool-bench");
   h.dir = dir;
@@ -160,7 +162,7 @@ PoolHandle MakePool(const std::string& dir, const PoolOptions& options) {
   const std::string rk = h.kms->AddRootKey(kGroup);
   Check(h.kms->Activate(rk), "activate root key");
   h.pool = Take(Pool::Create(dir, h.kms.get(), options), "Pool::Create " + dir);
-  Check(h.pool->CreateKeyGroup(kGroup), "CreateKeyGroup");
+  Check(h.pool->CreateKeyGroup(kGroup, "builtin", kek_mode), "CreateKeyGroup");
   Check(h.pool->CreateLsu(kLsu, kGroup, LsuOptions{.allow_client_delete = true}), "CreateLsu");
   return h;
 }
@@ -652,6 +654,8 @@ struct Config {
   bool memory_only = false;
   uint64_t memory_segments = uint64_t{1} << 18;
   int zstd_level = 0;  // 0: the pool's default
+  std::string kek_mode = "symmetric";  // the main run's key group
+  int compare_kek_modes = 0;           // > 0: only the public-vs-symmetric ingest comparison
 };
 
 Config ParseArgs(int argc, char** argv) {
@@ -696,6 +700,16 @@ Config ParseArgs(int argc, char** argv) {
                  "the pool's zstd level (0: the pool's default; negative: zstd's fast levels)")
       ->capture_default_str()
       ->check(CLI::Range(-131072, 22));
+  app.add_option("--kek_mode", c.kek_mode,
+                 "kek_mode of the main run's key group: symmetric, or public (KEK pairs and DEK "
+                 "batches, issue 17)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"symmetric", "public"}));
+  app.add_option("--compare_kek_modes", c.compare_kek_modes,
+                 "only compare ingest (gen 1 then gen 2, fresh pool each time) of a symmetric and "
+                 "a public key group on the same corpus, alternating, this many rounds each; "
+                 "prints the ratio public / symmetric")
+      ->check(CLI::Range(1, 100));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -771,11 +785,46 @@ int main(int argc, char** argv) {
               options.chunker.ToString().c_str(), options.codec.zstd_level,
               options.catalog.block_cache_bytes >> 20, root.c_str());
 
+  const KekMode main_mode = cfg.kek_mode == "public" ? KekMode::kPublic : KekMode::kSymmetric;
+  if (cfg.compare_kek_modes > 0) {
+    // Same corpus, same options; rounds alternate the modes so drift hits both alike.
+    double total[2] = {0, 0};
+    double best[2] = {1e300, 1e300};
+    for (int round = 0; round < cfg.compare_kek_modes; ++round) {
+      for (int m = 0; m < 2; ++m) {
+        const KekMode mode = m == 0 ? KekMode::kSymmetric : KekMode::kPublic;
+        const fs::path dir = root / ("cmp-" + std::to_string(round) + "-" + std::to_string(m));
+        PoolHandle h = MakePool(dir.string(), options, mode);
+        Stopwatch t;
+        Ingest(*h.pool, "gen1", gen1);
+        Ingest(*h.pool, "gen2", gen2);
+        const double s = t.Seconds();
+        RestoreAndCompare(*h.pool, "gen2", gen2);
+        h.pool.reset();
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+        total[m] += s;
+        best[m] = std::min(best[m], s);
+        std::printf("round %d %-9s ingest gen1+gen2: %.3f s\n", round,
+                    m == 0 ? "symmetric" : "public", s);
+      }
+    }
+    std::printf("\n| kek_mode | mean s | best s |\n|---|---:|---:|\n");
+    std::printf("| symmetric | %.3f | %.3f |\n", total[0] / cfg.compare_kek_modes, best[0]);
+    std::printf("| public | %.3f | %.3f |\n", total[1] / cfg.compare_kek_modes, best[1]);
+    std::printf("\ningest cost public / symmetric: %.3f (mean), %.3f (best); goal <= 1.05\n",
+                total[1] / total[0], best[1] / best[0]);
+    json.Num("kek_modes.ingest_ratio_mean", total[1] / total[0]);
+    json.Num("kek_modes.ingest_ratio_best", best[1] / best[0]);
+    if (!cfg.json_out.empty() && !json.WriteTo(cfg.json_out)) Die("cannot write " + cfg.json_out);
+    return 0;
+  }
+
   // ---- stages alone, on gen 1 ----
   const Stages st = MeasureStages(gen1, options.chunker, options.codec);
 
   // ---- the pool, one stream ----
-  PoolHandle one = MakePool((root / "pool-1").string(), options);
+  PoolHandle one = MakePool((root / "pool-1").string(), options, main_mode);
   Stopwatch t1;
   const WriteStats w1 = Ingest(*one.pool, "gen1", gen1);
   const double ingest1_s = t1.Seconds();

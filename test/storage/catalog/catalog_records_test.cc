@@ -190,6 +190,39 @@ constexpr char kGoldenImageIdentityHex[] =
     "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"  // recipe digest
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf";  // content digest
 
+TEST_CASE("a batched segment record (catalog format 4) encodes to the pinned version 2 bytes",
+          "[storage][catalog_records]") {
+  SegmentRecord batched = GoldenSegment();
+  batched.batch_id = 0x4142434445464748;
+  const std::string golden = std::string("02") + (kGoldenSegmentHex + 2) + "4847464544434241";
+  const std::string bytes = EncodeSegmentRecord(batched);
+  CHECK(bytes.size() == 114);
+  CHECK(Hex(bytes) == golden);
+  auto decoded = DecodeSegmentRecord(FromHex(golden));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == batched);
+  // batch_id 0 keeps the version-1 bytes: symmetric records are unchanged.
+  CHECK(Hex(EncodeSegmentRecord(GoldenSegment())) == kGoldenSegmentHex);
+  // Malformed, truncated, oversized, hostile.
+  const std::string good = FromHex(golden);
+  for (size_t n = 0; n < good.size(); ++n) {
+    INFO("truncated to " << n);
+    CHECK(absl::IsDataLoss(DecodeSegmentRecord(good.substr(0, n)).status()));
+  }
+  CHECK(absl::IsDataLoss(DecodeSegmentRecord(good + '\0').status()));
+  std::string zero = good;
+  for (size_t i = 106; i < 114; ++i) zero[i] = '\0';  // version 2 naming batch 0
+  auto status = DecodeSegmentRecord(zero).status();
+  CHECK(absl::IsDataLoss(status));
+  CHECK(std::string(status.message()).find("batch id 0") != std::string::npos);
+  std::string v1_with_batch = good;
+  v1_with_batch[0] = 1;  // a version-1 record with 8 extra bytes
+  CHECK(absl::IsDataLoss(DecodeSegmentRecord(v1_with_batch).status()));
+  std::string newer = good;
+  newer[0] = 3;
+  CHECK(absl::IsFailedPrecondition(DecodeSegmentRecord(newer).status()));
+}
+
 TEST_CASE("a segment record encodes to the pinned version 1 bytes", "[storage][catalog_records]") {
   std::string bytes = EncodeSegmentRecord(GoldenSegment());
   CHECK(bytes.size() == 106);
@@ -412,6 +445,9 @@ TEST_CASE("every flip of the version byte is refused", "[storage][catalog_record
       absl::Status status = kind.decode(bad);
       if (static_cast<uint8_t>(bad[0]) == 0) {
         CHECK(absl::IsDataLoss(status));
+      } else if (kind.name == "segment" && static_cast<uint8_t>(bad[0]) == 2) {
+        // Version 2 is the batched segment record (catalog format 4): 8 bytes longer.
+        CHECK(absl::IsDataLoss(status));
       } else {
         CHECK(absl::IsFailedPrecondition(status));
       }
@@ -422,7 +458,8 @@ TEST_CASE("every flip of the version byte is refused", "[storage][catalog_record
 TEST_CASE("a newer record version asks for an upgrade", "[storage][catalog_records]") {
   for (const Kind& kind : AllKinds()) {
     std::string newer = kind.encoded;
-    newer[0] = static_cast<char>(kCatalogRecordVersion + 1);
+    newer[0] = static_cast<char>(kind.name == "segment" ? kSegmentRecordVersionBatched + 1
+                                                        : kCatalogRecordVersion + 1);
     newer += "more fields of version 2";
     absl::Status status = kind.decode(newer);
     INFO(kind.name << ": " << status.ToString());

@@ -57,7 +57,7 @@ constexpr const char* kFamilies[] = {"default",  "keys",         "fingerprints",
                                      "segments", "images",       "recipes",
                                      "delete_queue", "sessions", "containers", "counters",
                                      "client_digests"};
-constexpr uint16_t kCatalogFormatVersion = 3;
+constexpr uint16_t kCatalogFormatVersion = 4;
 // "Client digests": key 8 + 32 bytes, value 13 bytes.
 constexpr size_t kClientDigestKeySize = 40;
 constexpr uint8_t kRecordVersion = 1;
@@ -648,6 +648,37 @@ class Decoder {
         Line("keys", Hex(k.substr(0, 4)) + " F: version=1 kind=2 created_us=" +
                          R(std::to_string(created)) + " root_key_id=" + Quote(rk) + " " +
                          DecodeBlob(blob, rk, where));
+      } else if (k.size() == 13 && k[4] == 'B') {
+        // Batch record (key record version 3, kind 4): batch id, KEK pair id, created, the
+        // 73-byte sealed batch key (docs/format.md "Catalog format 4: DEK batches (issue 17)").
+        uint64_t batch = LoadBE(k, 5, 8);
+        Cur c(v);
+        uint8_t ver = c.U8(), kind = c.U8();
+        uint64_t id = c.U64();
+        uint32_t kek = c.U32();
+        int64_t created = static_cast<int64_t>(c.U64());
+        std::string sealed = c.Bytes(73);
+        std::string why = c.Finish();
+        if (!why.empty() || ver != 3 || kind != 4 || id != batch || kek == 0 || created < 0) {
+          Problem("keys: group " + std::to_string(group) + " batch " + std::to_string(batch) +
+                  ": " + (why.empty() ? "bad field" : why));
+          continue;
+        }
+        batches_[{group, batch}] = kek;
+        Line("keys", Hex(k.substr(0, 4)) + " B " + Hex(k.substr(5)) + ": version=3 kind=4 kek_pair=" +
+                         std::to_string(kek) + " created_us=" + R(std::to_string(created)) +
+                         " sealed=" + RHex(sealed));
+      } else if (k.size() == 5 && k[4] == 'A') {
+        Cur c(v);
+        uint8_t ver = c.U8(), kind = c.U8();
+        uint64_t end = c.U64();
+        std::string why = c.Finish();
+        if (!why.empty() || ver != 3 || kind != 5 || end == 0) {
+          Problem("keys: group " + std::to_string(group) + " batch id allocator: " +
+                  (why.empty() ? "bad field" : why));
+          continue;
+        }
+        Line("keys", Hex(k.substr(0, 4)) + " A: version=3 kind=5 reserved_end=" + std::to_string(end));
       } else {
         Problem("keys: key " + Hex(k) + " is neither layout");
       }
@@ -700,10 +731,26 @@ class Decoder {
       std::string dek = c.Bytes(kWrappedDekSize);
       s.wrapped_dek = dek;
       s.fingerprint = c.Bytes(kFingerprintSize);
+      // Version 2 (catalog format 4, kek_mode "public"): u64 batch id >= 1 follows.
+      uint64_t batch_id = 0;
+      if (ver == 2) batch_id = c.U64();
       std::string why = c.Finish();
       std::string where = "segment " + std::to_string(group) + "/" + std::to_string(id);
-      if (!why.empty() || ver != kRecordVersion || v.size() != 106) {
+      if (!why.empty() || (ver == kRecordVersion && v.size() != 106) ||
+          (ver == 2 && (v.size() != 114 || batch_id == 0)) || (ver != kRecordVersion && ver != 2)) {
         Problem(where + ": " + (why.empty() ? "version" : why));
+        continue;
+      }
+      if (ver == 2) {
+        batched_segments_[{group, id}] = batch_id;
+        ++result_.figures.segments;
+        result_.figures.stored_bytes += s.record_length;
+        Line("segments", Hex(k) + ": version=2 container=" + std::to_string(s.container_id) +
+                             " offset=" + std::to_string(s.offset) + " record_length=" +
+                             std::to_string(s.record_length) + " kek_pair=" +
+                             std::to_string(s.kek_id) + " batch_id=" + std::to_string(batch_id) +
+                             " wrapped_dek=" + RHex(dek) + " fingerprint=" + RHex(s.fingerprint));
+        segments_[{group, id}] = s;
         continue;
       }
       if (s.compression > kCompressionZstd || s.plaintext_length == 0 ||
@@ -1417,6 +1464,9 @@ class Decoder {
   std::set<uint32_t> fpk_groups_;
   std::map<uint64_t, std::pair<uint32_t, uint8_t>> container_records_;  // id → (group, state)
   std::map<std::pair<uint32_t, uint64_t>, SegmentInfo> segments_;
+  // Catalog format 4 (kek_mode "public"): batched segments -> batch id; batch records -> KEK pair.
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> batched_segments_;
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> batches_;
   std::map<std::pair<uint32_t, std::string>, uint64_t> fp_index_;
   std::map<uint64_t, ImageFigure> images_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> names_;

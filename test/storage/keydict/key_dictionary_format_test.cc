@@ -152,7 +152,7 @@ TEST_CASE("key dictionary format: versions") {
   std::string kek = FromHex(kGoldenKekHex);
   std::string fpk = FromHex(kGoldenFpkHex);
   SECTION("a newer version is FailedPrecondition") {
-    kek[0] = 3;  // version 2 exists (KEK pair records); 3 does not yet
+    kek[0] = 4;  // versions 2 (KEK pair records) and 3 (batch records) exist; 4 does not yet
     fpk[0] = static_cast<char>(0xFF);
     auto status = KekRecord::Decode(kek).status();
     CHECK(absl::IsFailedPrecondition(status));

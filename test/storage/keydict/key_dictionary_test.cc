@@ -742,7 +742,7 @@ TEST_CASE("key dictionary: corrupt records make LoadGroup fail naming the group 
   }
   SECTION("a record of a newer format") {
     auto bad = records;
-    bad[1].second[0] = 3;  // version 2 exists (KEK pair records)
+    bad[1].second[0] = 4;  // versions 2 (KEK pairs) and 3 (batches) exist
     auto status = load(bad);
     CHECK(absl::IsFailedPrecondition(status));
     CHECK(MessageHas(status, "KEK 1"));

@@ -320,8 +320,9 @@ TEST_CASE("owners: logical bytes per owner follow writes, deletes and reassignme
 
 TEST_CASE("catalog format: a pool of an older catalog format is refused, naming both versions",
           "[storage][pool]") {
-  // Version 1 (names per LSU) and version 2 (no identity digest in image records).
-  for (uint16_t old : {kCatalogFormatV1, kCatalogFormatV2}) {
+  // Version 1 (names per LSU), version 2 (no identity digest in image records), version 3 (no
+  // DEK batches).
+  for (uint16_t old : {kCatalogFormatV1, kCatalogFormatV2, kCatalogFormatV3}) {
     DYNAMIC_SECTION("catalog format " << old) {
       PoolFixture f;
       f.Close();
@@ -333,7 +334,7 @@ TEST_CASE("catalog format: a pool of an older catalog format is refused, naming 
         REQUIRE(value->has_value());
         auto meta = DecodePoolMeta(**value);
         REQUIRE(meta.ok());
-        CHECK(meta->catalog_format_version == kCatalogFormatV3);
+        CHECK(meta->catalog_format_version == kCatalogFormatV4);
         meta->catalog_format_version = old;
         Catalog::Batch batch;
         batch.Put(Cf::kMeta, PoolMetaKey(), EncodePoolMeta(*meta));
@@ -343,7 +344,7 @@ TEST_CASE("catalog format: a pool of an older catalog format is refused, naming 
       INFO(s);
       CHECK(Code(s) == C::kFailedPrecondition);
       CHECK(s.message().find(absl::StrCat("catalog format ", old)) != std::string_view::npos);
-      CHECK(s.message().find("format 3") != std::string_view::npos);
+      CHECK(s.message().find("format 4") != std::string_view::npos);
     }
   }
 }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "catch2/catch.hpp"
 
+#include "crypto/batch_key_seal.h"
 #include "crypto/key_wrap.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
@@ -92,6 +93,10 @@ class FakePurgeKeys final : public PurgeKeyService {
 struct CatalogKeys {
   std::map<uint64_t, SegmentRecord> segments;  // segment id -> record (group kg1 = 1)
   std::map<uint32_t, KekRecord> keks;
+  // kek_mode "public": KEK pairs and DEK batches.
+  std::map<uint32_t, KekPairRecord> pairs;
+  std::map<uint64_t, BatchRecord> batches;
+  std::string pool_id_hex;
 };
 
 CatalogKeys ReadCatalogKeys(const std::string& pool_dir) {
@@ -115,22 +120,47 @@ CatalogKeys ReadCatalogKeys(const std::string& pool_dir) {
                      [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
                        auto k = DecodeKeyRecordKey(key);
                        REQUIRE(k.ok());
+                       if (k->kind == KeyRecordKind::kBatch) {
+                         auto batch = BatchRecord::Decode(value);
+                         REQUIRE(batch.ok());
+                         out.batches[k->batch_id] = *batch;
+                         return true;
+                       }
                        if (k->kind != KeyRecordKind::kKek) return true;
+                       if (*PeekKeyRecordKind(value) == kKeyRecordKindKekPair) {
+                         auto pair = KekPairRecord::Decode(value);
+                         REQUIRE(pair.ok());
+                         out.pairs[k->kek_id] = *pair;
+                         return true;
+                       }
                        auto record = KekRecord::Decode(value);
                        REQUIRE(record.ok());
                        out.keks[k->kek_id] = *record;
                        return true;
                      })
               .ok());
+  auto meta = (*catalog)->Get(Cf::kMeta, PoolMetaKey());
+  REQUIRE(meta.ok());
+  REQUIRE(meta->has_value());
+  auto pm = DecodePoolMeta(**meta);
+  REQUIRE(pm.ok());
+  static const char* digits = "0123456789abcdef";
+  for (uint8_t b : pm->pool_id) {
+    out.pool_id_hex.push_back(digits[b >> 4]);
+    out.pool_id_hex.push_back(digits[b & 15]);
+  }
   return out;
 }
 
 std::string KekId(uint32_t id) { return "kek-" + std::to_string(id); }
 
+std::string ModeName(KekMode mode) { return std::string(KekModeName(mode)); }
+
 // The purge fixture: images A and B sharing some segments, a raw copy of the pool taken with
 // both present, then A deleted.
 struct PurgeFixture {
-  PurgeFixture() : keys(&f.kms()) {
+  explicit PurgeFixture(KekMode mode = KekMode::kSymmetric)
+      : kek_mode(mode), f(SmallPoolOptions(), mode), keys(&f.kms()) {
     shared = ImageContent({21, 1u << 20});
     a_only = ImageContent({22, 1u << 20});
     b_only = ImageContent({23, 1u << 20});
@@ -156,6 +186,98 @@ struct PurgeFixture {
     const CatalogKeys after = ReadCatalogKeys(f.dir());
     f.Reopen();
     REQUIRE_FALSE(before.segments.empty());
+    if (kek_mode == KekMode::kPublic) {
+      CheckPairsShredded(before, after);
+    } else {
+      CheckKeksShredded(before, after);
+    }
+    // 3. Segment by segment id: what the copy holds and the live pool does not (A's own) has no
+    // live wrapped DEK; what is live (shared with B) is B's and decrypts by design.
+    size_t gone = 0;
+    for (const auto& [seg, rec] : before.segments) {
+      if (!after.segments.contains(seg)) ++gone;
+    }
+    CHECK(gone > 0);
+    // 4. The deleted image does not read from the copy (its KEKs are unwrapped through a
+    // destroyed root key), B reads bit-exact from the live pool.
+    auto old_pool = Pool::Open(copy, &f.kms(), f.options());
+    REQUIRE(old_pool.ok());
+    std::vector<uint8_t> leaked;
+    absl::Status s = (*old_pool)->ReadImage({kTestLsu, "", "A"}, 0, a.size(),
+                                            [&](std::span<const uint8_t> d) {
+                                              leaked.insert(leaked.end(), d.begin(), d.end());
+                                              return absl::OkStatus();
+                                            });
+    INFO(s);
+    CHECK(s.code() == absl::StatusCode::kNotFound);
+    CHECK(leaked.empty());
+    old_pool->reset();
+    auto got = f.ReadAll("B");
+    REQUIRE(got.ok());
+    CHECK(DescribeMismatch(*got, b).empty());
+  }
+
+  // kek_mode "public": the same promises for KEK pairs and DEK batches.
+  void CheckPairsShredded(const CatalogKeys& before, const CatalogKeys& after) {
+    REQUIRE(before.keks.empty());
+    REQUIRE_FALSE(before.pairs.empty());
+    REQUIRE_FALSE(before.batches.empty());
+    // The live pairs' private halves, through the live root key.
+    std::map<uint32_t, crypto::KekPrivateKey> live;
+    for (const auto& [id, rec] : after.pairs) {
+      auto secret = f.kms().Unwrap(kTestKeyGroup, KekId(id), rec.wrapped);
+      INFO("live KEK pair " << id << ": " << secret.status());
+      REQUIRE(secret.ok());
+      auto key = crypto::KekPrivateKey::FromBytes(secret->span());
+      REQUIRE(key.ok());
+      live.emplace(id, *std::move(key));
+      CHECK_FALSE(before.pairs.contains(id));  // no live pair existed before the purge
+    }
+    // Every live batch, opened: the batch keys the live pool can reach.
+    std::vector<crypto::BatchKey> live_batch_keys;
+    for (const auto& [id, batch] : after.batches) {
+      REQUIRE(live.contains(batch.kek_id));
+      const crypto::BatchBinding binding{after.pool_id_hex, 1, batch.kek_id, batch.batch_id};
+      auto key = crypto::OpenBatchKey(live.at(batch.kek_id), batch.sealed, binding);
+      REQUIRE(key.ok());
+      live_batch_keys.push_back(*std::move(key));
+      CHECK_FALSE(before.batches.contains(id));  // only new batches are live
+    }
+    for (const auto& [seg, rec] : after.segments) {
+      CHECK(after.batches.contains(rec.batch_id));
+      CHECK_FALSE(before.batches.contains(rec.batch_id));
+    }
+    // 1. Every batch of the copy against every live private half (under its own binding and
+    // under the live pair's): the RFC 5649 check refuses; every wrapped DEK of the copy
+    // against every live batch key: refused too (no old batch key was re-sealed).
+    for (const auto& [id, batch] : before.batches) {
+      for (const auto& [kek_id, priv] : live) {
+        for (uint32_t bound : {batch.kek_id, kek_id}) {
+          const crypto::BatchBinding binding{before.pool_id_hex, 1, bound, batch.batch_id};
+          auto opened = crypto::OpenBatchKey(priv, batch.sealed, binding);
+          INFO("copy's batch " << id << " under live pair " << kek_id << ": " << opened.status());
+          CHECK(opened.status().code() == absl::StatusCode::kDataLoss);
+        }
+      }
+    }
+    for (const auto& [seg, rec] : before.segments) {
+      for (const crypto::BatchKey& key : live_batch_keys) {
+        auto dek = crypto::UnwrapDek(key, rec.wrapped_dek);
+        INFO("copy's segment " << seg << " under a live batch key: " << dek.status());
+        CHECK(dek.status().code() == absl::StatusCode::kDataLoss);
+      }
+    }
+    // 2. Every KEK pair of the copy: its root key is destroyed (NotFound).
+    for (const auto& [id, rec] : before.pairs) {
+      auto s = f.kms().Unwrap(kTestKeyGroup, KekId(id), rec.wrapped);
+      INFO("copy's KEK pair " << id << ": " << s.status());
+      CHECK(s.status().code() == absl::StatusCode::kNotFound);
+      CHECK(f.kms().UnwrapForRewrap(kTestKeyGroup, KekId(id), rec.wrapped).status().code() ==
+            absl::StatusCode::kNotFound);
+    }
+  }
+
+  void CheckKeksShredded(const CatalogKeys& before, const CatalogKeys& after) {
     // The live KEKs, unwrapped through the live root key.
     std::vector<crypto::Kek> live;
     for (const auto& [id, rec] : after.keks) {
@@ -185,32 +307,9 @@ struct PurgeFixture {
       CHECK(f.kms().UnwrapForRewrap(kTestKeyGroup, KekId(id), rec.wrapped).status().code() ==
             absl::StatusCode::kNotFound);
     }
-    // 3. Segment by segment id: what the copy holds and the live pool does not (A's own) has no
-    // live wrapped DEK; what is live (shared with B) is B's and decrypts by design.
-    size_t gone = 0;
-    for (const auto& [seg, rec] : before.segments) {
-      if (!after.segments.contains(seg)) ++gone;
-    }
-    CHECK(gone > 0);
-    // 4. The deleted image does not read from the copy (its KEKs are unwrapped through a
-    // destroyed root key), B reads bit-exact from the live pool.
-    auto old_pool = Pool::Open(copy, &f.kms(), f.options());
-    REQUIRE(old_pool.ok());
-    std::vector<uint8_t> leaked;
-    absl::Status s = (*old_pool)->ReadImage({kTestLsu, "", "A"}, 0, a.size(),
-                                            [&](std::span<const uint8_t> d) {
-                                              leaked.insert(leaked.end(), d.begin(), d.end());
-                                              return absl::OkStatus();
-                                            });
-    INFO(s);
-    CHECK(s.code() == absl::StatusCode::kNotFound);
-    CHECK(leaked.empty());
-    old_pool->reset();
-    auto got = f.ReadAll("B");
-    REQUIRE(got.ok());
-    CHECK(DescribeMismatch(*got, b).empty());
   }
 
+  const KekMode kek_mode;
   PoolFixture f;
   FakePurgeKeys keys;
   std::vector<uint8_t> shared, a_only, b_only, a, b;
@@ -218,7 +317,9 @@ struct PurgeFixture {
 };
 
 TEST_CASE("purge: no deleted segment decrypts from a raw copy taken before it") {
-  PurgeFixture t;
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
+  INFO("kek_mode " << ModeName(mode));
+  PurgeFixture t(mode);
   // A root key left from an earlier rotation still wraps nothing live but may wrap KEKs in an
   // old copy: the purge destroys it too.
   auto first = t.f.kms().ActiveRootKeyId(kTestKeyGroup);
@@ -263,7 +364,9 @@ TEST_CASE("purge: refused, naming the pool, when another pool shares the group, 
 }
 
 TEST_CASE("purge: a KMS Destroy that times out fails the purge, which resumes to completion") {
-  PurgeFixture t;
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
+  INFO("kek_mode " << ModeName(mode));
+  PurgeFixture t(mode);
   t.keys.destroy_failures = 1;
   auto failed = t.f.pool().Purge(kTestKeyGroup, &t.keys);
   REQUIRE(failed.status().code() == absl::StatusCode::kDeadlineExceeded);
@@ -302,8 +405,10 @@ TEST_CASE("purge: a passphrase-protected store must be re-keyed after the destro
 TEST_CASE("purge: stopped before any step (a crash there), reopened, it resumes to completion") {
   for (uint8_t stop = static_cast<uint8_t>(PurgeStep::kDrainDeleteQueue);
        stop < static_cast<uint8_t>(PurgeStep::kDone); ++stop) {
-    DYNAMIC_SECTION("stopped before " << PurgeStepName(static_cast<PurgeStep>(stop))) {
-      PurgeFixture t;
+    for (KekMode mode : {KekMode::kSymmetric, KekMode::kPublic}) {
+    DYNAMIC_SECTION("stopped before " << PurgeStepName(static_cast<PurgeStep>(stop)) << ", kek_mode "
+                                      << ModeName(mode)) {
+      PurgeFixture t(mode);
       PurgeOptions crash;
       crash.before_step = [stop](PurgeStep s) {
         return static_cast<uint8_t>(s) == stop ? absl::AbortedError("crash") : absl::OkStatus();
@@ -318,11 +423,14 @@ TEST_CASE("purge: stopped before any step (a crash there), reopened, it resumes 
       CHECK(report->resumed);
       t.CheckShredded();
     }
+    }
   }
 }
 
 TEST_CASE("purge: with writers running, every record ends under the new KEK") {
-  PurgeFixture t;
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
+  INFO("kek_mode " << ModeName(mode));
+  PurgeFixture t(mode);
   std::atomic<bool> stop{false};
   std::atomic<int> committed{0};
   std::thread writer([&] {
@@ -354,7 +462,9 @@ TEST_CASE("purge: with writers running, every record ends under the new KEK") {
 }
 
 TEST_CASE("purge: fences a write sealed before the rotation, bounded and reported, then resumes") {
-  PurgeFixture t;
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
+  INFO("kek_mode " << ModeName(mode));
+  PurgeFixture t(mode);
   auto w = t.f.pool().BeginImage(Req(kTestLsu, "open"));
   REQUIRE(w.ok());
   const std::vector<uint8_t> data = ImageContent({32, 512u << 10});

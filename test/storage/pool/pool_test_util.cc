@@ -161,7 +161,7 @@ std::string DescribeMismatch(std::span<const uint8_t> got, std::span<const uint8
 
 // ---- PoolFixture ----
 
-PoolFixture::PoolFixture(PoolOptions options)
+PoolFixture::PoolFixture(PoolOptions options, KekMode kek_mode)
     : dir_(tmp_.File("pool")), kms_("test-pool"), options_(std::move(options)) {
   const std::string rk = kms_.AddRootKey(kTestKeyGroup);
   REQUIRE(kms_.Activate(rk).ok());
@@ -169,7 +169,7 @@ PoolFixture::PoolFixture(PoolOptions options)
   INFO(pool.status());
   REQUIRE(pool.ok());
   pool_ = *std::move(pool);
-  absl::Status s = pool_->CreateKeyGroup(kTestKeyGroup);
+  absl::Status s = pool_->CreateKeyGroup(kTestKeyGroup, "builtin", kek_mode);
   INFO(s);
   REQUIRE(s.ok());
   s = pool_->CreateLsu(kTestLsu, kTestKeyGroup, LsuOptions{.allow_client_delete = true});

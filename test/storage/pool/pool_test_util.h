@@ -69,7 +69,9 @@ std::string DescribeMismatch(std::span<const uint8_t> got, std::span<const uint8
 class PoolFixture {
  public:
   // Creates the pool (in tmp/pool), key group kg1 with an active root key, LSU lsu1. REQUIREs.
-  explicit PoolFixture(PoolOptions options = SmallPoolOptions());
+  // With kek_mode kPublic the group has KEK pairs and DEK batches (issue 17).
+  explicit PoolFixture(PoolOptions options = SmallPoolOptions(),
+                       KekMode kek_mode = KekMode::kSymmetric);
   ~PoolFixture();
   PoolFixture(const PoolFixture&) = delete;
   PoolFixture& operator=(const PoolFixture&) = delete;
