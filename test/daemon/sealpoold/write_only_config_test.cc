@@ -272,6 +272,16 @@ TEST_CASE("a failed pair check stops ingest, and a shredded root key is warned o
   CHECK(watch.NoteIngest("other").ok());
 }
 
+TEST_CASE("sealkmsd's pin refusal is told from its other refusals", "[daemon][write_only]") {
+  // The message of kms/key_registry.cc CheckPins, as sealkmsd sends it.
+  CHECK(IsPinMismatch(absl::FailedPreconditionError(
+      "the public key of KEK pair \"kek-1\" of pool \"pool-a\" in key group \"kg-a\" is not the "
+      "one pinned at its registration (sha256 aa, now bb): the pool's catalog holds a "
+      "substituted public key")));
+  CHECK_FALSE(IsPinMismatch(absl::FailedPreconditionError("root key rk-1 is compromised")));
+  CHECK_FALSE(IsPinMismatch(absl::NotFoundError("is not the one pinned")));
+}
+
 TEST_CASE("an operation that failed for want of sealkmsd says it needs the KMS",
           "[daemon][write_only]") {
   absl::Status s = NeedsKms(absl::UnavailableError("connection refused"), "restore", "127.0.0.1:1");
