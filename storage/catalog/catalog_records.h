@@ -1,6 +1,7 @@
-// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 3. Byte
-// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 3)". The `keys`
-// family (key dictionary) is storage/keydict/key_dictionary_format.h.
+// Keys and values of the pool catalog (storage/catalog/catalog.h), catalog format 4. Byte
+// layouts, reasons and the upgrade rule: docs/format.md "Catalog (version 3)" and "Catalog
+// format 4: DEK batches (issue 17)". The `keys` family (key dictionary) is
+// storage/keydict/key_dictionary_format.h.
 //
 // Conventions: integers in keys are big-endian (so RocksDB's byte order is numeric order);
 // integers in values are little-endian. Every value starts with a u8 record version. Decoders

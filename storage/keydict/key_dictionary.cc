@@ -134,8 +134,14 @@ struct KeyDictionary::Group {
   };
   std::map<uint32_t, CachedPrivate> private_cache ABSL_GUARDED_BY(mu);
   std::map<uint64_t, CachedBatch> batch_cache ABSL_GUARDED_BY(mu);
-  // The keys of batches open in DekBatchers (HeldKeyMaterial); expired entries are pruned.
-  std::vector<std::weak_ptr<const crypto::BatchKey>> open_batch_keys ABSL_GUARDED_BY(mu);
+  // The batch slots of live DekBatchers (HeldKeyMaterial, the sweeper); dead ones pruned.
+  std::vector<std::weak_ptr<OpenBatchSlot>> open_slots ABSL_GUARDED_BY(mu);
+};
+
+struct KeyDictionary::OpenBatchSlot {
+  absl::Mutex mu;
+  std::shared_ptr<const crypto::BatchKey> key ABSL_GUARDED_BY(mu);  // null: no batch open
+  absl::Time opened ABSL_GUARDED_BY(mu);
 };
 
 absl::StatusOr<std::unique_ptr<KeyDictionary>> KeyDictionary::Create(
@@ -181,8 +187,9 @@ void KeyDictionary::StartSweeper() {
   absl::MutexLock lock(&sweeper_mu_);
   if (sweeper_started_ || sweeper_stop_) return;
   sweeper_started_ = true;
-  const absl::Duration period = std::clamp(options_.private_key_cache_ttl / 4,
-                                           absl::Milliseconds(10), absl::Seconds(30));
+  const absl::Duration period =
+      std::clamp(std::min(options_.private_key_cache_ttl, options_.batch_max_age) / 4,
+                 absl::Milliseconds(10), absl::Seconds(30));
   sweeper_ = std::thread([this, period] {
     absl::MutexLock l(&sweeper_mu_);
     while (!sweeper_stop_) {
@@ -203,9 +210,21 @@ void KeyDictionary::ExpireCachedKeys() {
   }
   const absl::Time now = options_.clock();
   for (const auto& g : groups) {
-    absl::MutexLock lock(&g->mu);
-    std::erase_if(g->private_cache, [now](const auto& kv) { return kv.second.expires <= now; });
-    std::erase_if(g->batch_cache, [now](const auto& kv) { return kv.second.expires <= now; });
+    std::vector<std::shared_ptr<OpenBatchSlot>> slots;
+    {
+      absl::MutexLock lock(&g->mu);
+      std::erase_if(g->private_cache, [now](const auto& kv) { return kv.second.expires <= now; });
+      std::erase_if(g->batch_cache, [now](const auto& kv) { return kv.second.expires <= now; });
+      std::erase_if(g->open_slots, [](const auto& w) { return w.expired(); });
+      for (const auto& w : g->open_slots) {
+        if (auto slot = w.lock()) slots.push_back(std::move(slot));
+      }
+    }
+    // A batch open longer than batch_max_age closes even when its writer idles.
+    for (const auto& slot : slots) {
+      absl::MutexLock lock(&slot->mu);
+      if (slot->key != nullptr && now - slot->opened >= options_.batch_max_age) slot->key.reset();
+    }
   }
 }
 
@@ -1049,10 +1068,11 @@ absl::StatusOr<std::vector<crypto::SecretBytes>> KeyDictionary::HeldKeyMaterial(
   }
   for (const auto& [id, c] : group->private_cache) SEALPOOL_RETURN_IF_ERROR(add(c.key->RevealSecret()));
   for (const auto& [id, c] : group->batch_cache) SEALPOOL_RETURN_IF_ERROR(add(c.key->RevealSecret()));
-  for (const auto& weak : group->open_batch_keys) {
-    if (std::shared_ptr<const crypto::BatchKey> key = weak.lock()) {
-      SEALPOOL_RETURN_IF_ERROR(add(key->RevealSecret()));
-    }
+  for (const auto& weak : group->open_slots) {
+    std::shared_ptr<OpenBatchSlot> slot = weak.lock();
+    if (slot == nullptr) continue;
+    absl::MutexLock slot_lock(&slot->mu);
+    if (slot->key != nullptr) SEALPOOL_RETURN_IF_ERROR(add(slot->key->RevealSecret()));
   }
   return out;
 }
@@ -1092,18 +1112,28 @@ absl::StatusOr<std::unique_ptr<KeyDictionary::DekBatcher>> KeyDictionary::NewDek
       return absl::NotFoundError(base::Cat(group->label, ": no KEK ", *kek_id));
     }
   }
-  return std::unique_ptr<DekBatcher>(new DekBatcher(this, std::move(group), kek_id));
+  auto batcher = std::unique_ptr<DekBatcher>(new DekBatcher(this, group, kek_id));
+  if (group->mode == KekMode::kPublic) {
+    absl::MutexLock lock(&group->mu);
+    std::erase_if(group->open_slots, [](const auto& w) { return w.expired(); });
+    group->open_slots.push_back(batcher->slot_);
+  }
+  return batcher;
 }
 
 KeyDictionary::DekBatcher::DekBatcher(KeyDictionary* dict, std::shared_ptr<Group> group,
                                       std::optional<uint32_t> kek)
-    : dict_(dict), group_(std::move(group)), fixed_kek_(kek) {}
+    : dict_(dict),
+      group_(std::move(group)),
+      fixed_kek_(kek),
+      slot_(std::make_shared<OpenBatchSlot>()) {}
 
 KeyDictionary::DekBatcher::~DekBatcher() { Close(); }
 
 void KeyDictionary::DekBatcher::Close() {
   absl::MutexLock lock(&mu_);
-  key_.reset();  // the BatchKey's SecretBytes wipes it
+  absl::MutexLock slot_lock(&slot_->mu);
+  slot_->key.reset();  // the BatchKey's SecretBytes wipes it (after a wrap still using it)
 }
 
 std::vector<uint64_t> KeyDictionary::DekBatcher::batches_opened() const {
@@ -1120,10 +1150,16 @@ absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::DekBatcher::Wrap(
   absl::MutexLock lock(&mu_);
   const KeyDictionaryOptions& options = dict_->options_;
   const absl::Time now = options.clock();
-  if (key_ != nullptr && (count_ >= options.batch_max_deks || now - opened_ >= options.batch_max_age)) {
-    key_.reset();
+  std::shared_ptr<const crypto::BatchKey> key_in_use;
+  {
+    absl::MutexLock slot_lock(&slot_->mu);
+    if (slot_->key != nullptr &&
+        (count_ >= options.batch_max_deks || now - slot_->opened >= options.batch_max_age)) {
+      slot_->key.reset();
+    }
+    key_in_use = slot_->key;  // null also when the sweeper closed it
   }
-  if (key_ == nullptr) {
+  if (key_in_use == nullptr) {
     // Open a batch: the KEK pair (rotated first if due), a fresh id, a fresh key sealed to the
     // pair's public half, its record persisted before any DEK is wrapped under it.
     SEALPOOL_ASSIGN_OR_RETURN(
@@ -1158,22 +1194,22 @@ absl::StatusOr<KeyDictionary::WrappedDekResult> KeyDictionary::DekBatcher::Wrap(
           base::Annotate(dict_->writer_(BatchRecordKey(g.no, batch_id), value),
                          base::Cat(g.label, ": writing the record of DEK batch ", batch_id)));
     }
-    key_ = std::make_shared<const crypto::BatchKey>(std::move(key));
+    key_in_use = std::make_shared<const crypto::BatchKey>(std::move(key));
     {
-      absl::MutexLock glock(&g.mu);
-      std::erase_if(g.open_batch_keys, [](const auto& w) { return w.expired(); });
-      g.open_batch_keys.push_back(key_);
+      absl::MutexLock slot_lock(&slot_->mu);
+      slot_->key = key_in_use;
+      slot_->opened = now;
     }
     batch_id_ = batch_id;
     kek_id_ = kek_id;
     count_ = 1;
-    opened_ = now;
     opened_ids_.push_back(batch_id);
+    dict_->StartSweeper();  // closes the batch after batch_max_age if the writer idles
   } else {
     SEALPOOL_RETURN_IF_ERROR(dict_->Reserve(g, /*rotate=*/false, kek_id_, nullptr).status());
     ++count_;
   }
-  absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*key_, dek);
+  absl::StatusOr<crypto::WrappedDek> wrapped = crypto::WrapDek(*key_in_use, dek);
   if (!wrapped.ok()) {
     return base::Annotate(wrapped.status(),
                           base::Cat(g.label, ": wrapping a DEK in DEK batch ", batch_id_));

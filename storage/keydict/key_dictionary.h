@@ -55,8 +55,9 @@
 // (SealBatchKey bound to pool id, group, KEK id, batch id) and persists the batch record
 // through the writer before any DEK is wrapped under it, so every segment record naming the
 // batch is written after its batch record. Then it wraps DEKs under the batch key until the
-// batch holds batch_max_deks DEKs, is batch_max_age old, or Close() (the writer's commit); the
-// batch key is then wiped, and nothing the pool holds opens the batch without the KMS. Opening
+// batch holds batch_max_deks DEKs, is batch_max_age old (a sweeper thread closes the batch of
+// a writer that idles), or Close() (the writer's commit); the batch key is then wiped, and
+// nothing the pool holds opens the batch without the KMS. Opening
 // a batch calls the KMS only for a due rotation.
 //
 // Reading a batched DEK (UnwrapDek with a batch id): the batch record comes through the record
@@ -157,6 +158,7 @@ struct WrappedKeyRef {
 class KeyDictionary {
  private:
   struct Group;
+  struct OpenBatchSlot;
 
  public:
   // InvalidArgument for a null provider, writer, deleter or clock, an empty pool id, or a zero
@@ -257,12 +259,13 @@ class KeyDictionary {
     KeyDictionary* const dict_;
     const std::shared_ptr<Group> group_;
     const std::optional<uint32_t> fixed_kek_;  // re-wrap: this KEK (pair), never rotate
-    mutable absl::Mutex mu_;
-    std::shared_ptr<const crypto::BatchKey> key_ ABSL_GUARDED_BY(mu_);  // null: no batch open
+    mutable absl::Mutex mu_;  // serializes Wrap and Close
+    // The open batch's key (null: none) and when it opened; shared with the dictionary's
+    // sweeper, which closes a batch open longer than batch_max_age even if the writer idles.
+    const std::shared_ptr<OpenBatchSlot> slot_;
     uint64_t batch_id_ ABSL_GUARDED_BY(mu_) = 0;
     uint32_t kek_id_ ABSL_GUARDED_BY(mu_) = 0;
     uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
-    absl::Time opened_ ABSL_GUARDED_BY(mu_);
     std::vector<uint64_t> opened_ids_ ABSL_GUARDED_BY(mu_);
   };
   // NotFound for an unknown group; NotFound for an unknown `kek_id`.

@@ -1,6 +1,6 @@
-// Records of the key dictionary, versions 1 and 2: what KeyDictionary (storage/keydict/key_dictionary.h)
+// Records of the key dictionary, versions 1 to 3: what KeyDictionary (storage/keydict/key_dictionary.h)
 // persists in the pool catalog's `keys` column family. Prose and reasons: docs/format.md "Key
-// dictionary records (version 1)".
+// dictionary records (versions 1 and 2)" and "Catalog format 4: DEK batches (issue 17)".
 //
 // Keys (big-endian, so RocksDB's order is numeric: a group's records are one contiguous range
 // starting with its 4-byte prefix, its KEKs in id order):

@@ -354,6 +354,32 @@ TEST_CASE("DEK batches: open, wrap, close at commit, N DEKs and T seconds, and r
   CHECK(absl::IsFailedPrecondition(dict->WrapDek(1, deks[0]).status()));
 }
 
+TEST_CASE("DEK batches: an idle writer's batch closes after batch_max_age (the sweeper)",
+          "[batch]") {
+  Fixture f;
+  auto dict = f.Open();
+  REQUIRE_OK(dict->CreateGroup(1, "pub", KekMode::kPublic));
+  auto batcher = dict->NewDekBatcher(1);
+  REQUIRE(batcher.ok());
+  const size_t before = dict->HeldKeyMaterial(1)->size();  // the fingerprint key
+  auto w1 = (*batcher)->Wrap(f.NewDek());
+  REQUIRE(w1.ok());
+  CHECK(dict->HeldKeyMaterial(1)->size() == before + 1);  // the open batch's key
+  f.now += absl::Seconds(59);
+  dict->ExpireCachedKeys();
+  CHECK(dict->HeldKeyMaterial(1)->size() == before + 1);
+  f.now += absl::Seconds(1);
+  dict->ExpireCachedKeys();  // what the sweeper thread does every quarter of the age limit
+  CHECK(dict->HeldKeyMaterial(1)->size() == before);
+  auto w2 = (*batcher)->Wrap(f.NewDek());
+  REQUIRE(w2.ok());
+  CHECK(w2->batch_id == w1->batch_id + 1);
+  (*batcher)->Close();
+  CHECK(dict->HeldKeyMaterial(1)->size() == before);
+  // Unknown group.
+  CHECK(absl::IsNotFound(dict->HeldKeyMaterial(9).status()));
+}
+
 TEST_CASE("DEK batches: ingest works with the KMS down, reads fail Unavailable naming the group",
           "[batch]") {
   Fixture f;

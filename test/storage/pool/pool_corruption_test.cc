@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/catalog_records.h"
+#include "storage/keydict/key_dictionary_format.h"
 #include "storage/store/container_format.h"
 #include "storage/pool/pool.h"
 #include "test/storage/pool/pool_test_util.h"
@@ -178,7 +179,8 @@ struct CorruptionFixture {
   PoolFixture f;
   std::vector<uint8_t> img1, img2, img3;
 
-  CorruptionFixture() {
+  // kek_mode "public" (issue 17): the same damage, DEKs in batches sealed to a KEK pair.
+  explicit CorruptionFixture(KekMode mode = KekMode::kSymmetric) : f(SmallPoolOptions(), mode) {
     img1 = ImageContent({.seed = 11, .size = 900 << 10});
     img2 = ImageContent({.seed = 12, .size = 400 << 10});
     img3 = ImageContent({.seed = 13, .size = 70 << 10});
@@ -270,10 +272,12 @@ void DamageFile(const std::string& path, Damage damage, uint64_t offset, uint64_
 
 TEST_CASE("Container damage: reads say DataLoss with image and segment and never give wrong bytes",
           "[corruption]") {
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
   for (Region region : {Region::kFileHeader, Region::kRecordHeader, Region::kPayload}) {
     for (Damage damage : {Damage::kFlip, Damage::kZero, Damage::kTruncate}) {
-      DYNAMIC_SECTION(Name(damage) << " in the " << Name(region)) {
-        CorruptionFixture c;
+      DYNAMIC_SECTION(Name(damage) << " in the " << Name(region) << ", kek_mode "
+                                   << KekModeName(mode)) {
+        CorruptionFixture c(mode);
         const ImageLayout layout = LayoutOf(c.f.dir(), "img1");
         REQUIRE(layout.extents.size() > 4);
         // A segment in the middle of img1 that is not zero-length.
@@ -326,7 +330,9 @@ TEST_CASE("Container damage: reads say DataLoss with image and segment and never
 // ---- catalog damage ----
 
 TEST_CASE("Catalog damage: segment records and recipes and image records", "[corruption]") {
-  CorruptionFixture c;
+  const KekMode mode = GENERATE(KekMode::kSymmetric, KekMode::kPublic);
+  INFO("kek_mode " << KekModeName(mode));
+  CorruptionFixture c(mode);
   const ImageLayout layout = LayoutOf(c.f.dir(), "img1");
   REQUIRE(layout.extents.size() > 4);
   const Extent& e = layout.extents[2];
@@ -358,6 +364,37 @@ TEST_CASE("Catalog damage: segment records and recipes and image records", "[cor
     bad.compression = other->segment.compression;
     CatalogPut(c.f.dir(), Cf::kSegments, e.segment_key, EncodeSegmentRecord(bad));
     ExpectDamageFound(c, seg_id, e.segment.container_id, false);
+  }
+  SECTION("segment record: batch id changed, or dropped (kek_mode public)") {
+    SegmentRecord bad = e.segment;
+    if (mode == KekMode::kPublic) {
+      REQUIRE(bad.batch_id != 0);
+      bad.batch_id += 1;  // another writer's batch, or none
+    } else {
+      REQUIRE(bad.batch_id == 0);
+      bad.batch_id = 1;  // a symmetric group's record naming a batch
+    }
+    CatalogPut(c.f.dir(), Cf::kSegments, e.segment_key, EncodeSegmentRecord(bad));
+    ExpectDamageFound(c, seg_id, e.segment.container_id, false);
+  }
+  if (mode == KekMode::kPublic) {
+    SECTION("batch record: sealed key flipped (kek_mode public)") {
+      const std::string key = BatchRecordKey(1, e.segment.batch_id);
+      auto catalog = Catalog::Open(c.f.catalog_dir(), CatalogOptions{});
+      REQUIRE(catalog.ok());
+      auto value = (*catalog)->Get(Cf::kKeys, key);
+      REQUIRE(value.ok());
+      REQUIRE(value->has_value());
+      auto rec = BatchRecord::Decode(**value);
+      REQUIRE(rec.ok());
+      rec->sealed[40] ^= 0x04;
+      Catalog::Batch batch;
+      batch.Put(Cf::kKeys, key, *rec->Encode());
+      REQUIRE((*catalog)->Write(batch).ok());
+      catalog->reset();
+      // The batch holds img1's first segments too: the read stops at the first of them.
+      ExpectDamageFound(c, seg_id, e.segment.container_id, false, /*names_segment=*/false);
+    }
   }
   SECTION("segment record: value cut short") {
     std::string v = EncodeSegmentRecord(e.segment);
