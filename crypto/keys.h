@@ -12,6 +12,8 @@
 //                   (kek_mode "public")                     keys (crypto/batch_key_seal.h)
 //   BatchKey        a writer's short-lived batch key        wraps DEKs (RFC 5649); sealed to
 //                                                           the KEK pair's public half
+//   HostKey         a host credential of sealpoold          AEAD over the host-sealed copy of
+//                   (kek_mode "public" groups)              a fingerprint key (issue 17)
 //
 // Distinct key types never convert into each other, are move-only (Clone() is the explicit
 // copy), cannot be streamed or formatted, and expose their bytes through exactly one greppable
@@ -48,6 +50,7 @@ struct RootKeyTag {};
 struct StoreKeyTag {};
 struct KekPrivateKeyTag {};
 struct BatchKeyTag {};
+struct HostKeyTag {};
 
 // What each kind of key may be used for. Only the specialisations below exist, so Key<Tag>
 // of any other tag does not compile.
@@ -120,7 +123,16 @@ struct KeyTraits<BatchKeyTag> {
   static constexpr bool kMac = false;
 };
 
-// Keys Seal/Open (AES-256-GCM) accept: Dek, RootKey, StoreKey.
+template <>
+struct KeyTraits<HostKeyTag> {
+  static constexpr const char* kName = "host key";
+  static constexpr bool kAead = true;
+  static constexpr bool kWrapsKeys = false;
+  static constexpr bool kWrappable = false;
+  static constexpr bool kMac = false;
+};
+
+// Keys Seal/Open (AES-256-GCM) accept: Dek, RootKey, StoreKey, HostKey.
 template <typename Tag>
 concept AeadKeyTag = KeyTraits<Tag>::kAead;
 // Keys that wrap other keys (RFC 5649): Kek, BatchKey.
@@ -196,6 +208,7 @@ using RootKey = Key<RootKeyTag>;
 using StoreKey = Key<StoreKeyTag>;
 using KekPrivateKey = Key<KekPrivateKeyTag>;
 using BatchKey = Key<BatchKeyTag>;
+using HostKey = Key<HostKeyTag>;
 
 }  // namespace sealpool::crypto
 

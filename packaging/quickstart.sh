@@ -132,6 +132,11 @@ mkdir -p "$dir/kms"
 if [ ! -f "$dir/kms/passphrase" ]; then
   openssl rand -base64 32 > "$dir/kms/passphrase"
 fi
+# sealpoold's host key (issue 17): lets a key group created with kek_mode "public"
+# (keydictutil --addgroup G --kek-mode public) back up with sealkmsd down. Mode 0600.
+if [ ! -f "$dir/host.key" ]; then
+  (umask 077 && openssl rand -hex 32 > "$dir/host.key")
+fi
 
 cat > "$dir/sealkmsd.toml" <<EOF
 # Written by packaging/quickstart.sh. Reference: docs/kms.md.
@@ -223,6 +228,8 @@ ca = "certs/ca.crt"
 cert = "certs/quickstart-pool.crt"
 key = "certs/quickstart-pool.key"
 pool_id = "quickstart-pool"
+[keys]
+host_key_file = "host.key"
 [[key_group]]
 name = "kg-quickstart"
 [[lsu]]

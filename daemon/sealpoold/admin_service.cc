@@ -7,7 +7,9 @@
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "absl/strings/str_join.h"
+#include "crypto/batch_key_seal.h"
 #include "daemon/sealpoold/image_stream.h"
+#include "daemon/sealpoold/kek_pair_watch.h"
 #include "daemon/sealpoold/kms_root_key_provider.h"
 #include "daemon/sealpoold/metrics.h"
 #include "daemon/sealpoold/pool_setup.h"
@@ -134,11 +136,14 @@ grpc::Status AdminService::StatImage(Ctx*, const v1::AdminImageRef* request,
 grpc::Status AdminService::Restore(Ctx*, const v1::AdminRestoreRequest* request,
                                    grpc::ServerWriter<v1::RestoreResponse>* writer) {
   absl::StatusOr<storage::ImageInfo> info = AdminImage(runtime_->pool(), request->image());
-  if (!info.ok()) return ToGrpcStatus(info.status());
+  if (!info.ok()) {
+    return ToGrpcStatus(NeedsKms(info.status(), "restore", runtime_->config().kms_address));
+  }
   std::optional<uint64_t> length;
   if (request->has_length()) length = request->length();
   return ToGrpcStatus(
-      StreamImage(runtime_->pool(), *info, request->offset(), length, writer, nullptr));
+      NeedsKms(StreamImage(runtime_->pool(), *info, request->offset(), length, writer, nullptr),
+               "restore", runtime_->config().kms_address));
 }
 
 grpc::Status AdminService::DeleteImage(Ctx*, const v1::AdminImageRef* request,
@@ -189,6 +194,44 @@ grpc::Status AdminService::ExtendRetention(Ctx*, const v1::ExtendRetentionReques
 }
 
 // ---- mode and statistics ----
+
+absl::Status CheckKekModeRequest(std::string_view mode, const PoolConfig& config) {
+  if (mode != "symmetric" && mode != "public") {
+    return absl::InvalidArgumentError(
+        Cat("kek_mode: \"", mode, "\" is not \"symmetric\" or \"public\""));
+  }
+  if (mode == "public" && config.host_key_file.empty() && config.host_key_credential.empty()) {
+    return absl::FailedPreconditionError(
+        "kek_mode \"public\" needs a host key so that ingest needs no KMS: set [keys] "
+        "host_key_file or host_key_credential in sealpoold's config and restart it");
+  }
+  return absl::OkStatus();
+}
+
+void AdminService::FillKeyGroupModes(const std::vector<storage::KeyGroupInfo>& groups,
+                                     v1::GetModeResponse* out) const {
+  for (const storage::KeyGroupInfo& g : groups) {
+    v1::KeyGroupMode* m = out->add_key_groups();
+    m->set_name(g.name);
+    const bool pub = !g.keks.empty() && g.keks.front().pair;
+    m->set_kek_mode(pub ? "public" : "symmetric");
+    absl::StatusOr<bool> without = runtime_->pool().FingerprintKeyWithoutKms(g.name);
+    // A symmetric group wraps each new DEK under a KEK it must unwrap through the KMS once.
+    m->set_ingest_needs_kms(!pub || !without.ok() || !*without);
+    if (!pub) continue;
+    absl::StatusOr<KekPairWatch::State> st = runtime_->kek_pairs().Get(g.name);
+    if (!st.ok()) continue;
+    auto micros = [](absl::Time t) {
+      return t == absl::InfinitePast() ? int64_t{0} : absl::ToUnixMicros(t);
+    };
+    m->set_confirmed(st->confirmed);
+    m->set_last_confirmed_unix_micros(micros(st->last_confirmed));
+    m->set_last_ingest_unix_micros(micros(st->last_ingest));
+    m->set_unconfirmed_since_unix_micros(micros(st->unconfirmed_since));
+    m->set_ingest_stopped(!st->check_failed.empty());
+    for (const std::string& w : st->warnings) m->add_warnings(w);
+  }
+}
 
 void AdminService::FillMode(v1::GetModeResponse* out) const {
   const PoolMode mode = runtime_->mode();
@@ -247,6 +290,7 @@ void AdminService::FillMode(v1::GetModeResponse* out) const {
     }
   }
   for (std::string& d : runtime_->Deferred()) out->add_deferred(std::move(d));
+  if (groups.ok()) FillKeyGroupModes(*groups, out);
   // A KEK rotation that is due but has not happened waits for the KMS (the key dictionary
   // retries it; meanwhile new DEKs go under the current KEK).
   if (groups.ok()) {
@@ -391,7 +435,9 @@ grpc::Status AdminService::Verify(Ctx*, const v1::VerifyRequest* request,
       request->has_image() && !request->image().name().empty()
           ? runtime_->pool().VerifyImage(Key(request->image()))
           : runtime_->pool().Verify(request->lsu(), progress);
-  if (!r.ok()) return ToGrpcStatus(r.status());
+  if (!r.ok()) {
+    return ToGrpcStatus(NeedsKms(r.status(), "verify", runtime_->config().kms_address));
+  }
   v1::CheckProgress last;
   last.set_done(r->images_checked);
   last.set_total(r->images_checked);
@@ -460,11 +506,22 @@ grpc::Status AdminService::CreateKeyGroup(Ctx*, const v1::CreateKeyGroupRequest*
   for (const KeyGroupConfig& g : runtime_->config().key_groups) {
     if (g.name == request->name()) target = ContainerTargetOf(g);
   }
+  const std::string mode = request->kek_mode().empty() ? "symmetric" : request->kek_mode();
   absl::Status s = (backend == "builtin" || backend == "kmip")
-                       ? runtime_->pool().CreateKeyGroup(request->name(), backend, target)
+                       ? CheckKekModeRequest(mode, runtime_->config())
                        : absl::InvalidArgumentError(Cat("kms_backend: \"", backend,
                                                         "\" is not builtin or kmip"));
-  return Audited("create-key-group", "", "", "", request->name(), Cat("backend=", backend), s);
+  if (s.ok()) {
+    const storage::KekMode kek_mode =
+        mode == "public" ? storage::KekMode::kPublic : storage::KekMode::kSymmetric;
+    s = runtime_->pool().CreateKeyGroup(request->name(), backend, target, kek_mode);
+    if (s.ok() && kek_mode == storage::KekMode::kPublic) {
+      runtime_->kek_pairs().Track(request->name());
+      runtime_->RequestReconcile(request->name());  // pins the new pair in sealkmsd
+    }
+  }
+  return Audited("create-key-group", "", "", "", request->name(),
+                 Cat("backend=", backend, " kek_mode=", mode), s);
 }
 
 grpc::Status AdminService::CreateLsu(Ctx*, const v1::CreateLsuRequest* request,
@@ -500,8 +557,14 @@ grpc::Status AdminService::ListKeys(Ctx*, const v1::ListKeysRequest*,
     gi->set_chunk_min_size(g.chunker.min_size);
     gi->set_chunk_avg_size(g.chunker.avg_size);
     gi->set_chunk_max_size(g.chunker.max_size);
+    gi->set_kek_mode(!g.keks.empty() && g.keks.front().pair ? "public" : "symmetric");
     for (const storage::KekInfo& k : g.keks) {
       v1::KekInfo* ki = gi->add_keks();
+      ki->set_pair(k.pair);
+      if (k.public_key.has_value()) {
+        absl::StatusOr<std::string> sha = crypto::KekPublicKeySha256Hex(*k.public_key);
+        if (sha.ok()) ki->set_public_key_sha256(*sha);
+      }
       ki->set_id(k.kek_id);
       ki->set_state(k.state == storage::KekState::kActive ? "active" : "inactive");
       ki->set_root_key_id(k.root_key_id);
@@ -533,6 +596,7 @@ grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request
                                       v1::RewrapKeysResponse* out) {
   if (grpc::Status i = AuditIntent("rewrap-keys", request->key_group()); !i.ok()) return i;
   absl::StatusOr<uint32_t> n = runtime_->pool().RewrapGroupKeys(request->key_group());
+  if (!n.ok()) n = NeedsKms(n.status(), "re-wrap", runtime_->config().kms_address);
   std::string root;
   if (n.ok()) {
     absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs =
@@ -543,9 +607,8 @@ grpc::Status AdminService::RewrapKeys(Ctx*, const v1::RewrapKeysRequest* request
       }
       // Tell sealkmsd what the group's keys are wrapped under now, so old root keys can go.
       if (kms::KmsClient* kms = runtime_->kms(); kms != nullptr) {
-        std::vector<kms::KekUsageEntry> usage;
-        for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
-        absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(request->key_group(), usage);
+        absl::StatusOr<kms::ReconcileResult> rec =
+            kms->Reconcile(request->key_group(), KekUsageOf(*refs));
         if (!rec.ok()) {
           spdlog::warn("key group {}: re-wrapped, but the reconcile with sealkmsd failed ({}); "
                        "retrying in the background",
@@ -602,6 +665,7 @@ grpc::Status AdminService::Purge(Ctx*, const v1::PurgeRequest* request,
   }
   spdlog::info("key group {}: purge starting (or resuming)", group);
   absl::StatusOr<storage::PurgeReport> r = runtime_->pool().Purge(group, &keys, options);
+  if (!r.ok()) r = NeedsKms(r.status(), "purge", runtime_->config().kms_address);
   if (!r.ok()) {
     spdlog::warn("key group {}: purge stopped: {}", group, r.status().ToString());
   } else {

@@ -12,6 +12,10 @@
 
 namespace sealpool::daemon {
 
+// CreateKeyGroup's kek_mode: InvalidArgument for another value than "symmetric" / "public";
+// FailedPrecondition for "public" without a host key configured (issue 17).
+absl::Status CheckKekModeRequest(std::string_view mode, const PoolConfig& config);
+
 class AdminService final : public pool::v1::PoolAdmin::Service {
  public:
   AdminService(PoolRuntime* runtime, CompactionJob* compaction)
@@ -69,6 +73,9 @@ class AdminService final : public pool::v1::PoolAdmin::Service {
   void FillMode(pool::v1::GetModeResponse* out) const;
 
  private:
+  // Issue 17: GetMode's key_groups (kek_mode, whether ingest needs the KMS, pair checks).
+  void FillKeyGroupModes(const std::vector<storage::KeyGroupInfo>& groups,
+                         pool::v1::GetModeResponse* out) const;
   // Writes and syncs the intent line of a key operation (rotate-kek, rewrap-keys, purge) before
   // it is done: OK, or INTERNAL "sealpoold refused <op>: <why>; nothing was changed".
   grpc::Status AuditIntent(std::string_view op, std::string_view key_group);

@@ -129,6 +129,8 @@ absl::Status ClientService::PrepareBackup(const Caller& caller, const v1::Backup
   SEALPOOL_RETURN_IF_ERROR(ValidateBackupHeader(header, lsu, start));
   runtime_->RefreshSpace();
   SEALPOOL_RETURN_IF_ERROR(runtime_->CheckIngestAllowed());
+  // Issue 17: a public group whose KEK pair failed its check takes no backup.
+  SEALPOOL_RETURN_IF_ERROR(runtime_->kek_pairs().NoteIngest(lsu.key_group));
 
   uint64_t owner_bytes = 0;
   if (lsu.owner_quota_bytes > 0) {
@@ -477,16 +479,19 @@ absl::Status ClientService::DoRestore(grpc::ServerContext* context,
   SEALPOOL_RETURN_IF_ERROR(runtime_->CheckRestoreAllowed());
   SEALPOOL_ASSIGN_OR_RETURN(StreamRegistry::Slot slot,
                             runtime_->streams().Acquire(StreamKind::kRestore, context));
-  SEALPOOL_ASSIGN_OR_RETURN(storage::ImageInfo info,
-                            OwnImage(caller, request.lsu(), request.name()));
+  absl::StatusOr<storage::ImageInfo> own = OwnImage(caller, request.lsu(), request.name());
+  if (!own.ok()) return NeedsKms(own.status(), "restore", runtime_->config().kms_address);
+  const storage::ImageInfo& info = *own;
   std::optional<uint64_t> length;
   if (request.has_length()) length = request.length();
   PoolMetrics* m = runtime_->metrics();
-  SEALPOOL_RETURN_IF_ERROR(StreamImage(runtime_->pool(), info, request.offset(), length, writer,
-                                       [&slot, m](size_t n) {
-                                         slot.Touch();
-                                         if (m != nullptr) m->bytes_restored->Inc(n);
-                                       }));
+  SEALPOOL_RETURN_IF_ERROR(NeedsKms(
+      StreamImage(runtime_->pool(), info, request.offset(), length, writer,
+                  [&slot, m](size_t n) {
+                    slot.Touch();
+                    if (m != nullptr) m->bytes_restored->Inc(n);
+                  }),
+      "restore", runtime_->config().kms_address));
   if (m != nullptr) m->images_restored->Inc();
   return absl::OkStatus();
 }

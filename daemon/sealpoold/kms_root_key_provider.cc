@@ -48,6 +48,15 @@ absl::StatusOr<crypto::SecretBytes> KmsRootKeyProvider::UnwrapForRewrap(
   return Observed("unwrap-for-rewrap", start, client_->UnwrapForRewrap(key_group, key_id, wrapped.blob));
 }
 
+std::vector<kms::KekUsageEntry> KekUsageOf(std::span<const storage::WrappedKeyRef> refs) {
+  std::vector<kms::KekUsageEntry> usage;
+  usage.reserve(refs.size());
+  for (const storage::WrappedKeyRef& r : refs) {
+    usage.push_back({r.key_id, r.root_key_id, r.public_key_sha256});
+  }
+  return usage;
+}
+
 absl::StatusOr<std::string> KmsRootKeyProvider::ActiveRootKeyId(std::string_view key_group) {
   const absl::Time start = absl::Now();
   SEALPOOL_ASSIGN_OR_RETURN(kms::ActiveRootKey active,
@@ -69,9 +78,7 @@ absl::StatusOr<std::string> KmsRootKeyProvider::ActivateNewRootKey(std::string_v
 
 absl::Status KmsRootKeyProvider::ReplaceRegistrations(
     std::string_view key_group, std::span<const storage::WrappedKeyRef> keys) {
-  std::vector<kms::KekUsageEntry> usage;
-  for (const storage::WrappedKeyRef& r : keys) usage.push_back({r.key_id, r.root_key_id});
-  return client_->Reconcile(key_group, usage).status();
+  return client_->Reconcile(key_group, KekUsageOf(keys)).status();
 }
 
 absl::StatusOr<std::vector<std::string>> KmsRootKeyProvider::DestroyRootKeysExcept(

@@ -22,14 +22,21 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "crypto/secure_memory.h"
 #include "kms/client.h"
+#include "storage/keydict/key_dictionary.h"
 #include "storage/keydict/root_key_provider.h"
 #include "storage/pool/purge.h"
 
 namespace sealpool::daemon {
+
+// A group's wrapped keys as sealkmsd's usage entries, with each KEK pair's public key hash for
+// sealkmsd to pin and check (issue 17, docs/kms.md "Public-key pins"). Every registration and
+// reconcile sealpoold sends goes through this.
+std::vector<kms::KekUsageEntry> KekUsageOf(std::span<const storage::WrappedKeyRef> refs);
 
 class KmsRootKeyProvider final : public storage::RootKeyProvider,
                                  public storage::PurgeKeyService {

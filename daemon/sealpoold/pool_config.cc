@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
@@ -392,10 +393,53 @@ absl::Status ParseChunking(const TableReader& r, PoolConfig* c) {
   return absl::OkStatus();
 }
 
+// Issue 17: the host key settings of [keys].
+absl::Status ParseHostKey(const TableReader& r, PoolConfig* c) {
+  SEALPOOL_RETURN_IF_ERROR(r.Path("host_key_file", &c->host_key_file));
+  SEALPOOL_RETURN_IF_ERROR(r.String("host_key_credential", &c->host_key_credential));
+  if (r.Get("host_key_credential") != nullptr) {
+    // A credential name is a file name in $CREDENTIALS_DIRECTORY (systemd.exec(5)).
+    const std::string& name = c->host_key_credential;
+    const bool bad_char = std::any_of(name.begin(), name.end(), [](char ch) {
+      return !(absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
+               ch == '-' || ch == ':' || ch == '@');
+    });
+    if (name.empty() || name.size() > 255 || name == "." || name == ".." || bad_char) {
+      return r.Bad("host_key_credential",
+                   Cat(Quote(name), " is not a credential name (1..255 of [A-Za-z0-9._:@-], "
+                                    "not \".\" or \"..\")"));
+    }
+  }
+  if (r.Get("host_key_file") != nullptr && c->host_key_file.empty()) {
+    return r.Bad("host_key_file", "is empty (omit it instead)");
+  }
+  if (!c->host_key_file.empty() && !c->host_key_credential.empty()) {
+    return r.Bad("host_key_credential", "and host_key_file are both set; choose one");
+  }
+  return r.Duration("unconfirmed_warn_seconds", 1, 31536000, absl::Seconds(1),
+                    &c->unconfirmed_warn_after);
+}
+
 absl::Status ParseKeys(const TableReader& r, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"kek_max_deks", "kek_max_age_days"}));
+  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"kek_max_deks", "kek_max_age_days", "host_key_file",
+                                       "host_key_credential", "unconfirmed_warn_seconds"}));
   SEALPOOL_RETURN_IF_ERROR(r.Int("kek_max_deks", 1, int64_t{1} << 32, &c->kek_max_deks));
+  SEALPOOL_RETURN_IF_ERROR(ParseHostKey(r, c));
   return r.Duration("kek_max_age_days", 1, 3650, absl::Hours(24), &c->kek_max_age);
+}
+
+// Issue 17: [[key_group]] kek_mode.
+absl::Status ParseKekMode(const TableReader& r, const PoolConfig& c, KeyGroupConfig* group) {
+  SEALPOOL_RETURN_IF_ERROR(r.String("kek_mode", &group->kek_mode));
+  if (group->kek_mode != "symmetric" && group->kek_mode != "public") {
+    return r.Bad("kek_mode", Cat(Quote(group->kek_mode), " is not \"symmetric\" or \"public\""));
+  }
+  if (group->kek_mode == "public" && c.host_key_file.empty() && c.host_key_credential.empty()) {
+    return r.Bad("kek_mode",
+                 "\"public\" needs a host key so that ingest needs no KMS: set [keys] "
+                 "host_key_file or host_key_credential");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseStorage(const TableReader& r, PoolConfig* c) {
@@ -575,7 +619,7 @@ absl::Status ParseS3Target(const TableReader& r, S3TargetConfig* t) {
 }
 
 absl::Status ParseKeyGroup(const TableReader& r, PoolConfig* c) {
-  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"name", "backend", "s3"}));
+  SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"name", "backend", "s3", "kek_mode"}));
   KeyGroupConfig group;
   SEALPOOL_RETURN_IF_ERROR(r.String("name", &group.name));
   if (r.Get("name") == nullptr) return r.Bad("name", "is required");
@@ -597,6 +641,7 @@ absl::Status ParseKeyGroup(const TableReader& r, PoolConfig* c) {
     SEALPOOL_RETURN_IF_ERROR(
         ParseS3Target(TableReader(*table, r.Name("s3."), r.base_dir()), &*group.s3));
   }
+  SEALPOOL_RETURN_IF_ERROR(ParseKekMode(r, *c, &group));
   c->key_groups.push_back(std::move(group));
   return absl::OkStatus();
 }

@@ -54,6 +54,10 @@ struct KeyGroupConfig {
   std::string name;                   // the key service's rule: 1..64 of [A-Za-z0-9._:-]
   std::string kms_backend = "builtin";  // "builtin" or "kmip": which sealkmsd backend wraps it
   std::optional<S3TargetConfig> s3;   // [key_group.s3]; unset: containers in local files
+  // kek_mode (issue 17): "symmetric" (default) or "public" (KEK pairs: write-only ingest, no
+  // KMS needed to back up). Fixed at creation: a pool refuses a config that names another mode
+  // for an existing group. "public" needs [keys] host_key_file or host_key_credential.
+  std::string kek_mode = "symmetric";
 
   bool operator==(const KeyGroupConfig&) const = default;
 };
@@ -129,6 +133,14 @@ struct PoolConfig {
   // [keys]
   uint64_t kek_max_deks = uint64_t{1} << 24;          // kek_max_deks
   absl::Duration kek_max_age = absl::Hours(24 * 30);  // kek_max_age_days
+  // Issue 17: the host credential under which kek_mode "public" groups keep a copy of their
+  // fingerprint key, so a cold start ingests with no KMS (at most one of the two; the file is
+  // checked for mode 0600 and 32 bytes when the daemon starts: host_key.h).
+  std::filesystem::path host_key_file;  // host_key_file
+  std::string host_key_credential;      // host_key_credential: $CREDENTIALS_DIRECTORY/<name>
+  // unconfirmed_warn_seconds: crcontrol --getmode warns when a public group has ingested this
+  // long without its KEK pair confirmed through the KMS (or with its root key shredded).
+  absl::Duration unconfirmed_warn_after = absl::Hours(24);  // default 86400
 
   // [storage]
   uint64_t container_size = 64ull << 20;  // container_size_mib

@@ -100,9 +100,18 @@ PoolRuntime::PoolRuntime(PoolConfig config, storage::Pool* pool, kms::KmsClient*
       audit_(audit),
       metrics_(metrics),
       streams_(config_.max_streams),
+      kek_pairs_(config_.unconfirmed_warn_after),
       mode_(LoadMode(config_.pool_dir)),
       access_(std::move(access)) {
   RefreshSpace();
+  if (pool_ != nullptr) {
+    absl::StatusOr<std::vector<storage::KeyGroupInfo>> groups = pool_->ListKeyGroups();
+    if (groups.ok()) {
+      for (const storage::KeyGroupInfo& g : *groups) {
+        if (!g.keks.empty() && g.keks.front().pair) kek_pairs_.Track(g.name);
+      }
+    }
+  }
 }
 
 absl::Status PoolRuntime::Audit(const PoolAuditEvent& event) {

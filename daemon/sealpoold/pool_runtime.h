@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/sealpoold/client_identity.h"
+#include "daemon/sealpoold/kek_pair_watch.h"
 #include "daemon/sealpoold/pool_audit.h"
 #include "daemon/sealpoold/pool_config.h"
 #include "kms/client.h"
@@ -109,6 +110,10 @@ class PoolRuntime {
   kms::KmsClient* kms() const { return kms_; }
   PoolMetrics* metrics() const { return metrics_; }
   StreamRegistry& streams() { return streams_; }
+  // Issue 17: the kek_mode "public" groups' pair checks (the constructor tracks every public
+  // group of the pool; the reconciler tracks groups it creates later).
+  KekPairWatch& kek_pairs() { return kek_pairs_; }
+  const KekPairWatch& kek_pairs() const { return kek_pairs_; }
 
   // Records an audit line; a failure to write it is logged (the caller decides whether the
   // operation may stand: key operations refuse, see docs/server.md).
@@ -153,6 +158,7 @@ class PoolRuntime {
   PoolAuditLog* const audit_;
   PoolMetrics* const metrics_;
   StreamRegistry streams_;
+  KekPairWatch kek_pairs_;
   std::atomic<PoolMode> mode_;
   std::atomic<bool> high_water_{false};
   std::atomic<double> used_fraction_{0.0};

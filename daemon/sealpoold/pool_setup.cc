@@ -3,8 +3,10 @@
 #include <cstdlib>
 
 #include "base/private_file.h"
+#include "absl/strings/match.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "daemon/sealpoold/kms_root_key_provider.h"
 #include "spdlog/spdlog.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_container_store.h"
@@ -92,8 +94,38 @@ storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu) {
   return o;
 }
 
-storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config) {
+storage::KekMode KekModeOf(const KeyGroupConfig& group) {
+  return group.kek_mode == "public" ? storage::KekMode::kPublic : storage::KekMode::kSymmetric;
+}
+
+absl::Status CheckKekModes(const std::vector<storage::KeyGroupInfo>& groups,
+                           const PoolConfig& config) {
+  for (const KeyGroupConfig& want : config.key_groups) {
+    for (const storage::KeyGroupInfo& have : groups) {
+      if (have.name != want.name || have.keks.empty()) continue;
+      const std::string_view mode = have.keks.front().pair ? "public" : "symmetric";
+      if (mode != want.kek_mode) {
+        return absl::FailedPreconditionError(Cat(
+            "key group \"", want.name, "\" has kek_mode \"", mode,
+            "\" in the pool, but the config says \"", want.kek_mode,
+            "\": a group's KEK mode is fixed when it is created; put kek_mode = \"", mode,
+            "\" back in the config, or declare a new key group (and LSUs in it) for the other "
+            "mode"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsPinMismatch(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         absl::StrContains(status.message(), "is not the one pinned");
+}
+
+storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
+                                           std::shared_ptr<const crypto::HostKey> host_key) {
   storage::PoolOptions o;
+  o.keys.host_key = std::move(host_key);
   o.containers.target_size = config.container_size;
   o.keys.kek_max_deks = config.kek_max_deks;
   o.keys.kek_max_age = config.kek_max_age;
@@ -110,15 +142,17 @@ storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config) {
 }
 
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
-    const PoolConfig& config, storage::RootKeyProvider* root_keys) {
+    const PoolConfig& config, storage::RootKeyProvider* root_keys,
+    std::shared_ptr<const crypto::HostKey> host_key) {
   std::error_code ec;
   const bool fresh = !std::filesystem::exists(config.pool_dir, ec) ||
                      std::filesystem::is_empty(config.pool_dir, ec);
   if (fresh) {
     spdlog::info("creating a new pool in {}", config.pool_dir.string());
-    return storage::Pool::Create(config.pool_dir, root_keys, PoolOptionsFromConfig(config));
+    return storage::Pool::Create(config.pool_dir, root_keys,
+                                 PoolOptionsFromConfig(config, host_key));
   }
-  return storage::Pool::Open(config.pool_dir, root_keys, PoolOptionsFromConfig(config));
+  return storage::Pool::Open(config.pool_dir, root_keys, PoolOptionsFromConfig(config, host_key));
 }
 
 absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& config) {
@@ -143,6 +177,7 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
       }
     }
   }
+  SEALPOOL_RETURN_IF_ERROR(CheckKekModes(groups, config));
   for (const LsuConfig& want : config.lsus) {
     for (const storage::LsuInfo& have : lsus) {
       if (have.name == want.name && have.key_group != want.key_group) {
@@ -172,10 +207,11 @@ absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& 
     bool exists = false;
     for (const auto& g : groups) exists = exists || g.name == want.name;
     if (exists) continue;
-    absl::Status s = pool.CreateKeyGroup(want.name, want.kms_backend, ContainerTargetOf(want));
+    absl::Status s = pool.CreateKeyGroup(want.name, want.kms_backend, ContainerTargetOf(want),
+                                         KekModeOf(want));
     if (s.ok()) {
-      spdlog::info("created key group {} (KMS backend {}, containers in {})", want.name,
-                   want.kms_backend, ContainerTargetOf(want).Describe());
+      spdlog::info("created key group {} (KMS backend {}, kek_mode {}, containers in {})",
+                   want.name, want.kms_backend, want.kek_mode, ContainerTargetOf(want).Describe());
     } else if (s.code() == absl::StatusCode::kUnavailable ||
                s.code() == absl::StatusCode::kDeadlineExceeded ||
                s.code() == absl::StatusCode::kFailedPrecondition) {
@@ -236,8 +272,11 @@ bool Reconciler::RunOnce() {
     }
     absl::Status s = want == nullptr ? absl::OkStatus()
                                      : pool.CreateKeyGroup(want->name, want->kms_backend,
-                                                           ContainerTargetOf(*want));
+                                                           ContainerTargetOf(*want), KekModeOf(*want));
     if (s.ok() || s.code() == absl::StatusCode::kAlreadyExists) {
+      if (want != nullptr && KekModeOf(*want) == storage::KekMode::kPublic) {
+        runtime_->kek_pairs().Track(want->name);
+      }
       spdlog::info("created key group {} (deferred until the KMS answered)", *it);
       runtime_->ClearDeferred(Cat("create:", *it));
       unreconciled_.insert(*it);
@@ -269,11 +308,9 @@ bool Reconciler::RunOnce() {
     for (auto it = unreconciled_.begin(); it != unreconciled_.end();) {
       absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs = pool.ListWrappedKeys(*it);
       absl::Status s = refs.status();
-      if (refs.ok()) {
-        std::vector<kms::KekUsageEntry> usage;
-        for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
-        s = kms->Reconcile(*it, usage).status();
-      }
+      if (refs.ok()) s = kms->Reconcile(*it, KekUsageOf(*refs)).status();
+      if (s.ok()) s = ConfirmKekPairs(*it);
+      else if (IsPinMismatch(s)) PairCheckFailed(*it, s);
       if (s.ok()) {
         spdlog::info("key group {}: usage registry reconciled with sealkmsd", *it);
         runtime_->ClearDeferred(Cat("reconcile:", *it));
@@ -291,6 +328,39 @@ bool Reconciler::RunOnce() {
   return all;
 }
 
+absl::Status Reconciler::ConfirmKekPairs(const std::string& group) {
+  if (!runtime_->kek_pairs().Tracked(group)) return absl::OkStatus();
+  SEALPOOL_ASSIGN_OR_RETURN(std::vector<storage::KeyGroupInfo> groups,
+                            runtime_->pool().ListKeyGroups());
+  for (const storage::KeyGroupInfo& g : groups) {
+    if (g.name != group) continue;
+    for (const storage::KekInfo& k : g.keks) {
+      if (!k.pair) continue;
+      absl::Status s = runtime_->pool().VerifyKekPair(group, k.kek_id);
+      if (s.code() == absl::StatusCode::kDataLoss) {
+        PairCheckFailed(group, s);
+        return s;
+      }
+      if (!s.ok()) return s;  // the KMS again: retried with the next pass
+    }
+  }
+  runtime_->kek_pairs().Confirmed(group);
+  spdlog::info("key group {}: KEK pairs confirmed through sealkmsd (pair check and public-key pin)",
+               group);
+  return absl::OkStatus();
+}
+
+void Reconciler::PairCheckFailed(const std::string& group, const absl::Status& status) {
+  runtime_->kek_pairs().CheckFailed(group, std::string(status.message()));
+  if (warned_.insert(Cat(group, "/pair-check")).second) {
+    spdlog::error("key group {}: KEK PAIR CHECK FAILED, ingest into the group is STOPPED: {}. "
+                  "Someone who can write the pool's catalog may have substituted a public key, "
+                  "which would make later backups readable by them and not by you. Restore the "
+                  "catalog from a trusted backup (docs/operations.md), then restart sealpoold.",
+                  group, status.ToString());
+  }
+}
+
 void Reconciler::PollRootKeyStates() {
   kms::KmsClient* kms = runtime_->kms();
   if (kms == nullptr) return;
@@ -300,10 +370,12 @@ void Reconciler::PollRootKeyStates() {
   for (const storage::KeyGroupInfo& g : *groups) {
     absl::StatusOr<std::vector<storage::WrappedKeyRef>> refs = pool.ListWrappedKeys(g.name);
     if (!refs.ok()) continue;
-    std::vector<kms::KekUsageEntry> usage;
-    for (const auto& r : *refs) usage.push_back({r.key_id, r.root_key_id});
-    absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(g.name, usage);
+    absl::StatusOr<kms::ReconcileResult> rec = kms->Reconcile(g.name, KekUsageOf(*refs));
     std::string why;
+    if (!rec.ok() && IsPinMismatch(rec.status())) {
+      PairCheckFailed(g.name, rec.status());
+      continue;
+    }
     if (!rec.ok()) {
       // A root key sealkmsd no longer knows (destroyed) or will not register under.
       if (rec.status().code() == absl::StatusCode::kNotFound ||
@@ -321,6 +393,7 @@ void Reconciler::PollRootKeyStates() {
       }
     }
     if (why.empty()) continue;
+    runtime_->kek_pairs().RootKeyProblem(g.name, why);
     kms->ForgetGroup(g.name);
     pool.ForgetUnwrappedKeys(g.name).IgnoreError();  // the group was just listed
     if (warned_.insert(Cat(g.name, "/", why)).second) {

@@ -9,13 +9,18 @@
 //
 // The Reconciler runs in the background (a KMS outage never holds the start): it finishes
 // deferred creations and sends each key group's wrapped-key list (Pool::ListWrappedKeys) to
-// sealkmsd (Reconcile) at start and again whenever sealkmsd comes back after an outage.
+// sealkmsd (Reconcile) at start and again whenever sealkmsd comes back after an outage. For
+// kek_mode "public" groups the list carries each pair's public key hash, which sealkmsd pins at
+// first sight and checks ever after; the reconciler then re-checks each pair through the KMS
+// (VerifyKekPair) and records the group as confirmed (PoolRuntime::kek_pairs). A pin mismatch
+// or a pair that does not match is logged as an error and stops ingest into the group.
 #ifndef SEALPOOL_DAEMON_SEALPOOLD_POOL_SETUP_H_
 #define SEALPOOL_DAEMON_SEALPOOLD_POOL_SETUP_H_
 
 #include <atomic>
 #include <condition_variable>
 #include <memory>
+#include <vector>
 #include <mutex>
 #include <set>
 #include <string>
@@ -40,14 +45,19 @@ struct PendingSetup {
 };
 
 // Opens the pool in config.pool_dir, or creates it there when the folder is absent or empty.
+// `host_key` (may be null): the host credential of kek_mode "public" groups (host_key.h).
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
-    const PoolConfig& config, storage::RootKeyProvider* root_keys);
+    const PoolConfig& config, storage::RootKeyProvider* root_keys,
+    std::shared_ptr<const crypto::HostKey> host_key = nullptr);
 
 // An LSU's options as the config sets them.
 storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu);
 
-// The storage options the config sets (group_container_store: OpenS3GroupStore).
-storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config);
+// The storage options the config sets (group_container_store: OpenS3GroupStore; the host key
+// for kek_mode "public" groups' fingerprint keys).
+storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
+                                           std::shared_ptr<const crypto::HostKey> host_key =
+                                               nullptr);
 
 // Where the config puts a key group's containers (empty target: local files).
 storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
@@ -59,7 +69,18 @@ storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
 absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
     const PoolConfig& config, const storage::GroupStoreRequest& request);
 
-// FailedPrecondition for a contradiction (nothing changed); otherwise creates what it can now
+
+
+// Issue 17: a [[key_group]]'s kek_mode as the pool's; FailedPrecondition when the config names
+// another kek_mode than an existing group was created with (nothing is changed).
+storage::KekMode KekModeOf(const KeyGroupConfig& group);
+absl::Status CheckKekModes(const std::vector<storage::KeyGroupInfo>& groups,
+                           const PoolConfig& config);
+// Whether `status` is sealkmsd refusing a public key that differs from its pin.
+bool IsPinMismatch(const absl::Status& status);
+
+// FailedPrecondition for a contradiction (nothing changed: another LSU key group, KMS backend
+// or kek_mode, or S3 target); otherwise creates what it can now
 // and returns what must wait for the KMS.
 absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& config);
 
@@ -80,6 +101,12 @@ class Reconciler {
 
  private:
   void Loop();
+  // Issue 17, after a successful reconcile (sealkmsd accepted the pins): VerifyKekPair of
+  // every pair of a public group, then KekPairWatch::Confirmed. DataLoss (a pair that does not
+  // match) stops the group's ingest; a KMS error is returned for a retry.
+  absl::Status ConfirmKekPairs(const std::string& group);
+  // Logs loudly (once) and stops ingest into the group.
+  void PairCheckFailed(const std::string& group, const absl::Status& status);
 
   PoolRuntime* const runtime_;
   std::mutex mu_;

@@ -35,6 +35,7 @@
 #include "daemon/sealpoold/pool_audit.h"
 #include "daemon/sealpoold/pool_config.h"
 #include "daemon/sealpoold/pool_runtime.h"
+#include "daemon/sealpoold/host_key.h"
 #include "daemon/sealpoold/pool_setup.h"
 #include "kms/client.h"
 #include "spdlog/spdlog.h"
@@ -198,7 +199,18 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
         if (op.rfind("unwrap", 0) == 0) m->kek_cache_misses->Inc();
       });
 
-  absl::StatusOr<std::unique_ptr<storage::Pool>> pool = OpenOrCreatePool(config, &root_keys);
+  // Issue 17: the host key of kek_mode "public" groups (read before the pool opens, so a bad
+  // file stops the start with a clear error rather than the first backup).
+  const char* credentials_dir = std::getenv("CREDENTIALS_DIRECTORY");
+  absl::StatusOr<std::shared_ptr<const crypto::HostKey>> host_key = LoadHostKey(
+      config, credentials_dir != nullptr ? std::optional<std::string>(credentials_dir)
+                                         : std::nullopt);
+  if (!host_key.ok()) {
+    spdlog::error("[keys] host key: {}", base::StdView(host_key.status().message()));
+    return kExitConfig;
+  }
+  absl::StatusOr<std::unique_ptr<storage::Pool>> pool =
+      OpenOrCreatePool(config, &root_keys, *host_key);
   if (!pool.ok()) {
     spdlog::error("cannot open the pool in {}: {}", config.pool_dir.string(),
                   pool.status().ToString());

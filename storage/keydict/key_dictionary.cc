@@ -7,6 +7,7 @@
 
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "storage/keydict/host_fingerprint_key.h"
 
 namespace sealpool::storage {
 namespace {
@@ -112,6 +113,8 @@ struct KeyDictionary::Group {
   mutable absl::Mutex mu;
   FingerprintKeyRecord fpk_record ABSL_GUARDED_BY(mu);
   std::shared_ptr<const crypto::FingerprintKey> fpk ABSL_GUARDED_BY(mu);
+  // Public groups: the host-sealed fingerprint key record's value, or empty (issue 17).
+  std::string host_fpk_value ABSL_GUARDED_BY(mu);
   std::map<uint32_t, KekEntry> keks ABSL_GUARDED_BY(mu);
   uint32_t active ABSL_GUARDED_BY(mu) = 0;
   // Set when a due rotation failed because the KMS was unreachable.
@@ -297,12 +300,27 @@ absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_nam
   SEALPOOL_ASSIGN_OR_RETURN(std::string fpk_value, fpk_record.Encode());
   SEALPOOL_ASSIGN_OR_RETURN(std::string kek_value, entry.EncodeRecord(1));
 
+  std::string host_value;
+  if (mode == KekMode::kPublic && options_.host_key != nullptr) {
+    SEALPOOL_ASSIGN_OR_RETURN(host_value,
+                              SealHostFingerprintKey(*options_.host_key, pool_id_, group_no, fpk));
+  }
+
   const std::string fpk_key = FingerprintKeyRecordKey(group_no);
   SEALPOOL_RETURN_IF_ERROR(base::Annotate(
       writer_(fpk_key, fpk_value), base::Cat(group->label, ": writing the fingerprint key record")));
+  if (!host_value.empty()) {
+    absl::Status host_written = writer_(HostSealedFpkRecordKey(group_no), host_value);
+    if (!host_written.ok()) {
+      (void)deleter_(fpk_key);  // best effort: the caller sees the write error
+      return base::Annotate(host_written,
+                            base::Cat(group->label, ": writing the host-sealed fingerprint key"));
+    }
+  }
   absl::Status written = writer_(KekRecordKey(group_no, 1), kek_value);
   if (!written.ok()) {
     (void)deleter_(fpk_key);  // best effort: the caller sees the write error
+    if (!host_value.empty()) (void)deleter_(HostSealedFpkRecordKey(group_no));
     return base::Annotate(written, base::Cat(group->label, ": writing the record of KEK 1"));
   }
 
@@ -311,6 +329,7 @@ absl::Status KeyDictionary::CreateGroup(uint32_t group_no, std::string group_nam
     absl::MutexLock lock(&group->mu);
     group->fpk_record = std::move(fpk_record);
     group->fpk = std::make_shared<const crypto::FingerprintKey>(std::move(fpk));
+    group->host_fpk_value = std::move(host_value);
     group->keks.emplace(1, std::move(entry));
     group->active = 1;
   }
@@ -340,10 +359,19 @@ absl::Status KeyDictionary::LoadGroup(
   const std::string& label = group->label;
 
   std::optional<FingerprintKeyRecord> fpk_record;
+  std::optional<std::string> host_fpk_value;
   std::optional<BatchAllocatorRecord> allocator;
   std::map<uint32_t, KekEntry> keks;
   bool saw_pair = false;
   for (const auto& [key, value] : records) {
+    if (IsHostSealedFpkRecordKey(key)) {  // issue 17; opened on first use
+      if (key != HostSealedFpkRecordKey(group_no) || host_fpk_value.has_value()) {
+        return absl::DataLossError(base::Cat(
+            label, ": a host-sealed fingerprint key record of another group, or a second one"));
+      }
+      host_fpk_value = value;
+      continue;
+    }
     const std::string what = base::Cat(label, ": record ", DescribeKeyRecordKey(key));
     absl::StatusOr<KeyRecordKey> parsed = DecodeKeyRecordKey(key);
     if (!parsed.ok()) return base::Annotate(parsed.status(), label);
@@ -425,6 +453,10 @@ absl::Status KeyDictionary::LoadGroup(
                                                              : ": no KEK record is active"));
   }
   group->mode = saw_pair ? KekMode::kPublic : KekMode::kSymmetric;
+  if (host_fpk_value.has_value() && group->mode != KekMode::kPublic) {
+    return absl::DataLossError(base::Cat(
+        label, ": a host-sealed fingerprint key record in a group of symmetric KEKs"));
+  }
   {
     absl::MutexLock lock(&group->mu);
     if (allocator.has_value()) {
@@ -433,6 +465,7 @@ absl::Status KeyDictionary::LoadGroup(
       group->batch_reserved_end = allocator->reserved_end;
     }
     group->fpk_record = *std::move(fpk_record);
+    group->host_fpk_value = host_fpk_value.value_or("");
     group->keks = std::move(keks);
     group->active = active;
   }
@@ -485,27 +518,63 @@ absl::StatusOr<std::shared_ptr<const crypto::Kek>> KeyDictionary::GetKek(Group& 
 absl::StatusOr<std::shared_ptr<const crypto::FingerprintKey>> KeyDictionary::GetFingerprintKey(
     Group& group) {
   WrappedKey wrapped;
+  std::string host_value;
   {
     absl::ReaderMutexLock lock(&group.mu);
     if (group.fpk) return group.fpk;
     wrapped = group.fpk_record.wrapped;
+    host_value = group.host_fpk_value;
+  }
+  // Issue 17: a public group opens its host-sealed copy, with no KMS call.
+  const bool host_copy = group.mode == KekMode::kPublic && options_.host_key != nullptr;
+  absl::Status host_error = absl::OkStatus();
+  if (host_copy && !host_value.empty()) {
+    absl::StatusOr<crypto::FingerprintKey> fpk =
+        OpenHostFingerprintKey(*options_.host_key, pool_id_, group.no, host_value);
+    if (fpk.ok()) {
+      absl::MutexLock lock(&group.mu);
+      if (!group.fpk) group.fpk = std::make_shared<const crypto::FingerprintKey>(*std::move(fpk));
+      return group.fpk;
+    }
+    host_error = fpk.status();
   }
   absl::StatusOr<crypto::SecretBytes> secret =
       provider_->Unwrap(group.name, kFingerprintKeyId, wrapped);
   if (!secret.ok()) {
-    return base::Annotate(
-        secret.status(),
-        base::Cat(group.label, ": the fingerprint key is not in memory and cannot be unwrapped ",
-                  "(root key '", wrapped.root_key_id, "')"));
+    std::string why = base::Cat(group.label,
+                                ": the fingerprint key is not in memory and cannot be unwrapped ",
+                                "(root key '", wrapped.root_key_id, "')");
+    if (!host_error.ok()) why = base::Cat(why, "; its host-sealed copy: ", host_error.message());
+    return base::Annotate(secret.status(), why);
   }
   absl::StatusOr<crypto::FingerprintKey> fpk = crypto::FingerprintKey::FromBytes(secret->span());
   if (!fpk.ok()) {
     return absl::DataLossError(
         base::Cat(group.label, ": the fingerprint key unwraps to a secret of the wrong size"));
   }
+  if (host_copy && (host_value.empty() || !host_error.ok())) {
+    // The first unwrap through the KMS (or a new host key): seal the host copy now.
+    absl::StatusOr<std::string> sealed =
+        SealHostFingerprintKey(*options_.host_key, pool_id_, group.no, *fpk);
+    if (!sealed.ok()) return base::Annotate(sealed.status(), group.label);
+    absl::MutexLock write_lock(&group.write_mu);
+    SEALPOOL_RETURN_IF_ERROR(
+        base::Annotate(writer_(HostSealedFpkRecordKey(group.no), *sealed),
+                       base::Cat(group.label, ": writing the host-sealed fingerprint key")));
+    absl::MutexLock lock(&group.mu);
+    group.host_fpk_value = *std::move(sealed);
+  }
   absl::MutexLock lock(&group.mu);
   if (!group.fpk) group.fpk = std::make_shared<const crypto::FingerprintKey>(*std::move(fpk));
   return group.fpk;
+}
+
+absl::StatusOr<bool> KeyDictionary::FingerprintKeyWithoutKms(uint32_t group_no) const {
+  SEALPOOL_ASSIGN_OR_RETURN(std::shared_ptr<Group> group, FindGroup(group_no));
+  absl::ReaderMutexLock lock(&group->mu);
+  if (group->fpk) return true;
+  return group->mode == KekMode::kPublic && options_.host_key != nullptr &&
+         !group->host_fpk_value.empty();
 }
 
 absl::StatusOr<crypto::FingerprintKey> KeyDictionary::FingerprintKey(uint32_t group_no) {

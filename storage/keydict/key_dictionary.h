@@ -106,6 +106,11 @@ struct KeyDictionaryOptions {
   // After a rotation failed because the KMS was unreachable, WrapDek tries again after this.
   absl::Duration rotation_retry_interval = absl::Minutes(1);
   std::function<absl::Time()> clock = absl::Now;  // tests inject time
+  // Issue 17, kek_mode "public" groups: a host credential under which the dictionary keeps a
+  // second copy of the fingerprint key (storage/keydict/host_fingerprint_key.h), so that
+  // ingest needs no KMS from a cold start. nullptr: no host copy; the fingerprint key is
+  // unwrapped through the KMS as for symmetric groups.
+  std::shared_ptr<const crypto::HostKey> host_key;
   // DEK batches (kek_mode "public"): a batch closes after this many DEKs or this age.
   uint64_t batch_max_deks = 4096;
   absl::Duration batch_max_age = absl::Seconds(60);
@@ -200,8 +205,16 @@ class KeyDictionary {
   // FailedPrecondition for a symmetric KEK, the provider's status when the KMS cannot unwrap.
   absl::Status VerifyKekPair(uint32_t group_no, uint32_t kek_id);
 
-  // A copy of the group's fingerprint key (unwrapped on first use).
+  // A copy of the group's fingerprint key (unwrapped on first use). Public groups with a host
+  // key (KeyDictionaryOptions::host_key) open the host-sealed copy first and call no KMS; a
+  // host copy that is missing or does not open is replaced after the next unwrap through the
+  // KMS (so a new host key takes effect then). CreateGroup writes the host copy of a public
+  // group; symmetric groups never have one.
   absl::StatusOr<crypto::FingerprintKey> FingerprintKey(uint32_t group_no);
+  // Whether the group's fingerprint key can be had without the KMS: it is in memory, or the
+  // group is public, a host key is configured and the group has a host-sealed copy (not yet
+  // opened: a copy under another host key counts until it fails). NotFound for an unknown group.
+  absl::StatusOr<bool> FingerprintKeyWithoutKms(uint32_t group_no) const;
 
   struct WrappedDekResult {
     uint32_t kek_id;

@@ -13,6 +13,7 @@
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "crypto/random.h"
+#include "storage/keydict/host_fingerprint_key.h"
 #include "storage/pool/pool_internal.h"
 #include "storage/store/local_container_store.h"
 
@@ -458,8 +459,10 @@ absl::Status Pool::Impl::LoadMeta() {
   // The key dictionary of every group (no KMS call: keys are unwrapped on first use).
   for (const auto& [no, state] : loaded_groups) {
     std::vector<std::pair<std::string, std::string>> records;
-    // Not the batch records ('B', read on demand): the fingerprint key, KEKs, batch allocator.
-    for (char tag : {kFingerprintKeyRecordTag, kKekRecordTag, kBatchAllocatorRecordTag}) {
+    // Not the batch records ('B', read on demand): the fingerprint key, KEKs, batch allocator,
+    // and the host-sealed fingerprint key (issue 17, storage/keydict/host_fingerprint_key.h).
+    for (char tag : {kFingerprintKeyRecordTag, kKekRecordTag, kBatchAllocatorRecordTag,
+                     kHostSealedFpkRecordTag}) {
       std::string prefix = KeyGroupRecordPrefix(no);
       prefix.push_back(tag);
       SEALPOOL_RETURN_IF_ERROR(catalog->Scan(

@@ -534,6 +534,12 @@ class Pool {
   // After a root-key rotation in the KMS: re-wraps the group's KEKs and fingerprint key under
   // the active root key. Returns how many records were re-wrapped.
   absl::StatusOr<uint32_t> RewrapGroupKeys(std::string_view key_group);
+  // Issue 17 (write-only ingest), for sealpoold's pin checks and GetMode: the group's KEK mode;
+  // KeyDictionary::VerifyKekPair of one pair; whether the group's fingerprint key can be had
+  // with no KMS (KeyDictionary::FingerprintKeyWithoutKms). NotFound for an unknown group.
+  absl::StatusOr<KekMode> GroupKekMode(std::string_view key_group) const;
+  absl::Status VerifyKekPair(std::string_view key_group, uint32_t kek_id);
+  absl::StatusOr<bool> FingerprintKeyWithoutKms(std::string_view key_group) const;
   // Copies of the key material the key dictionary holds in memory for the group
   // (KeyDictionary::HeldKeyMaterial): what the raw-copy test of issue 17 tries on every batch.
   absl::StatusOr<std::vector<crypto::SecretBytes>> HeldKeyMaterial(std::string_view key_group) const;

@@ -221,4 +221,21 @@ absl::StatusOr<std::vector<uint32_t>> DropKeksOlderThan(Pool::Impl& p, uint32_t 
   return dropped;
 }
 
+// ---- Issue 17: KEK pair checks for sealpoold ----
+
+absl::StatusOr<KekMode> Pool::GroupKekMode(std::string_view key_group) const {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->GroupKekMode(group_no);
+}
+
+absl::Status Pool::VerifyKekPair(std::string_view key_group, uint32_t kek_id) {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->VerifyKekPair(group_no, kek_id);
+}
+
+absl::StatusOr<bool> Pool::FingerprintKeyWithoutKms(std::string_view key_group) const {
+  SEALPOOL_ASSIGN_OR_RETURN(uint32_t group_no, impl_->FindGroupNo(key_group));
+  return impl_->keys->FingerprintKeyWithoutKms(group_no);
+}
+
 }  // namespace sealpool::storage

@@ -186,6 +186,35 @@ std::string_view JobStateName(v1::JobState state) {
 
 // ---- crcontrol ----
 
+namespace {
+
+// Issue 17: one line per key group (kek_mode, whether ingest needs the KMS, pair checks), then
+// one WARNING line per warning.
+std::string KeyGroupModesHuman(const v1::GetModeResponse& m, int64_t now_micros, size_t width) {
+  std::string out;
+  for (const v1::KeyGroupMode& g : m.key_groups()) {
+    std::string text = "kek_mode " + g.kek_mode() + ", ingest " +
+                       (g.ingest_needs_kms() ? "needs the KMS" : "does not need the KMS");
+    if (g.kek_mode() == "public") {
+      if (g.ingest_stopped()) {
+        text += ", KEK pair check FAILED: ingest stopped";
+      } else if (g.confirmed()) {
+        text += ", KEK pairs confirmed " + HumanTime(g.last_confirmed_unix_micros());
+      } else if (g.unconfirmed_since_unix_micros() != 0) {
+        text += ", KEK pairs unconfirmed, ingest unconfirmed for " +
+                HumanDuration((now_micros - g.unconfirmed_since_unix_micros()) / 1000000);
+      } else {
+        text += ", KEK pairs not confirmed yet (no ingest since start)";
+      }
+    }
+    out += Line("Key group " + g.name(), text, width);
+    for (const std::string& w : g.warnings()) out += Line("WARNING", w, width);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string ModeHuman(const v1::GetModeResponse& m, int64_t now_micros) {
   constexpr size_t kWidth = 12;
   std::string out = Line("Mode",
@@ -231,6 +260,7 @@ std::string ModeHuman(const v1::GetModeResponse& m, int64_t now_micros) {
                 kWidth);
   }
   for (const std::string& d : m.deferred()) out += Line("Deferred", d, kWidth);
+  out += KeyGroupModesHuman(m, now_micros, kWidth);
   out += Line("Pool id", m.pool_id(), kWidth);
   out += Line("Version", "sealpoold " + m.version(), kWidth);
   return out;
@@ -268,6 +298,26 @@ std::string ModeJson(const v1::GetModeResponse& m) {
   }
   w.EndArray();
   w.Key("deferred").Strings({m.deferred().begin(), m.deferred().end()});
+  w.Key("key_groups").BeginArray();
+  for (const v1::KeyGroupMode& g : m.key_groups()) {
+    w.BeginObject();
+    w.Key("name").String(g.name());
+    w.Key("kek_mode").String(g.kek_mode());
+    w.Key("ingest_needs_kms").Bool(g.ingest_needs_kms());
+    if (g.kek_mode() == "public") {
+      w.Key("confirmed").Bool(g.confirmed());
+      w.Key("last_confirmed");
+      JsonTimeOrNull(w, g.last_confirmed_unix_micros());
+      w.Key("last_ingest");
+      JsonTimeOrNull(w, g.last_ingest_unix_micros());
+      w.Key("unconfirmed_since");
+      JsonTimeOrNull(w, g.unconfirmed_since_unix_micros());
+      w.Key("ingest_stopped").Bool(g.ingest_stopped());
+    }
+    w.Key("warnings").Strings({g.warnings().begin(), g.warnings().end()});
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("pool_id").String(m.pool_id());
   w.Key("version").String(m.version());
   w.EndObject();
@@ -481,18 +531,28 @@ std::string KeysHuman(const v1::ListKeysResponse& keys) {
   }
   std::string out = FormatTable({"LSU", "KEY GROUP", "ENCRYPTION", "KMS MODE"}, lsus);
   for (const v1::KeyGroupInfo& g : keys.key_groups()) {
-    out += "\nKey group " + g.name() + ": backend " + g.kms_backend() +
+    out += "\nKey group " + g.name() + ": kek_mode " +
+           (g.kek_mode().empty() ? std::string("symmetric") : g.kek_mode()) + ", backend " +
+           g.kms_backend() +
            ", fingerprint key under root key " +
            (g.fingerprint_key_root_key_id().empty() ? "-" : g.fingerprint_key_root_key_id()) +
            ", chunking " + std::to_string(g.chunk_min_size()) + "/" +
            std::to_string(g.chunk_avg_size()) + "/" + std::to_string(g.chunk_max_size()) +
            " bytes (min/avg/max)\n";
     std::vector<std::vector<std::string>> rows;
+    const bool pairs = g.kek_mode() == "public";
     for (const v1::KekInfo& k : g.keks()) {
       rows.push_back({std::to_string(k.id()), k.state(), k.root_key_id(),
                       HumanTime(k.created_unix_micros()), std::to_string(k.deks_wrapped())});
+      // The public key's SHA-256, first 16 hex digits (as sealkmsd pins it, docs/kms.md).
+      if (pairs) rows.back().push_back(k.public_key_sha256().substr(0, 16));
     }
-    out += FormatTable({"KEK", "STATE", "ROOT KEY", "CREATED", "DEKS WRAPPED"}, rows);
+    if (pairs) {
+      out += FormatTable(
+          {"KEK PAIR", "STATE", "ROOT KEY", "CREATED", "DEKS WRAPPED", "PUBLIC KEY SHA-256"}, rows);
+    } else {
+      out += FormatTable({"KEK", "STATE", "ROOT KEY", "CREATED", "DEKS WRAPPED"}, rows);
+    }
   }
   return out;
 }
@@ -515,6 +575,7 @@ std::string KeysJson(const v1::ListKeysResponse& keys) {
     w.BeginObject();
     w.Key("name").String(g.name());
     w.Key("kms_backend").String(g.kms_backend());
+    w.Key("kek_mode").String(g.kek_mode().empty() ? std::string("symmetric") : g.kek_mode());
     w.Key("fingerprint_key_root_key_id").String(g.fingerprint_key_root_key_id());
     w.Key("chunk_min_size").Uint(g.chunk_min_size());
     w.Key("chunk_avg_size").Uint(g.chunk_avg_size());
@@ -528,6 +589,8 @@ std::string KeysJson(const v1::ListKeysResponse& keys) {
       w.Key("created");
       JsonTimeOrNull(w, k.created_unix_micros());
       w.Key("deks_wrapped").Uint(k.deks_wrapped());
+      w.Key("pair").Bool(k.pair());
+      w.Key("public_key_sha256").String(k.public_key_sha256());
       w.EndObject();
     }
     w.EndArray();

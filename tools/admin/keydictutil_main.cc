@@ -57,11 +57,12 @@ int Main(int argc, char** argv) {
   AddConnectionOptions(app, options);
 
   bool list = false, yes = false;
-  std::string rotate, rewrap, purge, addgroup, backend = "builtin";
+  std::string rotate, rewrap, purge, addgroup, backend = "builtin", kek_mode = "symmetric";
   const char* kCommands = "Commands (exactly one)";
   app.add_flag("--list", list,
-               "every LSU with its key group and KMS mode, and each key group's KEKs (id, "
-               "state, root key id, created, DEKs wrapped)")
+               "every LSU with its key group and KMS mode, and each key group's kek_mode and "
+               "KEKs or KEK pairs (id, state, root key id, created, DEKs wrapped, public key "
+               "SHA-256 prefix)")
       ->group(kCommands);
   auto* rotate_opt = app.add_option("--rotate", rotate,
                                     "start a new active KEK in GROUP (the old one stays to "
@@ -90,6 +91,13 @@ int Main(int argc, char** argv) {
           ->check(CLI::IsMember({"builtin", "kmip"}))
           ->capture_default_str()
           ->group(kModifiers);
+  auto* kek_mode_opt =
+      app.add_option("--kek-mode", kek_mode,
+                     "--addgroup: \"public\" for KEK pairs (write-only ingest: backups need no "
+                     "KMS, restores do; needs a host key in sealpoold's config), fixed at creation")
+          ->check(CLI::IsMember({"symmetric", "public"}))
+          ->capture_default_str()
+          ->group(kModifiers);
 
   try {
     app.parse(argc, argv);
@@ -109,6 +117,9 @@ int Main(int argc, char** argv) {
   }
   if (backend_opt->count() > 0 && addgroup_opt->count() == 0) {
     return conn.Fail(kExitUsage, "INVALID_ARGUMENT", "--kms-backend goes with --addgroup");
+  }
+  if (kek_mode_opt->count() > 0 && addgroup_opt->count() == 0) {
+    return conn.Fail(kExitUsage, "INVALID_ARGUMENT", "--kek-mode goes with --addgroup");
   }
   if (purge_opt->count() > 0 && !yes) {
     // Confirmation comes before any connection: nothing is asked of sealpoold unconfirmed.
@@ -233,14 +244,22 @@ int Main(int argc, char** argv) {
   v1::CreateKeyGroupRequest q;
   q.set_name(addgroup);
   q.set_kms_backend(backend);
+  q.set_kek_mode(kek_mode);
   v1::CreateKeyGroupResponse r;
   grpc::Status s = stub.CreateKeyGroup(ctx.get(), q, &r);
   if (!s.ok()) return conn.FailCall(s, *ctx);
   JsonWriter w;
-  w.BeginObject().Key("key_group").String(addgroup).Key("kms_backend").String(backend).EndObject();
+  w.BeginObject()
+      .Key("key_group")
+      .String(addgroup)
+      .Key("kms_backend")
+      .String(backend)
+      .Key("kek_mode")
+      .String(kek_mode)
+      .EndObject();
   return Print(conn.json(), w.str(),
-               "Key group " + addgroup + " created (KMS backend " + backend +
-                   "); add LSUs to it with crcontrol --addlsu LSU --keygroup " + addgroup + "\n");
+               "Key group " + addgroup + " created (KMS backend " + backend + ", kek_mode " +
+                   kek_mode + "); add LSUs to it with crcontrol --addlsu LSU --keygroup " + addgroup + "\n");
 }
 
 }  // namespace

@@ -321,7 +321,7 @@ TEST_CASE_METHOD(AdminToolFixture, "crcontrol --addlsu creates an LSU in a new k
   ToolRun r = Keydictutil({"--addgroup", "kg-shared"});
   INFO(r.err);
   REQUIRE(r.exit_code == admin::kExitOk);
-  CHECK_THAT(r.out, StartsWith("Key group kg-shared created (KMS backend builtin)"));
+  CHECK_THAT(r.out, StartsWith("Key group kg-shared created (KMS backend builtin, kek_mode symmetric)"));
   CHECK(Keydictutil({"--addgroup", "kg-shared"}).exit_code == admin::kExitRefused);
   r = Crcontrol({"--addlsu", "lsu3", "--keygroup", "kg-shared", "--client-delete",
                  "--max-retention-days", "30", "--json"});
@@ -538,6 +538,34 @@ TEST_CASE("crcontrol's output helpers", "[tools][crcontrol][unit]") {
   m.set_kms_since_unix_micros(0);
   CHECK_THAT(admin::ModeHuman(m, 0),
              Contains("KMS         : unreachable: not reached since sealpoold started: "));
+  // Issue 17: each key group's kek_mode and pair checks, with their warnings.
+  pool::v1::KeyGroupMode* sym = m.add_key_groups();
+  sym->set_name("kg-a");
+  sym->set_kek_mode("symmetric");
+  sym->set_ingest_needs_kms(true);
+  pool::v1::KeyGroupMode* pub = m.add_key_groups();
+  pub->set_name("kg-w");
+  pub->set_kek_mode("public");
+  pub->set_unconfirmed_since_unix_micros(1764853331000000);
+  pub->add_warnings("key group kg-w: ingest has run for 125 s without ...");
+  const std::string human = admin::ModeHuman(m, 1764853331000000 + 125000000);
+  CHECK_THAT(human, Contains("Key group kg-a: kek_mode symmetric, ingest needs the KMS\n"));
+  CHECK_THAT(human, Contains("Key group kg-w: kek_mode public, ingest does not need the KMS, KEK "
+                             "pairs unconfirmed, ingest unconfirmed for 2m05s\n"
+                             "WARNING     : key group kg-w: ingest has run for 125 s without ...\n"));
+  pub->set_confirmed(true);
+  pub->set_last_confirmed_unix_micros(1764853331000000);
+  pub->clear_warnings();
+  CHECK_THAT(admin::ModeHuman(m, 0),
+             Contains("Key group kg-w: kek_mode public, ingest does not need the KMS, KEK pairs "
+                      "confirmed 2025-12-04 13:02:11Z\n"));
+  CHECK_THAT(admin::ModeJson(m),
+             Contains("\"key_groups\":[{\"name\":\"kg-a\",\"kek_mode\":\"symmetric\","
+                      "\"ingest_needs_kms\":true,\"warnings\":[]},{\"name\":\"kg-w\","
+                      "\"kek_mode\":\"public\",\"ingest_needs_kms\":false,\"confirmed\":true,"
+                      "\"last_confirmed\":\"2025-12-04T13:02:11Z\",\"last_ingest\":null,"
+                      "\"unconfirmed_since\":\"2025-12-04T13:02:11Z\",\"ingest_stopped\":false,"
+                      "\"warnings\":[]}]"));
 }
 
 }  // namespace

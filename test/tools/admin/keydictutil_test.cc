@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "test/tools/admin/admin_tool_env.h"
+#include "tools/admin/admin_output.h"
 #include "tools/admin/exit_codes.h"
 
 namespace sealpool::test {
@@ -49,7 +50,7 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil --list shows LSUs, key groups an
   CHECK_THAT(r.out, StartsWith("LSU   KEY GROUP  ENCRYPTION  KMS MODE\n"
                                "lsu1  kg-a       Yes         KEK-based KMS (builtin)\n"
                                "lsu2  kg-a       Yes         KEK-based KMS (builtin)\n\n"
-                               "Key group kg-a: backend builtin, fingerprint key under root key " +
+                               "Key group kg-a: kek_mode symmetric, backend builtin, fingerprint key under root key " +
                                root +
                                ", chunking 16384/65536/262144 bytes (min/avg/max)\n"
                                "KEK  STATE   ROOT KEY"));
@@ -151,6 +152,35 @@ TEST_CASE_METHOD(AdminToolFixture, "keydictutil refuses bad command lines with e
                         "--addgroup GROUP", "--yes", "--json", "Exit codes"}) {
     CHECK_THAT(r.out, Contains(s));
   }
+}
+
+TEST_CASE("keydictutil --list shows a public group's KEK pairs with their key hash prefix",
+          "[tools][keydictutil][write_only]") {
+  pool::v1::ListKeysResponse keys;
+  pool::v1::KeyGroupInfo* g = keys.add_key_groups();
+  g->set_name("kg-w");
+  g->set_kms_backend("builtin");
+  g->set_kek_mode("public");
+  g->set_fingerprint_key_root_key_id("rk-1");
+  g->set_chunk_min_size(16384);
+  g->set_chunk_avg_size(65536);
+  g->set_chunk_max_size(262144);
+  pool::v1::KekInfo* k = g->add_keks();
+  k->set_id(1);
+  k->set_state("active");
+  k->set_root_key_id("rk-1");
+  k->set_pair(true);
+  k->set_public_key_sha256(std::string("3f9a0c27d41e88b2") + std::string(48, '0'));
+  const std::string human = admin::KeysHuman(keys);
+  CHECK_THAT(human, Contains("Key group kg-w: kek_mode public, backend builtin,"));
+  CHECK_THAT(human, Contains("KEK PAIR  STATE   ROOT KEY  CREATED"));
+  CHECK_THAT(human, Contains("PUBLIC KEY SHA-256\n"));
+  CHECK_THAT(human, Contains("  3f9a0c27d41e88b2\n"));
+  CHECK_THAT(human, !Contains(std::string(48, '0')));
+  const std::string json = admin::KeysJson(keys);
+  CHECK_THAT(json, Contains("\"kek_mode\":\"public\""));
+  CHECK_THAT(json, Contains("\"pair\":true,\"public_key_sha256\":\"3f9a0c27d41e88b2" +
+                            std::string(48, '0') + "\""));
 }
 
 }  // namespace
