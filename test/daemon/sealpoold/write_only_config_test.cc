@@ -193,8 +193,8 @@ storage::KeyGroupInfo Group(const std::string& name, bool pairs) {
 TEST_CASE("a config naming another kek_mode than an existing group's is refused",
           "[daemon][config][write_only]") {
   PoolConfig c;
-  c.key_groups.push_back({.name = "sym", .kms_backend = "builtin", .kek_mode = "public"});
-  c.key_groups.push_back({.name = "pub", .kms_backend = "builtin", .kek_mode = "public"});
+  c.key_groups.push_back({.name = "sym", .kms_backend = "builtin", .s3 = std::nullopt, .kek_mode = "public"});
+  c.key_groups.push_back({.name = "pub", .kms_backend = "builtin", .s3 = std::nullopt, .kek_mode = "public"});
   const std::vector<storage::KeyGroupInfo> groups = {Group("sym", false), Group("pub", true)};
   absl::Status s = CheckKekModes(groups, c);
   CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
@@ -207,7 +207,7 @@ TEST_CASE("a config naming another kek_mode than an existing group's is refused"
   CHECK(CheckKekModes(groups, c).code() == absl::StatusCode::kFailedPrecondition);
   // A group the pool does not have yet is created in the config's mode: no contradiction.
   c.key_groups[1].kek_mode = "public";
-  c.key_groups.push_back({.name = "new", .kms_backend = "builtin", .kek_mode = "public"});
+  c.key_groups.push_back({.name = "new", .kms_backend = "builtin", .s3 = std::nullopt, .kek_mode = "public"});
   CHECK(CheckKekModes(groups, c).ok());
   CHECK(KekModeOf(c.key_groups[2]) == storage::KekMode::kPublic);
   CHECK(KekModeOf(c.key_groups[0]) == storage::KekMode::kSymmetric);
