@@ -467,7 +467,8 @@ absl::Status ParseLimits(const TableReader& r, PoolConfig* c) {
 absl::Status ParseScheduler(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(
       r.OnlyKeys({"interval_seconds", "compact_live_threshold", "quiet_hours", "catalog_backup_dir",
-                  "catalog_backup_interval_hours", "catalog_backup_keep"}));
+                  "catalog_backup_interval_hours", "catalog_backup_keep",
+                  "orphan_sweep_interval_hours", "orphan_grace_hours"}));
   SEALPOOL_RETURN_IF_ERROR(
       r.Duration("interval_seconds", 1, 86400, absl::Seconds(1), &c->scheduler_interval));
   SEALPOOL_RETURN_IF_ERROR(
@@ -487,7 +488,10 @@ absl::Status ParseScheduler(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(r.Path("catalog_backup_dir", &c->catalog_backup_dir));
   SEALPOOL_RETURN_IF_ERROR(r.Duration("catalog_backup_interval_hours", 1, 8760, absl::Hours(1),
                                       &c->catalog_backup_interval));
-  return r.Int("catalog_backup_keep", 1, 1000, &c->catalog_backup_keep);
+  SEALPOOL_RETURN_IF_ERROR(r.Int("catalog_backup_keep", 1, 1000, &c->catalog_backup_keep));
+  SEALPOOL_RETURN_IF_ERROR(r.Duration("orphan_sweep_interval_hours", 1, 8760, absl::Hours(1),
+                                      &c->orphan_sweep_interval));
+  return r.Duration("orphan_grace_hours", 1, 8760, absl::Hours(1), &c->orphan_grace);
 }
 
 absl::Status ParseLog(const TableReader& r, PoolConfig* c) {

@@ -164,6 +164,10 @@ struct PoolConfig {
   std::filesystem::path catalog_backup_dir;        // catalog_backup_dir: "" = no scheduled backup
   absl::Duration catalog_backup_interval = absl::Hours(24);  // catalog_backup_interval_hours
   uint32_t catalog_backup_keep = 7;                          // catalog_backup_keep
+  // S3 key groups (issue 16): how often the scheduler sweeps orphan objects, and how old an
+  // unreferenced object must be before the sweep removes it (docs/s3.md "Orphans and the sweep").
+  absl::Duration orphan_sweep_interval = absl::Hours(24);  // orphan_sweep_interval_hours
+  absl::Duration orphan_grace = absl::Hours(1);            // orphan_grace_hours
 
   // [log]
   std::string log_level = "info";  // level: trace, debug, info, warn, error

@@ -132,6 +132,30 @@ SchedulerTick Scheduler::RunOnce(absl::Time now) {
                     config.catalog_backup_dir.string(), id.status().ToString());
     }
   }
+  if (now - last_orphan_sweep_ >= config.orphan_sweep_interval) {
+    storage::OrphanSweepOptions options;
+    options.grace = config.orphan_grace;
+    absl::StatusOr<storage::OrphanSweepReport> r = pool.SweepOrphans(options);
+    if (absl::IsUnimplemented(r.status())) {
+      last_orphan_sweep_ = now;  // no S3 key group: nothing to sweep
+    } else {
+      (void)runtime_->Audit({"scheduler", "scheduler", "sweep-orphans", "", "", "", "",
+                             Cat("grace_hours=", absl::ToInt64Hours(config.orphan_grace)),
+                             r.status()});
+      if (r.ok()) {
+        last_orphan_sweep_ = now;
+        tick.orphans_swept = true;
+        spdlog::info("scheduler: orphan sweep: {} orphan object(s) found, {} removed ({} bytes), "
+                     "{} kept (younger than {} h), {} intent(s) removed, {} malformed, {} "
+                     "unreadable",
+                     r->orphans_found, r->orphans_removed, r->bytes_removed,
+                     r->orphans_kept_young, absl::ToInt64Hours(config.orphan_grace),
+                     r->intents_removed, r->intents_malformed, r->objects_unreadable);
+      } else {
+        spdlog::error("scheduler: orphan sweep failed: {}", r.status().ToString());
+      }
+    }
+  }
   return tick;
 }
 

@@ -30,6 +30,7 @@ struct SchedulerTick {
   uint64_t queue_jobs_done = 0;
   bool compaction_started = false;
   bool catalog_backed_up = false;
+  bool orphans_swept = false;  // S3 key groups: the orphan sweep ran (docs/s3.md)
 };
 
 // Whether local time `minutes` (after midnight) falls in [begin, end), which may wrap midnight.
@@ -50,6 +51,9 @@ class Scheduler {
   PoolRuntime* const runtime_;
   CompactionJob* const compaction_;
   absl::Time last_catalog_backup_ = absl::InfinitePast();
+  // The first sweep waits one orphan_sweep_interval after the start: anything a crash left is
+  // then older than the grace period anyway, and a start is not slowed by a bucket listing.
+  absl::Time last_orphan_sweep_ = absl::Now();
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -78,6 +78,8 @@ quiet_hours = "22:30-05:15"
 catalog_backup_dir = "catalog-backups"
 catalog_backup_interval_hours = 6
 catalog_backup_keep = 14
+orphan_sweep_interval_hours = 12
+orphan_grace_hours = 2
 
 [log]
 level = "debug"
@@ -225,6 +227,8 @@ TEST_CASE("a full config round-trips every field, relative paths against its fol
   CHECK(c->catalog_backup_dir == "/etc/sealpool/catalog-backups");
   CHECK(c->catalog_backup_interval == absl::Hours(6));
   CHECK(c->catalog_backup_keep == 14);
+  CHECK(c->orphan_sweep_interval == absl::Hours(12));
+  CHECK(c->orphan_grace == absl::Hours(2));
   CHECK(c->log_level == "debug");
 
   REQUIRE(c->key_groups.size() == 2);
@@ -300,6 +304,8 @@ TEST_CASE("a minimal config gets every default", "[daemon][config]") {
   CHECK(c->catalog_backup_dir.empty());
   CHECK(c->catalog_backup_interval == absl::Hours(24));
   CHECK(c->catalog_backup_keep == 7);
+  CHECK(c->orphan_sweep_interval == absl::Hours(24));
+  CHECK(c->orphan_grace == absl::Hours(1));
   CHECK(c->log_level == "info");
   CHECK(c->key_groups.empty());
   CHECK(c->lsus.empty());
@@ -403,6 +409,12 @@ TEST_CASE("numbers out of range are named with their range", "[daemon][config]")
        "scheduler.catalog_backup_interval_hours: must be an integer in [1, 8760]"},
       {"catalog_backup_keep = 14", "catalog_backup_keep = 0",
        "scheduler.catalog_backup_keep: must be an integer in [1, 1000]"},
+      {"orphan_sweep_interval_hours = 12", "orphan_sweep_interval_hours = 0",
+       "scheduler.orphan_sweep_interval_hours: must be an integer in [1, 8760]"},
+      {"orphan_grace_hours = 2", "orphan_grace_hours = -1",
+       "scheduler.orphan_grace_hours: must be an integer in [1, 8760]"},
+      {"orphan_grace_hours = 2", "orphan_grace_hours = \"1h\"",
+       "scheduler.orphan_grace_hours: must be an integer in [1, 8760]"},
       {"expire_after_days = 400", "expire_after_days = 0",
        "lsu[1].expire_after_days: must be an integer in [1, 36500]"},
       {"owner_quota_gib = 500", "owner_quota_gib = -1",
