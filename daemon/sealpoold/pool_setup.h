@@ -40,14 +40,16 @@ struct PendingSetup {
 };
 
 // Opens the pool in config.pool_dir, or creates it there when the folder is absent or empty.
+// `s3_takeover` (sealpoold --takeover): S3 groups' stores take over their folders' leases
+// (docs/s3.md "Fencing"; disaster recovery only).
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
-    const PoolConfig& config, storage::RootKeyProvider* root_keys);
+    const PoolConfig& config, storage::RootKeyProvider* root_keys, bool s3_takeover = false);
 
 // An LSU's options as the config sets them.
 storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu);
 
 // The storage options the config sets (group_container_store: OpenS3GroupStore).
-storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config);
+storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config, bool s3_takeover = false);
 
 // Where the config puts a key group's containers (empty target: local files).
 storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
@@ -57,7 +59,18 @@ storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
 // key from secret_key_file or $CREDENTIALS_DIRECTORY/<secret_key_credential>, refused
 // (PermissionDenied naming the file) unless only its owner may access it.
 absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
-    const PoolConfig& config, const storage::GroupStoreRequest& request);
+    const PoolConfig& config, const storage::GroupStoreRequest& request, bool s3_takeover = false);
+
+// sealpoold --recover-from-bucket (docs/server.md "Disaster recovery from the bucket"): finds the
+// configured S3 key group whose folder holds pool `pool_id`'s catalog backups (exactly one must:
+// NotFound for none, FailedPrecondition naming them for several), and runs
+// Pool::RecoverFromBucket into config.pool_dir (AlreadyExists if it holds anything). The leases
+// taken (with `s3_takeover`: taken over) are released when it returns, so that sealpoold then
+// starts without a takeover. `summary` gets one line for the operator.
+absl::StatusOr<storage::BucketRecoveryReport> RecoverPoolFromBucket(const PoolConfig& config,
+                                                                   const storage::Id128& pool_id,
+                                                                   bool s3_takeover,
+                                                                   std::string* summary);
 
 // FailedPrecondition for a contradiction (nothing changed); otherwise creates what it can now
 // and returns what must wait for the KMS.

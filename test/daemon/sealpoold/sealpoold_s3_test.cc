@@ -302,5 +302,72 @@ TEST_CASE_METHOD(S3PoolFixture,
   CHECK(*back == std::string(200000, 'q'));
 }
 
+
+// The pool id sealpoold logs at start ("pool <32 hex> open in ...").
+std::string PoolIdFromLog(const std::string& log) {
+  size_t pos = 0;
+  while ((pos = log.find("pool ", pos)) != std::string::npos) {
+    if (log.compare(pos + 37, 9, " open in ") == 0) return log.substr(pos + 5, 32);
+    ++pos;
+  }
+  FAIL("no pool id in sealpoold's log");
+  return "";
+}
+
+TEST_CASE_METHOD(S3PoolFixture,
+                 "sealpoold S3: the local pool folder lost, --recover-from-bucket rebuilds it from the bucket and both images restore bit-exact",
+                 "[e2e][sealpoold][s3]") {
+  pool.Start();
+  const std::string pool_id = PoolIdFromLog(pool.Log());
+  auto [gen1, gen2] = TwoGenerations(2'000'000, 23);
+  {
+    auto alice = pool.Client("alice");
+    REQUIRE(Backup(*alice, "lsu1", "gen1", gen1).ok());
+    REQUIRE(Backup(*alice, "lsu1", "gen2", gen2).ok());
+  }
+  REQUIRE(pool.Stop() == 0);
+  // Acknowledged means in the bucket, catalog included: kg-a's folder (the only, so the lowest,
+  // S3 group) holds the commit records and the base backup.
+  const std::string folder = std::string(kPrefix) + "sealpool-" + pool_id + "/";
+  CHECK(!Objects(*bucket_client, folder + "commits/").empty());
+  CHECK(!Objects(*bucket_client, folder + "catalog-backups/").empty());
+
+  // The disk is gone.
+  std::filesystem::remove_all(pool.pool_dir());
+  std::string log;
+  // Bad and wrong pool ids are refused (exit 2) and create nothing.
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", "not-hex"}) == 2);
+  CHECK_THAT(log, Catch::Contains("32 lower-case hex digits"));
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id.substr(0, 31)}) == 2);
+  std::string other = pool_id;
+  other[0] = other[0] == '0' ? '1' : '0';
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", other}) == 2);
+  CHECK_THAT(log, Catch::Contains("holds a catalog backup of pool " + other));
+  CHECK_FALSE(std::filesystem::exists(pool.pool_dir() / "catalog"));
+
+  REQUIRE(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 0);
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("recovered pool " + pool_id));
+  CHECK_THAT(log, Catch::Contains("key group kg-a"));
+  CHECK(log.find(secret) == std::string::npos);
+  // A folder that holds a pool is never overwritten.
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 2);
+  CHECK_THAT(log, Catch::Contains("not empty"));
+
+  pool.Start();
+  CHECK(PoolIdFromLog(pool.Log()) == pool_id);
+  auto alice = pool.Client("alice");
+  auto back1 = Restore(*alice, "lsu1", "gen1");
+  auto back2 = Restore(*alice, "lsu1", "gen2");
+  REQUIRE(back1.ok());
+  REQUIRE(back2.ok());
+  CHECK(*back1 == gen1);
+  CHECK(*back2 == gen2);
+  // And it goes on writing its log in the same folder.
+  const size_t records = Objects(*bucket_client, folder + "commits/").size();
+  REQUIRE(Backup(*alice, "lsu1", "gen3", TwoGenerations(300'000, 24).first).ok());
+  CHECK(Objects(*bucket_client, folder + "commits/").size() > records);
+}
+
 }  // namespace
 }  // namespace sealpool::test
