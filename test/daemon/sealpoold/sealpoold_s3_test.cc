@@ -77,6 +77,17 @@ bool HasPlaintext(const std::vector<uint8_t>& object, const std::string& corpus,
   return false;
 }
 
+// The pool id sealpoold logs at start ("pool <32 hex> open in ...").
+std::string PoolIdFromLog(const std::string& log) {
+  size_t pos = 0;
+  while ((pos = log.find("pool ", pos)) != std::string::npos) {
+    if (log.compare(pos + 37, 9, " open in ") == 0) return log.substr(pos + 5, 32);
+    ++pos;
+  }
+  FAIL("no pool id in sealpoold's log");
+  return "";
+}
+
 struct S3PoolFixture {
   CephS3& ceph = CephS3::Get();
   const std::string bucket = CephS3::NewBucketName();
@@ -102,6 +113,10 @@ TEST_CASE_METHOD(S3PoolFixture,
                  "sealpoold S3: two generations round trip, delete, compact (bucket listed), restore again, damage is DATA_LOSS, no secret in logs, no plaintext in objects",
                  "[e2e][sealpoold][s3]") {
   pool.Start();
+  // The pool's container objects (its folder also holds the lease, intents, commit records
+  // and catalog backups).
+  const std::string containers =
+      std::string(kPrefix) + "sealpool-" + PoolIdFromLog(pool.Log()) + "/containers/";
   auto alice = pool.Client("alice");
   auto admin = pool.Admin();
   auto [gen1, gen2] = TwoGenerations(3'000'000, 16);
@@ -120,11 +135,14 @@ TEST_CASE_METHOD(S3PoolFixture,
   }
   CHECK(local_files == 0);
 
-  const std::map<std::string, uint64_t> before = Objects(*bucket_client, kPrefix);
+  const std::map<std::string, uint64_t> before = Objects(*bucket_client, containers);
   REQUIRE(!before.empty());
   CHECK(Stats(*admin).containers() == before.size());
-  // No plaintext in the bucket: 48-byte windows of both generations in every object.
-  for (const auto& [key, size] : before) {
+  // No plaintext in the bucket: 48-byte windows of both generations in every object (commit
+  // records and catalog backups included).
+  const std::map<std::string, uint64_t> everything = Objects(*bucket_client, kPrefix);
+  CHECK(everything.size() > before.size());
+  for (const auto& [key, size] : everything) {
     auto object = bucket_client->GetObject(key, 256 << 20);
     REQUIRE(object.ok());
     CHECK(object->size() == size);
@@ -165,7 +183,7 @@ TEST_CASE_METHOD(S3PoolFixture,
     CHECK(out.state() == v1::JOB_STATE_DONE);
     CHECK(out.containers_done() == out.containers_total());
   }
-  const std::map<std::string, uint64_t> after = Objects(*bucket_client, kPrefix);
+  const std::map<std::string, uint64_t> after = Objects(*bucket_client, containers);
   size_t gone = 0;
   for (const auto& [key, size] : before) gone += after.contains(key) ? 0u : 1u;
   INFO("objects before " << before.size() << ", after " << after.size() << ", gone " << gone);
@@ -196,7 +214,7 @@ TEST_CASE_METHOD(S3PoolFixture,
   const std::string extra = TwoGenerations(400'000, 99).first;
   REQUIRE(Backup(*alice, "lsu1", "extra", extra).ok());
   std::string extra_key;
-  for (const auto& [key, size] : Objects(*bucket_client, kPrefix)) {
+  for (const auto& [key, size] : Objects(*bucket_client, containers)) {
     if (!after.contains(key)) extra_key = key;
   }
   REQUIRE(!extra_key.empty());
@@ -302,17 +320,6 @@ TEST_CASE_METHOD(S3PoolFixture,
   CHECK(*back == std::string(200000, 'q'));
 }
 
-
-// The pool id sealpoold logs at start ("pool <32 hex> open in ...").
-std::string PoolIdFromLog(const std::string& log) {
-  size_t pos = 0;
-  while ((pos = log.find("pool ", pos)) != std::string::npos) {
-    if (log.compare(pos + 37, 9, " open in ") == 0) return log.substr(pos + 5, 32);
-    ++pos;
-  }
-  FAIL("no pool id in sealpoold's log");
-  return "";
-}
 
 TEST_CASE_METHOD(S3PoolFixture,
                  "sealpoold S3: the local pool folder lost, --recover-from-bucket rebuilds it from the bucket and both images restore bit-exact",
