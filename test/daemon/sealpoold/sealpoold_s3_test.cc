@@ -350,6 +350,13 @@ TEST_CASE_METHOD(S3PoolFixture,
   other[0] = other[0] == '0' ? '1' : '0';
   CHECK(pool.RunToExit(&log, {"--recover-from-bucket", other}) == 2);
   CHECK_THAT(log, Catch::Contains("holds a catalog backup of pool " + other));
+  // A config without any S3 key group has no bucket to recover from.
+  pool.SetTables(DefaultPoolTables());
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 2);
+  CHECK_THAT(log, Catch::Contains("declares no key group with an S3 target"));
+  // With another mode at once: a usage error.
+  pool.SetTables(S3Tables(ceph, bucket, kPrefix, secret_file.string()));
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id, "--check-config"}) == 2);
   CHECK_FALSE(std::filesystem::exists(pool.pool_dir() / "catalog"));
 
   REQUIRE(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 0);
