@@ -92,6 +92,7 @@ absl::Status Pool::Impl::StartCatalogLog() {
         if (every > 0 && seq >= last_backup_seq + every) backup_due = true;
         return absl::OkStatus();
       }));
+  catalog_log_installed = true;
   if (!backups.empty() && backups.back() > local) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the bucket holds a catalog backup of pool ", HexId(meta.pool_id), " at commit ",

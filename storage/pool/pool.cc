@@ -852,12 +852,20 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   if (group_store != nullptr) {
     SEALPOOL_RETURN_IF_ERROR(
         p.grouped->AddGroupStore(record.group_id, group_no, record.name, std::move(group_store)));
-    if (p.catalog_log == nullptr && p.containers->catalog_log() != nullptr) {
+    if (!p.catalog_log_installed && p.containers->catalog_log() != nullptr) {
       // The pool's first S3 group: its folder holds the catalog's commit records from now on,
       // and a backup is taken at once (the base of any recovery); the group's record below is
-      // the first record after it.
-      SEALPOOL_RETURN_IF_ERROR(p.StartCatalogLog());
-      p.StartBackupTimer();
+      // the first record after it. If that backup fails once the log is installed, the backup
+      // thread takes one as soon as it can (due now), and this call fails.
+      absl::Status started = p.StartCatalogLog();
+      if (p.catalog_log_installed && !p.backup_timer.joinable()) {
+        if (!started.ok()) {
+          absl::MutexLock lock(&p.backup_timer_mu);
+          p.backup_due = true;
+        }
+        p.StartBackupTimer();
+      }
+      SEALPOOL_RETURN_IF_ERROR(started);
     }
   }
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(KeyGroupKey(group_no), EncodeKeyGroup(record)));

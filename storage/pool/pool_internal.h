@@ -167,6 +167,8 @@ struct Pool::Impl {
   // a store that keeps none. Backups to the bucket run one at a time, on demand or from the
   // backup thread, which StopCatalogBackups ends (before the catalog closes).
   CatalogLog* catalog_log = nullptr;
+  // Whether StartCatalogLog installed the log on the catalog (under maintenance_mu after open).
+  bool catalog_log_installed = false;
   absl::Mutex catalog_backup_mu;
   absl::Mutex backup_timer_mu;
   bool backup_timer_stop ABSL_GUARDED_BY(backup_timer_mu) = false;
