@@ -1,12 +1,18 @@
 #include "daemon/sealpoold/pool_setup.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <vector>
 
 #include "base/private_file.h"
 #include "absl/strings/match.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "daemon/sealpoold/kms_root_key_provider.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "spdlog/spdlog.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_container_store.h"
@@ -37,7 +43,7 @@ absl::StatusOr<std::string> S3SecretKeyPath(const std::string& group, const S3Ta
 }
 
 absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
-    const PoolConfig& config, const storage::GroupStoreRequest& request) {
+    const PoolConfig& config, const storage::GroupStoreRequest& request, bool s3_takeover) {
   const KeyGroupConfig* group = nullptr;
   for (const KeyGroupConfig& g : config.key_groups) {
     if (g.name == request.key_group) group = &g;
@@ -77,6 +83,7 @@ absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
       storage::s3::S3Client::Create(std::move(target), *std::move(secret), {}));
   storage::s3::S3ContainerStoreOptions options;
   options.containers.target_size = config.container_size;
+  options.lease.takeover = s3_takeover;
   SEALPOOL_ASSIGN_OR_RETURN(
       std::unique_ptr<storage::s3::S3ContainerStore> store,
       storage::s3::S3ContainerStore::OpenWithSizes(std::move(client), s3.prefix, request.pool_id,
@@ -123,7 +130,8 @@ bool IsPinMismatch(const absl::Status& status) {
 }
 
 storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
-                                           std::shared_ptr<const crypto::HostKey> host_key) {
+                                           std::shared_ptr<const crypto::HostKey> host_key,
+                                           bool s3_takeover) {
   storage::PoolOptions o;
   o.keys.host_key = std::move(host_key);
   o.containers.target_size = config.container_size;
@@ -135,24 +143,111 @@ storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
   o.chunker.max_size = config.chunk_max_size;
   o.seal_threads = config.seal_threads;
   o.compaction_live_threshold = config.compact_live_threshold;
-  o.group_container_store = [config](const storage::GroupStoreRequest& request) {
-    return OpenS3GroupStore(config, request);
+  o.group_container_store = [config, s3_takeover](const storage::GroupStoreRequest& request) {
+    return OpenS3GroupStore(config, request, s3_takeover);
   };
   return o;
 }
 
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
     const PoolConfig& config, storage::RootKeyProvider* root_keys,
-    std::shared_ptr<const crypto::HostKey> host_key) {
+    std::shared_ptr<const crypto::HostKey> host_key, bool s3_takeover) {
   std::error_code ec;
   const bool fresh = !std::filesystem::exists(config.pool_dir, ec) ||
                      std::filesystem::is_empty(config.pool_dir, ec);
   if (fresh) {
     spdlog::info("creating a new pool in {}", config.pool_dir.string());
     return storage::Pool::Create(config.pool_dir, root_keys,
-                                 PoolOptionsFromConfig(config, host_key));
+                                 PoolOptionsFromConfig(config, host_key, s3_takeover));
   }
-  return storage::Pool::Open(config.pool_dir, root_keys, PoolOptionsFromConfig(config, host_key));
+  return storage::Pool::Open(config.pool_dir, root_keys,
+                             PoolOptionsFromConfig(config, host_key, s3_takeover));
+}
+
+absl::StatusOr<storage::BucketRecoveryReport> RecoverPoolFromBucket(const PoolConfig& config,
+                                                                   const storage::Id128& pool_id,
+                                                                   bool s3_takeover,
+                                                                   std::string* summary) {
+  std::error_code ec;
+  if (std::filesystem::exists(config.pool_dir, ec) &&
+      (!std::filesystem::is_empty(config.pool_dir, ec) || ec)) {
+    return absl::AlreadyExistsError(
+        Cat("cannot recover into ", config.pool_dir.string(),
+            ": the folder is not empty (a pool is there: recovery never overwrites one; move it "
+            "away first)"));
+  }
+  auto no_ids = []() -> absl::StatusOr<uint64_t> {
+    return absl::FailedPreconditionError("recovery from the bucket allocates no container");
+  };
+  // Each configured S3 folder once (groups may share one); the stores stay open (holding the
+  // leases) until the recovery is done.
+  std::vector<std::unique_ptr<storage::ContainerStore>> probes;
+  std::vector<std::string> holders;  // "key group G (target)" whose folder has backups
+  std::vector<storage::ContainerTarget> seen;
+  storage::ContainerStore* chosen_store = nullptr;
+  for (const KeyGroupConfig& group : config.key_groups) {
+    const storage::ContainerTarget target = ContainerTargetOf(group);
+    if (!target.is_s3()) continue;
+    if (std::find(seen.begin(), seen.end(), target) != seen.end()) continue;
+    seen.push_back(target);
+    storage::GroupStoreRequest request;
+    request.pool_id = pool_id;
+    request.key_group = group.name;
+    request.target = target;
+    request.allocate_id = no_ids;
+    SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<storage::ContainerStore> store,
+                              OpenS3GroupStore(config, request, s3_takeover));
+    storage::CatalogLog* log = store->catalog_log();
+    if (log == nullptr) return absl::InternalError("an S3 group store without a catalog log");
+    absl::StatusOr<std::vector<uint64_t>> backups = log->ListCatalogBackups();
+    if (!backups.ok()) return Annotate(backups.status(), Cat("key group ", group.name));
+    if (!backups->empty()) {
+      holders.push_back(Cat("key group ", group.name, " (", target.Describe(), ")"));
+      chosen_store = store.get();
+    }
+    probes.push_back(std::move(store));
+  }
+  std::string hex;
+  for (uint8_t b : pool_id) hex += absl::StrFormat("%02x", b);
+  if (seen.empty()) {
+    return absl::InvalidArgumentError(
+        "the config declares no key group with an S3 target ([key_group.s3]): there is no "
+        "bucket to recover from");
+  }
+  if (holders.empty()) {
+    return absl::NotFoundError(Cat("no configured S3 key group's folder holds a catalog "
+                                   "backup of pool ", hex, " (checked ", seen.size(),
+                                   " folder(s)): is the pool id right?"));
+  }
+  if (holders.size() > 1) {
+    return absl::FailedPreconditionError(
+        Cat("catalog backups of pool ", hex, " are in more than one folder: ",
+            absl::StrJoin(holders, ", "), "; a pool keeps its catalog in one folder only"));
+  }
+  // The chosen folder's store, handed to RecoverFromBucket (which asks once).
+  auto holder = std::make_shared<std::unique_ptr<storage::ContainerStore>>();
+  for (auto& p : probes) {
+    if (p.get() == chosen_store) *holder = std::move(p);
+  }
+  storage::PoolOptions options = PoolOptionsFromConfig(config, nullptr, s3_takeover);
+  options.container_store =
+      [holder](const storage::Id128&, std::function<absl::StatusOr<uint64_t>()>)
+      -> absl::StatusOr<std::unique_ptr<storage::ContainerStore>> {
+    if (*holder == nullptr) return absl::InternalError("the recovery's store was taken already");
+    return std::move(*holder);
+  };
+  absl::StatusOr<storage::BucketRecoveryReport> report =
+      storage::Pool::RecoverFromBucket(config.pool_dir.string(), pool_id, options);
+  if (!report.ok()) return report.status();
+  *summary = Cat("recovered pool ", hex, " into ", config.pool_dir.string(), " from ",
+                 holders.front(), ": catalog backup ", report->backup_seq, ", ",
+                 report->records_replayed, " commit record(s) replayed, catalog at commit ",
+                 report->last_seq);
+  if (!report->backups_skipped.empty()) {
+    *summary += Cat(" (", report->backups_skipped.size(), " damaged newer backup(s) skipped: ",
+                    absl::StrJoin(report->backups_skipped, "; "), ")");
+  }
+  return report;
 }
 
 absl::StatusOr<PendingSetup> ApplyConfig(storage::Pool& pool, const PoolConfig& config) {

@@ -46,18 +46,22 @@ struct PendingSetup {
 
 // Opens the pool in config.pool_dir, or creates it there when the folder is absent or empty.
 // `host_key` (may be null): the host credential of kek_mode "public" groups (host_key.h).
+// `s3_takeover` (sealpoold --takeover): S3 groups' stores take over their folders' leases
+// (docs/s3.md "Fencing"; disaster recovery only).
 absl::StatusOr<std::unique_ptr<storage::Pool>> OpenOrCreatePool(
     const PoolConfig& config, storage::RootKeyProvider* root_keys,
-    std::shared_ptr<const crypto::HostKey> host_key = nullptr);
+    std::shared_ptr<const crypto::HostKey> host_key = nullptr, bool s3_takeover = false);
 
 // An LSU's options as the config sets them.
 storage::LsuOptions LsuOptionsOf(const LsuConfig& lsu);
 
-// The storage options the config sets (group_container_store: OpenS3GroupStore; the host key
-// for kek_mode "public" groups' fingerprint keys).
+// The storage options the config sets (group_container_store: OpenS3GroupStore, taking over
+// the folders' leases with `s3_takeover`; the host key for kek_mode "public" groups'
+// fingerprint keys).
 storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
                                            std::shared_ptr<const crypto::HostKey> host_key =
-                                               nullptr);
+                                               nullptr,
+                                           bool s3_takeover = false);
 
 // Where the config puts a key group's containers (empty target: local files).
 storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
@@ -67,7 +71,18 @@ storage::ContainerTarget ContainerTargetOf(const KeyGroupConfig& group);
 // key from secret_key_file or $CREDENTIALS_DIRECTORY/<secret_key_credential>, refused
 // (PermissionDenied naming the file) unless only its owner may access it.
 absl::StatusOr<std::unique_ptr<storage::ContainerStore>> OpenS3GroupStore(
-    const PoolConfig& config, const storage::GroupStoreRequest& request);
+    const PoolConfig& config, const storage::GroupStoreRequest& request, bool s3_takeover = false);
+
+// sealpoold --recover-from-bucket (docs/server.md "Disaster recovery from the bucket"): finds the
+// configured S3 key group whose folder holds pool `pool_id`'s catalog backups (exactly one must:
+// NotFound for none, FailedPrecondition naming them for several), and runs
+// Pool::RecoverFromBucket into config.pool_dir (AlreadyExists if it holds anything). The leases
+// taken (with `s3_takeover`: taken over) are released when it returns, so that sealpoold then
+// starts without a takeover. `summary` gets one line for the operator.
+absl::StatusOr<storage::BucketRecoveryReport> RecoverPoolFromBucket(const PoolConfig& config,
+                                                                   const storage::Id128& pool_id,
+                                                                   bool s3_takeover,
+                                                                   std::string* summary);
 
 
 

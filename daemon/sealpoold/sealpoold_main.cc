@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/malloc_tuning.h"
@@ -128,7 +129,7 @@ std::shared_ptr<grpc::ServerCredentials> ClientCredentials(const std::string& ca
   return grpc::SslServerCredentials(ssl);
 }
 
-int Serve(const std::filesystem::path& config_path, PoolConfig config) {
+int Serve(const std::filesystem::path& config_path, PoolConfig config, bool s3_takeover) {
   // No core dumps: they would hold unwrapped keys. One warning for a failed mlock; OpenSSL's
   // secure heap for the HMAC key copies and the TLS private keys (docs/security.md).
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0) {
@@ -210,7 +211,7 @@ int Serve(const std::filesystem::path& config_path, PoolConfig config) {
     return kExitConfig;
   }
   absl::StatusOr<std::unique_ptr<storage::Pool>> pool =
-      OpenOrCreatePool(config, &root_keys, *host_key);
+      OpenOrCreatePool(config, &root_keys, *host_key, s3_takeover);
   if (!pool.ok()) {
     spdlog::error("cannot open the pool in {}: {}", config.pool_dir.string(),
                   pool.status().ToString());
@@ -398,6 +399,20 @@ int Main(int argc, char** argv) {
                  "committed after that backup are lost; their space is reclaimed. Refused while "
                  "a sealpoold has the pool open")
       ->excludes(check);
+  std::string recover_pool_id;
+  bool takeover = false;
+  CLI::Option* recover =
+      app.add_option("--recover-from-bucket", recover_pool_id,
+                     "disaster recovery (docs/server.md): rebuild the pool with this id (32 hex "
+                     "digits) into the config's empty pool folder from the catalog backup and "
+                     "commit records in the folder of the configured S3 key group that holds "
+                     "them, then exit; start sealpoold normally afterwards")
+          ->excludes(check);
+  app.add_flag("--takeover", takeover,
+               "take over the pool's S3 folders from another host (their lease; docs/s3.md "
+               "\"Fencing\"): only when that host is gone for good; waits 60 s after taking "
+               "over");
+  recover->excludes(app.get_option("--restore-catalog"));
   app.set_version_flag("--version", Cat("sealpoold ", kSealpooldVersion));
   try {
     app.parse(argc, argv);
@@ -427,7 +442,35 @@ int Main(int argc, char** argv) {
                 config->pool_dir.c_str(), restore_catalog.c_str());
     return kExitOk;
   }
-  return Serve(config_path, *std::move(config));
+  if (!recover_pool_id.empty()) {
+    storage::Id128 pool_id{};
+    const bool hex = recover_pool_id.size() == 2 * pool_id.size() &&
+                     recover_pool_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex) {
+      spdlog::error("--recover-from-bucket: the pool id must be 32 lower-case hex digits (as "
+                    "sealpoold logs it at start and as the bucket's folder sealpool-<id> names "
+                    "it)");
+      return kExitConfig;
+    }
+    const std::string bytes = absl::HexStringToBytes(recover_pool_id);
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(pool_id.data()));
+    std::string summary;
+    absl::StatusOr<storage::BucketRecoveryReport> report =
+        RecoverPoolFromBucket(*config, pool_id, takeover, &summary);
+    if (!report.ok()) {
+      spdlog::error("cannot recover pool {} from the bucket: {}", recover_pool_id,
+                    report.status().ToString());
+      const absl::StatusCode code = report.status().code();
+      return code == absl::StatusCode::kAlreadyExists ||
+                     code == absl::StatusCode::kInvalidArgument ||
+                     code == absl::StatusCode::kNotFound
+                 ? kExitConfig
+                 : kExitRuntime;
+    }
+    std::printf("%s; start sealpoold\n", summary.c_str());
+    return kExitOk;
+  }
+  return Serve(config_path, *std::move(config), takeover);
 }
 
 }  // namespace

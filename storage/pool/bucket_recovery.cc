@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -46,6 +47,9 @@ absl::Status Pool::Impl::StartCatalogLog() {
         "PoolOptions::catalog_backup_interval must be positive and finite");
   }
   catalog_log = containers->catalog_log();
+  if (catalog_log == nullptr && log_store != nullptr) {
+    catalog_log = log_store->catalog_log();
+  }
   if (catalog_log == nullptr) return absl::OkStatus();
   SEALPOOL_ASSIGN_OR_RETURN(uint64_t local, catalog->CommitSeq());
   SEALPOOL_ASSIGN_OR_RETURN(std::vector<uint64_t> records, catalog_log->ListCommitRecords());
@@ -78,15 +82,17 @@ absl::Status Pool::Impl::StartCatalogLog() {
       SEALPOOL_RETURN_IF_ERROR(a->Load());
     }
   }
-  CatalogLog* log = catalog_log;
+  // catalog_log is read at each batch: CreateKeyGroup sets it (to the first S3 group's store's
+  // log) before it installs this, under the catalog's commit lock.
   SEALPOOL_RETURN_IF_ERROR(catalog->SetCommitLog(
-      [this, log](uint64_t seq, std::string_view batch) -> absl::Status {
-        SEALPOOL_RETURN_IF_ERROR(log->PutCommitRecord(seq, batch));
+      [this](uint64_t seq, std::string_view batch) -> absl::Status {
+        SEALPOOL_RETURN_IF_ERROR(catalog_log->PutCommitRecord(seq, batch));
         const uint64_t every = options.catalog_backup_every_records;
         absl::MutexLock lock(&backup_timer_mu);
         if (every > 0 && seq >= last_backup_seq + every) backup_due = true;
         return absl::OkStatus();
       }));
+  catalog_log_installed = true;
   if (!backups.empty() && backups.back() > local) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the bucket holds a catalog backup of pool ", HexId(meta.pool_id), " at commit ",
@@ -100,6 +106,25 @@ absl::Status Pool::Impl::StartCatalogLog() {
     absl::MutexLock lock(&backup_timer_mu);
     last_backup_seq = backups.back();
   }
+  return absl::OkStatus();
+}
+
+absl::Status Pool::Impl::OpenLogGroupStore() {
+  if (grouped->local().catalog_log() != nullptr) return absl::OkStatus();
+  std::optional<KeyGroupRecord> lowest;
+  SEALPOOL_RETURN_IF_ERROR(catalog->Scan(
+      Cf::kMeta, KeyGroupPrefix(),
+      [&](std::string_view, std::string_view value) -> absl::StatusOr<bool> {
+        SEALPOOL_ASSIGN_OR_RETURN(KeyGroupRecord record, DecodeKeyGroup(value));
+        if (!ContainerTarget{record.s3_endpoint, record.s3_bucket, record.s3_prefix}.is_s3()) {
+          return true;
+        }
+        if (!lowest.has_value() || record.group_no < lowest->group_no) lowest = record;
+        return true;
+      }));
+  if (!lowest.has_value()) return absl::OkStatus();
+  // Only its catalog log is used (no container is read or written through it): no sizes.
+  SEALPOOL_ASSIGN_OR_RETURN(log_store, OpenGroupStore(*lowest, {}));
   return absl::OkStatus();
 }
 

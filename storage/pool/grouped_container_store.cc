@@ -10,7 +10,8 @@ namespace sealpool::storage {
 GroupedContainerStore::GroupedContainerStore(std::unique_ptr<ContainerStore> local)
     : local_(std::move(local)) {}
 
-absl::Status GroupedContainerStore::AddGroupStore(const Id128& key_group_id, std::string name,
+absl::Status GroupedContainerStore::AddGroupStore(const Id128& key_group_id, uint32_t group_no,
+                                                  std::string name,
                                                   std::unique_ptr<ContainerStore> store) {
   absl::StatusOr<std::vector<uint64_t>> ids = store->List();
   if (!ids.ok()) return ids.status();
@@ -26,10 +27,22 @@ absl::Status GroupedContainerStore::AddGroupStore(const Id128& key_group_id, std
     }
   }
   GroupStore& g = groups_[key_group_id];
+  g.group_no = group_no;
   g.name = std::move(name);
   g.store = std::move(store);
   for (uint64_t id : *ids) owner_[id] = &g;
   return absl::OkStatus();
+}
+
+CatalogLog* GroupedContainerStore::catalog_log() {
+  if (CatalogLog* log = local_->catalog_log(); log != nullptr) return log;
+  absl::MutexLock lock(&mu_);
+  const GroupStore* lowest = nullptr;
+  for (const auto& [id, g] : groups_) {
+    if (g.store->catalog_log() == nullptr) continue;
+    if (lowest == nullptr || g.group_no < lowest->group_no) lowest = &g;
+  }
+  return lowest == nullptr ? nullptr : lowest->store->catalog_log();
 }
 
 bool GroupedContainerStore::InGroupStore(uint64_t container_id) const {

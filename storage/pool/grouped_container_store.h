@@ -31,10 +31,11 @@ class GroupedContainerStore final : public ContainerStore {
  public:
   explicit GroupedContainerStore(std::unique_ptr<ContainerStore> local);
 
-  // Makes `store` the store of key group `key_group_id` (named `name` in messages). DataLoss if
-  // one of its containers is known to another store already; AlreadyExists for a group that has
-  // a store.
-  [[nodiscard]] absl::Status AddGroupStore(const Id128& key_group_id, std::string name,
+  // Makes `store` the store of key group `key_group_id` (number `group_no`, named `name` in
+  // messages). DataLoss if one of its containers is known to another store already;
+  // AlreadyExists for a group that has a store.
+  [[nodiscard]] absl::Status AddGroupStore(const Id128& key_group_id, uint32_t group_no,
+                                           std::string name,
                                            std::unique_ptr<ContainerStore> store);
   // Whether the container is held by a group store (an S3 target), not the local store.
   bool InGroupStore(uint64_t container_id) const;
@@ -57,9 +58,11 @@ class GroupedContainerStore final : public ContainerStore {
   [[nodiscard]] absl::StatusOr<uint64_t> FileSize(uint64_t container_id) const override;
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ContainerReader>> OpenReader(
       uint64_t container_id) const override;
-  // The pool-wide store's log (PoolOptions::container_store over S3); group stores' logs are
-  // not used yet (docs/s3.md "Status").
-  CatalogLog* catalog_log() override { return local_->catalog_log(); }
+  // The pool's catalog log (docs/s3.md "Disaster recovery", "Which folder holds the catalog"):
+  // the pool-wide store's (PoolOptions::container_store over S3) if it has one, else the log of
+  // the store of the lowest-numbered key group that has one (the first S3 group created; group
+  // numbers are never reused, so the choice never changes), else nullptr.
+  CatalogLog* catalog_log() override;
   // Every store's sweep (the local files' store: skipped, it has none), reports added up.
   // Unimplemented only when no store has a sweep.
   [[nodiscard]] absl::StatusOr<OrphanSweepReport> SweepOrphans(
@@ -68,6 +71,7 @@ class GroupedContainerStore final : public ContainerStore {
 
  private:
   struct GroupStore {
+    uint32_t group_no = 0;
     std::string name;
     std::unique_ptr<ContainerStore> store;
   };

@@ -550,7 +550,8 @@ absl::Status Pool::Impl::OpenGroupStores() {
     if (!TargetOf(record).is_s3()) continue;
     SEALPOOL_ASSIGN_OR_RETURN(std::unique_ptr<ContainerStore> store,
                               OpenGroupStore(record, std::move(sizes[no])));
-    SEALPOOL_RETURN_IF_ERROR(grouped->AddGroupStore(record.group_id, record.name, std::move(store)));
+    SEALPOOL_RETURN_IF_ERROR(
+        grouped->AddGroupStore(record.group_id, no, record.name, std::move(store)));
   }
   return absl::OkStatus();
 }
@@ -745,7 +746,9 @@ absl::StatusOr<std::unique_ptr<Pool::Impl>> OpenImpl(const std::string& dir,
     impl->grouped = grouped.get();
     impl->containers = std::move(grouped);
   }
-  // S3 LSU: from here on every catalog batch goes to the bucket first (bucket_recovery.cc).
+  // S3 LSU: from here on every catalog batch goes to the bucket first (bucket_recovery.cc). The
+  // log is the pool-wide store's, or the lowest-numbered S3 key group's (opened now for it).
+  if (!create) SEALPOOL_RETURN_IF_ERROR(impl->OpenLogGroupStore());
   SEALPOOL_RETURN_IF_ERROR(impl->StartCatalogLog());
 
   std::string pool_id_text(reinterpret_cast<const char*>(impl->meta.pool_id.data()),
@@ -856,7 +859,22 @@ absl::Status Pool::CreateKeyGroup(std::string_view name, std::string_view kms_ba
   SEALPOOL_RETURN_IF_ERROR(p.keys->CreateGroup(group_no, record.name, kek_mode));
   if (group_store != nullptr) {
     SEALPOOL_RETURN_IF_ERROR(
-        p.grouped->AddGroupStore(record.group_id, record.name, std::move(group_store)));
+        p.grouped->AddGroupStore(record.group_id, group_no, record.name, std::move(group_store)));
+    if (!p.catalog_log_installed && p.containers->catalog_log() != nullptr) {
+      // The pool's first S3 group: its folder holds the catalog's commit records from now on,
+      // and a backup is taken at once (the base of any recovery); the group's record below is
+      // the first record after it. If that backup fails once the log is installed, the backup
+      // thread takes one as soon as it can (due now), and this call fails.
+      absl::Status started = p.StartCatalogLog();
+      if (p.catalog_log_installed && !p.backup_timer.joinable()) {
+        if (!started.ok()) {
+          absl::MutexLock lock(&p.backup_timer_mu);
+          p.backup_due = true;
+        }
+        p.StartBackupTimer();
+      }
+      SEALPOOL_RETURN_IF_ERROR(started);
+    }
   }
   SEALPOOL_RETURN_IF_ERROR(p.PutMetaSync(KeyGroupKey(group_no), EncodeKeyGroup(record)));
   absl::MutexLock lock(&p.meta_mu);

@@ -147,6 +147,12 @@ struct Pool::Impl {
   std::unique_ptr<FileLock> pool_lock;
   PoolMeta meta;
   std::unique_ptr<Catalog> catalog;
+  // An opened pool whose catalog log is a key group's (docs/s3.md "Which folder holds the
+  // catalog"): a store of that group's folder, opened before anything reads the catalog so that
+  // the catalog catches up with the bucket first, and kept as the log's holder for the pool's
+  // life. Declared before `containers` so that it outlives them: the folder's lease, shared by
+  // the group's store, uses this store's client.
+  std::unique_ptr<ContainerStore> log_store;
   std::unique_ptr<ContainerStore> containers;
   // The same store as `containers`: routes each key group to its store (local or S3).
   GroupedContainerStore* grouped = nullptr;
@@ -161,6 +167,8 @@ struct Pool::Impl {
   // a store that keeps none. Backups to the bucket run one at a time, on demand or from the
   // backup thread, which StopCatalogBackups ends (before the catalog closes).
   CatalogLog* catalog_log = nullptr;
+  // Whether StartCatalogLog installed the log on the catalog (under maintenance_mu after open).
+  bool catalog_log_installed = false;
   absl::Mutex catalog_backup_mu;
   absl::Mutex backup_timer_mu;
   bool backup_timer_stop ABSL_GUARDED_BY(backup_timer_mu) = false;
@@ -170,6 +178,9 @@ struct Pool::Impl {
   // Installs the commit log on the catalog (refusing a catalog the bucket is ahead of), takes
   // a first backup when the bucket has none, starts the backup thread. No-op without a log.
   absl::Status StartCatalogLog();
+  // Without a pool-wide log: opens log_store on the folder of the lowest-numbered key group
+  // with an S3 target (none: nothing).
+  absl::Status OpenLogGroupStore();
   absl::StatusOr<uint64_t> BackupCatalogToBucket();
   void StartBackupTimer();  // the last step of a successful open
   void StopCatalogBackups();

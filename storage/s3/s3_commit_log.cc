@@ -33,10 +33,6 @@ std::string Hex(const Id128& id) {
       absl::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
-std::string PoolFolder(std::string_view prefix, const Id128& pool_id) {
-  return Cat(prefix, "sealpool-", Hex(pool_id), "/");
-}
-
 std::string Seq16(uint64_t seq) { return absl::StrFormat("%016x", seq); }
 
 void PutLe(std::string* out, uint64_t v, int bytes) {
@@ -249,6 +245,7 @@ absl::StatusOr<BackupFiles> DecodeCatalogBackup(std::string_view object, const I
 // ---- S3CatalogLog ------------------------------------------------------------------------------
 
 absl::Status S3CatalogLog::PutCommitRecord(uint64_t seq, std::string_view batch) {
+  SEALPOOL_RETURN_IF_ERROR(CheckLease());
   const std::string object = EncodeCommitRecord(pool_id_, seq, batch);
   return client_->Put(CommitRecordKey(prefix_, pool_id_, seq),
                       {reinterpret_cast<const uint8_t*>(object.data()), object.size()});
@@ -288,6 +285,7 @@ absl::StatusOr<std::string> S3CatalogLog::GetCommitRecord(uint64_t seq) {
 }
 
 absl::Status S3CatalogLog::DeleteCommitRecord(uint64_t seq) {
+  SEALPOOL_RETURN_IF_ERROR(CheckLease());
   return client_->Delete(CommitRecordKey(prefix_, pool_id_, seq));
 }
 
@@ -310,6 +308,7 @@ absl::Status S3CatalogLog::PutCatalogBackup(uint64_t seq, const std::string& che
   }
   SEALPOOL_ASSIGN_OR_RETURN(std::string object, EncodeCatalogBackup(pool_id_, seq, files));
   files.clear();
+  SEALPOOL_RETURN_IF_ERROR(CheckLease());
   return client_->Put(CatalogBackupKey(prefix_, pool_id_, seq),
                       {reinterpret_cast<const uint8_t*>(object.data()), object.size()});
 }
@@ -348,6 +347,7 @@ absl::Status S3CatalogLog::RestoreCatalogBackup(uint64_t seq, const std::string&
 }
 
 absl::Status S3CatalogLog::DeleteCatalogBackup(uint64_t seq) {
+  SEALPOOL_RETURN_IF_ERROR(CheckLease());
   return client_->Delete(CatalogBackupKey(prefix_, pool_id_, seq));
 }
 

@@ -10,11 +10,16 @@
 // name (DataLoss naming the object otherwise). Written once by one PUT (multipart above the
 // client's threshold): an object is in the bucket whole or not at all.
 //
-// Thread safety: thread-safe (the client is).
+// Fencing: with a lease (set_lease, by S3ContainerStore::Open), every write (a commit record, a
+// backup, a delete) checks it first (one LIST of lease/), as container uploads do: a fenced
+// process writes no commit record (FailedPrecondition "fenced: ..."). Reads are not checked.
+//
+// Thread safety: thread-safe (the client is); set_lease before the log is used.
 #ifndef SEALPOOL_STORAGE_S3_S3_COMMIT_LOG_H_
 #define SEALPOOL_STORAGE_S3_S3_COMMIT_LOG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage/s3/s3_client.h"
+#include "storage/s3/s3_lease.h"
 #include "storage/store/catalog_log.h"
 #include "storage/store/container_format.h"
 
@@ -61,6 +67,9 @@ class S3CatalogLog final : public CatalogLog {
   S3CatalogLog(S3Client* client, std::string prefix, Id128 pool_id)
       : client_(client), prefix_(std::move(prefix)), pool_id_(pool_id) {}
 
+  // The folder's lease, checked before every write (nullptr: no fencing). Before first use.
+  void set_lease(std::shared_ptr<S3Lease> lease) { lease_ = std::move(lease); }
+
   [[nodiscard]] absl::Status PutCommitRecord(uint64_t seq, std::string_view batch) override;
   [[nodiscard]] absl::StatusOr<std::vector<uint64_t>> ListCommitRecords() override;
   [[nodiscard]] absl::StatusOr<std::string> GetCommitRecord(uint64_t seq) override;
@@ -74,10 +83,12 @@ class S3CatalogLog final : public CatalogLog {
  private:
   absl::StatusOr<std::vector<uint64_t>> ListNumbers(const std::string& folder,
                                                     std::string_view extension);
+  absl::Status CheckLease() { return lease_ == nullptr ? absl::OkStatus() : lease_->Check(); }
 
   S3Client* const client_;
   const std::string prefix_;
   const Id128 pool_id_;
+  std::shared_ptr<S3Lease> lease_;
 };
 
 }  // namespace sealpool::storage::s3

@@ -381,6 +381,7 @@ absl::StatusOr<std::unique_ptr<S3ContainerStore>> S3ContainerStore::OpenImpl(
     SEALPOOL_ASSIGN_OR_RETURN(store->lease_,
                               S3Lease::Acquire(client, store->prefix_, pool_id, options.lease));
     store->generation_ = store->lease_->record().generation;
+    store->catalog_log_.set_lease(store->lease_);
   }
   if (known_sizes != nullptr) {
     absl::MutexLock lock(&store->mu_);

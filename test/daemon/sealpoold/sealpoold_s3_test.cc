@@ -77,6 +77,17 @@ bool HasPlaintext(const std::vector<uint8_t>& object, const std::string& corpus,
   return false;
 }
 
+// The pool id sealpoold logs at start ("pool <32 hex> open in ...").
+std::string PoolIdFromLog(const std::string& log) {
+  size_t pos = 0;
+  while ((pos = log.find("pool ", pos)) != std::string::npos) {
+    if (log.compare(pos + 37, 9, " open in ") == 0) return log.substr(pos + 5, 32);
+    ++pos;
+  }
+  FAIL("no pool id in sealpoold's log");
+  return "";
+}
+
 struct S3PoolFixture {
   CephS3& ceph = CephS3::Get();
   const std::string bucket = CephS3::NewBucketName();
@@ -102,6 +113,10 @@ TEST_CASE_METHOD(S3PoolFixture,
                  "sealpoold S3: two generations round trip, delete, compact (bucket listed), restore again, damage is DATA_LOSS, no secret in logs, no plaintext in objects",
                  "[e2e][sealpoold][s3]") {
   pool.Start();
+  // The pool's container objects (its folder also holds the lease, intents, commit records
+  // and catalog backups).
+  const std::string containers =
+      std::string(kPrefix) + "sealpool-" + PoolIdFromLog(pool.Log()) + "/containers/";
   auto alice = pool.Client("alice");
   auto admin = pool.Admin();
   auto [gen1, gen2] = TwoGenerations(3'000'000, 16);
@@ -120,11 +135,14 @@ TEST_CASE_METHOD(S3PoolFixture,
   }
   CHECK(local_files == 0);
 
-  const std::map<std::string, uint64_t> before = Objects(*bucket_client, kPrefix);
+  const std::map<std::string, uint64_t> before = Objects(*bucket_client, containers);
   REQUIRE(!before.empty());
   CHECK(Stats(*admin).containers() == before.size());
-  // No plaintext in the bucket: 48-byte windows of both generations in every object.
-  for (const auto& [key, size] : before) {
+  // No plaintext in the bucket: 48-byte windows of both generations in every object (commit
+  // records and catalog backups included).
+  const std::map<std::string, uint64_t> everything = Objects(*bucket_client, kPrefix);
+  CHECK(everything.size() > before.size());
+  for (const auto& [key, size] : everything) {
     auto object = bucket_client->GetObject(key, 256 << 20);
     REQUIRE(object.ok());
     CHECK(object->size() == size);
@@ -165,7 +183,7 @@ TEST_CASE_METHOD(S3PoolFixture,
     CHECK(out.state() == v1::JOB_STATE_DONE);
     CHECK(out.containers_done() == out.containers_total());
   }
-  const std::map<std::string, uint64_t> after = Objects(*bucket_client, kPrefix);
+  const std::map<std::string, uint64_t> after = Objects(*bucket_client, containers);
   size_t gone = 0;
   for (const auto& [key, size] : before) gone += after.contains(key) ? 0u : 1u;
   INFO("objects before " << before.size() << ", after " << after.size() << ", gone " << gone);
@@ -196,7 +214,7 @@ TEST_CASE_METHOD(S3PoolFixture,
   const std::string extra = TwoGenerations(400'000, 99).first;
   REQUIRE(Backup(*alice, "lsu1", "extra", extra).ok());
   std::string extra_key;
-  for (const auto& [key, size] : Objects(*bucket_client, kPrefix)) {
+  for (const auto& [key, size] : Objects(*bucket_client, containers)) {
     if (!after.contains(key)) extra_key = key;
   }
   REQUIRE(!extra_key.empty());
@@ -300,6 +318,69 @@ TEST_CASE_METHOD(S3PoolFixture,
   auto back = Restore(*alice, "lsu1", "img");
   REQUIRE(back.ok());
   CHECK(*back == std::string(200000, 'q'));
+}
+
+
+TEST_CASE_METHOD(S3PoolFixture,
+                 "sealpoold S3: the local pool folder lost, --recover-from-bucket rebuilds it from the bucket and both images restore bit-exact",
+                 "[e2e][sealpoold][s3]") {
+  pool.Start();
+  const std::string pool_id = PoolIdFromLog(pool.Log());
+  auto [gen1, gen2] = TwoGenerations(2'000'000, 23);
+  {
+    auto alice = pool.Client("alice");
+    REQUIRE(Backup(*alice, "lsu1", "gen1", gen1).ok());
+    REQUIRE(Backup(*alice, "lsu1", "gen2", gen2).ok());
+  }
+  REQUIRE(pool.Stop() == 0);
+  // Acknowledged means in the bucket, catalog included: kg-a's folder (the only, so the lowest,
+  // S3 group) holds the commit records and the base backup.
+  const std::string folder = std::string(kPrefix) + "sealpool-" + pool_id + "/";
+  CHECK(!Objects(*bucket_client, folder + "commits/").empty());
+  CHECK(!Objects(*bucket_client, folder + "catalog-backups/").empty());
+
+  // The disk is gone.
+  std::filesystem::remove_all(pool.pool_dir());
+  std::string log;
+  // Bad and wrong pool ids are refused (exit 2) and create nothing.
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", "not-hex"}) == 2);
+  CHECK_THAT(log, Catch::Contains("32 lower-case hex digits"));
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id.substr(0, 31)}) == 2);
+  std::string other = pool_id;
+  other[0] = other[0] == '0' ? '1' : '0';
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", other}) == 2);
+  CHECK_THAT(log, Catch::Contains("holds a catalog backup of pool " + other));
+  // A config without any S3 key group has no bucket to recover from.
+  pool.SetTables(DefaultPoolTables());
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 2);
+  CHECK_THAT(log, Catch::Contains("declares no key group with an S3 target"));
+  // With another mode at once: a usage error.
+  pool.SetTables(S3Tables(ceph, bucket, kPrefix, secret_file.string()));
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id, "--check-config"}) == 2);
+  CHECK_FALSE(std::filesystem::exists(pool.pool_dir() / "catalog"));
+
+  REQUIRE(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 0);
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("recovered pool " + pool_id));
+  CHECK_THAT(log, Catch::Contains("key group kg-a"));
+  CHECK(log.find(secret) == std::string::npos);
+  // A folder that holds a pool is never overwritten.
+  CHECK(pool.RunToExit(&log, {"--recover-from-bucket", pool_id}) == 2);
+  CHECK_THAT(log, Catch::Contains("not empty"));
+
+  pool.Start();
+  CHECK(PoolIdFromLog(pool.Log()) == pool_id);
+  auto alice = pool.Client("alice");
+  auto back1 = Restore(*alice, "lsu1", "gen1");
+  auto back2 = Restore(*alice, "lsu1", "gen2");
+  REQUIRE(back1.ok());
+  REQUIRE(back2.ok());
+  CHECK(*back1 == gen1);
+  CHECK(*back2 == gen2);
+  // And it goes on writing its log in the same folder.
+  const size_t records = Objects(*bucket_client, folder + "commits/").size();
+  REQUIRE(Backup(*alice, "lsu1", "gen3", TwoGenerations(300'000, 24).first).ok());
+  CHECK(Objects(*bucket_client, folder + "commits/").size() > records);
 }
 
 }  // namespace

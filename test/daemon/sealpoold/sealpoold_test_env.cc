@@ -95,9 +95,11 @@ void Sealpoold::Start() {
   FAIL("sealpoold did not start within 30 s:\n" << Log());
 }
 
-int Sealpoold::RunToExit(std::string* log) {
+int Sealpoold::RunToExit(std::string* log, const std::vector<std::string>& extra_args) {
   WriteConfig();
-  int rc = RunCommand({SEALPOOLD_PATH, "--config", config_path().string()}, log);
+  std::vector<std::string> argv{SEALPOOLD_PATH, "--config", config_path().string()};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  int rc = RunCommand(argv, log);
   return rc;
 }
 

@@ -40,7 +40,7 @@ class Sealpoold {
   // Starts the daemon and waits (up to 30 s) for its port file and admin socket.
   void Start();
   // Starts it and returns its exit code (for configs that must be refused), output in `log`.
-  int RunToExit(std::string* log);
+  int RunToExit(std::string* log, const std::vector<std::string>& extra_args = {});
   int Stop();          // SIGTERM and wait; the exit status
   void Kill();         // SIGKILL and wait
   void Signal(int sig);

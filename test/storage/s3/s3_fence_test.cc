@@ -45,7 +45,7 @@ LeaseRecord OtherHost(const std::string& host) {
   LeaseRecord r;
   r.host = host;
   r.machine_id = std::string(32, 'e');
-  r.boot_id.assign(1, 'b');  // not = "b": GCC 12 -O3 -Wrestrict false positive
+  r.boot_id = std::string(1, 'b');  // not = "b": GCC 12 -O3 -Wrestrict false positive
   r.pid = 77;
   r.start_ticks = 5;
   return r;

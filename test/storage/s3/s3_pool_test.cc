@@ -189,15 +189,19 @@ TEST_CASE("S3 per key group: one group local and one in a bucket in one pool, si
   const std::vector<std::string> local_files = f.ContainerFiles();
   REQUIRE(f.WriteImage("remote", remote, "lsu-s3").ok());
   CHECK(f.ContainerFiles() == local_files);  // nothing of kg-s3 is local
-  auto listed = stores.admin->List("grp/");
+  // The pool's container objects (its folder also holds the lease, intents, commit records and
+  // catalog backups: kg-s3 is the pool's only S3 group, so its folder keeps the catalog log).
+  auto listed = stores.admin->List("grp/sealpool-" + f.pool().pool_id_hex() + "/containers/");
   REQUIRE(listed.ok());
   REQUIRE(!listed->empty());
   uint64_t object_bytes = 0;
   for (const auto& o : *listed) object_bytes += o.size;
 
-  // Reopened: the S3 group's store gets its sizes from the catalog, the open sends no request.
+  // Reopened: the S3 group's store gets its sizes from the catalog and sends no request at open
+  // (the catalog log's store, opened first on the same folder, lists commits/ and
+  // catalog-backups/ and takes the lease, which the group's store shares).
   f.Reopen();
-  CHECK(stores.opened == 2);
+  CHECK(stores.opened == 1 + 2);  // at create: the group's; at the reopen: the log's, the group's
   const uint64_t at_open = stores.clients.back()->counters().requests;
   CHECK(at_open == 0);
   auto stats = f.pool().Stats();
@@ -261,7 +265,7 @@ TEST_CASE("S3 per key group: mixing local and S3 in one group is refused naming 
   REQUIRE(f.pool().CreateLsu("lsu-s3", "kg-s3", LsuOptions{}).ok());
   REQUIRE(f.WriteImage("remote", ImageContent({9, 400'000}), "lsu-s3").ok());
   REQUIRE(f.WriteImage("local", ImageContent({10, 400'000})).ok());
-  auto listed = stores.admin->List("mix/");
+  auto listed = stores.admin->List("mix/sealpool-" + f.pool().pool_id_hex() + "/containers/");
   REQUIRE(listed.ok());
   REQUIRE(!listed->empty());
 

@@ -3,6 +3,7 @@
 // is applied, catalog backups go there too, and a machine with only the bucket (and the KMS)
 // gets the pool back with every acknowledged image.
 #include <filesystem>
+#include <map>
 #include <set>
 #include <atomic>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "storage/pool/pool.h"
 #include "storage/s3/s3_commit_log.h"
 #include "storage/s3/s3_container_store.h"
+#include "storage/s3/s3_lease.h"
 #include "test/storage/pool/pool_test_util.h"
 #include "test/storage/s3/ceph_fixture.h"
 
@@ -321,7 +323,7 @@ TEST_CASE("S3 DR: a damaged, truncated or missing commit record is DataLoss nami
   std::filesystem::rename(stale, f.catalog_dir());
   // The bucket is ahead: the open applies the records the copy lacks (as after a crash that
   // lost the catalog's unsynced tail), and gen2 is there.
-  REQUIRE(f.TryOpen().ok());
+  { absl::Status opened = f.TryOpen(); INFO(opened); REQUIRE(opened.ok()); }
   CheckImage(f, "gen1", gen1);
   CheckImage(f, "gen2", gen2);
   // Ids go on past the caught-up history (the allocators are reloaded): a new image does not
@@ -450,6 +452,147 @@ TEST_CASE("S3 DR: an image commit waits for its commit record: a refused record 
   auto verify = f.pool().Verify();
   REQUIRE(verify.ok());
   CHECK(verify->ok());
+}
+
+
+// ---- a pool whose only S3 stores are its key groups' (sealpoold's way; docs/s3.md "Which
+// folder holds the catalog") ----
+
+// Opens each S3 group's store on its own client, as sealpoold's OpenS3GroupStore does.
+struct GroupStoreFactory {
+  CephS3& ceph = CephS3::Get();
+  std::string bucket = CephS3::NewBucketName();
+  std::unique_ptr<S3Client> admin = ceph.Client(bucket);  // creates the bucket
+
+  ContainerTarget Target(std::string prefix) const { return {ceph.endpoint(), bucket, prefix}; }
+
+  absl::StatusOr<std::unique_ptr<ContainerStore>> Open(const std::string& prefix,
+                                                       const Id128& pool_id,
+                                                       std::function<absl::StatusOr<uint64_t>()> ids,
+                                                       const std::map<uint64_t, uint64_t>* sizes) {
+    auto secret = s3::ReadSecretKeyFile(ceph.secret_key_file());
+    if (!secret.ok()) return secret.status();
+    auto client = S3Client::Create(ceph.Target(bucket), *std::move(secret), {});
+    if (!client.ok()) return client.status();
+    s3::S3ContainerStoreOptions o;
+    o.containers.target_size = 256 << 10;
+    // As sealpoold does, for the recovery too (which reads only the catalog log).
+    const std::map<uint64_t, uint64_t> none;
+    auto store = S3ContainerStore::OpenWithSizes(*std::move(client), prefix, pool_id, o,
+                                                 std::move(ids), sizes != nullptr ? *sizes : none);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ContainerStore>(std::move(*store));
+  }
+  PoolOptions Options() {
+    PoolOptions options = SmallPoolOptions();
+    options.catalog_backup_every_records = 0;
+    options.group_container_store =
+        [this](const GroupStoreRequest& r) -> absl::StatusOr<std::unique_ptr<ContainerStore>> {
+      return Open(r.target.s3_prefix, r.pool_id, r.allocate_id, &r.container_sizes);
+    };
+    return options;
+  }
+  // What a recovery opens: the folder of the group that holds the catalog.
+  PoolOptions RecoveryOptions(const std::string& prefix) {
+    PoolOptions options = Options();
+    options.container_store = [this, prefix](const Id128& pool_id,
+                                             std::function<absl::StatusOr<uint64_t>()> ids) {
+      return Open(prefix, pool_id, std::move(ids), nullptr);
+    };
+    return options;
+  }
+};
+
+TEST_CASE("S3 DR per key group: a pool with only group stores logs its catalog in the lowest S3 group's folder and is recovered from it",
+          "[s3][dr]") {
+  GroupStoreFactory stores;
+  PoolFixture f(stores.Options());  // kg1 / lsu1: local files; no catalog log yet
+  const Id128 pool_id = PoolId(f);
+  S3Client& admin = *stores.admin;
+  const std::string a_commits = s3::CommitRecordPrefix("ga/", pool_id);
+  const std::string a_backups = s3::CatalogBackupPrefix("ga/", pool_id);
+  CHECK(Numbers(admin, a_commits).empty());
+  CHECK(absl::IsFailedPrecondition(f.pool().BackupCatalogToBucket().status()));
+
+  for (const char* g : {"kg-a", "kg-b"}) {
+    const std::string rk = f.kms().AddRootKey(g);
+    REQUIRE(f.kms().Activate(rk).ok());
+  }
+  REQUIRE(f.pool().CreateKeyGroup("kg-a", "builtin", stores.Target("ga/")).ok());
+  // The first S3 group took a backup at once (the base of a recovery) and logs from then on.
+  CHECK(Numbers(admin, a_backups) == std::vector<uint64_t>{0});
+  REQUIRE(f.pool().CreateKeyGroup("kg-b", "builtin", stores.Target("gb/")).ok());
+  REQUIRE(f.pool().CreateLsu("lsu-a", "kg-a", LsuOptions{}).ok());
+  REQUIRE(f.pool().CreateLsu("lsu-b", "kg-b", LsuOptions{}).ok());
+  const std::vector<uint8_t> image_a = ImageContent({41, 1'200'000});
+  const std::vector<uint8_t> image_b = ImageContent({42, 900'000});
+  REQUIRE(f.WriteImage("img-a", image_a, "lsu-a").ok());
+  REQUIRE(f.WriteImage("img-b", image_b, "lsu-b").ok());
+
+  // Every catalog batch since the first S3 group is a commit record in kg-a's folder (the
+  // lowest-numbered S3 group), none in kg-b's.
+  std::vector<uint64_t> records = Numbers(admin, a_commits);
+  REQUIRE(!records.empty());
+  CHECK(records.front() == 1);
+  CHECK(records.back() == records.size());
+  CHECK(Numbers(admin, s3::CommitRecordPrefix("gb/", pool_id)).empty());
+  CHECK(Numbers(admin, s3::CatalogBackupPrefix("gb/", pool_id)).empty());
+
+  // Reopened: the log goes on in the same folder (the open catches up nothing, writes on).
+  f.Reopen();
+  const std::vector<uint8_t> image_a2 = ImageContent({43, 700'000});
+  REQUIRE(f.WriteImage("img-a2", image_a2, "lsu-a").ok());
+  CHECK(Numbers(admin, a_commits).size() > records.size());
+
+  DestroyLocalDisk(f);
+  // The folder of a group that holds no catalog: nothing to recover from.
+  CHECK(absl::IsNotFound(
+      Pool::RecoverFromBucket(f.dir(), pool_id, stores.RecoveryOptions("gb/")).status()));
+  std::filesystem::remove_all(f.dir());
+  auto report = Pool::RecoverFromBucket(f.dir(), pool_id, stores.RecoveryOptions("ga/"));
+  REQUIRE(report.ok());
+  CHECK(report->backup_seq == 0);
+  CHECK(report->last_seq == Numbers(admin, a_commits).back());
+  REQUIRE(f.TryOpen().ok());
+  auto a = f.ReadAll("img-a", "lsu-a");
+  REQUIRE(a.ok());
+  CHECK(*a == image_a);
+  auto b = f.ReadAll("img-b", "lsu-b");
+  REQUIRE(b.ok());
+  CHECK(*b == image_b);
+  auto a2 = f.ReadAll("img-a2", "lsu-a");
+  REQUIRE(a2.ok());
+  CHECK(*a2 == image_a2);
+  auto verify = f.pool().Verify();
+  REQUIRE(verify.ok());
+  CHECK(verify->ok());
+
+  // A takeover of kg-a's folder by another host fences this pool's commit records: an image
+  // of the local group (no S3 upload at all) is refused at its commit record, not committed.
+  {
+    auto secret = s3::ReadSecretKeyFile(stores.ceph.secret_key_file());
+    REQUIRE(secret.ok());
+    auto client = S3Client::Create(stores.ceph.Target(stores.bucket), *std::move(secret), {});
+    REQUIRE(client.ok());
+    s3::S3LeaseOptions takeover;
+    takeover.takeover = true;
+    takeover.takeover_quiet = absl::ZeroDuration();
+    s3::LeaseRecord other = s3::S3Lease::Self();
+    other.host = "host-b";
+    other.machine_id = "";
+    other.pid = 1;
+    takeover.self = other;
+    auto lease = s3::S3Lease::Acquire(client->get(), "ga/", pool_id, takeover);
+    REQUIRE(lease.ok());
+    const std::vector<uint8_t> local = ImageContent({44, 300'000});
+    auto write = f.WriteImage("fenced", local);
+    INFO(write.status());
+    CHECK(absl::IsFailedPrecondition(write.status()));
+    CHECK_THAT(std::string(write.status().message()), Catch::Contains("fenced"));
+    CHECK(absl::IsNotFound(f.ReadAll("fenced").status()));
+    f.Close();
+    lease->reset();
+  }
 }
 
 }  // namespace
