@@ -416,13 +416,16 @@ absl::Status ParseHostKey(const TableReader& r, PoolConfig* c) {
   if (!c->host_key_file.empty() && !c->host_key_credential.empty()) {
     return r.Bad("host_key_credential", "and host_key_file are both set; choose one");
   }
-  return r.Duration("unconfirmed_warn_seconds", 1, 31536000, absl::Seconds(1),
-                    &c->unconfirmed_warn_after);
+  SEALPOOL_RETURN_IF_ERROR(r.Duration("unconfirmed_warn_seconds", 1, 31536000, absl::Seconds(1),
+                                      &c->unconfirmed_warn_after));
+  return r.Duration("private_key_cache_seconds", 1, 86400, absl::Seconds(1),
+                    &c->private_key_cache_ttl);
 }
 
 absl::Status ParseKeys(const TableReader& r, PoolConfig* c) {
   SEALPOOL_RETURN_IF_ERROR(r.OnlyKeys({"kek_max_deks", "kek_max_age_days", "host_key_file",
-                                       "host_key_credential", "unconfirmed_warn_seconds"}));
+                                       "host_key_credential", "unconfirmed_warn_seconds",
+                                       "private_key_cache_seconds"}));
   SEALPOOL_RETURN_IF_ERROR(r.Int("kek_max_deks", 1, int64_t{1} << 32, &c->kek_max_deks));
   SEALPOOL_RETURN_IF_ERROR(ParseHostKey(r, c));
   return r.Duration("kek_max_age_days", 1, 3650, absl::Hours(24), &c->kek_max_age);

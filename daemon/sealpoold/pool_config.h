@@ -141,6 +141,9 @@ struct PoolConfig {
   // unconfirmed_warn_seconds: crcontrol --getmode warns when a public group has ingested this
   // long without its KEK pair confirmed through the KMS (or with its root key shredded).
   absl::Duration unconfirmed_warn_after = absl::Hours(24);  // default 86400
+  // private_key_cache_seconds: how long a public group's unwrapped KEK private halves and
+  // opened batch keys stay in memory after a read used them (then wiped).
+  absl::Duration private_key_cache_ttl = absl::Minutes(5);  // default 300
 
   // [storage]
   uint64_t container_size = 64ull << 20;  // container_size_mib

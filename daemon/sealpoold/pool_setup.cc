@@ -137,6 +137,7 @@ storage::PoolOptions PoolOptionsFromConfig(const PoolConfig& config,
   o.containers.target_size = config.container_size;
   o.keys.kek_max_deks = config.kek_max_deks;
   o.keys.kek_max_age = config.kek_max_age;
+  o.keys.private_key_cache_ttl = config.private_key_cache_ttl;
   o.codec.zstd_level = config.zstd_level;
   o.chunker.min_size = config.chunk_min_size;
   o.chunker.avg_size = config.chunk_avg_size;

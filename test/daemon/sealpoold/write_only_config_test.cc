@@ -60,14 +60,20 @@ TEST_CASE("kek_mode and the host key settings parse, with their defaults", "[dae
   CHECK(plain->host_key_file.empty());
   CHECK(plain->host_key_credential.empty());
   CHECK(plain->unconfirmed_warn_after == absl::Hours(24));
+  CHECK(plain->private_key_cache_ttl == absl::Minutes(5));
+  CHECK(PoolOptionsFromConfig(*plain).keys.private_key_cache_ttl == absl::Minutes(5));
 
   absl::StatusOr<PoolConfig> file =
-      Parse("host_key_file = \"keys/host.key\"\nunconfirmed_warn_seconds = 5", "kek_mode = \"public\"\n");
+      Parse("host_key_file = \"keys/host.key\"\nunconfirmed_warn_seconds = 5\n"
+            "private_key_cache_seconds = 30",
+            "kek_mode = \"public\"\n");
   INFO(file.status().ToString());
   REQUIRE(file.ok());
   CHECK(file->key_groups[0].kek_mode == "public");
   CHECK(file->host_key_file == "/etc/sp/keys/host.key");  // relative to the config's folder
   CHECK(file->unconfirmed_warn_after == absl::Seconds(5));
+  CHECK(file->private_key_cache_ttl == absl::Seconds(30));
+  CHECK(PoolOptionsFromConfig(*file).keys.private_key_cache_ttl == absl::Seconds(30));
 
   absl::StatusOr<PoolConfig> cred =
       Parse("host_key_credential = \"sealpool-host-key\"", "kek_mode = \"public\"\n");
@@ -100,6 +106,11 @@ TEST_CASE("bad kek_mode and host key settings are refused naming the key", "[dae
     INFO(bad);
     CHECK_THAT(ErrorOf(std::string("unconfirmed_warn_seconds = ") + bad, ""),
                Catch::Contains("keys.unconfirmed_warn_seconds"));
+  }
+  for (const char* bad : {"0", "-1", "86401", "\"300\"", "1.5"}) {
+    INFO(bad);
+    CHECK_THAT(ErrorOf(std::string("private_key_cache_seconds = ") + bad, ""),
+               Catch::Contains("keys.private_key_cache_seconds"));
   }
   CHECK_THAT(ErrorOf("host_key = \"/k\"", ""), Catch::Contains("unknown key"));
 }

@@ -80,6 +80,29 @@ TEST_CASE("S3 pool: two generations round trip / delete / compact (bucket listed
     }
   }
 
+  // No key material in the bucket: every key the pool holds in memory for the group (the
+  // fingerprint key and the KEKs, unwrapped), searched in every object of the pool's folder,
+  // commit records and catalog backups included (they hold only wrapped keys).
+  {
+    auto held = f.pool().HeldKeyMaterial(testing::kTestKeyGroup);
+    REQUIRE(held.ok());
+    REQUIRE(held->size() >= 2);  // the fingerprint key and KEK 1, both used by the writes
+    auto everything = client->List("lsu/");
+    REQUIRE(everything.ok());
+    bool saw_commit_record = false;
+    for (const auto& o : *everything) {
+      if (o.key.find("/commits/") != std::string::npos) saw_commit_record = true;
+      auto object = client->GetObject(o.key, 64 << 20);
+      REQUIRE(object.ok());
+      for (const crypto::SecretBytes& key : *held) {
+        INFO(o.key);
+        CHECK(std::search(object->begin(), object->end(), key.span().begin(),
+                          key.span().end()) == object->end());
+      }
+    }
+    CHECK(saw_commit_record);
+  }
+
   // Delete gen1, give its space back, compact everything: objects really leave the bucket.
   REQUIRE(f.pool().DeleteImage({kTestLsu, "", "gen1"}, DeleteBy::kAdmin).ok());
   REQUIRE(f.pool().ProcessDeleteQueue().ok());
